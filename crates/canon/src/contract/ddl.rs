@@ -1,0 +1,70 @@
+//! Rendering a contract to canonical DDL: fixed clause order, every identifier quoted,
+//! explicit sort directions and null ordering, options sorted by key.
+
+use std::fmt::Write;
+
+use super::{DatasetSpec, sql_type};
+
+/// Quotes an SQL identifier, doubling embedded quotes.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes an SQL string literal, doubling embedded quotes.
+pub(crate) fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+pub(super) fn render(spec: &DatasetSpec) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail; the results are ignored for that reason only.
+    let _ = writeln!(out, "CREATE EXTERNAL TABLE {} (", quote_ident(&spec.name));
+    let columns: Vec<String> = spec
+        .columns
+        .iter()
+        .map(|c| {
+            let null = if c.nullable { "" } else { " NOT NULL" };
+            format!(
+                "  {} {}{null}",
+                quote_ident(&c.name),
+                sql_type(&c.data_type)
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "{}", columns.join(",\n"));
+    let _ = writeln!(out, ")");
+    let _ = writeln!(out, "STORED AS {}", spec.format.stored_as());
+    if !spec.partitioned_by.is_empty() {
+        let cols: Vec<String> = spec.partitioned_by.iter().map(|c| quote_ident(c)).collect();
+        let _ = writeln!(out, "PARTITIONED BY ({})", cols.join(", "));
+    }
+    if !spec.ordered_by.is_empty() {
+        let keys: Vec<String> = spec
+            .ordered_by
+            .iter()
+            .map(|k| {
+                format!(
+                    "{} {} {}",
+                    quote_ident(&k.column),
+                    if k.descending { "DESC" } else { "ASC" },
+                    if k.nulls_first {
+                        "NULLS FIRST"
+                    } else {
+                        "NULLS LAST"
+                    }
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "WITH ORDER ({})", keys.join(", "));
+    }
+    let _ = write!(out, "LOCATION {}", quote_literal(&spec.location));
+    if !spec.options.is_empty() {
+        let opts: Vec<String> = spec
+            .options
+            .iter()
+            .map(|(k, v)| format!("  {} {}", quote_literal(k), quote_literal(v)))
+            .collect();
+        let _ = write!(out, "\nOPTIONS (\n{}\n)", opts.join(",\n"));
+    }
+    out
+}

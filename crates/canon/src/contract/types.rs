@@ -1,0 +1,86 @@
+//! Arrow types in DDL: the SQL spelling DataFusion's planner reads for each type, and
+//! `ARROW('<type>')` for the types SQL has no word for.
+//!
+//! DataFusion's SQL types cover the common Arrow types but not all of them (no
+//! `LargeUtf8`, dictionaries, durations, maps…). Rather than registering such columns
+//! outside of DDL, Canon plugs a [`TypePlanner`] into every session that reads
+//! `ARROW('<arrow type name>')`, so the canonical DDL describes every contract exactly.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, IntervalUnit, TimeUnit};
+use datafusion::common::{Result, plan_err};
+use datafusion::logical_expr::planner::TypePlanner;
+use datafusion::sql::sqlparser::ast::DataType as SqlDataType;
+
+use super::ddl::quote_literal;
+
+/// The SQL type Canon writes in DDL for an Arrow type.
+///
+/// Standard SQL spellings are used where DataFusion has one for the type; their planned
+/// Arrow type can still depend on session settings (`VARCHAR` becomes `Utf8View` while
+/// `datafusion.sql_parser.map_string_types_to_utf8view` is on), which registration
+/// detects and records. Every other type is written as `ARROW('<type>')`.
+pub fn sql_type(data_type: &DataType) -> String {
+    let plain = match data_type {
+        DataType::Boolean => "BOOLEAN",
+        DataType::Int8 => "TINYINT",
+        DataType::Int16 => "SMALLINT",
+        DataType::Int32 => "INT",
+        DataType::Int64 => "BIGINT",
+        DataType::UInt8 => "TINYINT UNSIGNED",
+        DataType::UInt16 => "SMALLINT UNSIGNED",
+        DataType::UInt32 => "INT UNSIGNED",
+        DataType::UInt64 => "BIGINT UNSIGNED",
+        DataType::Float32 => "REAL",
+        DataType::Float64 => "DOUBLE",
+        DataType::Utf8 | DataType::Utf8View => "VARCHAR",
+        DataType::Binary => "BYTEA",
+        DataType::Date32 => "DATE",
+        DataType::Time64(TimeUnit::Nanosecond) => "TIME",
+        DataType::Interval(IntervalUnit::MonthDayNano) => "INTERVAL",
+        DataType::Timestamp(unit, tz) => {
+            let precision = match unit {
+                TimeUnit::Second => 0,
+                TimeUnit::Millisecond => 3,
+                TimeUnit::Microsecond => 6,
+                TimeUnit::Nanosecond => 9,
+            };
+            let zone = if tz.is_some() { " WITH TIME ZONE" } else { "" };
+            return format!("TIMESTAMP({precision}){zone}");
+        }
+        DataType::Decimal128(p, s) if *p <= 38 => return format!("DECIMAL({p}, {s})"),
+        DataType::Decimal256(p, s) if *p > 38 => return format!("DECIMAL({p}, {s})"),
+        other => return arrow_type(other),
+    };
+    plain.to_string()
+}
+
+/// `ARROW('<type>')`: Canon's exact spelling of any Arrow type in DDL.
+fn arrow_type(data_type: &DataType) -> String {
+    format!("ARROW({})", quote_literal(&data_type.to_string()))
+}
+
+/// Plans `ARROW('<arrow type name>')` column types to exactly that Arrow type.
+#[derive(Debug, Default)]
+pub struct ArrowTypePlanner;
+
+impl TypePlanner for ArrowTypePlanner {
+    fn plan_type_field(&self, sql_type: &SqlDataType) -> Result<Option<FieldRef>> {
+        let SqlDataType::Custom(name, modifiers) = sql_type else {
+            return Ok(None);
+        };
+        if !name.to_string().eq_ignore_ascii_case("arrow") {
+            return Ok(None);
+        }
+        let [type_name] = modifiers.as_slice() else {
+            return plan_err!(
+                "ARROW(...) takes exactly one quoted Arrow type name, e.g. ARROW('LargeUtf8')"
+            );
+        };
+        match type_name.parse::<DataType>() {
+            Ok(data_type) => Ok(Some(Arc::new(Field::new("", data_type, true)))),
+            Err(e) => plan_err!("ARROW('{type_name}'): not an Arrow type: {e}"),
+        }
+    }
+}

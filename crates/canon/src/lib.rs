@@ -1,0 +1,36 @@
+//! Canon: a contract-first runtime for Apache DataFusion.
+//!
+//! A project file (`canon.toml`) declares the runtime profile, the SQL policy and every
+//! dataset as a contract. [`Runtime::load`] turns it into one session factory and one
+//! registration path:
+//!
+//! ```no_run
+//! # async fn example() -> canon::Result<()> {
+//! let runtime = canon::Runtime::load("canon.toml").await?;
+//! let session = runtime.session();
+//! let batches = session.sql("SELECT count(*) FROM trips").await?.collect().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod contract;
+pub mod diagnostics;
+pub mod error;
+pub mod policy;
+pub mod profile;
+pub mod project;
+pub mod registry;
+pub mod runtime;
+pub mod session;
+mod system;
+
+pub use datafusion;
+
+pub use contract::{ColumnSpec, DatasetSpec, Format};
+pub use diagnostics::{Diagnostics, Event, Record};
+pub use error::{CanonError, ProjectError, RegistrationError, Result};
+pub use policy::{PolicyViolation, SqlPolicy, StatementClass};
+pub use profile::{ProfileSpec, RuntimeProfile};
+pub use project::Project;
+pub use registry::RegisteredDataset;
+pub use runtime::Runtime;
+pub use session::Session;

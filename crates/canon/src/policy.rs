@@ -1,0 +1,220 @@
+//! The SQL policy: which statement classes may run, and the dialect SQL text is read in.
+//! Checked on the parsed statement (so a refusal names the rule before planning) and
+//! again on the logical plan (so no entry point can slip past it).
+
+use std::fmt;
+
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
+use datafusion::sql::parser::{DFParserBuilder, Statement};
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion::sql::sqlparser::dialect::dialect_from_str;
+use serde::Serialize;
+
+/// What SQL may run, and how SQL text is parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SqlPolicy {
+    /// A dialect name DataFusion's parser knows (`generic`, `postgresql`, `mysql`, …).
+    pub dialect: String,
+    /// Whether DDL (`CREATE`, `DROP`, `ALTER`, …) may run.
+    pub allow_ddl: bool,
+    /// Whether DML (`INSERT`, `UPDATE`, `DELETE`, `COPY`, …) may run.
+    pub allow_dml: bool,
+    /// Whether other statements (`SET`, transactions, …) may run.
+    pub allow_statements: bool,
+}
+
+impl Default for SqlPolicy {
+    fn default() -> Self {
+        Self {
+            dialect: "generic".into(),
+            allow_ddl: false,
+            allow_dml: false,
+            allow_statements: false,
+        }
+    }
+}
+
+/// The classes of statement the policy rules over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementClass {
+    /// Read-only: queries, `EXPLAIN`, `SHOW`, and executing prepared queries.
+    Query,
+    /// Schema changes.
+    Ddl,
+    /// Data changes.
+    Dml,
+    /// Everything else: `SET`, `RESET`, transactions, …
+    Statement,
+}
+
+impl StatementClass {
+    /// The policy key that governs this class, if any.
+    pub fn rule(self) -> Option<&'static str> {
+        match self {
+            Self::Query => None,
+            Self::Ddl => Some("allow_ddl"),
+            Self::Dml => Some("allow_dml"),
+            Self::Statement => Some("allow_statements"),
+        }
+    }
+}
+
+impl fmt::Display for StatementClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Query => "query",
+            Self::Ddl => "DDL",
+            Self::Dml => "DML",
+            Self::Statement => "statement",
+        })
+    }
+}
+
+/// A statement the policy refused; nothing ran.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("SQL policy refuses {class} (policy.{rule} = false): {statement}")]
+pub struct PolicyViolation {
+    /// The policy key that refused it.
+    pub rule: &'static str,
+    /// The statement's class.
+    pub class: StatementClass,
+    /// The statement (or plan node), shortened for display.
+    pub statement: String,
+}
+
+impl SqlPolicy {
+    /// Parses SQL text in the policy's dialect into statements.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, DataFusionError> {
+        let dialect = dialect_from_str(&self.dialect).ok_or_else(|| {
+            DataFusionError::Configuration(format!("unknown SQL dialect `{}`", self.dialect))
+        })?;
+        let mut parser = DFParserBuilder::new(sql)
+            .with_dialect(dialect.as_ref())
+            .build()?;
+        Ok(parser.parse_statements()?.into_iter().collect())
+    }
+
+    /// Whether the policy lets this class of statement run.
+    pub fn allows(&self, class: StatementClass) -> bool {
+        match class {
+            StatementClass::Query => true,
+            StatementClass::Ddl => self.allow_ddl,
+            StatementClass::Dml => self.allow_dml,
+            StatementClass::Statement => self.allow_statements,
+        }
+    }
+
+    /// Checks a parsed statement; returns its class when allowed.
+    pub fn check(&self, statement: &Statement) -> Result<StatementClass, PolicyViolation> {
+        let class = classify(statement);
+        self.verdict(class, || statement.to_string())?;
+        Ok(class)
+    }
+
+    /// Checks a logical plan, whichever way it was built.
+    pub fn check_plan(&self, plan: &LogicalPlan) -> Result<(), PolicyViolation> {
+        let mut violation = None;
+        // The closure never returns an error; violations are carried out through `violation`.
+        let _ = plan.apply_with_subqueries(|node| {
+            let (class, name) = match node {
+                LogicalPlan::Ddl(ddl) => (StatementClass::Ddl, ddl.name().to_string()),
+                LogicalPlan::Dml(dml) => (StatementClass::Dml, dml.op.to_string()),
+                LogicalPlan::Copy(_) => (StatementClass::Dml, "COPY".to_string()),
+                // Preparing is judged by the prepared plan (visited as its child), and
+                // executing runs a plan that was judged when it was prepared.
+                LogicalPlan::Statement(
+                    PlanStatement::Prepare(_)
+                    | PlanStatement::Execute(_)
+                    | PlanStatement::Deallocate(_),
+                ) => return Ok(TreeNodeRecursion::Continue),
+                LogicalPlan::Statement(s) => (StatementClass::Statement, s.name().to_string()),
+                _ => return Ok(TreeNodeRecursion::Continue),
+            };
+            match self.verdict(class, || name) {
+                Ok(()) => Ok(TreeNodeRecursion::Continue),
+                Err(v) => {
+                    violation = Some(v);
+                    Ok(TreeNodeRecursion::Stop)
+                }
+            }
+        });
+        violation.map_or(Ok(()), Err)
+    }
+
+    fn verdict(
+        &self,
+        class: StatementClass,
+        text: impl FnOnce() -> String,
+    ) -> Result<(), PolicyViolation> {
+        match class.rule() {
+            Some(rule) if !self.allows(class) => Err(PolicyViolation {
+                rule,
+                class,
+                statement: shorten(&text()),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The class of a parsed statement; `EXPLAIN` and `PREPARE` take their inner statement's.
+pub fn classify(statement: &Statement) -> StatementClass {
+    match statement {
+        Statement::Statement(s) => classify_sql(s),
+        Statement::CreateExternalTable(_) => StatementClass::Ddl,
+        Statement::CopyTo(_) => StatementClass::Dml,
+        Statement::Explain(explain) => classify(&explain.statement),
+        Statement::Reset(_) => StatementClass::Statement,
+    }
+}
+
+fn classify_sql(statement: &SqlStatement) -> StatementClass {
+    use SqlStatement as S;
+    match statement {
+        S::Query(_)
+        | S::Execute { .. }
+        | S::Deallocate { .. }
+        | S::ExplainTable { .. }
+        | S::ShowTables { .. }
+        | S::ShowColumns { .. }
+        | S::ShowFunctions { .. }
+        | S::ShowVariable { .. }
+        | S::ShowCreate { .. }
+        | S::ShowSchemas { .. }
+        | S::ShowCatalogs { .. }
+        | S::ShowViews { .. } => StatementClass::Query,
+        S::Prepare { statement, .. } | S::Explain { statement, .. } => classify_sql(statement),
+        S::Insert(_)
+        | S::Update(_)
+        | S::Delete(_)
+        | S::Merge(_)
+        | S::Copy { .. }
+        | S::Truncate(_) => StatementClass::Dml,
+        S::CreateTable(_)
+        | S::CreateView(_)
+        | S::CreateSchema { .. }
+        | S::CreateDatabase { .. }
+        | S::CreateFunction(_)
+        | S::CreateIndex(_)
+        | S::CreateType { .. }
+        | S::CreateMacro { .. }
+        | S::AlterTable(_)
+        | S::AlterSchema(_)
+        | S::AlterView { .. }
+        | S::Drop { .. }
+        | S::DropFunction(_)
+        | S::RenameTable(_) => StatementClass::Ddl,
+        _ => StatementClass::Statement,
+    }
+}
+
+fn shorten(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(120) {
+        Some((i, _)) => format!("{}…", &one_line[..i]),
+        None => one_line,
+    }
+}

@@ -1,0 +1,101 @@
+//! The project file, `canon.toml`: parsing, path resolution relative to the file, and
+//! validation with errors that name the file, line and key.
+
+mod raw;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use crate::contract::DatasetSpec;
+use crate::error::{Problem, ProjectError};
+use crate::policy::SqlPolicy;
+use crate::profile::ProfileSpec;
+
+/// A loaded and validated project: profile, policy and dataset contracts.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The project's name.
+    pub name: String,
+    /// The project file, as given.
+    pub file: PathBuf,
+    /// The directory relative paths in the project file are resolved against.
+    pub root: PathBuf,
+    /// Session and runtime settings.
+    pub profile: ProfileSpec,
+    /// What SQL may run.
+    pub policy: SqlPolicy,
+    /// Every dataset contract, in file order.
+    pub datasets: Vec<DatasetSpec>,
+}
+
+impl Project {
+    /// Reads and validates a project file.
+    pub fn load(file: impl AsRef<Path>) -> Result<Self, ProjectError> {
+        let file = file.as_ref();
+        let text = std::fs::read_to_string(file).map_err(|source| ProjectError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        let root = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let root = std::path::absolute(&root).map_err(|source| ProjectError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, file, &root)
+    }
+
+    /// Parses and validates project text; relative paths resolve against `root`.
+    pub fn parse(text: &str, file: &Path, root: &Path) -> Result<Self, ProjectError> {
+        let source = Source { text, file };
+        let raw: raw::RawProject = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| source.locate(span.start))
+                .unwrap_or((1, 1));
+            ProjectError::Invalid {
+                file: file.to_path_buf(),
+                problems: vec![Problem {
+                    line,
+                    column,
+                    key: parse_error_key(e.message()),
+                    message: e.message().trim().to_string(),
+                }],
+            }
+        })?;
+        validate::project(raw, &source, root)
+    }
+
+    /// The dataset with this name, if the project declares one.
+    pub fn dataset(&self, name: &str) -> Option<&DatasetSpec> {
+        self.datasets.iter().find(|d| d.name == name)
+    }
+}
+
+/// The project text, for turning byte offsets into lines and columns.
+pub(crate) struct Source<'a> {
+    text: &'a str,
+    file: &'a Path,
+}
+
+impl Source<'_> {
+    /// 1-based line and column of a byte offset.
+    fn locate(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+}
+
+/// serde names the offending key inside backticks; surface it as the problem's key.
+fn parse_error_key(message: &str) -> String {
+    let key = message
+        .split('`')
+        .nth(1)
+        .filter(|k| !k.is_empty())
+        .unwrap_or("(syntax)");
+    key.to_string()
+}

@@ -1,0 +1,88 @@
+//! The serde model of `canon.toml`, exactly as written; `validate` turns it into specs.
+//!
+//! Every scalar that is checked after parsing is `Spanned`, so that a problem can name
+//! the line and column it comes from.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub(crate) type SpannedMap = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProject {
+    pub project: RawProjectInfo,
+    #[serde(default)]
+    pub profile: RawProfile,
+    #[serde(default)]
+    pub policy: RawPolicy,
+    #[serde(default, rename = "dataset")]
+    pub datasets: Vec<Spanned<RawDataset>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProjectInfo {
+    pub name: Spanned<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProfile {
+    pub target_partitions: Option<usize>,
+    pub batch_size: Option<Spanned<usize>>,
+    pub memory_limit: Option<Spanned<String>>,
+    pub memory_pool: Option<crate::profile::MemoryPoolKind>,
+    pub spill_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    pub cache: RawCache,
+    #[serde(default)]
+    pub parquet: SpannedMap,
+    #[serde(default)]
+    pub settings: SpannedMap,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCache {
+    pub metadata: Option<Spanned<String>>,
+    pub list_files: Option<Spanned<String>>,
+    pub list_files_ttl: Option<Spanned<String>>,
+    pub statistics: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicy {
+    pub dialect: Option<Spanned<String>>,
+    pub allow_ddl: Option<bool>,
+    pub allow_dml: Option<bool>,
+    pub allow_statements: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDataset {
+    pub name: Spanned<String>,
+    pub format: Spanned<String>,
+    pub location: Option<Spanned<String>>,
+    #[serde(default)]
+    pub partitioned_by: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub ordered_by: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub options: SpannedMap,
+    #[serde(default)]
+    pub columns: Vec<Spanned<RawColumn>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawColumn {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub data_type: Spanned<String>,
+    pub nullable: Option<Spanned<bool>>,
+}

@@ -1,0 +1,509 @@
+//! Turns the raw file model into validated specs, collecting every problem with its
+//! line, column and key instead of stopping at the first.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::config::{ConfigOptions, TableOptions};
+use datafusion::sql::parser::DFParserBuilder;
+use datafusion::sql::sqlparser::ast::Expr;
+use toml::Spanned;
+
+use super::raw::{RawColumn, RawDataset, RawPolicy, RawProfile, RawProject, SpannedMap};
+use super::{Project, Source};
+use crate::contract::{ColumnSpec, DatasetSpec, Format, Origin, SortKey};
+use crate::error::{Problem, ProjectError};
+use crate::policy::SqlPolicy;
+use crate::profile::{ProfileSpec, owner_of_setting};
+
+pub(super) fn project(
+    raw: RawProject,
+    source: &Source<'_>,
+    root: &Path,
+) -> Result<Project, ProjectError> {
+    let mut v = Validator {
+        source,
+        problems: Vec::new(),
+    };
+    let name = raw.project.name;
+    if name.get_ref().trim().is_empty() {
+        v.problem(name.span(), "project.name", "must not be empty");
+    }
+    let profile = v.profile(raw.profile, root);
+    let policy = v.policy(raw.policy);
+
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut datasets = Vec::new();
+    for raw_dataset in raw.datasets {
+        let dataset_name = raw_dataset.get_ref().name.clone();
+        let (line, _) = source.locate(dataset_name.span().start);
+        if let Some(first) = seen.insert(dataset_name.get_ref().clone(), line) {
+            let message = format!("declared twice (first at line {first})");
+            let key = format!("dataset[{}].name", dataset_name.get_ref());
+            v.problem(dataset_name.span(), key, message);
+            continue;
+        }
+        if let Some(spec) = v.dataset(raw_dataset, root) {
+            datasets.push(spec);
+        }
+    }
+
+    if v.problems.is_empty() {
+        Ok(Project {
+            name: name.into_inner(),
+            file: source.file.to_path_buf(),
+            root: root.to_path_buf(),
+            profile,
+            policy,
+            datasets,
+        })
+    } else {
+        v.problems.sort_by_key(|p| (p.line, p.column));
+        Err(ProjectError::Invalid {
+            file: source.file.to_path_buf(),
+            problems: v.problems,
+        })
+    }
+}
+
+struct Validator<'a> {
+    source: &'a Source<'a>,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn problem(&mut self, span: Range<usize>, key: impl Into<String>, message: impl Into<String>) {
+        let (line, column) = self.source.locate(span.start);
+        self.problems.push(Problem {
+            line,
+            column,
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn profile(&mut self, raw: RawProfile, root: &Path) -> ProfileSpec {
+        let mut spec = ProfileSpec::default();
+        if let Some(n) = raw.target_partitions {
+            spec.target_partitions = n;
+        }
+        if let Some(size) = raw.batch_size {
+            match *size.get_ref() {
+                0 => self.problem(size.span(), "profile.batch_size", "must be at least 1"),
+                n => spec.batch_size = n,
+            }
+        }
+        if let Some(limit) = raw.memory_limit {
+            spec.memory_limit = self.byte_size(&limit, "profile.memory_limit");
+        }
+        if let Some(pool) = raw.memory_pool {
+            spec.memory_pool = pool;
+        }
+        if let Some(dir) = raw.spill_dir {
+            let resolved: PathBuf = root.join(dir.get_ref()).components().collect();
+            spec.spill_dir = Some((dir.into_inner(), resolved));
+        }
+        if let Some(size) = raw.cache.metadata {
+            spec.cache.metadata = self.byte_size(&size, "profile.cache.metadata").unwrap_or(0);
+        }
+        if let Some(size) = raw.cache.list_files {
+            spec.cache.list_files = self
+                .byte_size(&size, "profile.cache.list_files")
+                .unwrap_or(0);
+        }
+        if let Some(ttl) = raw.cache.list_files_ttl {
+            match humantime::parse_duration(ttl.get_ref()) {
+                Ok(d) => spec.cache.list_files_ttl = Some(d),
+                Err(e) => self.problem(
+                    ttl.span(),
+                    "profile.cache.list_files_ttl",
+                    format!(
+                        "`{}` is not a duration like \"60s\" or \"5m\": {e}",
+                        ttl.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Some(stats) = raw.cache.statistics {
+            spec.cache.statistics = stats;
+        }
+
+        let mut scratch = ConfigOptions::new();
+        for (key, value) in raw.parquet {
+            let full = format!("datafusion.execution.parquet.{}", key.get_ref());
+            let label = format!("profile.parquet.{}", key.get_ref());
+            if let Some(value) = self.config_value(&mut scratch, &key, &full, &label, &value) {
+                spec.parquet.insert(full, value);
+            }
+        }
+        for (key, value) in raw.settings {
+            let label = format!("profile.settings.\"{}\"", key.get_ref());
+            if let Some(owner) = owner_of_setting(key.get_ref()) {
+                self.problem(
+                    key.span(),
+                    label,
+                    format!("is set by Canon's {owner}; set it there"),
+                );
+                continue;
+            }
+            if let Some(value) =
+                self.config_value(&mut scratch, &key, key.get_ref(), &label, &value)
+            {
+                spec.settings.insert(key.into_inner(), value);
+            }
+        }
+        spec
+    }
+
+    /// Checks one DataFusion setting against DataFusion's own list and value parser.
+    fn config_value(
+        &mut self,
+        scratch: &mut ConfigOptions,
+        key: &Spanned<String>,
+        full_key: &str,
+        label: &str,
+        value: &Spanned<toml::Value>,
+    ) -> Option<String> {
+        let text = self.scalar(value, label)?;
+        match scratch.set(full_key, &text) {
+            Ok(()) => Some(text),
+            Err(e) => {
+                let message = format!("not a valid DataFusion setting: {}", e.strip_backtrace());
+                self.problem(key.span(), label, message);
+                None
+            }
+        }
+    }
+
+    fn scalar(&mut self, value: &Spanned<toml::Value>, label: &str) -> Option<String> {
+        match value.get_ref() {
+            toml::Value::String(s) => Some(s.clone()),
+            toml::Value::Boolean(b) => Some(b.to_string()),
+            toml::Value::Integer(i) => Some(i.to_string()),
+            toml::Value::Float(f) => Some(f.to_string()),
+            other => {
+                let message = format!(
+                    "must be a string, number or boolean, not {}",
+                    other.type_str()
+                );
+                self.problem(value.span(), label, message);
+                None
+            }
+        }
+    }
+
+    fn byte_size(&mut self, value: &Spanned<String>, key: &str) -> Option<u64> {
+        let text = value.get_ref().trim();
+        if text == "0" {
+            return Some(0);
+        }
+        match text.parse::<bytesize::ByteSize>() {
+            Ok(size) => Some(size.as_u64()),
+            Err(e) => {
+                let message = format!("`{text}` is not a size like \"64MiB\" or \"4GiB\": {e}");
+                self.problem(value.span(), key, message);
+                None
+            }
+        }
+    }
+
+    fn policy(&mut self, raw: RawPolicy) -> SqlPolicy {
+        let mut policy = SqlPolicy::default();
+        if let Some(dialect) = raw.dialect {
+            let name = dialect.get_ref().to_lowercase();
+            let mut scratch = ConfigOptions::new();
+            match scratch.set("datafusion.sql_parser.dialect", &name) {
+                Ok(()) => policy.dialect = name,
+                Err(e) => self.problem(dialect.span(), "policy.dialect", e.strip_backtrace()),
+            }
+        }
+        policy.allow_ddl = raw.allow_ddl.unwrap_or(policy.allow_ddl);
+        policy.allow_dml = raw.allow_dml.unwrap_or(policy.allow_dml);
+        policy.allow_statements = raw.allow_statements.unwrap_or(policy.allow_statements);
+        policy
+    }
+
+    fn dataset(&mut self, raw: Spanned<RawDataset>, root: &Path) -> Option<DatasetSpec> {
+        let before = self.problems.len();
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let name = raw.name.get_ref().clone();
+        let key = |k: &str| format!("dataset[{name}].{k}");
+        if name.trim().is_empty() {
+            self.problem(raw.name.span(), key("name"), "must not be empty");
+        }
+
+        let format = match raw.format.get_ref().as_str() {
+            "delta" => {
+                let message = "delta datasets are not supported by this version of Canon yet";
+                self.problem(raw.format.span(), key("format"), message);
+                None
+            }
+            other => Format::parse(other).or_else(|| {
+                let message =
+                    format!("unknown format `{other}`; expected one of parquet, csv, json, arrow");
+                self.problem(raw.format.span(), key("format"), message);
+                None
+            }),
+        };
+
+        let location = match &raw.location {
+            None => {
+                self.problem(
+                    span.clone(),
+                    key("location"),
+                    "missing: every dataset needs a location",
+                );
+                None
+            }
+            Some(loc) => match resolve_location(loc.get_ref(), root) {
+                Ok(resolved) => Some(resolved),
+                Err(message) => {
+                    self.problem(loc.span(), key("location"), message);
+                    None
+                }
+            },
+        };
+
+        let partitioned_by: Vec<String> = raw
+            .partitioned_by
+            .iter()
+            .map(|p| p.get_ref().clone())
+            .collect();
+        let columns = self.columns(&raw, &partitioned_by, span.clone(), &key);
+        self.partitions(&raw, &columns, &key);
+        let ordered_by = self.ordered_by(&raw, &columns, &key);
+        let options = format
+            .map(|f| self.options(f, raw.options, &key))
+            .unwrap_or_default();
+
+        let (line, _) = self.source.locate(span.start);
+        let origin = Origin {
+            file: self.source.file.display().to_string(),
+            line,
+        };
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(DatasetSpec {
+            name,
+            format: format?,
+            declared_location: raw.location.map(Spanned::into_inner).unwrap_or_default(),
+            location: location?,
+            partitioned_by,
+            ordered_by,
+            options,
+            columns,
+            origin,
+        })
+    }
+
+    fn columns(
+        &mut self,
+        raw: &RawDataset,
+        partitioned_by: &[String],
+        span: Range<usize>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Vec<ColumnSpec> {
+        if raw.columns.is_empty() {
+            let message = "no columns declared: a contract lists every column with its type";
+            self.problem(span, key("columns"), message);
+        }
+        let mut seen = HashSet::new();
+        let mut columns = Vec::with_capacity(raw.columns.len());
+        for (i, column) in raw.columns.iter().enumerate() {
+            let RawColumn {
+                name,
+                data_type,
+                nullable,
+            } = column.get_ref();
+            let col_key = |k: &str| key(&format!("columns[{i}].{k}"));
+            if name.get_ref().is_empty() {
+                self.problem(name.span(), col_key("name"), "must not be empty");
+            } else if !seen.insert(name.get_ref().as_str()) {
+                let message = format!("duplicate column `{}`", name.get_ref());
+                self.problem(name.span(), col_key("name"), message);
+            }
+            let is_partition = partitioned_by.contains(name.get_ref());
+            if is_partition && nullable.as_ref().is_some_and(|n| *n.get_ref()) {
+                let message = format!(
+                    "partition column `{}` cannot be nullable: DataFusion never produces nulls \
+                     for partition values",
+                    name.get_ref()
+                );
+                self.problem(
+                    nullable.as_ref().map_or(name.span(), |n| n.span()),
+                    col_key("nullable"),
+                    message,
+                );
+            }
+            let parsed = match data_type.get_ref().parse::<DataType>() {
+                Ok(t) => t,
+                Err(e) => {
+                    let message = format!(
+                        "`{}` is not an Arrow type name (e.g. Int64, Utf8, \
+                         Timestamp(Microsecond, Some(\"UTC\"))): {e}",
+                        data_type.get_ref()
+                    );
+                    self.problem(data_type.span(), col_key("type"), message);
+                    continue;
+                }
+            };
+            columns.push(ColumnSpec {
+                name: name.get_ref().clone(),
+                data_type: parsed,
+                nullable: nullable.as_ref().map_or(!is_partition, |n| *n.get_ref()),
+            });
+        }
+        columns
+    }
+
+    /// DataFusion appends partition columns after the file columns, so a contract that
+    /// round-trips exactly lists them last, in `partitioned_by` order.
+    fn partitions(
+        &mut self,
+        raw: &RawDataset,
+        columns: &[ColumnSpec],
+        key: &dyn Fn(&str) -> String,
+    ) {
+        let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        let n = raw.partitioned_by.len();
+        for (i, part) in raw.partitioned_by.iter().enumerate() {
+            let part_key = key(&format!("partitioned_by[{i}]"));
+            match names.iter().position(|c| c == part.get_ref()) {
+                None => {
+                    let message =
+                        format!("partition column `{}` is not in `columns`", part.get_ref());
+                    self.problem(part.span(), part_key, message);
+                }
+                Some(pos) if names.len() >= n && pos != names.len() - n + i => {
+                    let message = format!(
+                        "partition column `{}` must be declared among the last {n} column(s), in \
+                         `partitioned_by` order: DataFusion appends partition columns after the \
+                         file columns",
+                        part.get_ref()
+                    );
+                    self.problem(part.span(), part_key, message);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    fn ordered_by(
+        &mut self,
+        raw: &RawDataset,
+        columns: &[ColumnSpec],
+        key: &dyn Fn(&str) -> String,
+    ) -> Vec<SortKey> {
+        let mut keys = Vec::new();
+        for (i, text) in raw.ordered_by.iter().enumerate() {
+            let sort_key = key(&format!("ordered_by[{i}]"));
+            let parsed = DFParserBuilder::new(text.get_ref().as_str())
+                .build()
+                .and_then(|mut p| p.parse_order_by_expr());
+            let order = match parsed {
+                Ok(order) => order,
+                Err(e) => {
+                    let message = format!(
+                        "`{}` is not a sort key like \"column ASC NULLS LAST\": {}",
+                        text.get_ref(),
+                        e.strip_backtrace()
+                    );
+                    self.problem(text.span(), sort_key, message);
+                    continue;
+                }
+            };
+            let column = match &order.expr {
+                Expr::Identifier(ident) => ident.value.clone(),
+                other => {
+                    let message = format!("sort keys must be plain column names, not `{other}`");
+                    self.problem(text.span(), sort_key, message);
+                    continue;
+                }
+            };
+            if !columns.iter().any(|c| c.name == column) {
+                let message = format!("sort column `{column}` is not in `columns`");
+                self.problem(text.span(), sort_key, message);
+                continue;
+            }
+            let descending = order.options.asc == Some(false);
+            // DataFusion sorts nulls as the largest values unless told otherwise.
+            let nulls_first = order.options.nulls_first.unwrap_or(descending);
+            keys.push(SortKey {
+                column,
+                descending,
+                nulls_first,
+            });
+        }
+        keys
+    }
+
+    fn options(
+        &mut self,
+        format: Format,
+        raw: SpannedMap,
+        key: &dyn Fn(&str) -> String,
+    ) -> BTreeMap<String, String> {
+        let mut options = BTreeMap::new();
+        for (name, value) in raw {
+            let lower = name.get_ref().to_lowercase();
+            let canonical = if lower.contains('.') {
+                lower
+            } else {
+                format!("format.{lower}")
+            };
+            let opt_key = key(&format!("options.{}", name.get_ref()));
+            let Some(text) = self.scalar(&value, &opt_key) else {
+                continue;
+            };
+            let checked = match format.config_file_type() {
+                None => Err(format!("{format} datasets take no scan options")),
+                Some(_) if !canonical.starts_with("format.") => Err(format!(
+                    "`{canonical}` is not a scan option: per-table options are format options \
+                     (`format.<name>`); session settings belong in [profile.settings]"
+                )),
+                Some(file_type) => {
+                    let mut table_options = TableOptions::new();
+                    table_options.set_config_format(file_type);
+                    table_options.set(&canonical, &text).map_err(|e| {
+                        format!("not a valid {format} option: {}", e.strip_backtrace())
+                    })
+                }
+            };
+            match checked {
+                Ok(()) => {
+                    options.insert(canonical, text);
+                }
+                Err(message) => self.problem(name.span(), opt_key, message),
+            }
+        }
+        options
+    }
+}
+
+/// Resolves a declared location against the project directory; local paths must exist.
+fn resolve_location(declared: &str, root: &Path) -> Result<String, String> {
+    let local = match declared.split_once("://") {
+        Some(("file", path)) => PathBuf::from(path),
+        Some((scheme, _)) => {
+            return Err(format!(
+                "no object store for `{scheme}://` locations: this build of Canon reads the \
+                 local file system (paths or file:// URLs)"
+            ));
+        }
+        None => root.join(declared).components().collect(),
+    };
+    let is_glob = declared.contains(['*', '?', '[']);
+    let mut resolved = local.to_string_lossy().into_owned();
+    if !is_glob {
+        let meta = std::fs::metadata(&local)
+            .map_err(|_| format!("`{declared}` does not exist (resolved to {resolved})"))?;
+        if meta.is_dir() && !resolved.ends_with('/') {
+            resolved.push('/');
+        }
+    }
+    Ok(resolved)
+}

@@ -1,0 +1,247 @@
+//! The one registration path: contract → canonical DDL → DataFusion's own
+//! `CREATE EXTERNAL TABLE` planning and table factory → schema verified against the
+//! contract → data files checked. All datasets register, or none do.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::catalog::TableProvider;
+use datafusion::common::DFSchema;
+use datafusion::datasource::listing::ListingTable;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::sql::parser::DFParser;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::contract::DatasetSpec;
+use crate::error::{DatasetFailure, RegistrationError};
+
+/// How many datasets register at once; listing and footer reads are I/O bound.
+const CONCURRENCY: usize = 16;
+
+/// A dataset as registered: its contract, the DDL it came from, and its table.
+#[derive(Debug)]
+pub struct RegisteredDataset {
+    /// The contract.
+    pub spec: DatasetSpec,
+    /// The canonical DDL the table was planned from.
+    pub ddl: String,
+    /// Fingerprint of the verified schema.
+    pub schema_fingerprint: String,
+    /// Where the DDL alone would not have given the contract, and what Canon did.
+    pub notes: Vec<String>,
+    /// The table DataFusion's factory built.
+    pub provider: Arc<dyn TableProvider>,
+}
+
+/// Registers every dataset, or returns every failure and registers none.
+pub(crate) async fn register_all(
+    state: &SessionState,
+    datasets: &[DatasetSpec],
+) -> Result<Vec<RegisteredDataset>, RegistrationError> {
+    let results: Vec<Result<RegisteredDataset, String>> = futures::stream::iter(datasets)
+        .map(|spec| register(state, spec))
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut registered = Vec::with_capacity(results.len());
+    let mut failures = Vec::new();
+    for (spec, result) in datasets.iter().zip(results) {
+        match result {
+            Ok(r) => registered.push(r),
+            Err(message) => failures.push(DatasetFailure {
+                dataset: spec.name.clone(),
+                origin: spec.origin.to_string(),
+                message,
+            }),
+        }
+    }
+    if failures.is_empty() {
+        Ok(registered)
+    } else {
+        Err(RegistrationError { failures })
+    }
+}
+
+async fn register(state: &SessionState, spec: &DatasetSpec) -> Result<RegisteredDataset, String> {
+    let ddl = spec.ddl();
+    let statement = DFParser::parse_sql(&ddl)
+        .map_err(|e| format!("canonical DDL does not parse: {}", e.strip_backtrace()))?
+        .pop_front()
+        .ok_or("canonical DDL is empty")?;
+    let plan = state
+        .statement_to_plan(statement)
+        .await
+        .map_err(|e| format!("canonical DDL does not plan: {}", e.strip_backtrace()))?;
+    let LogicalPlan::Ddl(DdlStatement::CreateExternalTable(mut cmd)) = plan else {
+        return Err("canonical DDL did not plan to CREATE EXTERNAL TABLE".into());
+    };
+
+    let contract = spec.schema();
+    let notes = ddl_notes(cmd.schema.as_arrow(), &contract);
+    // Registration is exact: where DDL planning differs (session-dependent SQL types),
+    // the contract's Arrow schema is what the table is built with.
+    cmd.schema = Arc::new(DFSchema::try_from(Arc::clone(&contract)).map_err(|e| e.to_string())?);
+
+    let factory = state
+        .table_factories()
+        .get(cmd.file_type.as_str())
+        .ok_or_else(|| format!("no table factory for STORED AS {}", cmd.file_type))?;
+    let provider = factory
+        .create(state, &cmd)
+        .await
+        .map_err(|e| e.strip_backtrace().to_string())?;
+
+    verify_schema(&contract, &provider.schema())?;
+    if let Some(listing) = provider.downcast_ref::<ListingTable>() {
+        check_files(state, spec, listing).await?;
+    }
+
+    Ok(RegisteredDataset {
+        schema_fingerprint: crate::contract::schema_fingerprint(&contract),
+        spec: spec.clone(),
+        ddl,
+        notes,
+        provider,
+    })
+}
+
+/// Describes each column whose DDL type plans to something other than the contract's.
+fn ddl_notes(planned: &Schema, contract: &Schema) -> Vec<String> {
+    planned
+        .fields()
+        .iter()
+        .zip(contract.fields())
+        .filter(|(p, c)| p.data_type() != c.data_type())
+        .map(|(p, c)| {
+            format!(
+                "column `{}`: DDL type {} plans as {} under this profile; registered as the \
+                 contract's {}",
+                c.name(),
+                crate::contract::sql_type(c.data_type()),
+                p.data_type(),
+                c.data_type()
+            )
+        })
+        .collect()
+}
+
+/// The registered schema must equal the contract: names, order, types, nullability.
+fn verify_schema(contract: &Schema, registered: &Schema) -> Result<(), String> {
+    let mut diffs = Vec::new();
+    if contract.fields().len() != registered.fields().len() {
+        diffs.push(format!(
+            "{} columns registered, contract has {}",
+            registered.fields().len(),
+            contract.fields().len()
+        ));
+    }
+    for (i, (c, r)) in contract
+        .fields()
+        .iter()
+        .zip(registered.fields())
+        .enumerate()
+    {
+        if c.name() != r.name() {
+            diffs.push(format!(
+                "column {i} is `{}`, contract says `{}`",
+                r.name(),
+                c.name()
+            ));
+        } else if c.data_type() != r.data_type() {
+            diffs.push(format!(
+                "column `{}` is {}, contract says {}",
+                c.name(),
+                r.data_type(),
+                c.data_type()
+            ));
+        } else if c.is_nullable() != r.is_nullable() {
+            let null = |n: bool| if n { "nullable" } else { "NOT NULL" };
+            diffs.push(format!(
+                "column `{}` is {}, contract says {}",
+                c.name(),
+                null(r.is_nullable()),
+                null(c.is_nullable())
+            ));
+        }
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "registered schema differs from the contract: {}",
+            diffs.join("; ")
+        ))
+    }
+}
+
+/// Reads each data file's own schema (formats that carry one) and checks that every
+/// contract column is present with a compatible type.
+async fn check_files(
+    state: &SessionState,
+    spec: &DatasetSpec,
+    table: &ListingTable,
+) -> Result<(), String> {
+    let options = table.options();
+    if !matches!(
+        spec.format,
+        crate::contract::Format::Parquet | crate::contract::Format::Arrow
+    ) {
+        return Ok(());
+    }
+    for url in table.table_paths() {
+        let store = state
+            .runtime_env()
+            .object_store(url)
+            .map_err(|e| e.strip_backtrace())?;
+        let files: Vec<_> = url
+            .list_all_files(state, store.as_ref(), &options.file_extension)
+            .await
+            .map_err(|e| e.strip_backtrace())?
+            .try_collect()
+            .await
+            .map_err(|e| format!("listing {url}: {}", e.strip_backtrace()))?;
+        for file in files {
+            let path = file.location.to_string();
+            let schema = options
+                .format
+                .infer_schema(state, &store, std::slice::from_ref(&file))
+                .await
+                .map_err(|e| {
+                    format!(
+                        "file {path}: cannot read its schema: {}",
+                        e.strip_backtrace()
+                    )
+                })?;
+            for column in spec.file_columns() {
+                match schema.field_with_name(&column.name) {
+                    Err(_) => {
+                        return Err(format!("file {path}: column `{}` is missing", column.name));
+                    }
+                    Ok(field) if !same_family(field.data_type(), &column.data_type) => {
+                        return Err(format!(
+                            "file {path}: column `{}` is {} in the file, contract says {}",
+                            column.name,
+                            field.data_type(),
+                            column.data_type
+                        ));
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Types that differ only in physical layout (string and binary views, large offsets)
+/// read as one another; everything else must match exactly.
+fn same_family(file: &DataType, contract: &DataType) -> bool {
+    use DataType::*;
+    let family = |t: &DataType| match t {
+        Utf8 | LargeUtf8 | Utf8View => Some(0),
+        Binary | LargeBinary | BinaryView => Some(1),
+        _ => None,
+    };
+    file == contract || (family(file).is_some() && family(file) == family(contract))
+}

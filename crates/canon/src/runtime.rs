@@ -1,0 +1,162 @@
+//! The runtime: built once per project load. It owns the profile (config, runtime
+//! environment), the session template, the registered datasets and the diagnostics, and
+//! is the only place sessions come from.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+    SchemaProvider, TableProvider,
+};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::{SessionContext, SessionState};
+
+use crate::contract::ArrowTypePlanner;
+use crate::diagnostics::{Diagnostics, Event};
+use crate::error::Result;
+use crate::profile::RuntimeProfile;
+use crate::project::Project;
+use crate::registry::{self, RegisteredDataset};
+use crate::session::{Session, SessionSchema};
+use crate::system;
+
+/// The schema Canon's system tables live in.
+pub const SYSTEM_SCHEMA: &str = "canon";
+
+/// A loaded project, ready to hand out sessions.
+pub struct Runtime {
+    project: Project,
+    profile: RuntimeProfile,
+    template: SessionState,
+    datasets: Arc<Vec<Arc<RegisteredDataset>>>,
+    tables: Arc<BTreeMap<String, Arc<dyn TableProvider>>>,
+    system: Arc<dyn SchemaProvider>,
+    diagnostics: Diagnostics,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("project", &self.project.name)
+            .field("fingerprint", &self.profile.fingerprint())
+            .field("datasets", &self.tables.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// Loads a project file and builds its runtime, with in-memory diagnostics.
+    pub async fn load(file: impl AsRef<Path>) -> Result<Self> {
+        Self::new(Project::load(file)?, Diagnostics::new()).await
+    }
+
+    /// Builds the runtime for a validated project: profile, template, registration.
+    pub async fn new(project: Project, diagnostics: Diagnostics) -> Result<Self> {
+        let profile = RuntimeProfile::build(&project.profile, &project.policy)?;
+        diagnostics.record(Event::ProfileBuilt {
+            fingerprint: profile.fingerprint().to_string(),
+            settings: profile.settings().clone(),
+        })?;
+        let template = SessionStateBuilder::new()
+            .with_config(profile.session_config().clone())
+            .with_runtime_env(Arc::clone(profile.runtime_env()))
+            .with_default_features()
+            .with_type_planner(Arc::new(ArrowTypePlanner))
+            .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
+            .build();
+
+        let registered = match registry::register_all(&template, &project.datasets).await {
+            Ok(registered) => registered,
+            Err(e) => {
+                for failure in &e.failures {
+                    diagnostics.record(Event::RegistrationFailed {
+                        dataset: failure.dataset.clone(),
+                        error: failure.message.clone(),
+                    })?;
+                }
+                return Err(e.into());
+            }
+        };
+        for r in &registered {
+            diagnostics.record(Event::DatasetRegistered {
+                dataset: r.spec.name.clone(),
+                format: r.spec.format.name().to_string(),
+                location: r.spec.location.clone(),
+                ddl: r.ddl.clone(),
+                schema_fingerprint: r.schema_fingerprint.clone(),
+                options: r.spec.options.clone(),
+                notes: r.notes.clone(),
+            })?;
+        }
+        let datasets: Arc<Vec<Arc<RegisteredDataset>>> =
+            Arc::new(registered.into_iter().map(Arc::new).collect());
+        let tables = Arc::new(
+            datasets
+                .iter()
+                .map(|d| (d.spec.name.clone(), Arc::clone(&d.provider)))
+                .collect(),
+        );
+        let system = system::schema(Arc::clone(&datasets), &profile, diagnostics.clone())?;
+        Ok(Self {
+            project,
+            profile,
+            template,
+            datasets,
+            tables,
+            system,
+            diagnostics,
+        })
+    }
+
+    /// A new session from the template: same config, runtime, functions and policy.
+    pub fn session(&self) -> Session {
+        let options = self.template.config().options();
+        let catalog = MemoryCatalogProvider::new();
+        // Memory catalogs accept any schema name; these calls cannot fail.
+        let _ = catalog.register_schema(
+            &options.catalog.default_schema,
+            Arc::new(SessionSchema::new(Arc::clone(&self.tables))),
+        );
+        let _ = catalog.register_schema(SYSTEM_SCHEMA, Arc::clone(&self.system));
+        let catalogs = MemoryCatalogProviderList::new();
+        catalogs.register_catalog(options.catalog.default_catalog.clone(), Arc::new(catalog));
+        let state = SessionStateBuilder::new_from_existing(self.template.clone())
+            .with_catalog_list(Arc::new(catalogs))
+            .build();
+        Session::new(
+            SessionContext::new_with_state(state),
+            Arc::new(self.project.policy.clone()),
+            self.diagnostics.clone(),
+        )
+    }
+
+    /// The project this runtime was built from.
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    /// The built profile.
+    pub fn profile(&self) -> &RuntimeProfile {
+        &self.profile
+    }
+
+    /// The registered datasets, in project order.
+    pub fn datasets(&self) -> &[Arc<RegisteredDataset>] {
+        &self.datasets
+    }
+
+    /// The registered dataset with this name.
+    pub fn dataset(&self, name: &str) -> Option<&RegisteredDataset> {
+        self.datasets
+            .iter()
+            .find(|d| d.spec.name == name)
+            .map(Arc::as_ref)
+    }
+
+    /// The runtime's event stream.
+    pub fn diagnostics(&self) -> &Diagnostics {
+        &self.diagnostics
+    }
+}

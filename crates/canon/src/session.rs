@@ -1,0 +1,154 @@
+//! Sessions: cheap per-user contexts made from the runtime's template, sharing its
+//! datasets, profile and policy, each with its own scratch tables and settings.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
+use datafusion::common::exec_err;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::context::SessionContext;
+use datafusion::sql::parser::Statement;
+
+use crate::diagnostics::{Diagnostics, Event};
+use crate::error::{CanonError, Result};
+use crate::policy::{PolicyViolation, SqlPolicy};
+
+/// The default schema of every session: the project's datasets, read-only, plus the
+/// session's own tables (from `CREATE TABLE`, where the policy allows it).
+#[derive(Debug)]
+pub(crate) struct SessionSchema {
+    datasets: Arc<BTreeMap<String, Arc<dyn TableProvider>>>,
+    local: MemorySchemaProvider,
+}
+
+impl SessionSchema {
+    pub(crate) fn new(datasets: Arc<BTreeMap<String, Arc<dyn TableProvider>>>) -> Self {
+        Self {
+            datasets,
+            local: MemorySchemaProvider::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for SessionSchema {
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.datasets.keys().cloned().collect();
+        names.extend(self.local.table_names());
+        names.sort();
+        names
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        match self.datasets.get(name) {
+            Some(table) => Ok(Some(Arc::clone(table))),
+            None => self.local.table(name).await,
+        }
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if self.datasets.contains_key(&name) {
+            return exec_err!(
+                "`{name}` is a dataset of the project; its definition comes from the project file"
+            );
+        }
+        self.local.register_table(name, table)
+    }
+
+    fn deregister_table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if self.datasets.contains_key(name) {
+            return exec_err!(
+                "`{name}` is a dataset of the project and cannot be dropped from a session"
+            );
+        }
+        self.local.deregister_table(name)
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.datasets.contains_key(name) || self.local.table_exist(name)
+    }
+}
+
+/// A session: every statement passes the policy, is recorded, then runs.
+#[derive(Clone)]
+pub struct Session {
+    ctx: SessionContext,
+    policy: Arc<SqlPolicy>,
+    diagnostics: Diagnostics,
+}
+
+impl Session {
+    pub(crate) fn new(
+        ctx: SessionContext,
+        policy: Arc<SqlPolicy>,
+        diagnostics: Diagnostics,
+    ) -> Self {
+        Self {
+            ctx,
+            policy,
+            diagnostics,
+        }
+    }
+
+    /// This session's id, as recorded in diagnostics.
+    pub fn id(&self) -> String {
+        self.ctx.session_id()
+    }
+
+    /// Parses SQL text into statements, in the policy's dialect.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        Ok(self.policy.parse(sql)?)
+    }
+
+    /// Runs one SQL statement and returns its result as a DataFrame.
+    ///
+    /// DDL, DML and statements take effect when this returns; queries run when the
+    /// DataFrame is collected.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let mut statements = self.parse(sql)?;
+        match statements.len() {
+            1 => self.statement(statements.remove(0)).await,
+            n => Err(CanonError::DataFusion(
+                datafusion::error::DataFusionError::Plan(format!(
+                    "expected exactly one SQL statement, found {n}; run scripts statement by statement"
+                )),
+            )),
+        }
+    }
+
+    /// Runs an already-parsed statement under the same policy as SQL text.
+    pub async fn statement(&self, statement: Statement) -> Result<DataFrame> {
+        let text = statement.to_string();
+        let class = self
+            .policy
+            .check(&statement)
+            .map_err(|v| self.rejected(v))?;
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        self.policy
+            .check_plan(&plan)
+            .map_err(|v| self.rejected(v))?;
+        self.diagnostics.record(Event::QueryPlanned {
+            session: self.id(),
+            class,
+            statement: text,
+        })?;
+        Ok(self.ctx.execute_logical_plan(plan).await?)
+    }
+
+    /// Records a refusal; recording is best effort so the refusal itself is what returns.
+    fn rejected(&self, violation: PolicyViolation) -> CanonError {
+        let _ = self.diagnostics.record(Event::PolicyRejected {
+            rule: violation.rule.to_string(),
+            class: violation.class,
+            statement: violation.statement.clone(),
+        });
+        violation.into()
+    }
+}
