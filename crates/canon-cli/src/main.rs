@@ -1,1 +1,220 @@
-fn main() {}
+//! `canon`: the command-line front end of a Canon project.
+
+mod output;
+mod shell;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use canon::{CanonError, Diagnostics, Project, Runtime};
+use clap::{Parser, Subcommand};
+
+use output::OutputFormat;
+
+/// Query and inspect a Canon project.
+#[derive(Debug, Parser)]
+#[command(name = "canon", version, about)]
+struct Cli {
+    /// The project file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "CANON_PROJECT",
+        default_value = "canon.toml"
+    )]
+    project: PathBuf,
+
+    /// Also append every diagnostics event to this file, as JSON lines.
+    #[arg(long, global = true, value_name = "FILE")]
+    diagnostics: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run SQL: one statement, or each `;`-separated statement of a file, in one session.
+    Query {
+        /// The SQL to run.
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        sql: Option<String>,
+        /// Read the SQL from this file instead.
+        #[arg(short, long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// How to print results.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// An interactive SQL shell with history.
+    Shell {
+        /// How to print results.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Print the canonical DDL of one dataset, or of all of them.
+    Ddl {
+        /// The dataset; all datasets when omitted.
+        dataset: Option<String>,
+    },
+    /// Show a dataset's contract, registered schema and registration notes.
+    Describe {
+        /// The dataset.
+        dataset: String,
+    },
+    /// Show the runtime profile's settings and fingerprint.
+    Profile,
+}
+
+/// A failure, with the exit status it maps to.
+struct Failure {
+    status: u8,
+    message: String,
+}
+
+impl From<CanonError> for Failure {
+    fn from(e: CanonError) -> Self {
+        let status = if e.is_project_error() { 2 } else { 1 };
+        Self {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<canon::ProjectError> for Failure {
+    fn from(e: canon::ProjectError) -> Self {
+        CanonError::from(e).into()
+    }
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Self {
+            status: 2,
+            message: message.into(),
+        }
+    }
+
+    fn runtime(message: impl Into<String>) -> Self {
+        Self {
+            status: 1,
+            message: message.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CANON_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.status)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Query { sql, file, format } => {
+            let sql = match (sql, file) {
+                (Some(sql), _) => sql,
+                (None, Some(file)) => read_sql(&file)?,
+                (None, None) => return Err(Failure::usage("give SQL or --file")),
+            };
+            let runtime = load(&cli.project, cli.diagnostics.as_deref()).await?;
+            let session = runtime.session();
+            let mut out = std::io::stdout().lock();
+            let mut first = true;
+            for statement in session.parse(&sql)? {
+                let batches = session
+                    .statement(statement)
+                    .await?
+                    .collect()
+                    .await
+                    .map_err(CanonError::from)?;
+                output::print(&mut out, &batches, format, first)
+                    .map_err(|e| Failure::runtime(e.to_string()))?;
+                first = false;
+            }
+            Ok(())
+        }
+        Command::Shell { format } => {
+            let runtime = load(&cli.project, cli.diagnostics.as_deref()).await?;
+            shell::run(&runtime, format).await
+        }
+        Command::Ddl { dataset } => {
+            let project = Project::load(&cli.project)?;
+            let datasets: Vec<_> = match &dataset {
+                Some(name) => vec![find(&project, name)?],
+                None => project.datasets.iter().collect(),
+            };
+            let ddl: Vec<String> = datasets.iter().map(|d| format!("{};\n", d.ddl())).collect();
+            print!("{}", ddl.join("\n"));
+            Ok(())
+        }
+        Command::Describe { dataset } => {
+            let runtime = load(&cli.project, cli.diagnostics.as_deref()).await?;
+            find(runtime.project(), &dataset)?;
+            print!("{}", output::describe(&runtime, &dataset));
+            Ok(())
+        }
+        Command::Profile => {
+            let project = Project::load(&cli.project)?;
+            let profile = canon::RuntimeProfile::build(&project.profile, &project.policy)
+                .map_err(|e| Failure::from(CanonError::from(e)))?;
+            println!("fingerprint  {}", profile.fingerprint());
+            let width = profile
+                .settings()
+                .keys()
+                .map(String::len)
+                .max()
+                .unwrap_or(0);
+            for (k, v) in profile.settings() {
+                println!("{k:width$}  {v}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn load(project: &Path, diagnostics: Option<&Path>) -> Result<Runtime, Failure> {
+    let project = Project::load(project)?;
+    let diagnostics = match diagnostics {
+        Some(path) => Diagnostics::with_log(path).map_err(|e| Failure::usage(e.to_string()))?,
+        None => Diagnostics::new(),
+    };
+    Ok(Runtime::new(project, diagnostics).await?)
+}
+
+fn find<'a>(project: &'a Project, name: &str) -> Result<&'a canon::DatasetSpec, Failure> {
+    project.dataset(name).ok_or_else(|| {
+        let known: Vec<&str> = project.datasets.iter().map(|d| d.name.as_str()).collect();
+        Failure::usage(format!(
+            "no dataset `{name}` in {}; datasets: {}",
+            project.file.display(),
+            known.join(", ")
+        ))
+    })
+}
+
+fn read_sql(file: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(file)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))
+}

@@ -202,7 +202,9 @@ async fn check_files(
             .await
             .map_err(|e| format!("listing {url}: {}", e.strip_backtrace()))?;
         for file in files {
-            let path = file.location.to_string();
+            // Object-store paths drop the leading `/`; Canon reads the local file system,
+            // so name the file by its absolute path, as the DDL's LOCATION does.
+            let path = format!("/{}", file.location);
             let schema = options
                 .format
                 .infer_schema(state, &store, std::slice::from_ref(&file))

@@ -10,6 +10,15 @@ pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Whether a name can stand unquoted in DataFusion's `PARTITIONED BY` clause.
+pub(crate) fn is_plain_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Quotes an SQL string literal, doubling embedded quotes.
 pub(crate) fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
@@ -35,8 +44,9 @@ pub(super) fn render(spec: &DatasetSpec) -> String {
     let _ = writeln!(out, ")");
     let _ = writeln!(out, "STORED AS {}", spec.format.stored_as());
     if !spec.partitioned_by.is_empty() {
-        let cols: Vec<String> = spec.partitioned_by.iter().map(|c| quote_ident(c)).collect();
-        let _ = writeln!(out, "PARTITIONED BY ({})", cols.join(", "));
+        // DataFusion reads PARTITIONED BY names verbatim, quotes included, so they are
+        // written bare; validation admits only plain identifiers here.
+        let _ = writeln!(out, "PARTITIONED BY ({})", spec.partitioned_by.join(", "));
     }
     if !spec.ordered_by.is_empty() {
         let keys: Vec<String> = spec

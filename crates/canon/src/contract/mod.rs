@@ -12,6 +12,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::config::ConfigFileType;
 use sha2::{Digest, Sha256};
 
+pub(crate) use ddl::is_plain_identifier;
 pub use types::{ArrowTypePlanner, sql_type};
 
 /// The file formats a dataset can be stored as.

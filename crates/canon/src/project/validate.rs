@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use super::raw::{RawColumn, RawDataset, RawPolicy, RawProfile, RawProject, SpannedMap};
 use super::{Project, Source};
-use crate::contract::{ColumnSpec, DatasetSpec, Format, Origin, SortKey};
+use crate::contract::{ColumnSpec, DatasetSpec, Format, Origin, SortKey, is_plain_identifier};
 use crate::error::{Problem, ProjectError};
 use crate::policy::SqlPolicy;
 use crate::profile::{ProfileSpec, owner_of_setting};
@@ -372,6 +372,15 @@ impl Validator<'_> {
         let n = raw.partitioned_by.len();
         for (i, part) in raw.partitioned_by.iter().enumerate() {
             let part_key = key(&format!("partitioned_by[{i}]"));
+            if !is_plain_identifier(part.get_ref()) {
+                let message = format!(
+                    "partition column `{}` must be a plain identifier (letters, digits, `_`): \
+                     DataFusion's PARTITIONED BY clause cannot quote names",
+                    part.get_ref()
+                );
+                self.problem(part.span(), part_key, message);
+                continue;
+            }
             match names.iter().position(|c| c == part.get_ref()) {
                 None => {
                     let message =

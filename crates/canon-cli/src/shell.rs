@@ -1,0 +1,98 @@
+//! The interactive shell: statements end with `;`, and `\q` quits.
+
+use canon::{CanonError, Runtime, Session};
+use rustyline::DefaultEditor;
+use rustyline::error::ReadlineError;
+
+use crate::Failure;
+use crate::output::{self, OutputFormat};
+
+const HELP: &str =
+    "Statements end with `;`. \\d lists datasets, \\d NAME describes one, \\q quits.";
+
+/// Runs the shell until end of input or `\q`.
+pub async fn run(runtime: &Runtime, format: OutputFormat) -> Result<(), Failure> {
+    let mut editor = DefaultEditor::new()
+        .map_err(|e| Failure::runtime(format!("cannot start the shell: {e}")))?;
+    let history =
+        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".canon_history"));
+    if let Some(path) = &history {
+        // A missing history file is normal on first use.
+        let _ = editor.load_history(path);
+    }
+    let session = runtime.session();
+    eprintln!("canon shell: project `{}`. {HELP}", runtime.project().name);
+    let mut buffer = String::new();
+    loop {
+        let prompt = if buffer.is_empty() {
+            "canon> "
+        } else {
+            "   ..> "
+        };
+        let line = match editor.readline(prompt) {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => {
+                buffer.clear();
+                continue;
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(Failure::runtime(format!("reading input: {e}"))),
+        };
+        let trimmed = line.trim();
+        if buffer.is_empty() && trimmed.starts_with('\\') {
+            let _ = editor.add_history_entry(trimmed);
+            match meta_command(runtime, trimmed) {
+                Some(text) => print!("{text}"),
+                None => break,
+            }
+            continue;
+        }
+        buffer.push_str(&line);
+        buffer.push('\n');
+        if !trimmed.ends_with(';') {
+            continue;
+        }
+        let _ = editor.add_history_entry(buffer.trim());
+        if let Err(e) = run_sql(&session, &buffer, format).await {
+            eprintln!("error: {e}");
+        }
+        buffer.clear();
+    }
+    if let Some(path) = &history {
+        // Failing to save history must not turn a clean exit into an error.
+        let _ = editor.save_history(path);
+    }
+    Ok(())
+}
+
+/// Handles a backslash command; `None` means quit.
+fn meta_command(runtime: &Runtime, command: &str) -> Option<String> {
+    let mut words = command.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some("\\q"), _) => None,
+        (Some("\\d"), None) => Some(
+            runtime
+                .datasets()
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}  ({}, {})\n",
+                        d.spec.name, d.spec.format, d.spec.location
+                    )
+                })
+                .collect(),
+        ),
+        (Some("\\d"), Some(name)) => Some(output::describe(runtime, name)),
+        _ => Some(format!("{HELP}\n")),
+    }
+}
+
+async fn run_sql(session: &Session, sql: &str, format: OutputFormat) -> Result<(), CanonError> {
+    let mut out = std::io::stdout().lock();
+    for (i, statement) in session.parse(sql)?.into_iter().enumerate() {
+        let batches = session.statement(statement).await?.collect().await?;
+        output::print(&mut out, &batches, format, i == 0)
+            .map_err(|e| CanonError::DataFusion(e.into()))?;
+    }
+    Ok(())
+}
