@@ -104,23 +104,24 @@ pub fn describe(runtime: &Runtime, name: &str) -> String {
         .map(|f| f.name().len())
         .max()
         .unwrap_or(0);
-    for field in schema.fields() {
-        let null = if field.is_nullable() {
-            ""
-        } else {
-            "  NOT NULL"
-        };
+    let types: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().to_string())
+        .collect();
+    let type_width = types.iter().map(|t| t.chars().count()).max().unwrap_or(0);
+    for (field, data_type) in schema.fields().iter().zip(&types) {
+        let null = if field.is_nullable() { "" } else { "NOT NULL" };
         let part = if spec.partitioned_by.contains(field.name()) {
             "  (partition)"
         } else {
             ""
         };
-        let _ = writeln!(
-            out,
-            "  {:width$}  {}{null}{part}",
-            field.name(),
-            field.data_type()
+        let line = format!(
+            "  {:width$}  {data_type:type_width$}  {null}{part}",
+            field.name()
         );
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     if !dataset.notes.is_empty() {
         let _ = writeln!(out, "\nnotes:");

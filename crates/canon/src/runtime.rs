@@ -2,13 +2,12 @@
 //! environment), the session template, the registered datasets and the diagnostics, and
 //! is the only place sessions come from.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
-    SchemaProvider, TableProvider,
+    SchemaProvider,
 };
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SessionContext, SessionState};
@@ -19,7 +18,7 @@ use crate::error::Result;
 use crate::profile::RuntimeProfile;
 use crate::project::Project;
 use crate::registry::{self, RegisteredDataset};
-use crate::session::{Session, SessionSchema};
+use crate::session::{DatasetTables, Session, SessionSchema};
 use crate::system;
 
 /// The schema Canon's system tables live in.
@@ -31,7 +30,7 @@ pub struct Runtime {
     profile: RuntimeProfile,
     template: SessionState,
     datasets: Arc<Vec<Arc<RegisteredDataset>>>,
-    tables: Arc<BTreeMap<String, Arc<dyn TableProvider>>>,
+    tables: DatasetTables,
     system: Arc<dyn SchemaProvider>,
     diagnostics: Diagnostics,
 }
@@ -128,6 +127,7 @@ impl Runtime {
         Session::new(
             SessionContext::new_with_state(state),
             Arc::new(self.project.policy.clone()),
+            Arc::clone(&self.tables),
             self.diagnostics.clone(),
         )
     }

@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::common::exec_err;
 use datafusion::dataframe::DataFrame;
-use datafusion::error::Result as DfResult;
+use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::sql::parser::Statement;
 
 use crate::diagnostics::{Diagnostics, Event};
@@ -20,12 +21,12 @@ use crate::policy::{PolicyViolation, SqlPolicy};
 /// session's own tables (from `CREATE TABLE`, where the policy allows it).
 #[derive(Debug)]
 pub(crate) struct SessionSchema {
-    datasets: Arc<BTreeMap<String, Arc<dyn TableProvider>>>,
+    datasets: DatasetTables,
     local: MemorySchemaProvider,
 }
 
 impl SessionSchema {
-    pub(crate) fn new(datasets: Arc<BTreeMap<String, Arc<dyn TableProvider>>>) -> Self {
+    pub(crate) fn new(datasets: DatasetTables) -> Self {
         Self {
             datasets,
             local: MemorySchemaProvider::new(),
@@ -76,11 +77,15 @@ impl SchemaProvider for SessionSchema {
     }
 }
 
+/// The project's datasets by name, shared read-only by every session.
+pub(crate) type DatasetTables = Arc<BTreeMap<String, Arc<dyn TableProvider>>>;
+
 /// A session: every statement passes the policy, is recorded, then runs.
 #[derive(Clone)]
 pub struct Session {
     ctx: SessionContext,
     policy: Arc<SqlPolicy>,
+    datasets: DatasetTables,
     diagnostics: Diagnostics,
 }
 
@@ -88,11 +93,13 @@ impl Session {
     pub(crate) fn new(
         ctx: SessionContext,
         policy: Arc<SqlPolicy>,
+        datasets: DatasetTables,
         diagnostics: Diagnostics,
     ) -> Self {
         Self {
             ctx,
             policy,
+            datasets,
             diagnostics,
         }
     }
@@ -134,12 +141,37 @@ impl Session {
         self.policy
             .check_plan(&plan)
             .map_err(|v| self.rejected(v))?;
+        self.guard_datasets(&plan)?;
         self.diagnostics.record(Event::QueryPlanned {
             session: self.id(),
             class,
             statement: text,
         })?;
         Ok(self.ctx.execute_logical_plan(plan).await?)
+    }
+
+    /// Dataset tables come from the project file and outlive sessions. The session schema
+    /// refuses to deregister them, but DataFusion's DROP TABLE turns that refusal into
+    /// "doesn't exist" (or silent success with IF EXISTS), so drops are refused here.
+    fn guard_datasets(&self, plan: &LogicalPlan) -> Result<()> {
+        let LogicalPlan::Ddl(DdlStatement::DropTable(drop)) = plan else {
+            return Ok(());
+        };
+        let state = self.ctx.state();
+        let options = state.config().options();
+        let resolved = drop.name.clone().resolve(
+            &options.catalog.default_catalog,
+            &options.catalog.default_schema,
+        );
+        let in_default_schema = *resolved.catalog == options.catalog.default_catalog
+            && *resolved.schema == options.catalog.default_schema;
+        if in_default_schema && self.datasets.contains_key(resolved.table.as_ref()) {
+            return Err(CanonError::DataFusion(DataFusionError::Plan(format!(
+                "`{}` is a dataset of the project and cannot be dropped from a session",
+                resolved.table
+            ))));
+        }
+        Ok(())
     }
 
     /// Records a refusal; recording is best effort so the refusal itself is what returns.

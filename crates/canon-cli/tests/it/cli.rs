@@ -207,11 +207,15 @@ fn ddl_is_byte_identical_across_runs_and_is_real_datafusion_ddl() {
 fn describe_shows_schema_and_notes() {
     let dir = quickstart_copy();
     let out = ok(canon(dir.path(), &["describe", "trips"], None));
-    assert!(out.contains("payment    Utf8  NOT NULL"), "{out}");
     assert!(
-        out.contains("year       Int32  NOT NULL  (partition)"),
+        out.contains("\n  payment    Utf8                  NOT NULL\n"),
         "{out}"
     );
+    assert!(
+        out.contains("\n  year       Int32                 NOT NULL  (partition)\n"),
+        "{out}"
+    );
+    assert!(out.contains("\n  fare       Float64\n"), "{out}");
     assert!(
         out.contains("column `payment`: DDL type VARCHAR plans as Utf8View"),
         "{out}"

@@ -17,9 +17,10 @@ use super::ddl::quote_literal;
 
 /// The SQL type Canon writes in DDL for an Arrow type.
 ///
-/// Standard SQL spellings are used where DataFusion has one for the type; their planned
-/// Arrow type can still depend on session settings (`VARCHAR` becomes `Utf8View` while
-/// `datafusion.sql_parser.map_string_types_to_utf8view` is on), which registration
+/// Each Arrow type has its own spelling, so different contracts never render the same
+/// DDL. Standard SQL names are used where DataFusion has one for exactly that type; their
+/// planned type can still depend on session settings (`VARCHAR` plans as `Utf8View`
+/// while `datafusion.sql_parser.map_string_types_to_utf8view` is on), which registration
 /// detects and records. Every other type is written as `ARROW('<type>')`.
 pub fn sql_type(data_type: &DataType) -> String {
     let plain = match data_type {
@@ -34,20 +35,20 @@ pub fn sql_type(data_type: &DataType) -> String {
         DataType::UInt64 => "BIGINT UNSIGNED",
         DataType::Float32 => "REAL",
         DataType::Float64 => "DOUBLE",
-        DataType::Utf8 | DataType::Utf8View => "VARCHAR",
+        DataType::Utf8 => "VARCHAR",
         DataType::Binary => "BYTEA",
         DataType::Date32 => "DATE",
         DataType::Time64(TimeUnit::Nanosecond) => "TIME",
         DataType::Interval(IntervalUnit::MonthDayNano) => "INTERVAL",
-        DataType::Timestamp(unit, tz) => {
+        // `WITH TIME ZONE` takes the session's zone, so zoned timestamps use ARROW(...).
+        DataType::Timestamp(unit, None) => {
             let precision = match unit {
                 TimeUnit::Second => 0,
                 TimeUnit::Millisecond => 3,
                 TimeUnit::Microsecond => 6,
                 TimeUnit::Nanosecond => 9,
             };
-            let zone = if tz.is_some() { " WITH TIME ZONE" } else { "" };
-            return format!("TIMESTAMP({precision}){zone}");
+            return format!("TIMESTAMP({precision})");
         }
         DataType::Decimal128(p, s) if *p <= 38 => return format!("DECIMAL({p}, {s})"),
         DataType::Decimal256(p, s) if *p > 38 => return format!("DECIMAL({p}, {s})"),

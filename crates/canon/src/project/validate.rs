@@ -80,7 +80,12 @@ impl Validator<'_> {
             line,
             column,
             key: key.into(),
-            message: message.into(),
+            // One problem, one line: DataFusion's messages can carry "caused by" lines.
+            message: message
+                .into()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
         });
     }
 
