@@ -168,10 +168,15 @@ fn ddl_is_byte_identical_across_runs_and_is_real_datafusion_ddl() {
         "{first}"
     );
 
-    // The canonical DDL runs as-is in a plain DataFusion session.
+    // The canonical DDL is DataFusion's own DDL: it runs in a plain DataFusion session
+    // that has Canon's `ARROW('<type>')` type planner plugged in.
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     let count = rt.block_on(async {
-        let ctx = canon::datafusion::prelude::SessionContext::new();
+        let state = canon::datafusion::execution::SessionStateBuilder::new()
+            .with_default_features()
+            .with_type_planner(std::sync::Arc::new(canon::contract::ArrowTypePlanner))
+            .build();
+        let ctx = canon::datafusion::prelude::SessionContext::new_with_state(state);
         for statement in first.split(";\n").filter(|s| !s.trim().is_empty()) {
             ctx.sql(statement)
                 .await
@@ -192,6 +197,12 @@ fn ddl_is_byte_identical_across_runs_and_is_real_datafusion_ddl() {
             .to_string()
     });
     assert!(count.contains("| 6000 "), "{count}");
+
+    // A zoned timestamp has no SQL spelling that names its zone.
+    assert!(
+        first.contains("  \"pickup_at\" ARROW('Timestamp(µs, \"UTC\")') NOT NULL,\n"),
+        "{first}"
+    );
 
     let one = ok(canon(dir.path(), &["ddl", "zones"], None));
     assert!(
