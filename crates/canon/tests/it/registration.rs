@@ -241,3 +241,42 @@ columns = [{ name = "name", type = "Utf8View" }]
         ]
     );
 }
+
+#[tokio::test]
+async fn csv_header_must_name_the_contract_columns_in_order() {
+    let fx = Fixture::new();
+    fx.write_text("good/a.csv", "id,name\n1,a\n");
+    let swapped = fx.write_text("bad/b.csv", "name,id\na,1\n");
+    // Without a header the columns are positional by declaration; nothing to compare.
+    fx.write_text("headless/c.csv", "1,a\n");
+    let dataset = |name: &str, options: &str| {
+        format!(
+            "\n[[dataset]]\nname = \"{name}\"\nformat = \"csv\"\nlocation = \"{name}\"\n{options}columns = [\n  \
+             {{ name = \"id\", type = \"Int64\" }},\n  {{ name = \"name\", type = \"Utf8\" }},\n]\n"
+        )
+    };
+    let ok_toml = format!(
+        "[project]\nname = \"p\"\n{}{}",
+        dataset("good", ""),
+        dataset("headless", "options = { has_header = \"false\" }\n")
+    );
+    let runtime = fx.runtime(&ok_toml).await;
+    assert_eq!(runtime.datasets().len(), 2);
+
+    let bad_toml = format!(
+        "[project]\nname = \"p\"\n{}{}",
+        dataset("good", ""),
+        dataset("bad", "")
+    );
+    let failures = registration_failures(fx.load(&bad_toml).await.expect_err("swapped header"));
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].dataset, "bad");
+    assert_eq!(
+        failures[0].message,
+        format!(
+            "file {}: header is [name, id], contract columns are [id, name] (CSV columns are \
+             read by position)",
+            swapped.display()
+        )
+    );
+}

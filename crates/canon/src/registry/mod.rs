@@ -4,16 +4,18 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::datatypes::Schema;
 use datafusion::catalog::TableProvider;
 use datafusion::common::DFSchema;
 use datafusion::datasource::listing::ListingTable;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::sql::parser::DFParser;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 use crate::contract::DatasetSpec;
+
+mod files;
 use crate::error::{DatasetFailure, RegistrationError};
 
 /// How many datasets register at once; listing and footer reads are I/O bound.
@@ -94,7 +96,7 @@ async fn register(state: &SessionState, spec: &DatasetSpec) -> Result<Registered
 
     verify_schema(&contract, &provider.schema())?;
     if let Some(listing) = provider.downcast_ref::<ListingTable>() {
-        check_files(state, spec, listing).await?;
+        files::check(state, spec, listing).await?;
     }
 
     Ok(RegisteredDataset {
@@ -173,77 +175,4 @@ fn verify_schema(contract: &Schema, registered: &Schema) -> Result<(), String> {
             diffs.join("; ")
         ))
     }
-}
-
-/// Reads each data file's own schema (formats that carry one) and checks that every
-/// contract column is present with a compatible type.
-async fn check_files(
-    state: &SessionState,
-    spec: &DatasetSpec,
-    table: &ListingTable,
-) -> Result<(), String> {
-    let options = table.options();
-    if !matches!(
-        spec.format,
-        crate::contract::Format::Parquet | crate::contract::Format::Arrow
-    ) {
-        return Ok(());
-    }
-    for url in table.table_paths() {
-        let store = state
-            .runtime_env()
-            .object_store(url)
-            .map_err(|e| e.strip_backtrace())?;
-        let files: Vec<_> = url
-            .list_all_files(state, store.as_ref(), &options.file_extension)
-            .await
-            .map_err(|e| e.strip_backtrace())?
-            .try_collect()
-            .await
-            .map_err(|e| format!("listing {url}: {}", e.strip_backtrace()))?;
-        for file in files {
-            // Object-store paths drop the leading `/`; Canon reads the local file system,
-            // so name the file by its absolute path, as the DDL's LOCATION does.
-            let path = format!("/{}", file.location);
-            let schema = options
-                .format
-                .infer_schema(state, &store, std::slice::from_ref(&file))
-                .await
-                .map_err(|e| {
-                    format!(
-                        "file {path}: cannot read its schema: {}",
-                        e.strip_backtrace()
-                    )
-                })?;
-            for column in spec.file_columns() {
-                match schema.field_with_name(&column.name) {
-                    Err(_) => {
-                        return Err(format!("file {path}: column `{}` is missing", column.name));
-                    }
-                    Ok(field) if !same_family(field.data_type(), &column.data_type) => {
-                        return Err(format!(
-                            "file {path}: column `{}` is {} in the file, contract says {}",
-                            column.name,
-                            field.data_type(),
-                            column.data_type
-                        ));
-                    }
-                    Ok(_) => {}
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Types that differ only in physical layout (string and binary views, large offsets)
-/// read as one another; everything else must match exactly.
-fn same_family(file: &DataType, contract: &DataType) -> bool {
-    use DataType::*;
-    let family = |t: &DataType| match t {
-        Utf8 | LargeUtf8 | Utf8View => Some(0),
-        Binary | LargeBinary | BinaryView => Some(1),
-        _ => None,
-    };
-    file == contract || (family(file).is_some() && family(file) == family(contract))
 }
