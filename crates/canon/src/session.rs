@@ -142,6 +142,7 @@ impl Session {
             .check_plan(&plan)
             .map_err(|v| self.rejected(v))?;
         self.guard_datasets(&plan)?;
+        tracing::debug!(session = %self.id(), %class, "planned");
         self.diagnostics.record(Event::QueryPlanned {
             session: self.id(),
             class,

@@ -41,9 +41,23 @@ pub(crate) async fn register_all(
     state: &SessionState,
     datasets: &[DatasetSpec],
 ) -> Result<Vec<RegisteredDataset>, RegistrationError> {
+    let started = std::time::Instant::now();
+    let total = datasets.len();
     let results: Vec<Result<RegisteredDataset, String>> = futures::stream::iter(datasets)
         .map(|spec| register(state, spec))
         .buffered(CONCURRENCY)
+        .enumerate()
+        .inspect(|(i, result)| {
+            let done = i + 1;
+            match result {
+                Ok(r) => tracing::debug!(dataset = %r.spec.name, done, total, "registered"),
+                Err(e) => tracing::warn!(done, total, error = %e, "dataset failed registration"),
+            }
+            if done % 100 == 0 && done < total {
+                tracing::info!(done, total, "registering datasets");
+            }
+        })
+        .map(|(_, result)| result)
         .collect()
         .await;
     let mut registered = Vec::with_capacity(results.len());
@@ -58,6 +72,12 @@ pub(crate) async fn register_all(
             }),
         }
     }
+    tracing::info!(
+        registered = registered.len(),
+        failed = failures.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "registration finished"
+    );
     if failures.is_empty() {
         Ok(registered)
     } else {
