@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::error::CanonError;
+use crate::evolution::EvolutionSpec;
 use crate::policy::StatementClass;
 
 /// How many events stay in memory; the log file, when set, keeps them all.
@@ -43,6 +44,10 @@ pub enum Event {
         options: BTreeMap<String, String>,
         /// Where the DDL alone would not have given the contract, and what Canon did.
         notes: Vec<String>,
+        /// The rules files are read under (strict when the dataset declares none).
+        evolution: EvolutionSpec,
+        /// The expression adapter attached to the table's scans.
+        adapter: String,
     },
     /// A dataset could not be registered (and so no dataset was).
     RegistrationFailed {

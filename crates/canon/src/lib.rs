@@ -15,6 +15,7 @@
 pub mod contract;
 pub mod diagnostics;
 pub mod error;
+pub mod evolution;
 pub mod policy;
 pub mod profile;
 pub mod project;

@@ -87,6 +87,8 @@ impl Runtime {
                 schema_fingerprint: r.schema_fingerprint.clone(),
                 options: r.spec.options.clone(),
                 notes: r.notes.clone(),
+                evolution: r.spec.read_rules(),
+                adapter: r.adapter.to_string(),
             })?;
         }
         let datasets: Arc<Vec<Arc<RegisteredDataset>>> =

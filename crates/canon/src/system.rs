@@ -85,11 +85,14 @@ pub(crate) fn schema(
         "schema_fingerprint",
         "options",
         "notes",
+        "evolution",
+        "adapter",
     ];
     let rows: Rows = Box::new(move || {
         let d = datasets.as_slice();
         let options: Vec<String> = d.iter().map(|r| json(&r.spec.options)).collect();
         let notes: Vec<String> = d.iter().map(|r| json(&r.notes)).collect();
+        let evolution: Vec<String> = d.iter().map(|r| json(&r.spec.read_rules())).collect();
         Ok(vec![
             strings(d.iter().map(|r| r.spec.name.as_str())),
             strings(d.iter().map(|r| r.spec.format.name())),
@@ -98,6 +101,8 @@ pub(crate) fn schema(
             strings(d.iter().map(|r| r.schema_fingerprint.as_str())),
             strings(options.iter().map(String::as_str)),
             strings(notes.iter().map(String::as_str)),
+            strings(evolution.iter().map(String::as_str)),
+            strings(d.iter().map(|r| r.adapter)),
         ])
     });
     register(&schema, "datasets", utf8_schema(&columns), rows)?;

@@ -12,6 +12,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::config::ConfigFileType;
 use sha2::{Digest, Sha256};
 
+use crate::evolution::EvolutionSpec;
+
 pub(crate) use ddl::is_plain_identifier;
 pub use types::{ArrowTypePlanner, sql_type};
 
@@ -133,6 +135,10 @@ pub struct DatasetSpec {
     pub options: BTreeMap<String, String>,
     /// Every column, in table order.
     pub columns: Vec<ColumnSpec>,
+    /// How files written under older schemas are read; `None` means they must match.
+    pub evolution: Option<EvolutionSpec>,
+    /// SQL boolean expressions every row must satisfy (NULL counts as satisfied).
+    pub constraints: Vec<String>,
     /// Where the dataset is declared.
     pub origin: Origin,
 }
@@ -153,6 +159,11 @@ impl DatasetSpec {
         self.columns
             .iter()
             .filter(|c| !self.partitioned_by.contains(&c.name))
+    }
+
+    /// The rules files are read under: the declared ones, or strict when none are.
+    pub fn read_rules(&self) -> EvolutionSpec {
+        self.evolution.clone().unwrap_or_else(EvolutionSpec::strict)
     }
 
     /// The canonical, deterministic `CREATE EXTERNAL TABLE` statement for this dataset.

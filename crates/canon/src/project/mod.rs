@@ -2,6 +2,7 @@
 //! validation with errors that name the file, line and key.
 
 mod raw;
+mod rules;
 mod validate;
 
 use std::path::{Path, PathBuf};

@@ -76,6 +76,20 @@ pub(crate) struct RawDataset {
     pub options: SpannedMap,
     #[serde(default)]
     pub columns: Vec<Spanned<RawColumn>>,
+    pub evolution: Option<Spanned<RawEvolution>>,
+    #[serde(default)]
+    pub constraints: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEvolution {
+    pub missing: Option<crate::evolution::MissingPolicy>,
+    #[serde(default)]
+    pub defaults: SpannedMap,
+    #[serde(default)]
+    pub renames: BTreeMap<Spanned<String>, Spanned<String>>,
+    pub widen: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -68,13 +68,18 @@ pub(super) fn project(
     }
 }
 
-struct Validator<'a> {
+pub(super) struct Validator<'a> {
     source: &'a Source<'a>,
     problems: Vec<Problem>,
 }
 
 impl Validator<'_> {
-    fn problem(&mut self, span: Range<usize>, key: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn problem(
+        &mut self,
+        span: Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         let (line, column) = self.source.locate(span.start);
         self.problems.push(Problem {
             line,
@@ -182,7 +187,7 @@ impl Validator<'_> {
         }
     }
 
-    fn scalar(&mut self, value: &Spanned<toml::Value>, label: &str) -> Option<String> {
+    pub(super) fn scalar(&mut self, value: &Spanned<toml::Value>, label: &str) -> Option<String> {
         match value.get_ref() {
             toml::Value::String(s) => Some(s.clone()),
             toml::Value::Boolean(b) => Some(b.to_string()),
@@ -280,6 +285,10 @@ impl Validator<'_> {
         let columns = self.columns(&raw, &partitioned_by, span.clone(), &key);
         self.partitions(&raw, &columns, &key);
         let ordered_by = self.ordered_by(&raw, &columns, &key);
+        let evolution = raw
+            .evolution
+            .map(|rules| self.evolution(rules, &columns, &partitioned_by, &key));
+        let constraints = self.constraints(&raw.constraints, &key);
         let options = format
             .map(|f| self.options(f, raw.options, &key))
             .unwrap_or_default();
@@ -301,6 +310,8 @@ impl Validator<'_> {
             ordered_by,
             options,
             columns,
+            evolution,
+            constraints,
             origin,
         })
     }

@@ -3,7 +3,6 @@
 //! type; CSV files with a header must name the contract's file columns, in order, since
 //! CSV columns are read by position.
 
-use datafusion::arrow::datatypes::DataType;
 use datafusion::common::parsers::CompressionTypeVariant;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::listing::ListingTable;
@@ -12,6 +11,7 @@ use futures::TryStreamExt;
 use object_store::{ObjectMeta, ObjectStore};
 
 use crate::contract::{DatasetSpec, Format};
+use crate::evolution::resolve_file_column;
 
 /// How much of a CSV file is read to find its header line.
 const HEADER_PROBE_BYTES: u64 = 64 * 1024;
@@ -74,19 +74,9 @@ async fn check_schema(
         .infer_schema(state, store, std::slice::from_ref(file))
         .await
         .map_err(|e| format!("cannot read its schema: {}", e.strip_backtrace()))?;
+    let rules = spec.read_rules();
     for column in spec.file_columns() {
-        match schema.field_with_name(&column.name) {
-            Err(_) => return Err(format!("column `{}` is missing", column.name)),
-            Ok(field) if !same_family(field.data_type(), &column.data_type) => {
-                return Err(format!(
-                    "column `{}` is {} in the file, contract says {}",
-                    column.name,
-                    field.data_type(),
-                    column.data_type
-                ));
-            }
-            Ok(_) => {}
-        }
+        resolve_file_column(column, &schema, &rules)?;
     }
     Ok(())
 }
@@ -130,16 +120,4 @@ async fn check_header(
             expected.join(", ")
         ))
     }
-}
-
-/// Types that differ only in physical layout (string and binary views, large offsets)
-/// read as one another; everything else must match exactly.
-fn same_family(file: &DataType, contract: &DataType) -> bool {
-    use DataType::*;
-    let family = |t: &DataType| match t {
-        Utf8 | LargeUtf8 | Utf8View => Some(0),
-        Binary | LargeBinary | BinaryView => Some(1),
-        _ => None,
-    };
-    file == contract || (family(file).is_some() && family(file) == family(contract))
 }

@@ -4,16 +4,17 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::catalog::TableProvider;
 use datafusion::common::DFSchema;
-use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig};
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
 use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
 
 use crate::contract::DatasetSpec;
+use crate::evolution::{EvolutionAdapterFactory, WithoutFileStatistics};
 
 mod files;
 use crate::error::{DatasetFailure, RegistrationError};
@@ -34,6 +35,9 @@ pub struct RegisteredDataset {
     pub notes: Vec<String>,
     /// The table DataFusion's factory built.
     pub provider: Arc<dyn TableProvider>,
+    /// The expression adapter on the table's scans: `evolution` (declared rules),
+    /// `strict` (none declared) or `none` (not a file listing).
+    pub adapter: &'static str,
 }
 
 /// Registers every dataset, or returns every failure and registers none.
@@ -100,7 +104,15 @@ async fn register(state: &SessionState, spec: &DatasetSpec) -> Result<Registered
     };
 
     let contract = spec.schema();
-    let notes = ddl_notes(cmd.schema.as_arrow(), &contract);
+    let mut notes = ddl_notes(cmd.schema.as_arrow(), &contract);
+    if spec.read_rules().conflicts_with_statistics() {
+        notes.push(
+            "file statistics are not collected: DataFusion reads a column absent from a file \
+             as all-null from its statistics, which would bypass the dataset's renames and \
+             defaults"
+                .to_string(),
+        );
+    }
     // Registration is exact: where DDL planning differs (session-dependent SQL types),
     // the contract's Arrow schema is what the table is built with.
     cmd.schema = Arc::new(DFSchema::try_from(Arc::clone(&contract)).map_err(|e| e.to_string())?);
@@ -115,9 +127,22 @@ async fn register(state: &SessionState, spec: &DatasetSpec) -> Result<Registered
         .map_err(|e| e.strip_backtrace().to_string())?;
 
     verify_schema(&contract, &provider.schema())?;
-    if let Some(listing) = provider.downcast_ref::<ListingTable>() {
-        files::check(state, spec, listing).await?;
-    }
+    let (provider, adapter) = match provider.downcast_ref::<ListingTable>() {
+        Some(listing) => {
+            files::check(state, spec, listing).await?;
+            let table =
+                with_evolution(state, spec, listing, &cmd).map_err(|e| e.strip_backtrace())?;
+            (
+                table,
+                if spec.evolution.is_some() {
+                    "evolution"
+                } else {
+                    "strict"
+                },
+            )
+        }
+        None => (provider, "none"),
+    };
 
     Ok(RegisteredDataset {
         schema_fingerprint: crate::contract::schema_fingerprint(&contract),
@@ -125,7 +150,40 @@ async fn register(state: &SessionState, spec: &DatasetSpec) -> Result<Registered
         ddl,
         notes,
         provider,
+        adapter,
     })
+}
+
+/// Attaches Canon's expression adapter, which applies the dataset's evolution rules (or
+/// strict reading without rules) to every file scanned. DataFusion's listing factory has
+/// no hook for an adapter, so the table is rebuilt from the factory's own paths, options
+/// (format options, partitions, sort order) and schema.
+fn with_evolution(
+    state: &SessionState,
+    spec: &DatasetSpec,
+    listing: &ListingTable,
+    cmd: &CreateExternalTable,
+) -> datafusion::error::Result<Arc<dyn TableProvider>> {
+    let file_fields: Vec<Field> = spec
+        .file_columns()
+        .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
+        .collect();
+    let rules = spec.read_rules();
+    let without_statistics = rules.conflicts_with_statistics();
+    let adapter = EvolutionAdapterFactory::new(&spec.name, rules);
+    let config = ListingTableConfig::new_with_multi_paths(listing.table_paths().clone())
+        .with_listing_options(listing.options().clone())
+        .with_schema(Arc::new(Schema::new(file_fields)))
+        .with_expr_adapter_factory(Arc::new(adapter));
+    let table = ListingTable::try_new(config)?
+        .with_cache(state.runtime_env().cache_manager.get_file_statistic_cache())
+        .with_definition(cmd.definition.clone())
+        .with_constraints(cmd.constraints.clone())
+        .with_column_defaults(cmd.column_defaults.clone());
+    if without_statistics {
+        return Ok(Arc::new(WithoutFileStatistics::new(Arc::new(table))));
+    }
+    Ok(Arc::new(table))
 }
 
 /// Describes each column whose DDL type plans to something other than the contract's.

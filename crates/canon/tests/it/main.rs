@@ -2,6 +2,7 @@
 
 mod common;
 mod ddl;
+mod evolution;
 mod formats;
 mod options;
 mod partitioned;

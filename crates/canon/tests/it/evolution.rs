@@ -1,0 +1,328 @@
+//! Schema evolution: files of old and new schemas read as one contract (missing,
+//! widened and renamed columns), filters on evolved columns, and every refusal.
+
+use canon::datafusion::arrow::array::{
+    Float32Array, Float64Array, Int32Array, Int64Array, StringArray,
+};
+
+use crate::common::{Fixture, arr, batch, column, query_err, rows};
+
+const CONTRACT: &str = r#"columns = [
+  { name = "id", type = "Int64", nullable = false },
+  { name = "fare", type = "Float64" },
+  { name = "tip", type = "Float64" },
+  { name = "zone", type = "Utf8" },
+]
+"#;
+
+fn project(evolution: &str) -> String {
+    format!(
+        "[project]\nname = \"p\"\n\n[profile.cache]\nlist_files = \"0\"\n\n[[dataset]]\nname = \"trips\"\n\
+         format = \"parquet\"\nlocation = \"trips\"\n{CONTRACT}{evolution}"
+    )
+}
+
+/// Last year's file: `id` Int32, `fare_amt` Float32 (renamed since), no `tip`.
+fn write_old(fx: &Fixture) {
+    fx.write_parquet(
+        "trips/2023.parquet",
+        &batch(vec![
+            ("id", arr(Int32Array::from(vec![1, 2, 3]))),
+            ("fare_amt", arr(Float32Array::from(vec![12.5, 7.25, 30.0]))),
+            ("zone", arr(StringArray::from(vec!["a", "b", "a"]))),
+        ]),
+    );
+}
+
+/// This year's file, in the contract's schema.
+fn write_new(fx: &Fixture) {
+    fx.write_parquet(
+        "trips/2024.parquet",
+        &batch(vec![
+            ("id", arr(Int64Array::from(vec![4, 5]))),
+            ("fare", arr(Float64Array::from(vec![Some(9.0), None]))),
+            ("tip", arr(Float64Array::from(vec![1.5, 2.0]))),
+            ("zone", arr(StringArray::from(vec!["b", "c"]))),
+        ]),
+    );
+}
+
+const RULES: &str = r#"
+[dataset.evolution]
+missing = "default"
+defaults = { tip = "0.0" }
+renames = { fare_amt = "fare" }
+widen = true
+"#;
+
+fn strs(rows: &[&[&str]]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| r.iter().map(|s| s.to_string()).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn old_and_new_files_read_as_the_contract() {
+    let fx = Fixture::new();
+    write_old(&fx);
+    write_new(&fx);
+    let runtime = fx.runtime(&project(RULES)).await;
+    let session = runtime.session();
+    assert_eq!(
+        rows(
+            &session,
+            "SELECT id, fare, tip, zone FROM trips ORDER BY id"
+        )
+        .await,
+        strs(&[
+            &["1", "12.5", "0.0", "a"],
+            &["2", "7.25", "0.0", "b"],
+            &["3", "30.0", "0.0", "a"],
+            &["4", "9.0", "1.5", "b"],
+            &["5", "NULL", "2.0", "c"],
+        ])
+    );
+    // Filters on each evolved column: renamed + widened, defaulted, widened.
+    assert_eq!(
+        column(&session, "SELECT id FROM trips WHERE fare > 10 ORDER BY id").await,
+        ["1", "3"]
+    );
+    assert_eq!(
+        column(&session, "SELECT id FROM trips WHERE tip = 0 ORDER BY id").await,
+        ["1", "2", "3"]
+    );
+    assert_eq!(
+        column(&session, "SELECT zone FROM trips WHERE id = 2").await,
+        ["b"]
+    );
+    assert_eq!(
+        column(&session, "SELECT sum(fare) FROM trips WHERE zone = 'a'").await,
+        ["42.5"]
+    );
+}
+
+#[tokio::test]
+async fn missing_columns_read_as_null_by_default() {
+    let fx = Fixture::new();
+    write_old(&fx);
+    write_new(&fx);
+    let rules = "\n[dataset.evolution]\nrenames = { fare_amt = \"fare\" }\nwiden = true\n";
+    let runtime = fx.runtime(&project(rules)).await;
+    let session = runtime.session();
+    assert_eq!(
+        column(
+            &session,
+            "SELECT coalesce(CAST(tip AS VARCHAR), 'null') FROM trips ORDER BY id"
+        )
+        .await,
+        ["null", "null", "null", "1.5", "2.0"]
+    );
+    assert_eq!(
+        column(&session, "SELECT count(*) FROM trips WHERE tip IS NULL").await,
+        ["3"]
+    );
+}
+
+#[tokio::test]
+async fn diagnostics_and_canon_datasets_record_the_policy_and_adapter() {
+    let fx = Fixture::new();
+    write_new(&fx);
+    fx.write_parquet(
+        "plain/x.parquet",
+        &batch(vec![("id", arr(Int64Array::from(vec![1])))]),
+    );
+    let toml = format!(
+        "{}\n[[dataset]]\nname = \"plain\"\nformat = \"parquet\"\nlocation = \"plain\"\ncolumns = [{{ name = \"id\", type = \"Int64\" }}]\n",
+        project(RULES)
+    );
+    let runtime = fx.runtime(&toml).await;
+    let session = runtime.session();
+    assert_eq!(
+        rows(
+            &session,
+            "SELECT name, adapter, evolution FROM canon.datasets ORDER BY name"
+        )
+        .await,
+        strs(&[
+            &[
+                "plain",
+                "strict",
+                r#"{"missing":"error","defaults":{},"renames":{},"widen":false}"#
+            ],
+            &[
+                "trips",
+                "evolution",
+                r#"{"missing":"default","defaults":{"tip":"0"},"renames":{"fare_amt":"fare"},"widen":true}"#
+            ],
+        ])
+    );
+    let detail = column(
+        &session,
+        "SELECT detail FROM canon.diagnostics WHERE kind = 'dataset_registered' AND dataset = 'trips'",
+    )
+    .await;
+    assert!(
+        detail[0].contains(r#""adapter":"evolution""#),
+        "{}",
+        detail[0]
+    );
+    assert!(
+        detail[0].contains(r#""renames":{"fare_amt":"fare"}"#),
+        "{}",
+        detail[0]
+    );
+}
+
+/// Loads a project expected to fail registration and returns the one failure message.
+async fn registration_failure(fx: &Fixture, toml: &str) -> String {
+    match fx.load(toml).await {
+        Err(canon::CanonError::Registration(e)) => {
+            assert_eq!(e.failures.len(), 1, "{e}");
+            assert_eq!(e.failures[0].dataset, "trips");
+            e.failures[0].message.clone()
+        }
+        Err(other) => panic!("expected a registration error, got {other}"),
+        Ok(_) => panic!("registration succeeded"),
+    }
+}
+
+#[tokio::test]
+async fn without_rules_an_older_file_is_refused_naming_file_and_column() {
+    let fx = Fixture::new();
+    write_old(&fx);
+    let message = registration_failure(&fx, &project("")).await;
+    let file = fx.abs("trips/2023.parquet");
+    assert_eq!(
+        message,
+        format!("file {file}: column `id` is Int32 in the file, contract says Int64")
+    );
+}
+
+#[tokio::test]
+async fn without_widen_a_type_change_is_refused() {
+    let fx = Fixture::new();
+    write_old(&fx);
+    let rules = "\n[dataset.evolution]\nmissing = \"null\"\nrenames = { fare_amt = \"fare\" }\n";
+    let message = registration_failure(&fx, &project(rules)).await;
+    assert!(
+        message.ends_with("column `id` is Int32 in the file, contract says Int64"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn incompatible_and_lossy_changes_are_refused_even_with_widen() {
+    let fx = Fixture::new();
+    fx.write_parquet(
+        "trips/x.parquet",
+        &batch(vec![
+            ("id", arr(Int64Array::from(vec![1]))),
+            ("fare", arr(Float64Array::from(vec![1.0]))),
+            ("tip", arr(Float64Array::from(vec![1.0]))),
+            ("zone", arr(Int64Array::from(vec![7]))),
+        ]),
+    );
+    let message =
+        registration_failure(&fx, &project("\n[dataset.evolution]\nwiden = true\n")).await;
+    assert!(
+        message.ends_with("column `zone` is Int64 in the file, contract says Utf8: not a safe widening (it could lose values)"),
+        "{message}"
+    );
+
+    let narrow = Fixture::new();
+    narrow.write_parquet(
+        "trips/x.parquet",
+        &batch(vec![
+            ("id", arr(Int64Array::from(vec![1]))),
+            ("fare", arr(Float64Array::from(vec![1.0]))),
+            ("tip", arr(Float64Array::from(vec![1.0]))),
+            ("zone", arr(StringArray::from(vec!["a"]))),
+        ]),
+    );
+    let toml = project("\n[dataset.evolution]\nwiden = true\n").replace(
+        r#"{ name = "id", type = "Int64", nullable = false }"#,
+        r#"{ name = "id", type = "Int32", nullable = false }"#,
+    );
+    let message = registration_failure(&narrow, &toml).await;
+    assert!(
+        message
+            .contains("column `id` is Int64 in the file, contract says Int32: not a safe widening"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn missing_column_refusals() {
+    let fx = Fixture::new();
+    write_old(&fx);
+    let rules = |missing: &str| {
+        format!(
+            "\n[dataset.evolution]\nmissing = \"{missing}\"\nrenames = {{ fare_amt = \"fare\" }}\nwiden = true\n"
+        )
+    };
+    let message = registration_failure(&fx, &project(&rules("error"))).await;
+    assert!(message.ends_with("column `tip` is missing"), "{message}");
+    let message = registration_failure(&fx, &project(&rules("default"))).await;
+    assert!(
+        message.ends_with("column `tip` is missing and has no default in evolution.defaults"),
+        "{message}"
+    );
+
+    // A NOT NULL column cannot be null-filled.
+    let toml = project(&rules("null")).replace(
+        r#"{ name = "tip", type = "Float64" }"#,
+        r#"{ name = "tip", type = "Float64", nullable = false }"#,
+    );
+    let message = registration_failure(&fx, &toml).await;
+    assert!(
+        message.ends_with("column `tip` is missing and is NOT NULL, so it cannot be read as null"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn rules_that_do_not_fit_the_contract_are_project_errors() {
+    let fx = Fixture::new();
+    fx.mkdir("trips");
+    let err = fx.project_error(&project(
+        "\n[dataset.evolution]\nrenames = { fare_amt = \"fare_total\" }\n",
+    ));
+    assert!(
+        err.contains("dataset[trips].evolution.renames.fare_amt: rename target `fare_total` is not a file column of the contract"),
+        "{err}"
+    );
+    let err = fx.project_error(&project(
+        "\n[dataset.evolution]\nmissing = \"default\"\ndefaults = { tip = \"lots\" }\n",
+    ));
+    assert!(
+        err.contains("dataset[trips].evolution.defaults.tip: default `lots` does not parse as Float64, the type of `tip`"),
+        "{err}"
+    );
+    let err = fx.project_error(&project("\n[dataset.evolution]\nmissing = \"sometimes\"\n"));
+    assert!(err.contains("unknown variant `sometimes`"), "{err}");
+}
+
+#[tokio::test]
+async fn a_file_added_after_registration_is_still_checked_when_scanned() {
+    let fx = Fixture::new();
+    write_new(&fx);
+    let runtime = fx.runtime(&project("")).await;
+    let session = runtime.session();
+    assert_eq!(column(&session, "SELECT count(*) FROM trips").await, ["2"]);
+    // Strict reading: DataFusion alone would fill the missing `tip` with nulls.
+    fx.write_parquet(
+        "trips/late.parquet",
+        &batch(vec![
+            ("id", arr(Int64Array::from(vec![9]))),
+            ("fare", arr(Float64Array::from(vec![1.0]))),
+            ("zone", arr(StringArray::from(vec!["z"]))),
+        ]),
+    );
+    let err = query_err(&session, "SELECT id, tip FROM trips")
+        .await
+        .to_string();
+    assert!(
+        err.contains("dataset `trips`: column `tip` is missing"),
+        "{err}"
+    );
+}
