@@ -65,6 +65,14 @@ enum Command {
     },
     /// Show the runtime profile's settings and fingerprint.
     Profile,
+    /// Check every file of the datasets (all when none are named) against their contracts.
+    Check {
+        /// The datasets to check.
+        datasets: Vec<String>,
+        /// How to print the report.
+        #[arg(long, value_enum, default_value_t = output::ReportFormat::Table)]
+        format: output::ReportFormat,
+    },
 }
 
 /// A failure, with the exit status it maps to.
@@ -175,6 +183,28 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             find(runtime.project(), &dataset)?;
             print!("{}", output::describe(&runtime, &dataset));
             Ok(())
+        }
+        Command::Check { datasets, format } => {
+            let project = Project::load(&cli.project)?;
+            for name in &datasets {
+                find(&project, name)?;
+            }
+            let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let mut progress = |dataset: &str, done: usize, total: usize| {
+                if interactive {
+                    eprint!("\rchecking {dataset}: {done}/{total} files\x1b[K");
+                }
+            };
+            let report = canon::check::check_project(&project, &datasets, &mut progress).await?;
+            if interactive {
+                eprint!("\r\x1b[K");
+            }
+            print!("{}", output::check_report(&report, format));
+            if report.ok() {
+                Ok(())
+            } else {
+                Err(Failure::runtime("the check found problems"))
+            }
         }
         Command::Profile => {
             let project = Project::load(&cli.project)?;

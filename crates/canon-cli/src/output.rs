@@ -131,3 +131,77 @@ pub fn describe(runtime: &Runtime, name: &str) -> String {
     }
     out
 }
+
+/// How the check report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// One line per file, then a summary.
+    Table,
+    /// The full report as JSON.
+    Json,
+}
+
+/// Renders a check report.
+pub fn check_report(report: &canon::check::CheckReport, format: ReportFormat) -> String {
+    if format == ReportFormat::Json {
+        // The report is plain strings and numbers; serialization cannot fail.
+        return serde_json::to_string_pretty(report).unwrap_or_default() + "\n";
+    }
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    for dataset in &report.datasets {
+        for problem in &dataset.problems {
+            rows.push([
+                dataset.dataset.clone(),
+                "(dataset)".into(),
+                String::new(),
+                "FAIL".into(),
+                problem.clone(),
+            ]);
+        }
+        for file in &dataset.files {
+            let status = if file.problems.is_empty() {
+                "ok"
+            } else {
+                "FAIL"
+            };
+            rows.push([
+                dataset.dataset.clone(),
+                file.path.clone(),
+                file.rows.map(|r| r.to_string()).unwrap_or_default(),
+                status.into(),
+                file.problems.join("; "),
+            ]);
+        }
+    }
+    let header = ["dataset", "file", "rows", "status", "problems"];
+    let widths: Vec<usize> = (0..4)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let line = |cells: [&str; 5]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate().take(4) {
+            let _ = write!(text, "{cell:w$}  ", w = widths[i]);
+        }
+        text.push_str(cells[4]);
+        text.trim_end().to_string() + "\n"
+    };
+    out.push_str(&line(header));
+    for row in &rows {
+        out.push_str(&line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+    }
+    let files: usize = report.datasets.iter().map(|d| d.files.len()).sum();
+    let failing = rows.iter().filter(|r| r[3] == "FAIL").count();
+    let _ = writeln!(
+        out,
+        "\n{} dataset(s), {files} file(s) checked, {failing} failing",
+        report.datasets.len()
+    );
+    out
+}

@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod check;
 pub mod contract;
 pub mod diagnostics;
 pub mod error;

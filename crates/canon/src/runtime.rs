@@ -45,6 +45,18 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// The session template: the profile's config and runtime, DataFusion's default
+/// functions and formats, and Canon's type planner. Catalogs are added per session.
+pub(crate) fn template(profile: &RuntimeProfile) -> SessionState {
+    SessionStateBuilder::new()
+        .with_config(profile.session_config().clone())
+        .with_runtime_env(Arc::clone(profile.runtime_env()))
+        .with_default_features()
+        .with_type_planner(Arc::new(ArrowTypePlanner))
+        .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
+        .build()
+}
+
 impl Runtime {
     /// Loads a project file and builds its runtime, with in-memory diagnostics.
     pub async fn load(file: impl AsRef<Path>) -> Result<Self> {
@@ -58,13 +70,7 @@ impl Runtime {
             fingerprint: profile.fingerprint().to_string(),
             settings: profile.settings().clone(),
         })?;
-        let template = SessionStateBuilder::new()
-            .with_config(profile.session_config().clone())
-            .with_runtime_env(Arc::clone(profile.runtime_env()))
-            .with_default_features()
-            .with_type_planner(Arc::new(ArrowTypePlanner))
-            .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
-            .build();
+        let template = template(&profile);
 
         let registered = match registry::register_all(&template, &project.datasets).await {
             Ok(registered) => registered,

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `canon` binary, run as a real process on real files.
 
+mod check;
 mod cli;
 mod example;
 

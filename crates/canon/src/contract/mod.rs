@@ -1,7 +1,7 @@
 //! Dataset contracts: what a dataset is (columns, types, layout, scan options) and its
 //! canonical `CREATE EXTERNAL TABLE` rendering.
 
-mod ddl;
+pub(crate) mod ddl;
 mod types;
 
 use std::collections::BTreeMap;

@@ -62,7 +62,7 @@ pub(super) async fn check(
     Ok(())
 }
 
-async fn check_schema(
+pub(crate) async fn check_schema(
     state: &SessionState,
     store: &std::sync::Arc<dyn ObjectStore>,
     file: &ObjectMeta,
@@ -81,7 +81,7 @@ async fn check_schema(
     Ok(())
 }
 
-async fn check_header(
+pub(crate) async fn check_header(
     store: &dyn ObjectStore,
     file: &ObjectMeta,
     format: &CsvFormat,

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use crate::contract::DatasetSpec;
 use crate::evolution::{EvolutionAdapterFactory, WithoutFileStatistics};
 
-mod files;
+pub(crate) mod files;
 use crate::error::{DatasetFailure, RegistrationError};
 
 /// How many datasets register at once; listing and footer reads are I/O bound.
@@ -89,9 +89,24 @@ pub(crate) async fn register_all(
     }
 }
 
-async fn register(state: &SessionState, spec: &DatasetSpec) -> Result<RegisteredDataset, String> {
-    let ddl = spec.ddl();
-    let statement = DFParser::parse_sql(&ddl)
+/// The table DataFusion builds from a dataset's canonical DDL, with the contract's exact
+/// schema, before any file is checked.
+pub(crate) struct Planned {
+    /// The planned `CREATE EXTERNAL TABLE`, with the contract schema.
+    pub cmd: Box<CreateExternalTable>,
+    /// The table DataFusion's factory built from it.
+    pub provider: Arc<dyn TableProvider>,
+    /// Where the DDL alone would not have given the contract.
+    pub notes: Vec<String>,
+}
+
+/// Plans the canonical DDL and lets DataFusion's table factory build the table.
+pub(crate) async fn plan(
+    state: &SessionState,
+    spec: &DatasetSpec,
+    ddl: &str,
+) -> Result<Planned, String> {
+    let statement = DFParser::parse_sql(ddl)
         .map_err(|e| format!("canonical DDL does not parse: {}", e.strip_backtrace()))?
         .pop_front()
         .ok_or("canonical DDL is empty")?;
@@ -125,7 +140,21 @@ async fn register(state: &SessionState, spec: &DatasetSpec) -> Result<Registered
         .create(state, &cmd)
         .await
         .map_err(|e| e.strip_backtrace().to_string())?;
+    Ok(Planned {
+        cmd,
+        provider,
+        notes,
+    })
+}
 
+async fn register(state: &SessionState, spec: &DatasetSpec) -> Result<RegisteredDataset, String> {
+    let ddl = spec.ddl();
+    let Planned {
+        cmd,
+        provider,
+        notes,
+    } = plan(state, spec, &ddl).await?;
+    let contract = spec.schema();
     verify_schema(&contract, &provider.schema())?;
     let (provider, adapter) = match provider.downcast_ref::<ListingTable>() {
         Some(listing) => {
@@ -158,7 +187,7 @@ async fn register(state: &SessionState, spec: &DatasetSpec) -> Result<Registered
 /// strict reading without rules) to every file scanned. DataFusion's listing factory has
 /// no hook for an adapter, so the table is rebuilt from the factory's own paths, options
 /// (format options, partitions, sort order) and schema.
-fn with_evolution(
+pub(crate) fn with_evolution(
     state: &SessionState,
     spec: &DatasetSpec,
     listing: &ListingTable,

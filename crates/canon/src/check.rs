@@ -1,0 +1,400 @@
+//! `canon check`: every file of each dataset against its contract — schema under the
+//! dataset's evolution rules, CSV headers, partition values, NOT NULL columns and the
+//! dataset's constraints (SQL, evaluated by DataFusion). Reads only; never writes.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::catalog::MemTable;
+use datafusion::common::ScalarValue;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::{SessionContext, SessionState};
+use datafusion::prelude::SessionConfig;
+use futures::TryStreamExt;
+use object_store::ObjectMeta;
+use serde::Serialize;
+
+use crate::contract::DatasetSpec;
+use crate::contract::ddl::quote_ident;
+use crate::error::Result;
+use crate::evolution::{EvolutionAdapterFactory, WithoutFileStatistics};
+use crate::profile::RuntimeProfile;
+use crate::project::Project;
+use crate::registry::{self, files};
+
+/// The name each file is registered under while it is checked.
+const FILE_TABLE: &str = "__canon_check_file";
+
+/// What the check found in one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    /// The file's absolute path.
+    pub path: String,
+    /// Rows read, when the file could be read as the contract.
+    pub rows: Option<u64>,
+    /// Every problem found; empty when the file passes.
+    pub problems: Vec<String>,
+}
+
+/// What the check found in one dataset.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetReport {
+    /// The dataset's name.
+    pub dataset: String,
+    /// Problems with the dataset as a whole (unreadable location, constraints that do not plan).
+    pub problems: Vec<String>,
+    /// One report per data file.
+    pub files: Vec<FileReport>,
+}
+
+impl DatasetReport {
+    /// Whether the dataset and all its files pass.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty() && self.files.iter().all(|f| f.problems.is_empty())
+    }
+}
+
+/// The whole check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// One report per checked dataset, in project order.
+    pub datasets: Vec<DatasetReport>,
+}
+
+impl CheckReport {
+    /// Whether everything passed.
+    pub fn ok(&self) -> bool {
+        self.datasets.iter().all(DatasetReport::ok)
+    }
+}
+
+/// Progress of a running check: the dataset, files done, files in total.
+pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize);
+
+/// Checks the named datasets (all when `only` is empty) file by file.
+pub async fn check_project(
+    project: &Project,
+    only: &[String],
+    progress: Progress<'_>,
+) -> Result<CheckReport> {
+    let profile = RuntimeProfile::build(&project.profile, &project.policy)?;
+    let state = crate::runtime::template(&profile);
+    let mut datasets = Vec::new();
+    for spec in project
+        .datasets
+        .iter()
+        .filter(|d| only.is_empty() || only.contains(&d.name))
+    {
+        datasets.push(check_dataset(&state, spec, progress).await);
+    }
+    Ok(CheckReport { datasets })
+}
+
+async fn check_dataset(
+    state: &SessionState,
+    spec: &DatasetSpec,
+    progress: Progress<'_>,
+) -> DatasetReport {
+    let mut report = DatasetReport {
+        dataset: spec.name.clone(),
+        problems: Vec::new(),
+        files: Vec::new(),
+    };
+    let planned = match registry::plan(state, spec, &spec.ddl()).await {
+        Ok(planned) => planned,
+        Err(e) => {
+            report.problems.push(e);
+            return report;
+        }
+    };
+    let Some(listing) = planned.provider.downcast_ref::<ListingTable>() else {
+        return report;
+    };
+    let ctx = scratch_context(state);
+    let constraints = plannable_constraints(&ctx, spec, &mut report.problems).await;
+    let files = match list_files(state, listing).await {
+        Ok(files) => files,
+        Err(e) => {
+            report.problems.push(e);
+            return report;
+        }
+    };
+    let total = files.len();
+    for (i, (url, file)) in files.iter().enumerate() {
+        report
+            .files
+            .push(check_file(state, &ctx, spec, listing, url, file, &constraints).await);
+        progress(&spec.name, i + 1, total);
+    }
+    report
+}
+
+/// Constraints that plan against the contract schema; the others are reported once.
+async fn plannable_constraints(
+    ctx: &SessionContext,
+    spec: &DatasetSpec,
+    problems: &mut Vec<String>,
+) -> Vec<String> {
+    let empty = MemTable::try_new(spec.schema(), vec![vec![]]).map(Arc::new);
+    let Ok(table) = empty else {
+        return spec.constraints.clone();
+    };
+    let name = "__canon_check_contract";
+    let _ = ctx.register_table(name, table);
+    let mut ok = Vec::new();
+    for constraint in &spec.constraints {
+        let sql = format!(
+            "SELECT count(*) FROM {name} AS {} WHERE NOT ({constraint})",
+            quote_ident(&spec.name)
+        );
+        match ctx.sql(&sql).await {
+            Ok(_) => ok.push(constraint.clone()),
+            Err(e) => problems.push(format!(
+                "constraint `{constraint}` does not plan: {}",
+                e.strip_backtrace()
+            )),
+        }
+    }
+    let _ = ctx.deregister_table(name);
+    ok
+}
+
+async fn list_files(
+    state: &SessionState,
+    listing: &ListingTable,
+) -> Result<Vec<(ListingTableUrl, ObjectMeta)>, String> {
+    let mut all = Vec::new();
+    for url in listing.table_paths() {
+        let store = state
+            .runtime_env()
+            .object_store(url)
+            .map_err(|e| e.strip_backtrace())?;
+        let files: Vec<ObjectMeta> = url
+            .list_all_files(state, store.as_ref(), &listing.options().file_extension)
+            .await
+            .map_err(|e| e.strip_backtrace())?
+            .try_collect()
+            .await
+            .map_err(|e| format!("listing {url}: {}", e.strip_backtrace()))?;
+        all.extend(files.into_iter().map(|f| (url.clone(), f)));
+    }
+    all.sort_by(|a, b| a.1.location.cmp(&b.1.location));
+    Ok(all)
+}
+
+async fn check_file(
+    state: &SessionState,
+    ctx: &SessionContext,
+    spec: &DatasetSpec,
+    listing: &ListingTable,
+    url: &ListingTableUrl,
+    file: &ObjectMeta,
+    constraints: &[String],
+) -> FileReport {
+    let path = format!("/{}", file.location);
+    let mut report = FileReport {
+        path: path.clone(),
+        rows: None,
+        problems: Vec::new(),
+    };
+    let options = listing.options();
+    let readable = match options.format.downcast_ref::<CsvFormat>() {
+        Some(csv) => match state.runtime_env().object_store(url) {
+            Ok(store) => files::check_header(store.as_ref(), file, csv, spec).await,
+            Err(e) => Err(e.strip_backtrace()),
+        },
+        None => match state.runtime_env().object_store(url) {
+            Ok(store) => files::check_schema(state, &store, file, options, spec).await,
+            Err(e) => Err(e.strip_backtrace()),
+        },
+    };
+    if let Err(problem) = readable {
+        report.problems.push(problem);
+        return report;
+    }
+    let partitions = partition_literals(spec, url, file, &mut report.problems);
+    match scan_file(ctx, spec, listing, &path, &partitions, constraints).await {
+        Ok((rows, problems)) => {
+            report.rows = Some(rows);
+            report.problems.extend(problems);
+        }
+        Err(e) => report.problems.push(format!("cannot be read: {e}")),
+    }
+    report
+}
+
+/// `arrow_cast('<value>', '<type>') AS "<column>"` for each partition column, parsed from
+/// the file's `column=value` directories.
+fn partition_literals(
+    spec: &DatasetSpec,
+    url: &ListingTableUrl,
+    file: &ObjectMeta,
+    problems: &mut Vec<String>,
+) -> Vec<String> {
+    let relative = file
+        .location
+        .as_ref()
+        .strip_prefix(url.prefix().as_ref())
+        .unwrap_or(file.location.as_ref());
+    let segments: Vec<(&str, &str)> = relative
+        .split('/')
+        .filter_map(|s| s.split_once('='))
+        .collect();
+    let mut literals = Vec::new();
+    for name in &spec.partitioned_by {
+        let Some(column) = spec.columns.iter().find(|c| &c.name == name) else {
+            continue;
+        };
+        let value = segments.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+        let literal = match value {
+            None => {
+                problems.push(format!(
+                    "partition directory `{name}=…` is missing from the path"
+                ));
+                None
+            }
+            Some(v) => match ScalarValue::try_from_string(v.to_string(), &column.data_type) {
+                Ok(_) => Some(v),
+                Err(_) => {
+                    problems.push(format!(
+                        "partition value `{name}={v}` does not parse as {}",
+                        column.data_type
+                    ));
+                    None
+                }
+            },
+        };
+        let value_sql = literal.map_or("NULL".to_string(), |v| {
+            format!("'{}'", v.replace('\'', "''"))
+        });
+        literals.push(format!(
+            "arrow_cast({value_sql}, '{}') AS {}",
+            column.data_type,
+            quote_ident(name)
+        ));
+    }
+    literals
+}
+
+/// Reads one file as the contract and counts rows, nulls in NOT NULL columns and rows
+/// failing each constraint.
+async fn scan_file(
+    ctx: &SessionContext,
+    spec: &DatasetSpec,
+    listing: &ListingTable,
+    path: &str,
+    partitions: &[String],
+    constraints: &[String],
+) -> Result<(u64, Vec<String>), String> {
+    // Every column reads as nullable: declared NOT NULL, `col IS NULL` would be folded to
+    // false by the optimizer, and that claim is what is being checked.
+    let fields: Vec<Field> = spec
+        .file_columns()
+        .map(|c| Field::new(&c.name, c.data_type.clone(), true))
+        .collect();
+    let url = ListingTableUrl::parse(path).map_err(|e| e.strip_backtrace())?;
+    let rules = spec.read_rules();
+    let without_statistics = rules.conflicts_with_statistics();
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(listing.options().clone().with_table_partition_cols(vec![]))
+        .with_schema(Arc::new(Schema::new(fields)))
+        .with_expr_adapter_factory(Arc::new(EvolutionAdapterFactory::new(&spec.name, rules)));
+    let table = ListingTable::try_new(config).map_err(|e| e.strip_backtrace())?;
+    let provider: Arc<dyn datafusion::catalog::TableProvider> = if without_statistics {
+        Arc::new(WithoutFileStatistics::new(Arc::new(table)))
+    } else {
+        Arc::new(table)
+    };
+    let _ = ctx.deregister_table(FILE_TABLE);
+    ctx.register_table(FILE_TABLE, provider)
+        .map_err(|e| e.strip_backtrace())?;
+
+    let not_null: Vec<&str> = spec
+        .columns
+        .iter()
+        .filter(|c| !c.nullable)
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut measures = vec!["count(*)".to_string()];
+    measures.extend(
+        not_null
+            .iter()
+            .map(|c| format!("count(*) FILTER (WHERE {} IS NULL)", quote_ident(c))),
+    );
+    measures.extend(
+        constraints
+            .iter()
+            .map(|c| format!("count(*) FILTER (WHERE NOT ({c}))")),
+    );
+    let mut projection = vec!["*".to_string()];
+    projection.extend(partitions.iter().cloned());
+    let sql = format!(
+        "SELECT {} FROM (SELECT {} FROM {FILE_TABLE}) AS {}",
+        measures.join(", "),
+        projection.join(", "),
+        quote_ident(&spec.name)
+    );
+    let batches = ctx
+        .sql(&sql)
+        .await
+        .map_err(|e| e.strip_backtrace())?
+        .collect()
+        .await
+        .map_err(|e| e.strip_backtrace())?;
+    let counts = first_row_counts(&batches);
+    if counts.len() != 1 + not_null.len() + constraints.len() {
+        return Err(format!("the check query returned {} values", counts.len()));
+    }
+    let rows = counts[0];
+    let mut problems = Vec::new();
+    for (column, nulls) in not_null.iter().zip(&counts[1..]) {
+        if *nulls > 0 {
+            problems.push(format!(
+                "column `{column}` is NOT NULL but holds {nulls} null(s)"
+            ));
+        }
+    }
+    for (constraint, failing) in constraints.iter().zip(&counts[1 + not_null.len()..]) {
+        if *failing > 0 {
+            problems.push(format!(
+                "constraint `{constraint}` fails for {failing} row(s)"
+            ));
+        }
+    }
+    Ok((rows, problems))
+}
+
+fn first_row_counts(batches: &[RecordBatch]) -> Vec<u64> {
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Vec::new();
+    };
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            c.as_any()
+                .downcast_ref::<Int64Array>()
+                .filter(|a| !a.is_null(0))
+                .map_or(0, |a| u64::try_from(a.value(0)).unwrap_or(0))
+        })
+        .collect()
+}
+
+/// A session of the project's profile with an empty default schema, for the check's own
+/// queries.
+fn scratch_context(state: &SessionState) -> SessionContext {
+    let config: SessionConfig = state
+        .config()
+        .clone()
+        .with_create_default_catalog_and_schema(true);
+    let state = SessionStateBuilder::new_from_existing(state.clone())
+        .with_config(config)
+        .with_catalog_list(Arc::new(
+            datafusion::catalog::MemoryCatalogProviderList::new(),
+        ))
+        .build();
+    SessionContext::new_with_state(state)
+}
