@@ -326,3 +326,23 @@ async fn a_file_added_after_registration_is_still_checked_when_scanned() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn filters_on_evolved_columns_reach_the_parquet_scan() {
+    let fx = Fixture::new();
+    write_old(&fx);
+    write_new(&fx);
+    let runtime = fx.runtime(&project(RULES)).await;
+    let session = runtime.session();
+    let plan = rows(&session, "EXPLAIN SELECT id FROM trips WHERE fare > 10 AND tip = 0").await;
+    let physical = plan
+        .iter()
+        .find(|r| r[0] == "physical_plan")
+        .map(|r| r[1].clone())
+        .unwrap_or_default();
+    let scan = physical
+        .lines()
+        .find(|l| l.contains("DataSourceExec"))
+        .unwrap_or_default();
+    assert!(scan.contains("predicate=fare@1 > 10 AND tip@2 = 0"), "{physical}");
+}
