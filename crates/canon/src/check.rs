@@ -8,12 +8,10 @@ use datafusion::arrow::array::{Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::catalog::MemTable;
 use datafusion::common::ScalarValue;
-use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SessionContext, SessionState};
 use datafusion::prelude::SessionConfig;
-use futures::TryStreamExt;
 use object_store::ObjectMeta;
 use serde::Serialize;
 
@@ -115,21 +113,72 @@ async fn check_dataset(
     };
     let ctx = scratch_context(state);
     let constraints = plannable_constraints(&ctx, spec, &mut report.problems).await;
-    let files = match list_files(state, listing).await {
+    let probe = files::probe(state, spec, listing);
+    let files = match files::list(state, listing).await {
         Ok(files) => files,
         Err(e) => {
             report.problems.push(e);
             return report;
         }
     };
+    let checker = FileChecker {
+        state,
+        ctx: &ctx,
+        spec,
+        listing,
+        probe,
+        constraints: &constraints,
+    };
     let total = files.len();
     for (i, (url, file)) in files.iter().enumerate() {
-        report
-            .files
-            .push(check_file(state, &ctx, spec, listing, url, file, &constraints).await);
+        report.files.push(checker.check(url, file).await);
         progress(&spec.name, i + 1, total);
     }
     report
+}
+
+/// Everything needed to check the files of one dataset.
+struct FileChecker<'a> {
+    state: &'a SessionState,
+    ctx: &'a SessionContext,
+    spec: &'a DatasetSpec,
+    listing: &'a ListingTable,
+    probe: files::Probe<'a>,
+    constraints: &'a [String],
+}
+
+impl FileChecker<'_> {
+    async fn check(&self, url: &ListingTableUrl, file: &ObjectMeta) -> FileReport {
+        let path = files::display_path(file);
+        let mut report = FileReport {
+            path: path.clone(),
+            rows: None,
+            problems: Vec::new(),
+        };
+        let readable =
+            files::check_file(self.state, self.spec, self.listing, url, file, self.probe);
+        if let Err(problem) = readable.await {
+            report.problems.push(problem);
+            return report;
+        }
+        let partitions = partition_literals(self.spec, url, file, &mut report.problems);
+        let scanned = scan_file(
+            self.ctx,
+            self.spec,
+            self.listing,
+            &path,
+            &partitions,
+            self.constraints,
+        );
+        match scanned.await {
+            Ok((rows, problems)) => {
+                report.rows = Some(rows);
+                report.problems.extend(problems);
+            }
+            Err(e) => report.problems.push(format!("cannot be read: {e}")),
+        }
+        report
+    }
 }
 
 /// Constraints that plan against the contract schema; the others are reported once.
@@ -160,70 +209,6 @@ async fn plannable_constraints(
     }
     let _ = ctx.deregister_table(name);
     ok
-}
-
-async fn list_files(
-    state: &SessionState,
-    listing: &ListingTable,
-) -> Result<Vec<(ListingTableUrl, ObjectMeta)>, String> {
-    let mut all = Vec::new();
-    for url in listing.table_paths() {
-        let store = state
-            .runtime_env()
-            .object_store(url)
-            .map_err(|e| e.strip_backtrace())?;
-        let files: Vec<ObjectMeta> = url
-            .list_all_files(state, store.as_ref(), &listing.options().file_extension)
-            .await
-            .map_err(|e| e.strip_backtrace())?
-            .try_collect()
-            .await
-            .map_err(|e| format!("listing {url}: {}", e.strip_backtrace()))?;
-        all.extend(files.into_iter().map(|f| (url.clone(), f)));
-    }
-    all.sort_by(|a, b| a.1.location.cmp(&b.1.location));
-    Ok(all)
-}
-
-async fn check_file(
-    state: &SessionState,
-    ctx: &SessionContext,
-    spec: &DatasetSpec,
-    listing: &ListingTable,
-    url: &ListingTableUrl,
-    file: &ObjectMeta,
-    constraints: &[String],
-) -> FileReport {
-    let path = format!("/{}", file.location);
-    let mut report = FileReport {
-        path: path.clone(),
-        rows: None,
-        problems: Vec::new(),
-    };
-    let options = listing.options();
-    let readable = match options.format.downcast_ref::<CsvFormat>() {
-        Some(csv) => match state.runtime_env().object_store(url) {
-            Ok(store) => files::check_header(store.as_ref(), file, csv, spec).await,
-            Err(e) => Err(e.strip_backtrace()),
-        },
-        None => match state.runtime_env().object_store(url) {
-            Ok(store) => files::check_schema(state, &store, file, options, spec).await,
-            Err(e) => Err(e.strip_backtrace()),
-        },
-    };
-    if let Err(problem) = readable {
-        report.problems.push(problem);
-        return report;
-    }
-    let partitions = partition_literals(spec, url, file, &mut report.problems);
-    match scan_file(ctx, spec, listing, &path, &partitions, constraints).await {
-        Ok((rows, problems)) => {
-            report.rows = Some(rows);
-            report.problems.extend(problems);
-        }
-        Err(e) => report.problems.push(format!("cannot be read: {e}")),
-    }
-    report
 }
 
 /// `arrow_cast('<value>', '<type>') AS "<column>"` for each partition column, parsed from

@@ -247,3 +247,39 @@ fn walk(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {
     out.sort();
     out
 }
+
+#[test]
+fn headerless_csv_is_read_by_position_and_checked_for_nulls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("events")).expect("mkdir");
+    std::fs::write(dir.path().join("events/a.csv"), "1,login\n2,logout\n").expect("write");
+    std::fs::write(dir.path().join("events/b.csv"), "3,\n").expect("write");
+    std::fs::write(
+        dir.path().join("canon.toml"),
+        r#"[project]
+name = "events"
+
+[[dataset]]
+name = "events"
+format = "csv"
+location = "events/"
+options = { has_header = "false" }
+columns = [
+  { name = "id", type = "Int64", nullable = false },
+  { name = "kind", type = "Utf8", nullable = false },
+]
+"#,
+    )
+    .expect("write project");
+    let out = canon(dir.path(), &["check", "--format", "json"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json report");
+    let files = &report["datasets"][0]["files"];
+    assert_eq!(files[0]["rows"], 2);
+    assert_eq!(files[0]["problems"], serde_json::json!([]));
+    assert_eq!(files[1]["rows"], 1);
+    assert_eq!(
+        files[1]["problems"],
+        serde_json::json!(["column `kind` is NOT NULL but holds 1 null(s)"])
+    );
+}

@@ -5,7 +5,7 @@
 
 use datafusion::common::parsers::CompressionTypeVariant;
 use datafusion::datasource::file_format::csv::CsvFormat;
-use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
 use datafusion::execution::context::SessionState;
 use futures::TryStreamExt;
 use object_store::{ObjectMeta, ObjectStore};
@@ -16,53 +16,109 @@ use crate::evolution::resolve_file_column;
 /// How much of a CSV file is read to find its header line.
 const HEADER_PROBE_BYTES: u64 = 64 * 1024;
 
-/// Checks every file of a listing table against the contract.
-pub(super) async fn check(
+/// What can be checked in a file without reading its rows.
+#[derive(Clone, Copy)]
+pub(crate) enum Probe<'a> {
+    /// The schema the file carries (parquet, arrow).
+    Schema,
+    /// The header line of an uncompressed CSV file that has one.
+    Header(&'a CsvFormat),
+    /// Nothing (JSON, headerless or compressed CSV).
+    Nothing,
+}
+
+/// How the files of a listing table can be checked.
+pub(crate) fn probe<'a>(
     state: &SessionState,
     spec: &DatasetSpec,
-    table: &ListingTable,
-) -> Result<(), String> {
-    let options = table.options();
-    let csv = options.format.downcast_ref::<CsvFormat>();
-    let has_header = csv.map(|f| {
-        f.has_header()
-            .unwrap_or(state.config_options().catalog.has_header)
-    });
-    let check_csv = matches!(has_header, Some(true))
-        && csv.is_some_and(|f| f.options().compression == CompressionTypeVariant::UNCOMPRESSED);
-    if !matches!(spec.format, Format::Parquet | Format::Arrow) && !check_csv {
-        return Ok(());
+    table: &'a ListingTable,
+) -> Probe<'a> {
+    match table.options().format.downcast_ref::<CsvFormat>() {
+        Some(csv) => {
+            let has_header = csv
+                .has_header()
+                .unwrap_or(state.config_options().catalog.has_header);
+            let uncompressed = csv.options().compression == CompressionTypeVariant::UNCOMPRESSED;
+            if has_header && uncompressed {
+                Probe::Header(csv)
+            } else {
+                Probe::Nothing
+            }
+        }
+        None if matches!(spec.format, Format::Parquet | Format::Arrow) => Probe::Schema,
+        None => Probe::Nothing,
     }
+}
+
+/// Every data file of a listing table, with the table path it was found under, in path order.
+pub(crate) async fn list(
+    state: &SessionState,
+    table: &ListingTable,
+) -> Result<Vec<(ListingTableUrl, ObjectMeta)>, String> {
+    let mut all = Vec::new();
     for url in table.table_paths() {
         let store = state
             .runtime_env()
             .object_store(url)
             .map_err(|e| e.strip_backtrace())?;
         let files: Vec<ObjectMeta> = url
-            .list_all_files(state, store.as_ref(), &options.file_extension)
+            .list_all_files(state, store.as_ref(), &table.options().file_extension)
             .await
             .map_err(|e| e.strip_backtrace())?
             .try_collect()
             .await
             .map_err(|e| format!("listing {url}: {}", e.strip_backtrace()))?;
-        for file in &files {
-            // Object-store paths drop the leading `/`; Canon reads the local file system,
-            // so name the file by its absolute path, as the DDL's LOCATION does.
-            let path = format!("/{}", file.location);
-            match csv {
-                Some(format) => check_header(store.as_ref(), file, format, spec)
-                    .await
-                    .map_err(|e| format!("file {path}: {e}"))?,
-                None => check_schema(state, &store, file, options, spec)
-                    .await
-                    .map_err(|e| format!("file {path}: {e}"))?,
-            }
-        }
+        all.extend(files.into_iter().map(|f| (url.clone(), f)));
+    }
+    all.sort_by(|a, b| a.1.location.cmp(&b.1.location));
+    Ok(all)
+}
+
+/// The file's absolute path. Object-store paths drop the leading `/`; Canon reads the
+/// local file system, so files are named as the DDL's LOCATION names them.
+pub(crate) fn display_path(file: &ObjectMeta) -> String {
+    format!("/{}", file.location)
+}
+
+/// Checks one file against the contract as far as `probe` allows.
+pub(crate) async fn check_file(
+    state: &SessionState,
+    spec: &DatasetSpec,
+    table: &ListingTable,
+    url: &ListingTableUrl,
+    file: &ObjectMeta,
+    probe: Probe<'_>,
+) -> Result<(), String> {
+    let store = state
+        .runtime_env()
+        .object_store(url)
+        .map_err(|e| e.strip_backtrace())?;
+    match probe {
+        Probe::Schema => check_schema(state, &store, file, table.options(), spec).await,
+        Probe::Header(csv) => check_header(store.as_ref(), file, csv, spec).await,
+        Probe::Nothing => Ok(()),
+    }
+}
+
+/// Checks every file of a listing table against the contract; the first problem fails.
+pub(super) async fn check(
+    state: &SessionState,
+    spec: &DatasetSpec,
+    table: &ListingTable,
+) -> Result<(), String> {
+    let probe = probe(state, spec, table);
+    if matches!(probe, Probe::Nothing) {
+        return Ok(());
+    }
+    for (url, file) in list(state, table).await? {
+        check_file(state, spec, table, &url, &file, probe)
+            .await
+            .map_err(|e| format!("file {}: {e}", display_path(&file)))?;
     }
     Ok(())
 }
 
-pub(crate) async fn check_schema(
+async fn check_schema(
     state: &SessionState,
     store: &std::sync::Arc<dyn ObjectStore>,
     file: &ObjectMeta,
@@ -81,7 +137,7 @@ pub(crate) async fn check_schema(
     Ok(())
 }
 
-pub(crate) async fn check_header(
+async fn check_header(
     store: &dyn ObjectStore,
     file: &ObjectMeta,
     format: &CsvFormat,
