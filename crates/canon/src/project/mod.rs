@@ -3,6 +3,7 @@
 
 mod raw;
 mod rules;
+mod settings;
 mod validate;
 
 use std::path::{Path, PathBuf};
