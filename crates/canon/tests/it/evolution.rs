@@ -334,7 +334,11 @@ async fn filters_on_evolved_columns_reach_the_parquet_scan() {
     write_new(&fx);
     let runtime = fx.runtime(&project(RULES)).await;
     let session = runtime.session();
-    let plan = rows(&session, "EXPLAIN SELECT id FROM trips WHERE fare > 10 AND tip = 0").await;
+    let plan = rows(
+        &session,
+        "EXPLAIN SELECT id FROM trips WHERE fare > 10 AND tip = 0",
+    )
+    .await;
     let physical = plan
         .iter()
         .find(|r| r[0] == "physical_plan")
@@ -344,5 +348,8 @@ async fn filters_on_evolved_columns_reach_the_parquet_scan() {
         .lines()
         .find(|l| l.contains("DataSourceExec"))
         .unwrap_or_default();
-    assert!(scan.contains("predicate=fare@1 > 10 AND tip@2 = 0"), "{physical}");
+    assert!(
+        scan.contains("predicate=fare@1 > 10 AND tip@2 = 0"),
+        "{physical}"
+    );
 }
