@@ -1,5 +1,6 @@
 //! `canon`: the command-line front end of a Canon project.
 
+mod explain;
 mod output;
 mod shell;
 
@@ -46,6 +47,33 @@ enum Command {
         /// How to print results.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
+        /// Read the SQL in this dialect instead of the policy's (generic, postgresql, mysql, …).
+        #[arg(long, value_name = "DIALECT")]
+        dialect: Option<String>,
+    },
+    /// Explain a query: plans, column lineage, plan fingerprint and canonical SQL.
+    Explain {
+        /// The query to explain.
+        #[arg(value_name = "SQL")]
+        query: String,
+        /// Print only the canonical SQL (combines with --lineage and --fingerprint).
+        #[arg(long = "sql")]
+        canonical_sql: bool,
+        /// Print only the column lineage.
+        #[arg(long)]
+        lineage: bool,
+        /// Print only the plan fingerprint.
+        #[arg(long)]
+        fingerprint: bool,
+        /// Also run the query and show the physical plan's metrics.
+        #[arg(long)]
+        analyze: bool,
+        /// Read the SQL in this dialect instead of the policy's.
+        #[arg(long, value_name = "DIALECT")]
+        dialect: Option<String>,
+        /// How to print the explanation.
+        #[arg(long, value_enum, default_value_t = explain::ExplainFormat::Text)]
+        format: explain::ExplainFormat,
     },
     /// An interactive SQL shell with history.
     Shell {
@@ -141,13 +169,20 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Query { sql, file, format } => {
+        Command::Query {
+            sql,
+            file,
+            format,
+            dialect,
+        } => {
             let sql = match (sql, file) {
                 (Some(sql), _) => sql,
                 (None, Some(file)) => read_sql(&file)?,
                 (None, None) => return Err(Failure::usage("give SQL or --file")),
             };
-            let runtime = load(&cli.project, cli.diagnostics.as_deref()).await?;
+            let runtime =
+                load_in_dialect(&cli.project, cli.diagnostics.as_deref(), dialect.as_deref())
+                    .await?;
             let session = runtime.session();
             let mut out = std::io::stdout().lock();
             let mut first = true;
@@ -162,6 +197,28 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     .map_err(|e| Failure::runtime(e.to_string()))?;
                 first = false;
             }
+            Ok(())
+        }
+        Command::Explain {
+            query,
+            canonical_sql,
+            lineage,
+            fingerprint,
+            analyze,
+            dialect,
+            format,
+        } => {
+            let runtime =
+                load_in_dialect(&cli.project, cli.diagnostics.as_deref(), dialect.as_deref())
+                    .await?;
+            let explanation = runtime.session().explain(&query, analyze).await?;
+            let sections = explain::Sections {
+                sql: canonical_sql,
+                lineage,
+                fingerprint,
+            };
+            let text = explain::render(&explanation, sections, format).map_err(Failure::runtime)?;
+            print!("{text}");
             Ok(())
         }
         Command::Shell { format } => {
@@ -226,7 +283,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn load(project: &Path, diagnostics: Option<&Path>) -> Result<Runtime, Failure> {
-    let project = Project::load(project)?;
+    load_in_dialect(project, diagnostics, None).await
+}
+
+/// Loads the project, reading SQL in `dialect` instead of the policy's when one is given.
+async fn load_in_dialect(
+    project: &Path,
+    diagnostics: Option<&Path>,
+    dialect: Option<&str>,
+) -> Result<Runtime, Failure> {
+    let mut project = Project::load(project)?;
+    if let Some(dialect) = dialect {
+        project
+            .policy
+            .set_dialect(dialect)
+            .map_err(|e| Failure::usage(format!("--dialect: {}", e.strip_backtrace())))?;
+    }
     let diagnostics = match diagnostics {
         Some(path) => Diagnostics::with_log(path).map_err(|e| Failure::usage(e.to_string()))?,
         None => Diagnostics::new(),

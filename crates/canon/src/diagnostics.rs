@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::error::CanonError;
 use crate::evolution::EvolutionSpec;
 use crate::policy::StatementClass;
+use crate::sql::Lineage;
 
 /// How many events stay in memory; the log file, when set, keeps them all.
 const MEMORY_CAPACITY: usize = 10_000;
@@ -65,14 +66,19 @@ pub enum Event {
         /// The statement, shortened.
         statement: String,
     },
-    /// A statement passed the policy and was planned.
+    /// A plan passed the policy and is about to run: recorded by the plan hook for every
+    /// plan DataFusion executes, and by the session for DDL and `SET` that run directly.
     QueryPlanned {
         /// The session that planned it.
         session: String,
         /// The statement's class.
         class: StatementClass,
-        /// The statement as parsed.
+        /// The SQL statement as parsed; empty for plans built with the DataFrame API.
         statement: String,
+        /// The plan fingerprint (see `sql::fingerprint`).
+        fingerprint: String,
+        /// The tables read and each output column's source columns.
+        lineage: Lineage,
     },
 }
 

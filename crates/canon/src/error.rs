@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use datafusion::error::DataFusionError;
 
 use crate::policy::PolicyViolation;
+use crate::sql::UnsupportedSyntax;
 
 /// Result alias for Canon's library API.
 pub type Result<T, E = CanonError> = std::result::Result<T, E>;
@@ -21,9 +22,12 @@ pub enum CanonError {
     /// A statement was refused by the SQL policy before anything ran.
     #[error(transparent)]
     Policy(#[from] PolicyViolation),
+    /// SQL text uses a construct its dialect cannot express.
+    #[error(transparent)]
+    Syntax(#[from] Box<UnsupportedSyntax>),
     /// Planning or execution failed inside DataFusion.
     #[error(transparent)]
-    DataFusion(#[from] DataFusionError),
+    DataFusion(DataFusionError),
     /// Writing the diagnostics log failed.
     #[error("diagnostics file {}: {source}", path.display())]
     DiagnosticsLog {
@@ -32,6 +36,23 @@ pub enum CanonError {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+}
+
+/// Canon's own errors raised inside DataFusion's machinery (the plan hook's policy
+/// refusals, diagnostics failures) come back typed, not as opaque external errors.
+impl From<DataFusionError> for CanonError {
+    fn from(error: DataFusionError) -> Self {
+        let DataFusionError::External(inner) = error else {
+            return Self::DataFusion(error);
+        };
+        match inner.downcast::<PolicyViolation>() {
+            Ok(violation) => Self::Policy(*violation),
+            Err(inner) => match inner.downcast::<CanonError>() {
+                Ok(canon) => *canon,
+                Err(inner) => Self::DataFusion(DataFusionError::External(inner)),
+            },
+        }
+    }
 }
 
 impl CanonError {

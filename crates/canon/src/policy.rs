@@ -1,16 +1,18 @@
-//! The SQL policy: which statement classes may run, and the dialect SQL text is read in.
-//! Checked on the parsed statement (so a refusal names the rule before planning) and
-//! again on the logical plan (so no entry point can slip past it).
+//! The SQL policy: which statement classes may run, the dialect SQL text is read in and how
+//! its identifiers are normalized. Checked on the parsed statement (so a refusal names the
+//! rule before planning) and again on every plan DataFusion executes (see `hook`), so no
+//! entry point can slip past it.
 
 use std::fmt;
 
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
-use datafusion::sql::parser::{DFParserBuilder, Statement};
+use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
-use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use serde::Serialize;
+
+use crate::sql::IdentifierCase;
 
 /// What SQL may run, and how SQL text is parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,6 +25,8 @@ pub struct SqlPolicy {
     pub allow_dml: bool,
     /// Whether other statements (`SET`, transactions, …) may run.
     pub allow_statements: bool,
+    /// How unquoted identifiers are read: lowercased (the default) or as written.
+    pub identifiers: IdentifierCase,
 }
 
 impl Default for SqlPolicy {
@@ -32,6 +36,7 @@ impl Default for SqlPolicy {
             allow_ddl: false,
             allow_dml: false,
             allow_statements: false,
+            identifiers: IdentifierCase::Lower,
         }
     }
 }
@@ -86,15 +91,16 @@ pub struct PolicyViolation {
 }
 
 impl SqlPolicy {
-    /// Parses SQL text in the policy's dialect into statements.
-    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, DataFusionError> {
-        let dialect = dialect_from_str(&self.dialect).ok_or_else(|| {
-            DataFusionError::Configuration(format!("unknown SQL dialect `{}`", self.dialect))
-        })?;
-        let mut parser = DFParserBuilder::new(sql)
-            .with_dialect(dialect.as_ref())
-            .build()?;
-        Ok(parser.parse_statements()?.into_iter().collect())
+    /// Parses SQL text in the policy's dialect into statements; a construct the dialect
+    /// cannot express is named in the error.
+    pub fn parse(&self, sql: &str) -> crate::Result<Vec<Statement>> {
+        crate::sql::dialect::parse(&self.dialect, sql)
+    }
+
+    /// Switches the dialect SQL text is read in, by any name DataFusion knows.
+    pub fn set_dialect(&mut self, name: &str) -> Result<(), DataFusionError> {
+        self.dialect = crate::sql::dialect::canonical_dialect(name)?.to_string();
+        Ok(())
     }
 
     /// Whether the policy lets this class of statement run.
@@ -158,6 +164,28 @@ impl SqlPolicy {
             _ => Ok(()),
         }
     }
+}
+
+/// The class of a logical plan: that of its first DDL, DML or other statement node (so
+/// `EXPLAIN` and `PREPARE` take their inner plan's), else a query.
+pub fn classify_plan(plan: &LogicalPlan) -> StatementClass {
+    let mut class = StatementClass::Query;
+    // The closure never fails; the class is carried out through `class`.
+    let _ = plan.apply_with_subqueries(|node| {
+        class = match node {
+            LogicalPlan::Ddl(_) => StatementClass::Ddl,
+            LogicalPlan::Dml(_) | LogicalPlan::Copy(_) => StatementClass::Dml,
+            LogicalPlan::Statement(
+                PlanStatement::Prepare(_)
+                | PlanStatement::Execute(_)
+                | PlanStatement::Deallocate(_),
+            ) => return Ok(TreeNodeRecursion::Continue),
+            LogicalPlan::Statement(_) => StatementClass::Statement,
+            _ => return Ok(TreeNodeRecursion::Continue),
+        };
+        Ok(TreeNodeRecursion::Stop)
+    });
+    class
 }
 
 /// The class of a parsed statement; `EXPLAIN` and `PREPARE` take their inner statement's.

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::contract::hex;
 use crate::policy::SqlPolicy;
+use crate::sql::IdentifierCase;
 
 /// How query operators share the memory limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -111,6 +112,7 @@ pub(crate) fn owner_of_setting(key: &str) -> Option<&'static str> {
         "datafusion.execution.target_partitions" => Some("[profile] target_partitions"),
         "datafusion.execution.batch_size" => Some("[profile] batch_size"),
         "datafusion.sql_parser.dialect" => Some("[policy] dialect"),
+        "datafusion.sql_parser.enable_ident_normalization" => Some("[policy] identifiers"),
         "datafusion.catalog.create_default_catalog_and_schema" => Some("session factory"),
         k if k.starts_with("datafusion.execution.parquet.") => Some("[profile.parquet] table"),
         k if k.starts_with("datafusion.runtime.") => {
@@ -198,6 +200,7 @@ fn canonical_settings(spec: &ProfileSpec, policy: &SqlPolicy) -> BTreeMap<String
     );
     put("canon.cache.statistics", spec.cache.statistics.to_string());
     put("canon.policy.dialect", policy.dialect.clone());
+    put("canon.policy.identifiers", policy.identifiers.name().into());
     put("canon.policy.allow_ddl", policy.allow_ddl.to_string());
     put("canon.policy.allow_dml", policy.allow_dml.to_string());
     put(
@@ -238,6 +241,7 @@ fn session_config(
         .with_create_default_catalog_and_schema(false);
     let options = config.options_mut();
     options.set("datafusion.sql_parser.dialect", &policy.dialect)?;
+    options.sql_parser.enable_ident_normalization = policy.identifiers == IdentifierCase::Lower;
     for (k, v) in spec.parquet.iter().chain(&spec.settings) {
         options.set(k, v)?;
     }

@@ -97,6 +97,12 @@ impl Runtime {
                 adapter: r.adapter.to_string(),
             })?;
         }
+        // Registration plans DDL only; sessions run queries, through the plan hook.
+        let template = crate::hook::install(
+            template,
+            Arc::new(project.policy.clone()),
+            diagnostics.clone(),
+        );
         let datasets: Arc<Vec<Arc<RegisteredDataset>>> =
             Arc::new(registered.into_iter().map(Arc::new).collect());
         let tables = Arc::new(

@@ -15,7 +15,7 @@ use datafusion::sql::parser::Statement;
 
 use crate::diagnostics::{Diagnostics, Event};
 use crate::error::{CanonError, Result};
-use crate::policy::{PolicyViolation, SqlPolicy};
+use crate::policy::{PolicyViolation, SqlPolicy, StatementClass};
 
 /// The default schema of every session: the project's datasets, read-only, plus the
 /// session's own tables (from `CREATE TABLE`, where the policy allows it).
@@ -111,7 +111,7 @@ impl Session {
 
     /// Parses SQL text into statements, in the policy's dialect.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        Ok(self.policy.parse(sql)?)
+        self.policy.parse(sql)
     }
 
     /// Runs one SQL statement and returns its result as a DataFrame.
@@ -131,7 +131,35 @@ impl Session {
     }
 
     /// Runs an already-parsed statement under the same policy as SQL text.
+    ///
+    /// Queries are recorded by the plan hook when they run; DDL and `SET`, which DataFusion
+    /// runs here without a physical plan, are recorded here.
     pub async fn statement(&self, statement: Statement) -> Result<DataFrame> {
+        let (plan, class, text) = self.plan_statement(statement).await?;
+        tracing::debug!(session = %self.id(), %class, "planned");
+        if !crate::hook::runs_directly(&plan) {
+            let df = self.ctx.execute_logical_plan(plan).await?;
+            return Ok(crate::hook::annotate(df, text));
+        }
+        let state = self.ctx.state();
+        crate::hook::record(
+            &self.diagnostics,
+            &self.id(),
+            class,
+            text.clone(),
+            &plan,
+            state.config_options(),
+        )?;
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        Ok(crate::hook::annotate_recorded(df, text))
+    }
+
+    /// Checks and plans a statement without running it: the policy on the statement, then
+    /// on the plan. Returns the plan, its class and the statement's text.
+    pub(crate) async fn plan_statement(
+        &self,
+        statement: Statement,
+    ) -> Result<(LogicalPlan, StatementClass, String)> {
         let text = statement.to_string();
         let class = self
             .policy
@@ -142,13 +170,23 @@ impl Session {
             .check_plan(&plan)
             .map_err(|v| self.rejected(v))?;
         self.guard_datasets(&plan)?;
-        tracing::debug!(session = %self.id(), %class, "planned");
-        self.diagnostics.record(Event::QueryPlanned {
-            session: self.id(),
-            class,
-            statement: text,
-        })?;
-        Ok(self.ctx.execute_logical_plan(plan).await?)
+        Ok((plan, class, text))
+    }
+
+    /// A DataFrame over a dataset or session table, for building queries with DataFusion's
+    /// DataFrame API. Its plans pass the same policy and are recorded like SQL when they run.
+    pub async fn table(&self, name: &str) -> Result<DataFrame> {
+        Ok(self.ctx.table(name).await?)
+    }
+
+    /// The session's DataFusion context.
+    pub(crate) fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The policy this session runs under.
+    pub(crate) fn sql_policy(&self) -> &SqlPolicy {
+        &self.policy
     }
 
     /// Dataset tables come from the project file and outlive sessions. The session schema

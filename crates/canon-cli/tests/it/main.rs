@@ -3,6 +3,7 @@
 mod check;
 mod cli;
 mod example;
+mod explain;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -60,6 +60,7 @@ pub(crate) struct RawPolicy {
     pub allow_ddl: Option<bool>,
     pub allow_dml: Option<bool>,
     pub allow_statements: Option<bool>,
+    pub identifiers: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ use super::raw::{RawPolicy, RawProfile};
 use super::validate::Validator;
 use crate::policy::SqlPolicy;
 use crate::profile::{ProfileSpec, owner_of_setting};
+use crate::sql::IdentifierCase;
 
 impl Validator<'_> {
     pub(super) fn profile(&mut self, raw: RawProfile, root: &Path) -> ProfileSpec {
@@ -150,6 +151,19 @@ impl Validator<'_> {
         policy.allow_ddl = raw.allow_ddl.unwrap_or(policy.allow_ddl);
         policy.allow_dml = raw.allow_dml.unwrap_or(policy.allow_dml);
         policy.allow_statements = raw.allow_statements.unwrap_or(policy.allow_statements);
+        if let Some(identifiers) = raw.identifiers {
+            match IdentifierCase::from_name(identifiers.get_ref()) {
+                Some(case) => policy.identifiers = case,
+                None => self.problem(
+                    identifiers.span(),
+                    "policy.identifiers",
+                    format!(
+                        "`{}` is not an identifier rule; expected \"lower\" or \"preserve\"",
+                        identifiers.get_ref()
+                    ),
+                ),
+            }
+        }
         policy
     }
 }

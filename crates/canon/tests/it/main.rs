@@ -2,13 +2,18 @@
 
 mod common;
 mod ddl;
+mod dialects;
 mod evolution;
+mod fingerprints;
 mod formats;
+mod lineage;
 mod options;
 mod partitioned;
+mod plan_hook;
 mod policy;
 mod project_errors;
 mod registration;
 mod sessions;
+mod sql_fixture;
 mod system_tables;
 mod types;

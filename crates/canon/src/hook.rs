@@ -1,0 +1,163 @@
+//! The plan hook: the one point every executed plan passes, whichever way it was built —
+//! SQL text, a parsed statement, a prepared statement or the DataFrame API.
+//!
+//! It is a [`QueryPlanner`] wrapped around the session template's own, so DataFusion calls
+//! it with the optimized logical plan each time it makes a physical plan. There it applies
+//! the SQL policy to the plan and records a `QueryPlanned` event with the plan's fingerprint
+//! and column lineage, before any table is scanned.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::Session as DfSession;
+use datafusion::common::config::ConfigOptions;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::{QueryPlanner, SessionState};
+use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::diagnostics::{Diagnostics, Event};
+use crate::error::CanonError;
+use crate::policy::{SqlPolicy, StatementClass, classify_plan};
+use crate::sql::{Lineage, fingerprint};
+
+/// The SQL statement a DataFrame was made from, carried in the DataFrame's own session
+/// config so that the hook can record it when the DataFrame runs.
+#[derive(Debug)]
+pub(crate) struct StatementOrigin {
+    statement: String,
+    /// The statement already ran and was recorded; its DataFrame is an empty result.
+    recorded: bool,
+}
+
+/// Marks a DataFrame as made from `statement`.
+///
+/// DataFrames derived from it (`filter`, `select`, …) keep the mark, so their events name
+/// the statement they started from.
+pub(crate) fn annotate(df: DataFrame, statement: String) -> DataFrame {
+    mark(df, statement, false)
+}
+
+/// Marks the empty result of a statement that ran directly and was recorded, so that
+/// collecting it records nothing more.
+pub(crate) fn annotate_recorded(df: DataFrame, statement: String) -> DataFrame {
+    mark(df, statement, true)
+}
+
+fn mark(df: DataFrame, statement: String, recorded: bool) -> DataFrame {
+    let (mut state, plan) = df.into_parts();
+    state.config_mut().set_extension(Arc::new(StatementOrigin {
+        statement,
+        recorded,
+    }));
+    DataFrame::new(state, plan)
+}
+
+/// The session template with the hook around its query planner.
+pub(crate) fn install(
+    state: SessionState,
+    policy: Arc<SqlPolicy>,
+    diagnostics: Diagnostics,
+) -> SessionState {
+    let inner = Arc::clone(state.query_planner());
+    SessionStateBuilder::new_from_existing(state)
+        .with_query_planner(Arc::new(PlanHook {
+            inner,
+            policy,
+            diagnostics,
+        }))
+        .build()
+}
+
+/// Whether DataFusion runs this plan itself, without ever making a physical plan (and so
+/// without passing the hook): the DDL and statements `SessionContext` executes directly.
+pub(crate) fn runs_directly(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Ddl(ddl) => matches!(
+            ddl,
+            DdlStatement::CreateExternalTable(_)
+                | DdlStatement::CreateMemoryTable(_)
+                | DdlStatement::CreateView(_)
+                | DdlStatement::CreateCatalogSchema(_)
+                | DdlStatement::CreateCatalog(_)
+                | DdlStatement::DropTable(_)
+                | DdlStatement::DropView(_)
+                | DdlStatement::DropCatalogSchema(_)
+                | DdlStatement::CreateFunction(_)
+                | DdlStatement::DropFunction(_)
+        ),
+        LogicalPlan::Statement(statement) => matches!(
+            statement,
+            Statement::SetVariable(_)
+                | Statement::ResetVariable(_)
+                | Statement::Prepare(_)
+                | Statement::Deallocate(_)
+        ),
+        _ => false,
+    }
+}
+
+/// Records that a plan passed the policy: the only place `QueryPlanned` events are made.
+pub(crate) fn record(
+    diagnostics: &Diagnostics,
+    session: &str,
+    class: StatementClass,
+    statement: String,
+    plan: &LogicalPlan,
+    options: &ConfigOptions,
+) -> Result<(), CanonError> {
+    let catalog = &options.catalog;
+    diagnostics.record(Event::QueryPlanned {
+        session: session.to_string(),
+        class,
+        statement,
+        fingerprint: fingerprint(plan),
+        lineage: Lineage::of(plan, &catalog.default_catalog, &catalog.default_schema),
+    })
+}
+
+/// Wraps the template's query planner; see the module documentation.
+#[derive(Debug)]
+struct PlanHook {
+    inner: Arc<dyn QueryPlanner + Send + Sync>,
+    policy: Arc<SqlPolicy>,
+    diagnostics: Diagnostics,
+}
+
+#[async_trait]
+impl QueryPlanner for PlanHook {
+    async fn create_physical_plan(
+        &self,
+        plan: &LogicalPlan,
+        session: &dyn DfSession,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if let Err(violation) = self.policy.check_plan(plan) {
+            // Best effort: the refusal itself is what returns.
+            let _ = self.diagnostics.record(Event::PolicyRejected {
+                rule: violation.rule.to_string(),
+                class: violation.class,
+                statement: violation.statement.clone(),
+            });
+            return Err(DataFusionError::External(Box::new(violation)));
+        }
+        let origin = session.config().get_extension::<StatementOrigin>();
+        if origin.as_ref().is_some_and(|o| o.recorded) {
+            return self.inner.create_physical_plan(plan, session).await;
+        }
+        let statement = origin.map(|o| o.statement.clone()).unwrap_or_default();
+        // Recorded before the physical plan exists: system tables are read while it is made,
+        // and `canon.diagnostics` should show the query that reads it.
+        record(
+            &self.diagnostics,
+            session.session_id(),
+            classify_plan(plan),
+            statement,
+            plan,
+            session.config_options(),
+        )
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        self.inner.create_physical_plan(plan, session).await
+    }
+}

@@ -1,0 +1,364 @@
+//! Column lineage: the tables a plan reads and, for each output column, the base table
+//! columns its value is computed from.
+//!
+//! The walk resolves each output column through the plan's operators down to table scans:
+//! projections, aggregates and window functions contribute the columns their expressions
+//! reference (window partitioning and ordering included, as they shape the value); joins,
+//! unions, aliases, CTEs and subqueries pass columns through. Columns that only select rows
+//! — filter predicates, join keys — are not sources of any output column, but their tables
+//! are among the tables read.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::catalog::cte_worktable::CteWorkTable;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema, JoinType, TableReference};
+use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::{Distinct, Expr, LogicalPlan, TableScan};
+use serde::{Serialize, Serializer};
+
+/// A column of a table, named as `table.column`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SourceColumn {
+    /// The table, as short as the session's default catalog and schema allow.
+    pub table: String,
+    /// The column's name in the table.
+    pub column: String,
+}
+
+impl fmt::Display for SourceColumn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.table, self.column)
+    }
+}
+
+impl Serialize for SourceColumn {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// One output column and the table columns it derives from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ColumnLineage {
+    /// The output column's name.
+    pub name: String,
+    /// Its source columns, sorted; empty for constants and row counts.
+    pub sources: Vec<SourceColumn>,
+}
+
+/// What a plan reads, and where each output column comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Lineage {
+    /// Every table the plan reads, sorted, subqueries included.
+    pub tables: Vec<String>,
+    /// One entry per output column, in output order.
+    pub columns: Vec<ColumnLineage>,
+}
+
+impl Lineage {
+    /// The lineage of a logical plan; tables in `default_catalog.default_schema` are named
+    /// by their bare name.
+    pub fn of(plan: &LogicalPlan, default_catalog: &str, default_schema: &str) -> Self {
+        let mut walker = Walker {
+            catalog: default_catalog,
+            schema: default_schema,
+            work_tables: HashMap::new(),
+        };
+        let sources = walker.plan(plan);
+        let columns = plan
+            .schema()
+            .fields()
+            .iter()
+            .zip(sources)
+            .map(|(field, sources)| ColumnLineage {
+                name: field.name().clone(),
+                sources: sources.into_iter().collect(),
+            })
+            .collect();
+        let mut tables = BTreeSet::new();
+        // The closure never fails; the result carries nothing else.
+        let _ = plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node
+                && !is_work_table(scan)
+            {
+                tables.insert(walker.label(&scan.table_name));
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        Self {
+            tables: tables.into_iter().collect(),
+            columns,
+        }
+    }
+
+    /// The lineage of the output column with this name.
+    pub fn column(&self, name: &str) -> Option<&ColumnLineage> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The sources of an output column as `table.column` strings; empty if there is no
+    /// such column.
+    pub fn sources(&self, name: &str) -> Vec<String> {
+        self.column(name)
+            .map(|c| c.sources.iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
+    }
+}
+
+type Sources = BTreeSet<SourceColumn>;
+
+/// How many times a recursive CTE's term is re-walked to let sources flow around the loop;
+/// each pass can only add sources, and real CTEs settle in one or two.
+const RECURSION_PASSES: usize = 8;
+
+struct Walker<'a> {
+    catalog: &'a str,
+    schema: &'a str,
+    /// The sources of each recursive CTE's columns, while its recursive term is walked.
+    work_tables: HashMap<String, Vec<Sources>>,
+}
+
+impl Walker<'_> {
+    /// The sources of each of the plan's output columns, in schema order.
+    fn plan(&mut self, plan: &LogicalPlan) -> Vec<Sources> {
+        let width = plan.schema().fields().len();
+        let sources = match plan {
+            LogicalPlan::TableScan(scan) => self.scan(scan),
+            LogicalPlan::Projection(p) => self.exprs(&p.expr, &p.input),
+            LogicalPlan::Aggregate(a) => {
+                let input = self.plan(&a.input);
+                let groups: Vec<&Expr> = a
+                    .group_expr
+                    .iter()
+                    .flat_map(|e| match e {
+                        Expr::GroupingSet(set) => set.distinct_expr(),
+                        e => vec![e],
+                    })
+                    .collect();
+                let mut out: Vec<Sources> = groups
+                    .iter()
+                    .map(|e| self.expr(e, a.input.schema(), &input))
+                    .collect();
+                // Grouping sets add an internal grouping id between keys and aggregates.
+                let internal = width.saturating_sub(groups.len() + a.aggr_expr.len());
+                out.extend(std::iter::repeat_n(Sources::new(), internal));
+                for e in &a.aggr_expr {
+                    out.push(self.expr(e, a.input.schema(), &input));
+                }
+                out
+            }
+            LogicalPlan::Window(w) => {
+                let mut out = self.plan(&w.input);
+                let input = out.clone();
+                for e in &w.window_expr {
+                    out.push(self.expr(e, w.input.schema(), &input));
+                }
+                out
+            }
+            LogicalPlan::Join(j) => {
+                let mut left = self.plan(&j.left);
+                let mut right = self.plan(&j.right);
+                match j.join_type {
+                    JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full => {
+                        left.append(&mut right);
+                        left
+                    }
+                    JoinType::LeftSemi | JoinType::LeftAnti => left,
+                    JoinType::RightSemi | JoinType::RightAnti => right,
+                    // The mark column says whether a match exists; it has no sources.
+                    JoinType::LeftMark => {
+                        left.push(Sources::new());
+                        left
+                    }
+                    JoinType::RightMark => {
+                        right.push(Sources::new());
+                        right
+                    }
+                }
+            }
+            LogicalPlan::Union(u) => {
+                let inputs: Vec<Vec<Sources>> = u.inputs.iter().map(|i| self.plan(i)).collect();
+                (0..width)
+                    .map(|i| {
+                        inputs
+                            .iter()
+                            .filter_map(|s| s.get(i))
+                            .flatten()
+                            .cloned()
+                            .collect()
+                    })
+                    .collect()
+            }
+            LogicalPlan::RecursiveQuery(r) => {
+                let mut sources = self.plan(&r.static_term);
+                let outer = self.work_tables.remove(&r.name);
+                for _ in 0..RECURSION_PASSES {
+                    self.work_tables.insert(r.name.clone(), sources.clone());
+                    let recursive = self.plan(&r.recursive_term);
+                    let merged = merge(&sources, &recursive);
+                    if merged == sources {
+                        break;
+                    }
+                    sources = merged;
+                }
+                self.work_tables.remove(&r.name);
+                if let Some(outer) = outer {
+                    self.work_tables.insert(r.name.clone(), outer);
+                }
+                sources
+            }
+            LogicalPlan::Distinct(Distinct::On(on)) => self.exprs(&on.select_expr, &on.input),
+            LogicalPlan::Filter(_)
+            | LogicalPlan::Sort(_)
+            | LogicalPlan::Limit(_)
+            | LogicalPlan::Repartition(_)
+            | LogicalPlan::SubqueryAlias(_)
+            | LogicalPlan::Subquery(_)
+            | LogicalPlan::Distinct(Distinct::All(_)) => match plan.inputs().first() {
+                Some(input) => self.plan(input),
+                None => Vec::new(),
+            },
+            // Plans about plans, row counts of writes, and constants: no column has sources.
+            LogicalPlan::Explain(_)
+            | LogicalPlan::Analyze(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::Ddl(_)
+            | LogicalPlan::Statement(_)
+            | LogicalPlan::DescribeTable(_)
+            | LogicalPlan::Values(_)
+            | LogicalPlan::EmptyRelation(_) => vec![Sources::new(); width],
+            LogicalPlan::Unnest(_) | LogicalPlan::Extension(_) => self.by_name(plan),
+        };
+        if sources.len() == width {
+            sources
+        } else {
+            self.by_name(plan)
+        }
+    }
+
+    fn scan(&self, scan: &TableScan) -> Vec<Sources> {
+        if is_work_table(scan)
+            && let Some(columns) = self.work_tables.get(scan.table_name.table())
+        {
+            return match &scan.projection {
+                Some(indices) => indices
+                    .iter()
+                    .map(|&i| columns.get(i).cloned().unwrap_or_default())
+                    .collect(),
+                None => columns.clone(),
+            };
+        }
+        let table = self.label(&scan.table_name);
+        scan.projected_schema
+            .fields()
+            .iter()
+            .map(|field| {
+                Sources::from([SourceColumn {
+                    table: table.clone(),
+                    column: field.name().clone(),
+                }])
+            })
+            .collect()
+    }
+
+    fn exprs(&mut self, exprs: &[Expr], input: &LogicalPlan) -> Vec<Sources> {
+        let sources = self.plan(input);
+        exprs
+            .iter()
+            .map(|e| self.expr(e, input.schema(), &sources))
+            .collect()
+    }
+
+    /// The sources of an expression over an input with these column sources.
+    fn expr(&mut self, expr: &Expr, schema: &DFSchema, input: &[Sources]) -> Sources {
+        let mut out = Sources::new();
+        for column in expr.column_refs() {
+            if let Some(sources) = schema
+                .maybe_index_of_column(column)
+                .and_then(|i| input.get(i))
+            {
+                out.extend(sources.iter().cloned());
+            }
+        }
+        let mut subqueries: Vec<Arc<LogicalPlan>> = Vec::new();
+        // The closure never fails; the result carries nothing else.
+        let _ = expr.apply(|e| {
+            if let Expr::ScalarSubquery(subquery) = e {
+                subqueries.push(Arc::clone(&subquery.subquery));
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        for subquery in subqueries {
+            out.extend(self.plan(&subquery).into_iter().flatten());
+        }
+        out
+    }
+
+    /// For operators the walk does not model: an output column that is also an input column
+    /// keeps that column's sources; any other derives, conservatively, from every input column.
+    fn by_name(&mut self, plan: &LogicalPlan) -> Vec<Sources> {
+        let inputs: Vec<(&DFSchema, Vec<Sources>)> = plan
+            .inputs()
+            .into_iter()
+            .map(|input| (input.schema().as_ref(), self.plan(input)))
+            .collect();
+        let everything: Sources = inputs
+            .iter()
+            .flat_map(|(_, sources)| sources.iter().flatten().cloned())
+            .collect();
+        plan.schema()
+            .iter()
+            .map(|(qualifier, field)| {
+                let column = Column::new(qualifier.cloned(), field.name());
+                inputs
+                    .iter()
+                    .find_map(|(schema, sources)| {
+                        schema
+                            .maybe_index_of_column(&column)
+                            .and_then(|i| sources.get(i).cloned())
+                    })
+                    .unwrap_or_else(|| everything.clone())
+            })
+            .collect()
+    }
+
+    /// A table's name, without the default catalog and schema.
+    fn label(&self, table: &TableReference) -> String {
+        match table {
+            TableReference::Bare { table } => table.to_string(),
+            TableReference::Partial { schema, table } if schema.as_ref() == self.schema => {
+                table.to_string()
+            }
+            TableReference::Partial { schema, table } => format!("{schema}.{table}"),
+            TableReference::Full {
+                catalog,
+                schema,
+                table,
+            } => match (
+                catalog.as_ref() == self.catalog,
+                schema.as_ref() == self.schema,
+            ) {
+                (true, true) => table.to_string(),
+                (true, false) => format!("{schema}.{table}"),
+                _ => format!("{catalog}.{schema}.{table}"),
+            },
+        }
+    }
+}
+
+/// Column-wise union of two source lists of the same width.
+fn merge(a: &[Sources], b: &[Sources]) -> Vec<Sources> {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.union(y).cloned().collect())
+        .collect()
+}
+
+/// Whether a scan reads a recursive CTE's work table rather than a table.
+fn is_work_table(scan: &TableScan) -> bool {
+    source_as_provider(&scan.source).is_ok_and(|p| p.is::<CteWorkTable>())
+}

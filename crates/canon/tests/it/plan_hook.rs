@@ -1,0 +1,212 @@
+//! One path: SQL text, parsed statements, prepared statements and the DataFrame API all
+//! pass the same policy and are recorded by the same hook.
+
+use canon::datafusion::dataframe::DataFrameWriteOptions;
+use canon::datafusion::prelude::{col, lit};
+use canon::{CanonError, StatementClass};
+
+use crate::common::{collect, column};
+use crate::sql_fixture::{fixture, planned_since, runtime};
+
+#[tokio::test]
+async fn parsed_statements_are_recorded_like_sql_text() {
+    let fx = fixture();
+    let runtime = runtime(&fx, "").await;
+    let session = runtime.session();
+    let sql = "SELECT count(*) AS n FROM trips";
+    let before = runtime.diagnostics().records().len();
+    collect(&session, sql).await;
+    let statement = session.parse(sql).unwrap().remove(0);
+    session
+        .statement(statement)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let planned = planned_since(&runtime, before);
+    assert_eq!(planned.len(), 2, "{planned:?}");
+    for event in &planned {
+        assert_eq!(event["statement"], sql);
+        assert_eq!(event["session"], session.id());
+    }
+    assert_eq!(planned[0]["fingerprint"], planned[1]["fingerprint"]);
+    assert_eq!(planned[0]["lineage"]["columns"][0]["name"], "n");
+}
+
+#[tokio::test]
+async fn prepared_statements_are_recorded_when_executed() {
+    let fx = fixture();
+    let runtime = runtime(&fx, "").await;
+    let session = runtime.session();
+    let before = runtime.diagnostics().records().len();
+    collect(
+        &session,
+        "PREPARE by_city(VARCHAR) AS SELECT id, fare FROM trips WHERE city = $1 ORDER BY id",
+    )
+    .await;
+    assert_eq!(column(&session, "EXECUTE by_city('Rome')").await, vec!["4"]);
+    let planned = planned_since(&runtime, before);
+    assert_eq!(planned.len(), 2, "{planned:?}");
+    // PREPARE runs without a physical plan; the session records it.
+    assert!(
+        planned[0]["statement"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("PREPARE by_city")),
+        "{planned:?}"
+    );
+    // EXECUTE is recorded by the hook, with the bound plan's lineage.
+    assert_eq!(planned[1]["statement"], "EXECUTE by_city('Rome')");
+    assert_eq!(planned[1]["class"], "query");
+    assert_eq!(
+        planned[1]["lineage"]["columns"],
+        serde_json::json!([
+            {"name": "id", "sources": ["trips.id"]},
+            {"name": "fare", "sources": ["trips.fare"]},
+        ])
+    );
+    // Different parameters are different plans.
+    collect(&session, "EXECUTE by_city('Oslo')").await;
+    let again = planned_since(&runtime, before);
+    assert_ne!(again[2]["fingerprint"], planned[1]["fingerprint"]);
+}
+
+#[tokio::test]
+async fn dataframes_are_governed_and_recorded_when_they_run() {
+    let fx = fixture();
+    let runtime = runtime(&fx, "").await;
+    let session = runtime.session();
+    let before = runtime.diagnostics().records().len();
+    let df = session
+        .table("trips")
+        .await
+        .unwrap()
+        .filter(col("city").eq(lit("Oslo")))
+        .unwrap()
+        .select(vec![col("id")])
+        .unwrap();
+    // Building a DataFrame records nothing; running it does.
+    assert!(planned_since(&runtime, before).is_empty());
+    let batches = df.clone().collect().await.unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+    let planned = planned_since(&runtime, before);
+    assert_eq!(planned.len(), 1, "{planned:?}");
+    assert_eq!(planned[0]["statement"], "");
+    assert_eq!(planned[0]["session"], session.id());
+    assert_eq!(
+        planned[0]["lineage"]["tables"],
+        serde_json::json!(["trips"])
+    );
+
+    // Writing is DML: refused under the default policy, recorded as refused, nothing written.
+    let target = fx.abs("out.parquet");
+    let err = df
+        .write_parquet(&target, DataFrameWriteOptions::new(), None)
+        .await
+        .expect_err("writes are DML");
+    match CanonError::from(err) {
+        CanonError::Policy(violation) => {
+            assert_eq!(violation.rule, "allow_dml");
+            assert_eq!(violation.class, StatementClass::Dml);
+        }
+        other => panic!("expected a policy refusal, got {other:?}"),
+    }
+    assert!(!std::path::Path::new(&target).exists());
+    let rejected: Vec<_> = runtime
+        .diagnostics()
+        .records()
+        .into_iter()
+        .skip(before)
+        .filter(|r| r.event.kind() == "policy_rejected")
+        .collect();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+}
+
+#[tokio::test]
+async fn dataframe_writes_run_where_the_policy_allows_dml() {
+    let fx = fixture();
+    let runtime = runtime(&fx, "allow_dml = true").await;
+    let session = runtime.session();
+    let target = fx.abs("out/");
+    let before = runtime.diagnostics().records().len();
+    session
+        .table("zones")
+        .await
+        .unwrap()
+        .write_parquet(&target, DataFrameWriteOptions::new(), None)
+        .await
+        .unwrap();
+    assert!(std::path::Path::new(&target).exists());
+    let planned = planned_since(&runtime, before);
+    assert_eq!(planned.len(), 1, "{planned:?}");
+    assert_eq!(planned[0]["class"], "dml");
+    assert_eq!(
+        planned[0]["lineage"]["tables"],
+        serde_json::json!(["zones"])
+    );
+}
+
+#[tokio::test]
+async fn ddl_is_recorded_by_the_session_and_its_query_by_the_hook() {
+    let fx = fixture();
+    let runtime = runtime(&fx, "allow_ddl = true").await;
+    let session = runtime.session();
+    let before = runtime.diagnostics().records().len();
+    collect(
+        &session,
+        "CREATE VIEW oslo AS SELECT id FROM trips WHERE city = 'Oslo'",
+    )
+    .await;
+    assert_eq!(
+        column(&session, "SELECT id FROM oslo ORDER BY id").await,
+        vec!["1", "3", "6"]
+    );
+    let planned = planned_since(&runtime, before);
+    assert_eq!(planned.len(), 2, "{planned:?}");
+    assert_eq!(planned[0]["class"], "ddl");
+    assert_eq!(planned[1]["class"], "query");
+    // Views are expanded: the query reads the dataset.
+    assert_eq!(
+        planned[1]["lineage"]["tables"],
+        serde_json::json!(["trips"])
+    );
+    assert_eq!(
+        planned[1]["lineage"]["columns"][0]["sources"],
+        serde_json::json!(["trips.id"])
+    );
+}
+
+#[tokio::test]
+async fn explain_analyze_runs_the_query_and_shows_metrics() {
+    let fx = fixture();
+    let runtime = runtime(&fx, "").await;
+    let session = runtime.session();
+    let explained = session
+        .explain("SELECT city, count(*) AS n FROM trips GROUP BY city", true)
+        .await
+        .unwrap();
+    let metrics = explained.metrics.expect("analyze adds metrics");
+    assert!(metrics.contains("output_rows="), "{metrics}");
+    assert!(explained.optimized_plan.contains("TableScan: trips"));
+    assert!(explained.physical_plan.contains("AggregateExec"));
+    let plain = session
+        .explain("SELECT city, count(*) AS n FROM trips GROUP BY city", false)
+        .await
+        .unwrap();
+    assert!(plain.metrics.is_none());
+    assert_eq!(plain.fingerprint, explained.fingerprint);
+
+    // Explain is for queries; DDL and refused statements do not get that far.
+    let err = session
+        .explain("SET datafusion.execution.batch_size = 1", false)
+        .await;
+    assert!(matches!(err, Err(CanonError::Policy(_))), "{err:?}");
+    let err = session
+        .explain("SELECT 1; SELECT 2", false)
+        .await
+        .expect_err("one statement");
+    assert!(
+        err.to_string().contains("exactly one SQL statement"),
+        "{err}"
+    );
+}
