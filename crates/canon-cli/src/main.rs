@@ -7,7 +7,8 @@ mod shell;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use canon::{CanonError, Diagnostics, Project, Runtime};
+use canon::datafusion::error::DataFusionError;
+use canon::{Analysis, CanonError, Diagnostics, Project, Runtime, Session, Tier};
 use clap::{Parser, Subcommand};
 
 use output::OutputFormat;
@@ -39,17 +40,52 @@ enum Command {
     /// Run SQL: one statement, or each `;`-separated statement of a file, in one session.
     Query {
         /// The SQL to run.
-        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        #[arg(
+            required_unless_present_any = ["file", "execute"],
+            conflicts_with_all = ["file", "execute"]
+        )]
         sql: Option<String>,
         /// Read the SQL from this file instead.
-        #[arg(short, long, value_name = "FILE")]
+        #[arg(short, long, value_name = "FILE", conflicts_with = "execute")]
         file: Option<PathBuf>,
+        /// Execute a prepared statement (declared in the project, or Canon's) instead.
+        #[arg(long, value_name = "NAME")]
+        execute: Option<String>,
+        /// A parameter for --execute, in order, read as the parameter's type.
+        #[arg(
+            long = "param",
+            value_name = "VALUE",
+            requires = "execute",
+            allow_hyphen_values = true
+        )]
+        params: Vec<String>,
+        /// Also print the executed plan with its metrics, and the parquet scan metrics
+        /// (predicate cache, pushdown, pruning).
+        #[arg(long)]
+        analyze: bool,
         /// How to print results.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
         /// Read the SQL in this dialect instead of the policy's (generic, postgresql, mysql, …).
         #[arg(long, value_name = "DIALECT")]
         dialect: Option<String>,
+    },
+    /// List functions: DataFusion's builtins, Canon's own, and the project's macros.
+    Functions {
+        /// A SQL LIKE pattern for the name; without `%` or `_` it matches names containing it.
+        pattern: Option<String>,
+        /// Only functions of this tier.
+        #[arg(long, value_enum)]
+        tier: Option<TierArg>,
+        /// How to print results.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Show the runtime's caches (listings, file metadata, statistics) and their limits.
+    Cache {
+        /// How to print results.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
     },
     /// Explain a query: plans, column lineage, plan fingerprint and canonical SQL.
     Explain {
@@ -101,6 +137,27 @@ enum Command {
         #[arg(long, value_enum, default_value_t = output::ReportFormat::Table)]
         format: output::ReportFormat,
     },
+}
+
+/// A function tier, as `canon functions --tier` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TierArg {
+    /// DataFusion's functions.
+    Builtin,
+    /// Canon's own functions.
+    Canon,
+    /// The project's and the session's SQL macros.
+    Macro,
+}
+
+impl TierArg {
+    fn tier(self) -> Tier {
+        match self {
+            Self::Builtin => Tier::Builtin,
+            Self::Canon => Tier::Canon,
+            Self::Macro => Tier::Macro,
+        }
+    }
 }
 
 /// A failure, with the exit status it maps to.
@@ -172,30 +229,83 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Query {
             sql,
             file,
+            execute,
+            params,
+            analyze,
             format,
             dialect,
         } => {
+            // Files are read before the project loads, so a bad path is a usage error.
             let sql = match (sql, file) {
-                (Some(sql), _) => sql,
-                (None, Some(file)) => read_sql(&file)?,
-                (None, None) => return Err(Failure::usage("give SQL or --file")),
+                (Some(sql), _) => Some(sql),
+                (None, Some(file)) => Some(read_sql(&file)?),
+                (None, None) => None,
             };
             let runtime =
                 load_in_dialect(&cli.project, cli.diagnostics.as_deref(), dialect.as_deref())
                     .await?;
             let session = runtime.session();
             let mut out = std::io::stdout().lock();
-            let mut first = true;
-            for statement in session.parse(&sql)? {
+            let frames = match (sql, execute) {
+                (Some(sql), _) => session.parse(&sql)?.into_iter().map(Frame::Sql).collect(),
+                (None, Some(name)) => vec![Frame::Execute(name, params)],
+                (None, None) => return Err(Failure::usage("give SQL, --file or --execute")),
+            };
+            for (i, frame) in frames.into_iter().enumerate() {
+                let df = match frame {
+                    Frame::Sql(statement) => session.statement(statement).await?,
+                    Frame::Execute(name, params) => session.execute_text(&name, &params).await?,
+                };
+                if analyze {
+                    let analysis = Analysis::collect(df).await?;
+                    output::analysis(&mut out, &analysis, format, i == 0)
+                } else {
+                    let batches = df.collect().await.map_err(CanonError::from)?;
+                    output::print(&mut out, &batches, format, i == 0)
+                }
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            }
+            Ok(())
+        }
+        Command::Functions {
+            pattern,
+            tier,
+            format,
+        } => {
+            let runtime = load(&cli.project, cli.diagnostics.as_deref()).await?;
+            let session = runtime.session();
+            let pattern = match pattern {
+                None => "%".to_string(),
+                Some(p) if p.contains(['%', '_']) => p,
+                Some(p) => format!("%{p}%"),
+            };
+            let tier = tier.map_or(String::new(), |t| t.tier().name().to_string());
+            let batches = session
+                .execute_text("canon_functions", &[pattern, tier])
+                .await?
+                .collect()
+                .await
+                .map_err(CanonError::from)?;
+            let mut out = std::io::stdout().lock();
+            output::functions(&mut out, &batches, format)
+                .map_err(|e| Failure::runtime(e.to_string()))
+        }
+        Command::Cache { format } => {
+            let runtime = load(&cli.project, cli.diagnostics.as_deref()).await?;
+            let session = runtime.session();
+            let mut out = std::io::stdout().lock();
+            for (i, function) in ["list_files_cache", "metadata_cache", "statistics_cache"]
+                .into_iter()
+                .enumerate()
+            {
                 let batches = session
-                    .statement(statement)
+                    .sql(&format!("SELECT * FROM {function}()"))
                     .await?
                     .collect()
                     .await
                     .map_err(CanonError::from)?;
-                output::print(&mut out, &batches, format, first)
+                output::cache(&mut out, function, &batches, format, i == 0)
                     .map_err(|e| Failure::runtime(e.to_string()))?;
-                first = false;
             }
             Ok(())
         }
@@ -238,7 +348,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Describe { dataset } => {
             let runtime = load(&cli.project, cli.diagnostics.as_deref()).await?;
             find(runtime.project(), &dataset)?;
-            print!("{}", output::describe(&runtime, &dataset));
+            let session = runtime.session();
+            print!("{}", describe(&runtime, &session, &dataset).await?);
             Ok(())
         }
         Command::Check { datasets, format } => {
@@ -280,6 +391,29 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// One unit of work of `canon query`.
+enum Frame {
+    Sql(canon::datafusion::sql::parser::Statement),
+    Execute(String, Vec<String>),
+}
+
+/// `canon describe`: the contract from the runtime, the registered columns from Canon's
+/// `canon_describe` statement.
+pub(crate) async fn describe(
+    runtime: &Runtime,
+    session: &Session,
+    dataset: &str,
+) -> Result<String, CanonError> {
+    let batches = session
+        .execute_text("canon_describe", &[dataset.to_string()])
+        .await?
+        .collect()
+        .await?;
+    let columns =
+        output::cells(&batches).map_err(|e| CanonError::from(DataFusionError::from(e)))?;
+    Ok(output::describe(runtime, dataset, &columns))
 }
 
 async fn load(project: &Path, diagnostics: Option<&Path>) -> Result<Runtime, Failure> {

@@ -3,9 +3,16 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
+use std::sync::Arc;
+
 use canon::Runtime;
+use canon::analyze::{Analysis, SCAN_METRICS};
 use canon::datafusion::arrow::array::RecordBatch;
+use canon::datafusion::arrow::array::{AsArray, StringArray};
+use canon::datafusion::arrow::compute::cast;
+use canon::datafusion::arrow::datatypes::{DataType, Schema};
 use canon::datafusion::arrow::error::ArrowError;
+use canon::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use canon::datafusion::arrow::util::pretty::pretty_format_batches;
 use canon::datafusion::arrow::{csv, json};
 
@@ -66,8 +73,9 @@ pub fn print(
     Ok(())
 }
 
-/// A human description of a registered dataset.
-pub fn describe(runtime: &Runtime, name: &str) -> String {
+/// A human description of a registered dataset; `columns` are the rows of Canon's
+/// `canon_describe` statement (name, type, nullable), which must have three cells each.
+pub fn describe(runtime: &Runtime, name: &str, columns: &[Vec<String>]) -> String {
     let Some(dataset) = runtime.dataset(name) else {
         return format!("no dataset `{name}`\n");
     };
@@ -97,30 +105,22 @@ pub fn describe(runtime: &Runtime, name: &str) -> String {
         let _ = writeln!(out, "option              {k} = {v}");
     }
     let _ = writeln!(out, "\ncolumns:");
-    let schema = dataset.provider.schema();
-    let width = schema
-        .fields()
+    // Rows of Canon's `canon_describe` statement: column name, type, nullable (YES/NO).
+    let width = columns.iter().map(|c| c[0].len()).max().unwrap_or(0);
+    let type_width = columns
         .iter()
-        .map(|f| f.name().len())
+        .map(|c| c[1].chars().count())
         .max()
         .unwrap_or(0);
-    let types: Vec<String> = schema
-        .fields()
-        .iter()
-        .map(|f| f.data_type().to_string())
-        .collect();
-    let type_width = types.iter().map(|t| t.chars().count()).max().unwrap_or(0);
-    for (field, data_type) in schema.fields().iter().zip(&types) {
-        let null = if field.is_nullable() { "" } else { "NOT NULL" };
-        let part = if spec.partitioned_by.contains(field.name()) {
+    for column in columns {
+        let [name, data_type, nullable] = [&column[0], &column[1], &column[2]];
+        let null = if nullable == "YES" { "" } else { "NOT NULL" };
+        let part = if spec.partitioned_by.contains(name) {
             "  (partition)"
         } else {
             ""
         };
-        let line = format!(
-            "  {:width$}  {data_type:type_width$}  {null}{part}",
-            field.name()
-        );
+        let line = format!("  {name:width$}  {data_type:type_width$}  {null}{part}");
         let _ = writeln!(out, "{}", line.trim_end());
     }
     if !dataset.notes.is_empty() {
@@ -204,4 +204,129 @@ pub fn check_report(report: &canon::check::CheckReport, format: ReportFormat) ->
         report.datasets.len()
     );
     out
+}
+
+/// Every cell of the batches rendered as text (NULL as empty), row by row.
+pub fn cells(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, ArrowError> {
+    let options = FormatOptions::default();
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// A statement's results, then its executed plan with metrics and the parquet scan
+/// metrics summed over the plan.
+pub fn analysis(
+    out: &mut impl Write,
+    analysis: &Analysis,
+    format: OutputFormat,
+    first: bool,
+) -> Result<(), ArrowError> {
+    print(out, &analysis.batches, format, first)?;
+    writeln!(out, "\nplan with metrics:")?;
+    for line in analysis.plan.lines() {
+        writeln!(out, "  {line}")?;
+    }
+    if analysis.scan_metrics.is_empty() {
+        writeln!(
+            out,
+            "\nparquet scan metrics: none (no parquet scan in the plan)"
+        )?;
+        return Ok(());
+    }
+    writeln!(out, "\nparquet scan metrics:")?;
+    let width = SCAN_METRICS.iter().map(|m| m.len()).max().unwrap_or(0);
+    for name in SCAN_METRICS {
+        if let Some(value) = analysis.scan_metrics.get(name) {
+            writeln!(out, "  {name:width$}  {value}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The function catalog; in a table, descriptions are cut to their first sentence.
+pub fn functions(
+    out: &mut impl Write,
+    batches: &[RecordBatch],
+    format: OutputFormat,
+) -> Result<(), ArrowError> {
+    if format != OutputFormat::Table {
+        return print(out, batches, format, true);
+    }
+    let shortened = batches
+        .iter()
+        .map(|batch| {
+            let Ok(index) = batch.schema().index_of("description") else {
+                return Ok(batch.clone());
+            };
+            let descriptions = cast(batch.column(index), &DataType::Utf8)?;
+            let short: StringArray = descriptions
+                .as_string::<i32>()
+                .iter()
+                .map(|d| d.map(first_sentence))
+                .collect();
+            let mut columns = batch.columns().to_vec();
+            columns[index] = Arc::new(short);
+            let fields: Vec<_> = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| match f.name() == "description" {
+                    true => Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8)),
+                    false => Arc::clone(f),
+                })
+                .collect();
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if shortened.iter().all(|b| b.num_rows() == 0) {
+        writeln!(out, "no functions match")?;
+        return Ok(());
+    }
+    print(out, &shortened, format, true)
+}
+
+fn first_sentence(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.find(". ") {
+        Some(end) => one_line[..=end].to_string(),
+        None => one_line,
+    }
+}
+
+/// One cache's entries under a heading with its entry count; tables print a note when
+/// the cache is empty.
+pub fn cache(
+    out: &mut impl Write,
+    function: &str,
+    batches: &[RecordBatch],
+    format: OutputFormat,
+    first: bool,
+) -> Result<(), ArrowError> {
+    let entries: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if format != OutputFormat::Table {
+        return print(out, batches, format, first);
+    }
+    if !first {
+        writeln!(out)?;
+    }
+    writeln!(out, "{function}(): {entries} entries")?;
+    if entries > 0 {
+        print(out, batches, format, true)?;
+    }
+    Ok(())
 }

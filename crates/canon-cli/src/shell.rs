@@ -41,9 +41,10 @@ pub async fn run(runtime: &Runtime, format: OutputFormat) -> Result<(), Failure>
         let trimmed = line.trim();
         if buffer.is_empty() && trimmed.starts_with('\\') {
             let _ = editor.add_history_entry(trimmed);
-            match meta_command(runtime, trimmed) {
-                Some(text) => print!("{text}"),
-                None => break,
+            match meta_command(runtime, &session, trimmed).await {
+                Ok(Some(text)) => print!("{text}"),
+                Ok(None) => break,
+                Err(e) => eprintln!("error: {e}"),
             }
             continue;
         }
@@ -65,26 +66,35 @@ pub async fn run(runtime: &Runtime, format: OutputFormat) -> Result<(), Failure>
     Ok(())
 }
 
-/// Handles a backslash command; `None` means quit.
-fn meta_command(runtime: &Runtime, command: &str) -> Option<String> {
+/// Handles a backslash command; `None` means quit. Listings come from Canon's
+/// prepared system statements, as in the other commands.
+async fn meta_command(
+    runtime: &Runtime,
+    session: &Session,
+    command: &str,
+) -> Result<Option<String>, CanonError> {
     let mut words = command.split_whitespace();
-    match (words.next(), words.next()) {
+    Ok(match (words.next(), words.next()) {
         (Some("\\q"), _) => None,
-        (Some("\\d"), None) => Some(
-            runtime
-                .datasets()
-                .iter()
-                .map(|d| {
-                    format!(
-                        "{}  ({}, {})\n",
-                        d.spec.name, d.spec.format, d.spec.location
-                    )
-                })
-                .collect(),
-        ),
-        (Some("\\d"), Some(name)) => Some(output::describe(runtime, name)),
+        (Some("\\d"), None) => {
+            let batches = session
+                .execute("canon_datasets", vec![])
+                .await?
+                .collect()
+                .await?;
+            let rows = output::cells(&batches).map_err(|e| CanonError::DataFusion(e.into()))?;
+            Some(
+                rows.iter()
+                    .map(|r| format!("{}  ({}, {})\n", r[0], r[1], r[2]))
+                    .collect(),
+            )
+        }
+        (Some("\\d"), Some(name)) if runtime.dataset(name).is_some() => {
+            Some(crate::describe(runtime, session, name).await?)
+        }
+        (Some("\\d"), Some(name)) => Some(format!("no dataset `{name}`\n")),
         _ => Some(format!("{HELP}\n")),
-    }
+    })
 }
 
 async fn run_sql(session: &Session, sql: &str, format: OutputFormat) -> Result<(), CanonError> {

@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use crate::error::CanonError;
 use crate::evolution::EvolutionSpec;
+use crate::functions::Tier;
 use crate::policy::StatementClass;
+use crate::prepared::{Parameter, PreparedOrigin};
 use crate::sql::Lineage;
 
 /// How many events stay in memory; the log file, when set, keeps them all.
@@ -80,6 +82,53 @@ pub enum Event {
         /// The tables read and each output column's source columns.
         lineage: Lineage,
     },
+    /// A project macro was registered at start-up, or a Canon function took a builtin's
+    /// name because the project declares the override.
+    FunctionRegistered {
+        /// Function name.
+        name: String,
+        /// The function's tier.
+        tier: Tier,
+        /// `name(arg TYPE, …) -> TYPE` for macros, the syntax for Canon's functions.
+        signature: String,
+        /// The tier of the function it replaced, if it replaced one.
+        overrides: Option<Tier>,
+        /// Where it (or the override) is declared.
+        origin: Option<String>,
+    },
+    /// `CREATE FUNCTION` made a macro in a session.
+    MacroCreated {
+        /// The session.
+        session: String,
+        /// Function name.
+        name: String,
+        /// `name(arg TYPE, …) -> TYPE`.
+        signature: String,
+        /// The tier of the function it replaced, if it replaced one.
+        replaces: Option<Tier>,
+    },
+    /// A statement was prepared in a session.
+    StatementPrepared {
+        /// The session.
+        session: String,
+        /// Statement name.
+        name: String,
+        /// Where the statement comes from.
+        origin: PreparedOrigin,
+        /// Its parameters and their types.
+        parameters: Vec<Parameter>,
+        /// The PREPARE statement.
+        statement: String,
+    },
+    /// A prepared statement was executed.
+    StatementExecuted {
+        /// The session.
+        session: String,
+        /// Statement name.
+        name: String,
+        /// The parameter values, as SQL.
+        parameters: Vec<String>,
+    },
 }
 
 impl Event {
@@ -91,6 +140,10 @@ impl Event {
             Self::RegistrationFailed { .. } => "registration_failed",
             Self::PolicyRejected { .. } => "policy_rejected",
             Self::QueryPlanned { .. } => "query_planned",
+            Self::FunctionRegistered { .. } => "function_registered",
+            Self::MacroCreated { .. } => "macro_created",
+            Self::StatementPrepared { .. } => "statement_prepared",
+            Self::StatementExecuted { .. } => "statement_executed",
         }
     }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use datafusion::error::DataFusionError;
 
 use crate::policy::PolicyViolation;
+use crate::prepared::PreparedError;
 use crate::sql::UnsupportedSyntax;
 
 /// Result alias for Canon's library API.
@@ -25,6 +26,12 @@ pub enum CanonError {
     /// SQL text uses a construct its dialect cannot express.
     #[error(transparent)]
     Syntax(#[from] Box<UnsupportedSyntax>),
+    /// A function, override or prepared statement the project declares cannot be set up.
+    #[error(transparent)]
+    Declaration(#[from] DeclarationError),
+    /// A PREPARE, EXECUTE or DEALLOCATE broke Canon's prepared-statement rules.
+    #[error(transparent)]
+    Prepared(#[from] PreparedError),
     /// Planning or execution failed inside DataFusion.
     #[error(transparent)]
     DataFusion(DataFusionError),
@@ -58,7 +65,10 @@ impl From<DataFusionError> for CanonError {
 impl CanonError {
     /// Whether the error comes from the project (its file or its data) rather than a query.
     pub fn is_project_error(&self) -> bool {
-        matches!(self, Self::Project(_) | Self::Registration(_))
+        matches!(
+            self,
+            Self::Project(_) | Self::Registration(_) | Self::Declaration(_)
+        )
     }
 }
 
@@ -148,4 +158,19 @@ fn render_failures(failures: &[DatasetFailure]) -> String {
         ));
     }
     out
+}
+
+/// Something the project declares (a macro, an override, a prepared statement) or Canon
+/// itself brings (a function whose name is taken) could not be set up at start-up.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{origin}: {kind} `{name}`: {message}")]
+pub struct DeclarationError {
+    /// `function`, `override` or `prepared statement`.
+    pub kind: &'static str,
+    /// Its name.
+    pub name: String,
+    /// Where it is declared, as `file:line` (or `Canon` for Canon's own).
+    pub origin: String,
+    /// What is wrong, for people.
+    pub message: String,
 }

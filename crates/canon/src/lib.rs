@@ -12,13 +12,17 @@
 //! # Ok(()) }
 //! ```
 
+pub mod analyze;
+mod cache;
 pub mod check;
 pub mod contract;
 pub mod diagnostics;
 pub mod error;
 pub mod evolution;
+pub mod functions;
 mod hook;
 pub mod policy;
+pub mod prepared;
 pub mod profile;
 pub mod project;
 pub mod registry;
@@ -29,10 +33,13 @@ mod system;
 
 pub use datafusion;
 
+pub use analyze::Analysis;
 pub use contract::{ColumnSpec, DatasetSpec, Format};
 pub use diagnostics::{Diagnostics, Event, Record};
-pub use error::{CanonError, ProjectError, RegistrationError, Result};
+pub use error::{CanonError, DeclarationError, ProjectError, RegistrationError, Result};
+pub use functions::Tier;
 pub use policy::{PolicyViolation, SqlPolicy, StatementClass};
+pub use prepared::{Parameter, PreparedError, PreparedOrigin};
 pub use profile::{ProfileSpec, RuntimeProfile};
 pub use project::Project;
 pub use registry::RegisteredDataset;

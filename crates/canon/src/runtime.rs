@@ -15,6 +15,8 @@ use datafusion::execution::context::{SessionContext, SessionState};
 use crate::contract::ArrowTypePlanner;
 use crate::diagnostics::{Diagnostics, Event};
 use crate::error::Result;
+use crate::functions;
+use crate::prepared::{self, Declared, SessionStatements};
 use crate::profile::RuntimeProfile;
 use crate::project::Project;
 use crate::registry::{self, RegisteredDataset};
@@ -33,6 +35,8 @@ pub struct Runtime {
     tables: DatasetTables,
     system: Arc<dyn SchemaProvider>,
     diagnostics: Diagnostics,
+    /// Canon's system statements and the project's, executable in every session.
+    declared: Arc<Vec<Declared>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -70,7 +74,14 @@ impl Runtime {
             fingerprint: profile.fingerprint().to_string(),
             settings: profile.settings().clone(),
         })?;
-        let template = template(&profile);
+        let mut template = template(&profile);
+        let overrides = functions::install(
+            &mut template,
+            &project.functions,
+            &project.overrides,
+            &diagnostics,
+        )
+        .await?;
 
         let registered = match registry::register_all(&template, &project.datasets).await {
             Ok(registered) => registered,
@@ -111,8 +122,13 @@ impl Runtime {
                 .map(|d| (d.spec.name.clone(), Arc::clone(&d.provider)))
                 .collect(),
         );
-        let system = system::schema(Arc::clone(&datasets), &profile, diagnostics.clone())?;
-        Ok(Self {
+        let system = system::schema(
+            Arc::clone(&datasets),
+            &profile,
+            diagnostics.clone(),
+            overrides,
+        )?;
+        let mut runtime = Self {
             project,
             profile,
             template,
@@ -120,7 +136,14 @@ impl Runtime {
             tables,
             system,
             diagnostics,
-        })
+            declared: Arc::new(Vec::new()),
+        };
+        // Declared statements are planned once against a real session, so that one that
+        // does not plan is reported (with its file:line) before any session is handed out.
+        let scratch = runtime.session().ctx.state();
+        let declared = prepared::declare(&scratch, &runtime.project.prepared).await?;
+        runtime.declared = Arc::new(declared);
+        Ok(runtime)
     }
 
     /// A new session from the template: same config, runtime, functions and policy.
@@ -135,7 +158,14 @@ impl Runtime {
         let _ = catalog.register_schema(SYSTEM_SCHEMA, Arc::clone(&self.system));
         let catalogs = MemoryCatalogProviderList::new();
         catalogs.register_catalog(options.catalog.default_catalog.clone(), Arc::new(catalog));
+        let statements = Arc::new(SessionStatements::new(Arc::clone(&self.declared)));
+        let config = self
+            .template
+            .config()
+            .clone()
+            .with_extension(Arc::clone(&statements));
         let state = SessionStateBuilder::new_from_existing(self.template.clone())
+            .with_config(config)
             .with_catalog_list(Arc::new(catalogs))
             .build();
         Session::new(
@@ -143,6 +173,7 @@ impl Runtime {
             Arc::new(self.project.policy.clone()),
             Arc::clone(&self.tables),
             self.diagnostics.clone(),
+            statements,
         )
     }
 

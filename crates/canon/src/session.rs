@@ -16,6 +16,7 @@ use datafusion::sql::parser::Statement;
 use crate::diagnostics::{Diagnostics, Event};
 use crate::error::{CanonError, Result};
 use crate::policy::{PolicyViolation, SqlPolicy, StatementClass};
+use crate::prepared::SessionStatements;
 
 /// The default schema of every session: the project's datasets, read-only, plus the
 /// session's own tables (from `CREATE TABLE`, where the policy allows it).
@@ -83,10 +84,12 @@ pub(crate) type DatasetTables = Arc<BTreeMap<String, Arc<dyn TableProvider>>>;
 /// A session: every statement passes the policy, is recorded, then runs.
 #[derive(Clone)]
 pub struct Session {
-    ctx: SessionContext,
-    policy: Arc<SqlPolicy>,
+    pub(crate) ctx: SessionContext,
+    pub(crate) policy: Arc<SqlPolicy>,
     datasets: DatasetTables,
-    diagnostics: Diagnostics,
+    pub(crate) diagnostics: Diagnostics,
+    /// This session's prepared statements (also in its config, for `canon.prepared`).
+    pub(crate) prepared: Arc<SessionStatements>,
 }
 
 impl Session {
@@ -95,12 +98,14 @@ impl Session {
         policy: Arc<SqlPolicy>,
         datasets: DatasetTables,
         diagnostics: Diagnostics,
+        prepared: Arc<SessionStatements>,
     ) -> Self {
         Self {
             ctx,
             policy,
             datasets,
             diagnostics,
+            prepared,
         }
     }
 
@@ -134,24 +139,48 @@ impl Session {
     ///
     /// Queries are recorded by the plan hook when they run; DDL and `SET`, which DataFusion
     /// runs here without a physical plan, are recorded here.
-    pub async fn statement(&self, statement: Statement) -> Result<DataFrame> {
+    pub async fn statement(&self, mut statement: Statement) -> Result<DataFrame> {
+        crate::functions::factory::bind_argument_names(&mut statement);
+        let typed = crate::prepared::declares_types(&statement);
         let (plan, class, text) = self.plan_statement(statement).await?;
+        self.run(plan, class, text, typed).await
+    }
+
+    /// Runs a plan that passed [`Self::plan_statement`] (or was built by Canon and checked
+    /// the same way); `typed` says whether a PREPARE declared its parameter types.
+    pub(crate) async fn run(
+        &self,
+        plan: LogicalPlan,
+        class: StatementClass,
+        text: String,
+        typed: bool,
+    ) -> Result<DataFrame> {
         tracing::debug!(session = %self.id(), %class, "planned");
         if !crate::hook::runs_directly(&plan) {
-            let df = self.ctx.execute_logical_plan(plan).await?;
+            let df = self.run_plan(plan, &text, typed).await?;
             return Ok(crate::hook::annotate(df, text));
         }
+        self.record_planned(&plan, class, &text)?;
+        let df = self.run_plan(plan, &text, typed).await?;
+        Ok(crate::hook::annotate_recorded(df, text))
+    }
+
+    /// Records a plan DataFusion runs directly (without the plan hook seeing it).
+    pub(crate) fn record_planned(
+        &self,
+        plan: &LogicalPlan,
+        class: StatementClass,
+        text: &str,
+    ) -> Result<()> {
         let state = self.ctx.state();
         crate::hook::record(
             &self.diagnostics,
             &self.id(),
             class,
-            text.clone(),
-            &plan,
+            text.to_string(),
+            plan,
             state.config_options(),
-        )?;
-        let df = self.ctx.execute_logical_plan(plan).await?;
-        Ok(crate::hook::annotate_recorded(df, text))
+        )
     }
 
     /// Checks and plans a statement without running it: the policy on the statement, then
@@ -170,6 +199,7 @@ impl Session {
             .check_plan(&plan)
             .map_err(|v| self.rejected(v))?;
         self.guard_datasets(&plan)?;
+        crate::functions::guard_drop(&self.ctx, &plan)?;
         Ok((plan, class, text))
     }
 
@@ -214,7 +244,7 @@ impl Session {
     }
 
     /// Records a refusal; recording is best effort so the refusal itself is what returns.
-    fn rejected(&self, violation: PolicyViolation) -> CanonError {
+    pub(crate) fn rejected(&self, violation: PolicyViolation) -> CanonError {
         let _ = self.diagnostics.record(Event::PolicyRejected {
             rule: violation.rule.to_string(),
             class: violation.class,

@@ -14,6 +14,9 @@ use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::diagnostics::Diagnostics;
+use crate::functions::Overrides;
+use crate::functions::catalog::FunctionsTable;
+use crate::prepared::PreparedTable;
 use crate::profile::RuntimeProfile;
 use crate::registry::RegisteredDataset;
 
@@ -74,8 +77,12 @@ pub(crate) fn schema(
     datasets: Arc<Vec<Arc<RegisteredDataset>>>,
     profile: &RuntimeProfile,
     diagnostics: Diagnostics,
+    overrides: Overrides,
 ) -> Result<Arc<dyn SchemaProvider>> {
     let schema = MemorySchemaProvider::new();
+    // Both read the scanning session: its functions, and its prepared statements.
+    schema.register_table("functions".into(), Arc::new(FunctionsTable::new(overrides)))?;
+    schema.register_table("prepared".into(), Arc::new(PreparedTable::new()))?;
 
     let columns = [
         "name",

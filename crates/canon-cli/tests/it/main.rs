@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod example;
 mod explain;
+mod functions;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

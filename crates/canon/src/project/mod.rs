@@ -1,6 +1,7 @@
 //! The project file, `canon.toml`: parsing, path resolution relative to the file, and
 //! validation with errors that name the file, line and key.
 
+mod declarations;
 mod raw;
 mod rules;
 mod settings;
@@ -10,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use crate::contract::DatasetSpec;
 use crate::error::{Problem, ProjectError};
+use crate::functions::{MacroSpec, OverrideSpec};
 use crate::policy::SqlPolicy;
+use crate::prepared::PreparedSpec;
 use crate::profile::ProfileSpec;
 
 /// A loaded and validated project: profile, policy and dataset contracts.
@@ -28,6 +31,12 @@ pub struct Project {
     pub policy: SqlPolicy,
     /// Every dataset contract, in file order.
     pub datasets: Vec<DatasetSpec>,
+    /// SQL macros (`[[function]]`), in file order.
+    pub functions: Vec<MacroSpec>,
+    /// Builtin or Canon functions that Canon's functions and macros may replace.
+    pub overrides: Vec<OverrideSpec>,
+    /// Prepared statements every session can execute (`[[prepared]]`), in file order.
+    pub prepared: Vec<PreparedSpec>,
 }
 
 impl Project {

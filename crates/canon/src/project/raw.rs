@@ -20,6 +20,47 @@ pub(crate) struct RawProject {
     pub policy: RawPolicy,
     #[serde(default, rename = "dataset")]
     pub datasets: Vec<Spanned<RawDataset>>,
+    #[serde(default)]
+    pub functions: RawFunctions,
+    #[serde(default, rename = "function")]
+    pub macros: Vec<Spanned<RawMacro>>,
+    #[serde(default)]
+    pub prepared: Vec<Spanned<RawPrepared>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFunctions {
+    #[serde(default)]
+    pub overrides: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMacro {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub args: Vec<Spanned<RawArg>>,
+    pub returns: Spanned<String>,
+    pub body: Spanned<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawArg {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub data_type: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPrepared {
+    pub name: Spanned<String>,
+    pub sql: Spanned<String>,
+    #[serde(default)]
+    pub params: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -31,6 +31,9 @@ pub(super) fn project(
     }
     let profile = v.profile(raw.profile, root);
     let policy = v.policy(raw.policy);
+    let overrides = v.overrides(raw.functions);
+    let functions = v.macros(raw.macros, &policy);
+    let prepared = v.prepared(raw.prepared, &policy);
 
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut datasets = Vec::new();
@@ -56,6 +59,9 @@ pub(super) fn project(
             profile,
             policy,
             datasets,
+            functions,
+            overrides,
+            prepared,
         })
     } else {
         v.problems.sort_by_key(|p| (p.line, p.column));
@@ -72,6 +78,20 @@ pub(super) struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// Where a span is, as an origin for specs that outlive validation.
+    pub(super) fn origin(&self, span: &Range<usize>) -> Origin {
+        let (line, _) = self.source.locate(span.start);
+        Origin {
+            file: self.source.file.display().to_string(),
+            line,
+        }
+    }
+
+    /// How many problems were found so far.
+    pub(super) fn problems_len(&self) -> usize {
+        self.problems.len()
+    }
+
     pub(super) fn problem(
         &mut self,
         span: Range<usize>,

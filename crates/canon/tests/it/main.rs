@@ -1,19 +1,25 @@
 //! Canon's integration tests: one binary, one module per area.
 
+mod caches;
 mod common;
 mod ddl;
+mod declarations;
 mod dialects;
 mod evolution;
 mod fingerprints;
 mod formats;
+mod functions;
 mod lineage;
+mod macros;
 mod options;
 mod partitioned;
 mod plan_hook;
 mod policy;
+mod prepared;
 mod project_errors;
 mod registration;
 mod sessions;
 mod sql_fixture;
 mod system_tables;
 mod types;
+mod udfs;
