@@ -4,22 +4,19 @@
 //! prepared query over them always shows the caches as they are.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
-    UInt64Array,
+    ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMillisecondArray, UInt64Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, plan_err};
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::execution::cache::cache_manager::CacheManager;
-use datafusion::logical_expr::{Expr, TableType};
-use datafusion::physical_plan::ExecutionPlan;
 use object_store::ObjectMeta;
+
+use crate::system::{SystemView, ViewRows};
 
 /// Which of DataFusion's caches a function reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +24,17 @@ enum CacheKind {
     ListFiles,
     Metadata,
     Statistics,
+}
+
+impl CacheKind {
+    /// The table function's name.
+    fn name(self) -> &'static str {
+        match self {
+            Self::ListFiles => "list_files_cache",
+            Self::Metadata => "metadata_cache",
+            Self::Statistics => "statistics_cache",
+        }
+    }
 }
 
 /// A cache introspection table function.
@@ -84,21 +92,11 @@ impl TableFunctionImpl for CacheFunction {
                 .map_or("cache function", |(n, _, _)| n);
             return plan_err!("{name}() takes no arguments");
         }
-        Ok(Arc::new(CacheTable::new(self.kind)))
-    }
-}
-
-/// The rows of one cache, produced at scan time.
-struct CacheTable {
-    kind: CacheKind,
-    schema: SchemaRef,
-}
-
-impl fmt::Debug for CacheTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CacheTable")
-            .field("kind", &self.kind)
-            .finish()
+        Ok(Arc::new(SystemView::new(
+            self.kind.name(),
+            schema(self.kind),
+            self.kind,
+        )))
     }
 }
 
@@ -106,8 +104,9 @@ fn utc_millis() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
-impl CacheTable {
-    fn new(kind: CacheKind) -> Self {
+/// The columns of a cache's table.
+fn schema(kind: CacheKind) -> SchemaRef {
+    {
         let u64 = |name: &str| Field::new(name, DataType::UInt64, false);
         let fields = match kind {
             CacheKind::ListFiles => vec![
@@ -141,42 +140,19 @@ impl CacheTable {
                 u64("limit_bytes"),
             ],
         };
-        Self {
-            kind,
-            schema: Arc::new(Schema::new(fields)),
-        }
-    }
-
-    fn columns(&self, caches: &CacheManager) -> Result<Vec<ArrayRef>> {
-        Ok(match self.kind {
-            CacheKind::ListFiles => list_files(caches),
-            CacheKind::Metadata => metadata(caches),
-            CacheKind::Statistics => statistics(caches),
-        })
+        Arc::new(Schema::new(fields))
     }
 }
 
 #[async_trait]
-impl TableProvider for CacheTable {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let columns = self.columns(&state.runtime_env().cache_manager)?;
-        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
-        MemorySourceConfig::try_new_exec(&[vec![batch]], self.schema(), projection.cloned())
-            .map(|exec| exec as Arc<dyn ExecutionPlan>)
+impl ViewRows for CacheKind {
+    async fn columns(&self, state: &dyn Session) -> Result<Vec<ArrayRef>> {
+        let caches = &state.runtime_env().cache_manager;
+        Ok(match self {
+            CacheKind::ListFiles => list_files(caches),
+            CacheKind::Metadata => metadata(caches),
+            CacheKind::Statistics => statistics(caches),
+        })
     }
 }
 

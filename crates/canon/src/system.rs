@@ -15,29 +15,43 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use crate::diagnostics::Diagnostics;
 use crate::functions::Overrides;
-use crate::functions::catalog::FunctionsTable;
-use crate::prepared::PreparedTable;
+use crate::functions::catalog::functions_view;
+use crate::prepared::prepared_view;
 use crate::profile::RuntimeProfile;
 use crate::registry::RegisteredDataset;
 
-type Rows = Box<dyn Fn() -> Result<Vec<ArrayRef>> + Send + Sync>;
-
-/// A read-only table whose rows are produced at scan time.
-struct SystemTable {
-    schema: SchemaRef,
-    rows: Rows,
+/// How a read-only system view computes its columns when it is scanned.
+#[async_trait]
+pub(crate) trait ViewRows: Send + Sync + 'static {
+    /// The view's columns, for the session that scans it.
+    async fn columns(&self, state: &dyn Session) -> Result<Vec<ArrayRef>>;
 }
 
-impl fmt::Debug for SystemTable {
+/// A read-only table whose rows are produced at scan time, so it always shows the current
+/// state: Canon's system tables and the cache table functions.
+pub(crate) struct SystemView<R> {
+    name: &'static str,
+    schema: SchemaRef,
+    rows: R,
+}
+
+impl<R: ViewRows> SystemView<R> {
+    /// A view named `name` (for debugging output) with the given schema and rows.
+    pub(crate) fn new(name: &'static str, schema: SchemaRef, rows: R) -> Self {
+        Self { name, schema, rows }
+    }
+}
+
+impl<R> fmt::Debug for SystemView<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SystemTable")
-            .field("schema", &self.schema)
+        f.debug_struct("SystemView")
+            .field("name", &self.name)
             .finish()
     }
 }
 
 #[async_trait]
-impl TableProvider for SystemTable {
+impl<R: ViewRows> TableProvider for SystemView<R> {
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
     }
@@ -48,15 +62,26 @@ impl TableProvider for SystemTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = RecordBatch::try_new(Arc::clone(&self.schema), (self.rows)()?)?;
+        let batch =
+            RecordBatch::try_new(Arc::clone(&self.schema), self.rows.columns(state).await?)?;
         let exec =
             MemorySourceConfig::try_new_exec(&[vec![batch]], self.schema(), projection.cloned())?;
         Ok(exec)
+    }
+}
+
+/// Rows computed from the runtime alone, whichever session scans them.
+struct Computed(Box<dyn Fn() -> Result<Vec<ArrayRef>> + Send + Sync>);
+
+#[async_trait]
+impl ViewRows for Computed {
+    async fn columns(&self, _state: &dyn Session) -> Result<Vec<ArrayRef>> {
+        (self.0)()
     }
 }
 
@@ -81,8 +106,8 @@ pub(crate) fn schema(
 ) -> Result<Arc<dyn SchemaProvider>> {
     let schema = MemorySchemaProvider::new();
     // Both read the scanning session: its functions, and its prepared statements.
-    schema.register_table("functions".into(), Arc::new(FunctionsTable::new(overrides)))?;
-    schema.register_table("prepared".into(), Arc::new(PreparedTable::new()))?;
+    schema.register_table("functions".into(), Arc::new(functions_view(overrides)))?;
+    schema.register_table("prepared".into(), Arc::new(prepared_view()))?;
 
     let columns = [
         "name",
@@ -95,7 +120,7 @@ pub(crate) fn schema(
         "evolution",
         "adapter",
     ];
-    let rows: Rows = Box::new(move || {
+    let rows = Computed(Box::new(move || {
         let d = datasets.as_slice();
         let options: Vec<String> = d.iter().map(|r| json(&r.spec.options)).collect();
         let notes: Vec<String> = d.iter().map(|r| json(&r.notes)).collect();
@@ -111,18 +136,18 @@ pub(crate) fn schema(
             strings(evolution.iter().map(String::as_str)),
             strings(d.iter().map(|r| r.adapter)),
         ])
-    });
+    }));
     register(&schema, "datasets", utf8_schema(&columns), rows)?;
 
     let settings = profile.settings().clone();
     let fingerprint = profile.fingerprint().to_string();
-    let rows: Rows = Box::new(move || {
+    let rows = Computed(Box::new(move || {
         Ok(vec![
             strings(settings.keys().map(String::as_str)),
             strings(settings.values().map(String::as_str)),
             strings(settings.keys().map(|_| fingerprint.as_str())),
         ])
-    });
+    }));
     register(
         &schema,
         "profile",
@@ -137,7 +162,7 @@ pub(crate) fn schema(
         Field::new("dataset", DataType::Utf8, true),
         Field::new("detail", DataType::Utf8, false),
     ]));
-    let rows: Rows = Box::new(move || {
+    let rows = Computed(Box::new(move || {
         let records = diagnostics.records();
         let details: Vec<String> = records.iter().map(|r| json(&r.event)).collect();
         Ok(vec![
@@ -149,7 +174,7 @@ pub(crate) fn schema(
             )),
             strings(details.iter().map(String::as_str)),
         ])
-    });
+    }));
     register(&schema, "diagnostics", diagnostics_schema, rows)?;
 
     Ok(Arc::new(schema))
@@ -157,15 +182,12 @@ pub(crate) fn schema(
 
 fn register(
     schema: &MemorySchemaProvider,
-    name: &str,
+    name: &'static str,
     table_schema: SchemaRef,
-    rows: Rows,
+    rows: Computed,
 ) -> Result<()> {
-    let table = SystemTable {
-        schema: table_schema,
-        rows,
-    };
-    schema.register_table(name.to_string(), Arc::new(table))?;
+    let view = SystemView::new(name, table_schema, rows);
+    schema.register_table(name.to_string(), Arc::new(view))?;
     Ok(())
 }
 

@@ -6,79 +6,54 @@
 //! arguments, or any arguments) have one row with NULL `arguments`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt8Type, UInt64Type};
-use datafusion::catalog::{Session, TableProvider};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, UInt8Type, UInt64Type};
+use datafusion::catalog::Session;
 use datafusion::common::TableReference;
 use datafusion::common::{Result, exec_err};
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{Expr, TableType, Volatility};
-use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::logical_expr::Volatility;
+use datafusion::physical_plan::collect;
 
 use super::{Overrides, SqlMacro, Tier, scalar_tier, table_tier};
+use crate::system::{SystemView, ViewRows};
 
 /// The `canon.functions` table.
-pub(crate) struct FunctionsTable {
+pub(crate) fn functions_view(overrides: Overrides) -> SystemView<FunctionRows> {
+    let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
+    let schema = Schema::new(vec![
+        text("name", false),
+        text("kind", false),
+        text("tier", false),
+        text("arguments", true),
+        text("return_type", true),
+        text("volatility", false),
+        text("description", true),
+        text("syntax", true),
+        Field::new("overrides_builtin", DataType::Boolean, false),
+    ]);
+    SystemView::new(
+        "canon.functions",
+        Arc::new(schema),
+        FunctionRows { overrides },
+    )
+}
+
+/// The rows of `canon.functions`, read from the scanning session's catalog.
+pub(crate) struct FunctionRows {
     overrides: Overrides,
-    schema: SchemaRef,
-}
-
-impl fmt::Debug for FunctionsTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FunctionsTable").finish()
-    }
-}
-
-impl FunctionsTable {
-    pub(crate) fn new(overrides: Overrides) -> Self {
-        let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
-        let schema = Schema::new(vec![
-            text("name", false),
-            text("kind", false),
-            text("tier", false),
-            text("arguments", true),
-            text("return_type", true),
-            text("volatility", false),
-            text("description", true),
-            text("syntax", true),
-            Field::new("overrides_builtin", DataType::Boolean, false),
-        ]);
-        Self {
-            overrides,
-            schema: Arc::new(schema),
-        }
-    }
 }
 
 #[async_trait]
-impl TableProvider for FunctionsTable {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
+impl ViewRows for FunctionRows {
+    async fn columns(&self, state: &dyn Session) -> Result<Vec<ArrayRef>> {
         let Some(state) = state.as_any().downcast_ref::<SessionState>() else {
             return exec_err!("canon.functions is read from a SessionState");
         };
-        let rows = catalog(state, &self.overrides).await?;
-        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns(&rows))?;
-        MemorySourceConfig::try_new_exec(&[vec![batch]], self.schema(), projection.cloned())
-            .map(|exec| exec as Arc<dyn ExecutionPlan>)
+        Ok(columns(&catalog(state, &self.overrides).await?))
     }
 }
 

@@ -23,7 +23,7 @@ use crate::error::{DeclarationError, Result};
 use crate::policy::SqlPolicy;
 
 pub(crate) use run::declares_types;
-pub(crate) use table::PreparedTable;
+pub(crate) use table::prepared_view;
 
 /// A prepared statement declared in the project file (`[[prepared]]`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,47 +1,34 @@
 //! `canon.prepared`: the statements the reading session can execute — Canon's system
 //! statements and the project's (prepared on first use) and the session's own.
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{Session, TableProvider};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::Session;
 use datafusion::common::Result;
-use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::logical_expr::{Expr, TableType};
-use datafusion::physical_plan::ExecutionPlan;
 
 use super::{Parameter, SessionStatements};
+use crate::system::{SystemView, ViewRows};
 
 /// The `canon.prepared` table.
-pub(crate) struct PreparedTable {
-    schema: SchemaRef,
+pub(crate) fn prepared_view() -> SystemView<PreparedRows> {
+    let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
+    let schema = Schema::new(vec![
+        text("name", false),
+        text("origin", false),
+        text("parameters", false),
+        text("statement", false),
+        text("declared_at", true),
+        Field::new("prepared", DataType::Boolean, false),
+        Field::new("executions", DataType::UInt64, false),
+    ]);
+    SystemView::new("canon.prepared", Arc::new(schema), PreparedRows)
 }
 
-impl fmt::Debug for PreparedTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PreparedTable").finish()
-    }
-}
-
-impl PreparedTable {
-    pub(crate) fn new() -> Self {
-        let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
-        Self {
-            schema: Arc::new(Schema::new(vec![
-                text("name", false),
-                text("origin", false),
-                text("parameters", false),
-                text("statement", false),
-                text("declared_at", true),
-                Field::new("prepared", DataType::Boolean, false),
-                Field::new("executions", DataType::UInt64, false),
-            ])),
-        }
-    }
-}
+/// The rows of `canon.prepared`, from the scanning session's statements.
+pub(crate) struct PreparedRows;
 
 /// One row of `canon.prepared`.
 struct Row {
@@ -94,22 +81,8 @@ fn rows(statements: &SessionStatements) -> Vec<Row> {
 }
 
 #[async_trait]
-impl TableProvider for PreparedTable {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
+impl ViewRows for PreparedRows {
+    async fn columns(&self, state: &dyn Session) -> Result<Vec<ArrayRef>> {
         // Sessions Canon did not make have no statements of Canon's to list.
         let rows = state
             .config()
@@ -132,8 +105,6 @@ impl TableProvider for PreparedTable {
                 rows.iter().map(|r| r.executions),
             )),
         ];
-        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
-        MemorySourceConfig::try_new_exec(&[vec![batch]], self.schema(), projection.cloned())
-            .map(|exec| exec as Arc<dyn ExecutionPlan>)
+        Ok(columns)
     }
 }
