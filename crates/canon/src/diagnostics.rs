@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::error::CanonError;
 use crate::evolution::EvolutionSpec;
 use crate::functions::Tier;
-use crate::policy::StatementClass;
+use crate::policy::{PolicyViolation, StatementClass};
 use crate::prepared::{Parameter, PreparedOrigin};
 use crate::sql::Lineage;
 
@@ -154,6 +154,16 @@ impl Event {
                 Some(dataset)
             }
             _ => None,
+        }
+    }
+}
+
+impl From<&PolicyViolation> for Event {
+    fn from(violation: &PolicyViolation) -> Self {
+        Self::PolicyRejected {
+            rule: violation.rule.to_string(),
+            class: violation.class,
+            statement: violation.statement.clone(),
         }
     }
 }

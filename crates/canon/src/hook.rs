@@ -135,11 +135,7 @@ impl QueryPlanner for PlanHook {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         if let Err(violation) = self.policy.check_plan(plan) {
             // Best effort: the refusal itself is what returns.
-            let _ = self.diagnostics.record(Event::PolicyRejected {
-                rule: violation.rule.to_string(),
-                class: violation.class,
-                statement: violation.statement.clone(),
-            });
+            let _ = self.diagnostics.record(Event::from(&violation));
             return Err(DataFusionError::External(Box::new(violation)));
         }
         let origin = session.config().get_extension::<StatementOrigin>();

@@ -245,11 +245,7 @@ impl Session {
 
     /// Records a refusal; recording is best effort so the refusal itself is what returns.
     pub(crate) fn rejected(&self, violation: PolicyViolation) -> CanonError {
-        let _ = self.diagnostics.record(Event::PolicyRejected {
-            rule: violation.rule.to_string(),
-            class: violation.class,
-            statement: violation.statement.clone(),
-        });
+        let _ = self.diagnostics.record(Event::from(&violation));
         violation.into()
     }
 }
