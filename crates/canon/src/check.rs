@@ -16,9 +16,9 @@ use object_store::ObjectMeta;
 use serde::Serialize;
 
 use crate::contract::DatasetSpec;
-use crate::contract::ddl::quote_ident;
+use crate::contract::ddl::{quote_ident, quote_literal};
 use crate::error::Result;
-use crate::evolution::{EvolutionAdapterFactory, WithoutFileStatistics};
+use crate::evolution::{read_under_rules, rules_provider};
 use crate::profile::RuntimeProfile;
 use crate::project::Project;
 use crate::registry::{self, files};
@@ -252,9 +252,7 @@ fn partition_literals(
                 }
             },
         };
-        let value_sql = literal.map_or("NULL".to_string(), |v| {
-            format!("'{}'", v.replace('\'', "''"))
-        });
+        let value_sql = literal.map_or("NULL".to_string(), quote_literal);
         literals.push(format!(
             "arrow_cast({value_sql}, '{}') AS {}",
             column.data_type,
@@ -281,18 +279,12 @@ async fn scan_file(
         .map(|c| Field::new(&c.name, c.data_type.clone(), true))
         .collect();
     let url = ListingTableUrl::parse(path).map_err(|e| e.strip_backtrace())?;
-    let rules = spec.read_rules();
-    let without_statistics = rules.conflicts_with_statistics();
     let config = ListingTableConfig::new(url)
         .with_listing_options(listing.options().clone().with_table_partition_cols(vec![]))
-        .with_schema(Arc::new(Schema::new(fields)))
-        .with_expr_adapter_factory(Arc::new(EvolutionAdapterFactory::new(&spec.name, rules)));
-    let table = ListingTable::try_new(config).map_err(|e| e.strip_backtrace())?;
-    let provider: Arc<dyn datafusion::catalog::TableProvider> = if without_statistics {
-        Arc::new(WithoutFileStatistics::new(Arc::new(table)))
-    } else {
-        Arc::new(table)
-    };
+        .with_schema(Arc::new(Schema::new(fields)));
+    let table =
+        ListingTable::try_new(read_under_rules(spec, config)).map_err(|e| e.strip_backtrace())?;
+    let provider = rules_provider(spec, table);
     let _ = ctx.deregister_table(FILE_TABLE);
     ctx.register_table(FILE_TABLE, provider)
         .map_err(|e| e.strip_backtrace())?;

@@ -18,9 +18,33 @@ pub use compat::{FileColumn, is_safe_widening, resolve_file_column};
 pub use no_stats::WithoutFileStatistics;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use datafusion::catalog::TableProvider;
 use datafusion::common::ScalarValue;
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig};
 use serde::Serialize;
+
+use crate::contract::DatasetSpec;
+
+/// Attaches the adapter for the dataset's rules (strict without rules) to a table config.
+pub(crate) fn read_under_rules(
+    spec: &DatasetSpec,
+    config: ListingTableConfig,
+) -> ListingTableConfig {
+    let adapter = EvolutionAdapterFactory::new(&spec.name, spec.read_rules());
+    config.with_expr_adapter_factory(Arc::new(adapter))
+}
+
+/// The provider for a table that reads under the dataset's rules: wrapped to scan without
+/// file statistics when the rules need that.
+pub(crate) fn rules_provider(spec: &DatasetSpec, table: ListingTable) -> Arc<dyn TableProvider> {
+    if spec.read_rules().conflicts_with_statistics() {
+        Arc::new(WithoutFileStatistics::new(Arc::new(table)))
+    } else {
+        Arc::new(table)
+    }
+}
 
 /// What happens when a file lacks a contract column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]

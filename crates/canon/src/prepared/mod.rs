@@ -19,6 +19,7 @@ use serde::Serialize;
 use datafusion::sql::parser::Statement;
 
 use crate::contract::Origin;
+use crate::contract::ddl::quote_literal;
 use crate::error::{DeclarationError, Result};
 use crate::policy::SqlPolicy;
 
@@ -317,7 +318,7 @@ pub const SYSTEM_STATEMENTS: [&str; 3] = ["canon_functions", "canon_describe", "
 
 /// Canon's own recurring queries, in the session's default schema.
 fn system_statements(default_schema: &str) -> Vec<(String, String)> {
-    let schema = default_schema.replace('\'', "''");
+    let schema = quote_literal(default_schema);
     vec![
         (
             "canon_functions".into(),
@@ -336,7 +337,7 @@ fn system_statements(default_schema: &str) -> Vec<(String, String)> {
                 &["VARCHAR".into()],
                 &format!(
                     "SELECT column_name, data_type, is_nullable FROM information_schema.columns \
-                     WHERE table_schema = '{schema}' AND table_name = $1 \
+                     WHERE table_schema = {schema} AND table_name = $1 \
                      ORDER BY ordinal_position"
                 ),
             ),

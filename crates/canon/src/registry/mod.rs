@@ -14,7 +14,7 @@ use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
 
 use crate::contract::DatasetSpec;
-use crate::evolution::{EvolutionAdapterFactory, WithoutFileStatistics};
+use crate::evolution::{read_under_rules, rules_provider};
 
 pub(crate) mod files;
 use crate::error::{DatasetFailure, RegistrationError};
@@ -197,22 +197,15 @@ pub(crate) fn with_evolution(
         .file_columns()
         .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
         .collect();
-    let rules = spec.read_rules();
-    let without_statistics = rules.conflicts_with_statistics();
-    let adapter = EvolutionAdapterFactory::new(&spec.name, rules);
     let config = ListingTableConfig::new_with_multi_paths(listing.table_paths().clone())
         .with_listing_options(listing.options().clone())
-        .with_schema(Arc::new(Schema::new(file_fields)))
-        .with_expr_adapter_factory(Arc::new(adapter));
-    let table = ListingTable::try_new(config)?
+        .with_schema(Arc::new(Schema::new(file_fields)));
+    let table = ListingTable::try_new(read_under_rules(spec, config))?
         .with_cache(state.runtime_env().cache_manager.get_file_statistic_cache())
         .with_definition(cmd.definition.clone())
         .with_constraints(cmd.constraints.clone())
         .with_column_defaults(cmd.column_defaults.clone());
-    if without_statistics {
-        return Ok(Arc::new(WithoutFileStatistics::new(Arc::new(table))));
-    }
-    Ok(Arc::new(table))
+    Ok(rules_provider(spec, table))
 }
 
 /// Describes each column whose DDL type plans to something other than the contract's.
