@@ -1,5 +1,6 @@
 //! `canon`: the command-line front end of a Canon project.
 
+mod delta;
 mod explain;
 mod output;
 mod shell;
@@ -129,6 +130,11 @@ enum Command {
     },
     /// Show the runtime profile's settings and fingerprint.
     Profile,
+    /// Create, write and maintain the project's Delta datasets.
+    Delta {
+        #[command(subcommand)]
+        command: delta::DeltaCommand,
+    },
     /// Check every file of the datasets (all when none are named) against their contracts.
     Check {
         /// The datasets to check.
@@ -201,7 +207,11 @@ impl Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CANON_LOG"))
+        // Without CANON_LOG, only errors and the progress of long Delta writes show.
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CANON_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,canon::delta=info")),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -373,6 +383,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 Err(Failure::runtime("the check found problems"))
             }
+        }
+        Command::Delta { command } => {
+            delta::run(&cli.project, cli.diagnostics.as_deref(), command).await
         }
         Command::Profile => {
             let project = Project::load(&cli.project)?;

@@ -51,6 +51,9 @@ pub enum Event {
         evolution: EvolutionSpec,
         /// The expression adapter attached to the table's scans.
         adapter: String,
+        /// For Delta datasets: scan configuration, version read, protocol, constraints.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        delta: Option<Box<crate::delta::DeltaState>>,
     },
     /// A dataset could not be registered (and so no dataset was).
     RegistrationFailed {

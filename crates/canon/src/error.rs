@@ -35,6 +35,9 @@ pub enum CanonError {
     /// Planning or execution failed inside DataFusion.
     #[error(transparent)]
     DataFusion(DataFusionError),
+    /// A Delta operation (create, history, vacuum, optimize) failed.
+    #[error(transparent)]
+    Delta(#[from] DeltaError),
     /// Writing the diagnostics log failed.
     #[error("diagnostics file {}: {source}", path.display())]
     DiagnosticsLog {
@@ -136,6 +139,33 @@ pub struct DatasetFailure {
     pub origin: String,
     /// What went wrong, for people.
     pub message: String,
+}
+
+/// A Delta operation on a dataset failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeltaError {
+    /// The dataset is not a Delta dataset (or not one of the project's).
+    #[error("dataset `{dataset}` is not a Delta dataset of this project")]
+    NotDelta {
+        /// The dataset named.
+        dataset: String,
+    },
+    /// The request does not fit the dataset or its table.
+    #[error("Delta dataset `{dataset}`: {message}")]
+    Invalid {
+        /// The dataset.
+        dataset: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// delta-rs refused or failed the operation.
+    #[error("Delta dataset `{dataset}`: {source}")]
+    Table {
+        /// The dataset.
+        dataset: String,
+        /// delta-rs's error.
+        source: Box<deltalake_core::DeltaTableError>,
+    },
 }
 
 /// Registration of the project's datasets failed; no dataset was registered.

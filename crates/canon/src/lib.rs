@@ -1,4 +1,4 @@
-//! Canon: a contract-first runtime for Apache DataFusion.
+//! Canon: a contract-first runtime for Apache DataFusion and Delta Lake.
 //!
 //! A project file (`canon.toml`) declares the runtime profile, the SQL policy and every
 //! dataset as a contract. [`Runtime::load`] turns it into one session factory and one
@@ -16,6 +16,7 @@ pub mod analyze;
 mod cache;
 pub mod check;
 pub mod contract;
+pub mod delta;
 pub mod diagnostics;
 pub mod error;
 pub mod evolution;
@@ -36,7 +37,9 @@ pub use datafusion;
 pub use analyze::Analysis;
 pub use contract::{ColumnSpec, DatasetSpec, Format};
 pub use diagnostics::{Diagnostics, Event, Record};
-pub use error::{CanonError, DeclarationError, ProjectError, RegistrationError, Result};
+pub use error::{
+    CanonError, DeclarationError, DeltaError, ProjectError, RegistrationError, Result,
+};
 pub use functions::Tier;
 pub use policy::{PolicyViolation, SqlPolicy, StatementClass};
 pub use prepared::{Parameter, PreparedError, PreparedOrigin};

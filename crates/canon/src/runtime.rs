@@ -13,6 +13,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SessionContext, SessionState};
 
 use crate::contract::ArrowTypePlanner;
+use crate::delta;
 use crate::diagnostics::{Diagnostics, Event};
 use crate::error::Result;
 use crate::functions;
@@ -52,13 +53,18 @@ impl std::fmt::Debug for Runtime {
 /// The session template: the profile's config and runtime, DataFusion's default
 /// functions and formats, and Canon's type planner. Catalogs are added per session.
 pub(crate) fn template(profile: &RuntimeProfile) -> SessionState {
-    SessionStateBuilder::new()
+    let mut state = SessionStateBuilder::new()
         .with_config(profile.session_config().clone())
         .with_runtime_env(Arc::clone(profile.runtime_env()))
         .with_default_features()
         .with_type_planner(Arc::new(ArrowTypePlanner))
         .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
-        .build()
+        .build();
+    state.table_factories_mut().insert(
+        delta::STORED_AS.to_string(),
+        Arc::new(delta::DeltaTableFactory),
+    );
+    state
 }
 
 impl Runtime {
@@ -106,8 +112,19 @@ impl Runtime {
                 notes: r.notes.clone(),
                 evolution: r.spec.read_rules(),
                 adapter: r.adapter.to_string(),
+                delta: r.delta().map(|d| Box::new(d.state())),
             })?;
         }
+        let tables: DatasetTables = Arc::new(
+            registered
+                .iter()
+                .map(|d| (d.spec.name.clone(), Arc::clone(&d.provider)))
+                .collect(),
+        );
+        template.register_udtf(
+            delta::TABLE_CHANGES,
+            Arc::new(delta::TableChanges::new(Arc::clone(&tables))),
+        );
         // Registration plans DDL only; sessions run queries, through the plan hook.
         let template = crate::hook::install(
             template,
@@ -116,12 +133,6 @@ impl Runtime {
         );
         let datasets: Arc<Vec<Arc<RegisteredDataset>>> =
             Arc::new(registered.into_iter().map(Arc::new).collect());
-        let tables = Arc::new(
-            datasets
-                .iter()
-                .map(|d| (d.spec.name.clone(), Arc::clone(&d.provider)))
-                .collect(),
-        );
         let system = system::schema(
             Arc::clone(&datasets),
             &profile,

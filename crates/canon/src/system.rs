@@ -125,6 +125,11 @@ pub(crate) fn schema(
         let options: Vec<String> = d.iter().map(|r| json(&r.spec.options)).collect();
         let notes: Vec<String> = d.iter().map(|r| json(&r.notes)).collect();
         let evolution: Vec<String> = d.iter().map(|r| json(&r.spec.read_rules())).collect();
+        // Read at scan time: the version a Delta dataset reads moves with its writes.
+        let delta: Vec<Option<String>> = d
+            .iter()
+            .map(|r| r.delta().map(|t| json(&t.state())))
+            .collect();
         Ok(vec![
             strings(d.iter().map(|r| r.spec.name.as_str())),
             strings(d.iter().map(|r| r.spec.format.name())),
@@ -135,9 +140,12 @@ pub(crate) fn schema(
             strings(notes.iter().map(String::as_str)),
             strings(evolution.iter().map(String::as_str)),
             strings(d.iter().map(|r| r.adapter)),
+            Arc::new(StringArray::from(delta)),
         ])
     }));
-    register(&schema, "datasets", utf8_schema(&columns), rows)?;
+    let mut fields = utf8_schema(&columns).fields().to_vec();
+    fields.push(Arc::new(Field::new("delta", DataType::Utf8, true)));
+    register(&schema, "datasets", Arc::new(Schema::new(fields)), rows)?;
 
     let settings = profile.settings().clone();
     let fingerprint = profile.fingerprint().to_string();

@@ -28,6 +28,8 @@ pub enum Format {
     Json,
     /// Arrow IPC files.
     Arrow,
+    /// A Delta Lake table, read and written through delta-rs.
+    Delta,
 }
 
 impl Format {
@@ -38,6 +40,7 @@ impl Format {
             "csv" => Some(Self::Csv),
             "json" => Some(Self::Json),
             "arrow" => Some(Self::Arrow),
+            "delta" => Some(Self::Delta),
             _ => None,
         }
     }
@@ -49,6 +52,7 @@ impl Format {
             Self::Csv => "csv",
             Self::Json => "json",
             Self::Arrow => "arrow",
+            Self::Delta => "delta",
         }
     }
 
@@ -59,16 +63,18 @@ impl Format {
             Self::Csv => "CSV",
             Self::Json => "JSON",
             Self::Arrow => "ARROW",
+            Self::Delta => crate::delta::STORED_AS,
         }
     }
 
-    /// The table-options namespace of this format; Arrow files take no format options.
+    /// The table-options namespace of this format; Arrow files take no format options,
+    /// Delta tables take theirs from `[dataset.delta]`.
     pub fn config_file_type(self) -> Option<ConfigFileType> {
         match self {
             Self::Parquet => Some(ConfigFileType::PARQUET),
             Self::Csv => Some(ConfigFileType::CSV),
             Self::Json => Some(ConfigFileType::JSON),
-            Self::Arrow => None,
+            Self::Arrow | Self::Delta => None,
         }
     }
 }
@@ -139,6 +145,8 @@ pub struct DatasetSpec {
     pub evolution: Option<EvolutionSpec>,
     /// SQL boolean expressions every row must satisfy (NULL counts as satisfied).
     pub constraints: Vec<String>,
+    /// How a Delta dataset is scanned and created; `Some` exactly for `format = "delta"`.
+    pub delta: Option<crate::delta::DeltaSpec>,
     /// Where the dataset is declared.
     pub origin: Origin,
 }

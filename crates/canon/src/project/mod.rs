@@ -2,6 +2,7 @@
 //! validation with errors that name the file, line and key.
 
 mod declarations;
+mod delta;
 mod raw;
 mod rules;
 mod settings;

@@ -121,6 +121,19 @@ pub(crate) struct RawDataset {
     pub evolution: Option<Spanned<RawEvolution>>,
     #[serde(default)]
     pub constraints: Vec<Spanned<String>>,
+    pub delta: Option<Spanned<RawDelta>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDelta {
+    pub file_column: Option<Spanned<String>>,
+    pub parquet_pushdown: Option<bool>,
+    pub view_types: Option<bool>,
+    pub wrap_partition_values: Option<bool>,
+    pub version: Option<Spanned<i64>>,
+    pub timestamp: Option<Spanned<String>>,
+    pub change_data_feed: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

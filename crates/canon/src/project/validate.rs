@@ -122,19 +122,15 @@ impl Validator<'_> {
             self.problem(raw.name.span(), key("name"), "must not be empty");
         }
 
-        let format = match raw.format.get_ref().as_str() {
-            "delta" => {
-                let message = "delta datasets are not supported by this version of Canon yet";
-                self.problem(raw.format.span(), key("format"), message);
-                None
-            }
-            other => Format::parse(other).or_else(|| {
-                let message =
-                    format!("unknown format `{other}`; expected one of parquet, csv, json, arrow");
-                self.problem(raw.format.span(), key("format"), message);
-                None
-            }),
-        };
+        let format = Format::parse(raw.format.get_ref()).or_else(|| {
+            let message = format!(
+                "unknown format `{}`; expected one of parquet, csv, json, arrow, delta",
+                raw.format.get_ref()
+            );
+            self.problem(raw.format.span(), key("format"), message);
+            None
+        });
+        let is_delta = format == Some(Format::Delta);
 
         let location = match &raw.location {
             None => {
@@ -145,7 +141,8 @@ impl Validator<'_> {
                 );
                 None
             }
-            Some(loc) => match resolve_location(loc.get_ref(), root) {
+            // A Delta table may not exist yet: `canon delta create` makes it.
+            Some(loc) => match resolve_location(loc.get_ref(), root, !is_delta) {
                 Ok(resolved) => Some(resolved),
                 Err(message) => {
                     self.problem(loc.span(), key("location"), message);
@@ -159,16 +156,40 @@ impl Validator<'_> {
             .iter()
             .map(|p| p.get_ref().clone())
             .collect();
-        let columns = self.columns(&raw, &partitioned_by, span.clone(), &key);
-        self.partitions(&raw, &columns, &key);
+        let columns = self.columns(&raw, &partitioned_by, is_delta, span.clone(), &key);
+        self.partitions(&raw, &columns, is_delta, &key);
         let ordered_by = self.ordered_by(&raw, &columns, &key);
+        let evolution_span = raw.evolution.as_ref().map(Spanned::span);
         let evolution = raw
             .evolution
             .map(|rules| self.evolution(rules, &columns, &partitioned_by, &key));
         let constraints = self.constraints(&raw.constraints, &key);
-        let options = format
-            .map(|f| self.options(f, raw.options, &key))
-            .unwrap_or_default();
+        let delta = self.delta(
+            raw.delta,
+            super::delta::Context {
+                is_delta,
+                format: raw.format.span(),
+                evolution: evolution_span,
+                ordered_by: &raw.ordered_by,
+            },
+            &columns,
+            &key,
+        );
+        let options = match (&delta, format) {
+            (Some(delta), _) => {
+                if let Some((name, _)) = raw.options.iter().next() {
+                    let message = "Delta datasets take their scan options from [dataset.delta]";
+                    self.problem(
+                        name.span(),
+                        key(&format!("options.{}", name.get_ref())),
+                        message,
+                    );
+                }
+                delta.to_options()
+            }
+            (None, Some(f)) => self.options(f, raw.options, &key),
+            (None, None) => BTreeMap::new(),
+        };
 
         let (line, _) = self.source.locate(span.start);
         let origin = Origin {
@@ -189,6 +210,7 @@ impl Validator<'_> {
             columns,
             evolution,
             constraints,
+            delta,
             origin,
         })
     }
@@ -197,6 +219,7 @@ impl Validator<'_> {
         &mut self,
         raw: &RawDataset,
         partitioned_by: &[String],
+        is_delta: bool,
         span: Range<usize>,
         key: &dyn Fn(&str) -> String,
     ) -> Vec<ColumnSpec> {
@@ -220,7 +243,8 @@ impl Validator<'_> {
                 self.problem(name.span(), col_key("name"), message);
             }
             let is_partition = partitioned_by.contains(name.get_ref());
-            if is_partition && nullable.as_ref().is_some_and(|n| *n.get_ref()) {
+            // Delta stores partition values (nulls included) in its log, not in paths.
+            if is_partition && !is_delta && nullable.as_ref().is_some_and(|n| *n.get_ref()) {
                 let message = format!(
                     "partition column `{}` cannot be nullable: DataFusion never produces nulls \
                      for partition values",
@@ -259,6 +283,7 @@ impl Validator<'_> {
         &mut self,
         raw: &RawDataset,
         columns: &[ColumnSpec],
+        is_delta: bool,
         key: &dyn Fn(&str) -> String,
     ) {
         let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
@@ -280,7 +305,7 @@ impl Validator<'_> {
                         format!("partition column `{}` is not in `columns`", part.get_ref());
                     self.problem(part.span(), part_key, message);
                 }
-                Some(pos) if names.len() >= n && pos != names.len() - n + i => {
+                Some(pos) if !is_delta && names.len() >= n && pos != names.len() - n + i => {
                     let message = format!(
                         "partition column `{}` must be declared among the last {n} column(s), in \
                          `partitioned_by` order: DataFusion appends partition columns after the \
@@ -386,8 +411,9 @@ impl Validator<'_> {
     }
 }
 
-/// Resolves a declared location against the project directory; local paths must exist.
-fn resolve_location(declared: &str, root: &Path) -> Result<String, String> {
+/// Resolves a declared location against the project directory; local paths must exist
+/// when `must_exist`.
+fn resolve_location(declared: &str, root: &Path, must_exist: bool) -> Result<String, String> {
     let local = match declared.split_once("://") {
         Some(("file", path)) => PathBuf::from(path),
         Some((scheme, _)) => {
@@ -400,7 +426,11 @@ fn resolve_location(declared: &str, root: &Path) -> Result<String, String> {
     };
     let is_glob = declared.contains(['*', '?', '[']);
     let mut resolved = local.to_string_lossy().into_owned();
-    if !is_glob {
+    if !must_exist {
+        if !resolved.ends_with('/') {
+            resolved.push('/');
+        }
+    } else if !is_glob {
         let meta = std::fs::metadata(&local)
             .map_err(|_| format!("`{declared}` does not exist (resolved to {resolved})"))?;
         if meta.is_dir() && !resolved.ends_with('/') {

@@ -14,6 +14,7 @@ use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
 
 use crate::contract::DatasetSpec;
+use crate::delta::DeltaDataset;
 use crate::evolution::{read_under_rules, rules_provider};
 
 pub(crate) mod files;
@@ -36,8 +37,15 @@ pub struct RegisteredDataset {
     /// The table DataFusion's factory built.
     pub provider: Arc<dyn TableProvider>,
     /// The expression adapter on the table's scans: `evolution` (declared rules),
-    /// `strict` (none declared) or `none` (not a file listing).
+    /// `strict` (none declared), `delta` (delta-rs reads the table) or `none`.
     pub adapter: &'static str,
+}
+
+impl RegisteredDataset {
+    /// The Delta table behind a Delta dataset.
+    pub fn delta(&self) -> Option<&DeltaDataset> {
+        self.provider.downcast_ref::<DeltaDataset>()
+    }
 }
 
 /// Registers every dataset, or returns every failure and registers none.
@@ -152,25 +160,27 @@ async fn register(state: &SessionState, spec: &DatasetSpec) -> Result<Registered
     let Planned {
         cmd,
         provider,
-        notes,
+        mut notes,
     } = plan(state, spec, &ddl).await?;
     let contract = spec.schema();
-    verify_schema(&contract, &provider.schema())?;
-    let (provider, adapter) = match provider.downcast_ref::<ListingTable>() {
-        Some(listing) => {
-            files::check(state, spec, listing).await?;
-            let table =
-                with_evolution(state, spec, listing, &cmd).map_err(|e| e.strip_backtrace())?;
-            (
-                table,
-                if spec.evolution.is_some() {
-                    "evolution"
-                } else {
-                    "strict"
-                },
-            )
-        }
-        None => (provider, "none"),
+    let (provider, adapter) = if let Some(listing) = provider.downcast_ref::<ListingTable>() {
+        verify_schema(&contract, &provider.schema())?;
+        files::check(state, spec, listing).await?;
+        let table = with_evolution(state, spec, listing, &cmd).map_err(|e| e.strip_backtrace())?;
+        let adapter = if spec.evolution.is_some() {
+            "evolution"
+        } else {
+            "strict"
+        };
+        (table, adapter)
+    } else if let Some(delta) = provider.downcast_ref::<DeltaDataset>() {
+        // The factory checked the table's own schema against the contract; what scans
+        // produce differs only by the configured view and dictionary types.
+        notes.extend(crate::delta::attach(spec, delta)?);
+        (provider, "delta")
+    } else {
+        verify_schema(&contract, &provider.schema())?;
+        (provider, "none")
     };
 
     Ok(RegisteredDataset {
@@ -230,20 +240,28 @@ fn ddl_notes(planned: &Schema, contract: &Schema) -> Vec<String> {
 
 /// The registered schema must equal the contract: names, order, types, nullability.
 fn verify_schema(contract: &Schema, registered: &Schema) -> Result<(), String> {
+    let diffs = schema_diffs(contract, registered);
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "registered schema differs from the contract: {}",
+            diffs.join("; ")
+        ))
+    }
+}
+
+/// Every way `actual` differs from the contract's schema, in column order.
+pub(crate) fn schema_diffs(contract: &Schema, actual: &Schema) -> Vec<String> {
     let mut diffs = Vec::new();
-    if contract.fields().len() != registered.fields().len() {
+    if contract.fields().len() != actual.fields().len() {
         diffs.push(format!(
-            "{} columns registered, contract has {}",
-            registered.fields().len(),
+            "{} columns, contract has {}",
+            actual.fields().len(),
             contract.fields().len()
         ));
     }
-    for (i, (c, r)) in contract
-        .fields()
-        .iter()
-        .zip(registered.fields())
-        .enumerate()
-    {
+    for (i, (c, r)) in contract.fields().iter().zip(actual.fields()).enumerate() {
         if c.name() != r.name() {
             diffs.push(format!(
                 "column {i} is `{}`, contract says `{}`",
@@ -267,12 +285,5 @@ fn verify_schema(contract: &Schema, registered: &Schema) -> Result<(), String> {
             ));
         }
     }
-    if diffs.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "registered schema differs from the contract: {}",
-            diffs.join("; ")
-        ))
-    }
+    diffs
 }

@@ -4,6 +4,7 @@ mod caches;
 mod common;
 mod ddl;
 mod declarations;
+mod delta;
 mod dialects;
 mod evolution;
 mod fingerprints;

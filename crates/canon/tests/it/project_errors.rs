@@ -96,7 +96,33 @@ columns = [{ name = "id", type = "Int64" }]
 }
 
 #[test]
-fn delta_format_is_not_supported_yet() {
+fn delta_types_must_round_trip_through_delta() {
+    let toml = r#"[project]
+name = "p"
+
+[[dataset]]
+name = "t"
+format = "delta"
+location = "events"
+columns = [{ name = "id", type = "Duration(Second)" }]
+"#;
+    expect_problem(
+        toml,
+        r#""delta""#,
+        "dataset[t].columns[0].type",
+        "Duration(s) has no Delta Lake type",
+    );
+    let toml = toml.replace("Duration(Second)", "Utf8View");
+    expect_problem(
+        &toml,
+        r#""delta""#,
+        "dataset[t].columns[0].type",
+        "Utf8View is stored by Delta Lake as Utf8 and reads back as that; declare Utf8",
+    );
+}
+
+#[test]
+fn delta_reads_a_version_or_a_timestamp() {
     let toml = r#"[project]
 name = "p"
 
@@ -105,12 +131,38 @@ name = "t"
 format = "delta"
 location = "events"
 columns = [{ name = "id", type = "Int64" }]
+
+[dataset.delta]
+version = 3
+timestamp = "2026-01-01T00:00:00Z"
 "#;
     expect_problem(
         toml,
-        r#""delta""#,
-        "dataset[t].format",
-        "delta datasets are not supported by this version of Canon yet",
+        r#""2026-01-01T00:00:00Z""#,
+        "dataset[t].delta.timestamp",
+        "either a `version` or a `timestamp`, not both",
+    );
+}
+
+#[test]
+fn delta_settings_belong_to_delta_datasets() {
+    let toml = r#"[project]
+name = "p"
+
+[[dataset]]
+name = "t"
+format = "parquet"
+location = "."
+columns = [{ name = "id", type = "Int64" }]
+
+[dataset.delta]
+view_types = true
+"#;
+    expect_problem(
+        toml,
+        "[dataset.delta]",
+        "dataset[t].delta",
+        "[dataset.delta] is for datasets with format = \"delta\"",
     );
 }
 
