@@ -2,6 +2,7 @@
 
 mod check;
 mod cli;
+mod delta;
 mod example;
 mod explain;
 mod functions;

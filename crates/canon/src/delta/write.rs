@@ -67,6 +67,9 @@ struct Rules {
     schema: SchemaRef,
     /// Constraints compiled against the table schema, with their display names.
     checks: Vec<(String, Arc<dyn PhysicalExpr>)>,
+    /// The violation that stopped the write: delta-rs flattens errors from its input into
+    /// text, so the typed error is kept here and returned in place of delta-rs's.
+    refused: Mutex<Option<ConstraintViolation>>,
 }
 
 impl fmt::Debug for DeltaSink {
@@ -114,6 +117,7 @@ impl DeltaSink {
             dataset: inner.name.clone(),
             schema: Arc::clone(&inner.logical),
             checks,
+            refused: Mutex::new(None),
         });
         Ok(Self {
             inner,
@@ -178,12 +182,14 @@ impl Rules {
             Ok(rows) => describe_row(&rows),
             Err(e) => format!("<row not shown: {e}>"),
         };
-        DataFusionError::External(Box::new(ConstraintViolation {
+        let violation = ConstraintViolation {
             dataset: self.dataset.clone(),
             rule,
             count,
             sample,
-        }))
+        };
+        *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(violation.clone());
+        DataFusionError::External(Box::new(violation))
     }
 }
 
@@ -244,7 +250,18 @@ impl DataSink for DeltaSink {
             .with_save_mode(self.mode)
             .with_session_state(Arc::new(self.state.clone()))
             .await
-            .map_err(unwrap_delta)?;
+            .map_err(|e| {
+                let refused = self
+                    .rules
+                    .refused
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                match refused {
+                    Some(violation) => DataFusionError::External(Box::new(violation)),
+                    None => external(e),
+                }
+            })?;
         let written = rows.load(Ordering::Relaxed);
         let loaded = self.inner.replace(table)?;
         tracing::info!(
@@ -294,23 +311,6 @@ impl PartitionStream for OneShot {
             ))
         })
     }
-}
-
-/// Finds Canon's own violation inside delta-rs's error wrapping, so callers see it typed.
-fn unwrap_delta(error: deltalake_core::DeltaTableError) -> DataFusionError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-    while let Some(e) = source {
-        if let Some(v) = e.downcast_ref::<ConstraintViolation>() {
-            return DataFusionError::External(Box::new(v.clone()));
-        }
-        if let Some(DataFusionError::External(inner)) = e.downcast_ref::<DataFusionError>()
-            && let Some(v) = inner.downcast_ref::<ConstraintViolation>()
-        {
-            return DataFusionError::External(Box::new(v.clone()));
-        }
-        source = e.source();
-    }
-    external(error)
 }
 
 fn nullable(schema: &SchemaRef) -> SchemaRef {

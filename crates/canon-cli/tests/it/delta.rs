@@ -1,0 +1,348 @@
+//! `canon delta …` as a real process, and Delta tables exchanged with another Delta
+//! implementation: the Python `deltalake` package that `scripts/test-python-deps` installs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::{canon, ok, stderr, stdout};
+
+const SALES: &str = r#"
+[project]
+name = "shop"
+
+[policy]
+allow_dml = true
+
+[[dataset]]
+name = "sales"
+format = "delta"
+location = "tables/sales"
+partitioned_by = ["region"]
+constraints = ["amount >= 0"]
+columns = [
+  { name = "id", type = "Int64", nullable = false },
+  { name = "amount", type = "Float64" },
+  { name = "note", type = "Utf8" },
+  { name = "region", type = "Utf8", nullable = true },
+]
+
+[dataset.delta]
+change_data_feed = true
+"#;
+
+fn project(toml: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("canon.toml"), toml).expect("write project");
+    dir
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+#[test]
+fn create_write_history_changes_and_maintenance() {
+    let dir = project(SALES);
+    let root = dir.path();
+    let created = ok(canon(root, &["delta", "create", "sales"], None));
+    assert!(created.contains("change data feed on"), "{created}");
+    assert!(
+        created.contains("constraint check_1: amount >= 0"),
+        "{created}"
+    );
+
+    std::fs::write(
+        root.join("batch1.csv"),
+        "id,amount,note,region\n1,10.5,first,eu\n2,20,,us\n3,0,third,eu\n",
+    )
+    .expect("csv");
+    let wrote = ok(canon(
+        root,
+        &["delta", "write", "sales", "--from", "batch1.csv"],
+        None,
+    ));
+    assert!(
+        wrote.contains("wrote 3 row(s)") && wrote.contains("table version 2"),
+        "{wrote}"
+    );
+
+    let query = "SELECT 4 AS id, 40.0 AS amount, 'q' AS note, 'apac' AS region";
+    let wrote = ok(canon(
+        root,
+        &["delta", "write", "sales", "--query", query],
+        None,
+    ));
+    assert!(
+        wrote.contains("wrote 1 row(s)") && wrote.contains("table version 3"),
+        "{wrote}"
+    );
+
+    // A violating write fails, names the constraint and a row, and commits nothing.
+    std::fs::write(root.join("bad.csv"), "id,amount,note,region\n5,-1,neg,eu\n").expect("csv");
+    let refused = canon(
+        root,
+        &["delta", "write", "sales", "--from", "bad.csv"],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let message = stderr(&refused);
+    assert!(
+        message.contains("constraint `check_1` (amount >= 0)") && message.contains("amount: -1"),
+        "{message}"
+    );
+
+    let history = json(&ok(canon(
+        root,
+        &["delta", "history", "sales", "--format", "json"],
+        None,
+    )));
+    let versions: Vec<(u64, String)> = history
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["version"].as_u64().unwrap_or(99),
+                r["operation"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            (3, "WRITE".to_string()),
+            (2, "WRITE".to_string()),
+            (1, "ADD CONSTRAINT".to_string()),
+            (0, "CREATE TABLE".to_string())
+        ]
+    );
+
+    let changes = json(&ok(canon(
+        root,
+        &[
+            "delta", "changes", "sales", "--from", "3", "--format", "json",
+        ],
+        None,
+    )));
+    assert_eq!(changes.as_array().map(Vec::len), Some(1), "{changes}");
+    assert_eq!(changes[0]["_change_type"], "insert");
+    assert_eq!(changes[0]["id"], 4);
+
+    let overwrite = ok(canon(
+        root,
+        &[
+            "delta",
+            "write",
+            "sales",
+            "--query",
+            "SELECT * FROM sales WHERE id < 3",
+            "--mode",
+            "overwrite",
+        ],
+        None,
+    ));
+    assert!(
+        overwrite.contains("wrote 2 row(s)") && overwrite.contains("overwrite"),
+        "{overwrite}"
+    );
+    let ids = ok(canon(
+        root,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT id FROM sales ORDER BY id",
+        ],
+        None,
+    ));
+    assert_eq!(ids, "id\n1\n2\n");
+
+    // Vacuum lists by default and keeps files younger than the retention period.
+    let vacuum = ok(canon(root, &["delta", "vacuum", "sales"], None));
+    assert!(vacuum.contains("would remove 0 file(s)"), "{vacuum}");
+    let optimize = ok(canon(root, &["delta", "optimize", "sales"], None));
+    assert!(optimize.contains("compacted"), "{optimize}");
+}
+
+#[test]
+fn delta_commands_need_a_delta_dataset() {
+    let dir = project(SALES);
+    // The table does not exist yet, so the project does not register (a project error).
+    let output = canon(dir.path(), &["delta", "history", "sales"], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("canon delta create sales"),
+        "{}",
+        stderr(&output)
+    );
+    let output = canon(dir.path(), &["delta", "create", "nope"], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no dataset `nope`"));
+}
+
+/// The Python interpreter with `deltalake`, or `None` (with a message) where it is missing.
+fn python() -> Option<PathBuf> {
+    let python = std::env::var_os("CANON_TEST_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/canon/venv/bin/python"))
+        })?;
+    let works = Command::new(&python)
+        .args(["-c", "import deltalake, pyarrow"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if works {
+        Some(python)
+    } else {
+        eprintln!(
+            "SKIPPED: the Python deltalake package is not installed at {}; run \
+             scripts/test-python-deps (CI does) to check Delta interoperability",
+            python.display()
+        );
+        None
+    }
+}
+
+fn run_python(python: &Path, script: &str, args: &[&str]) -> String {
+    let output = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        output.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+const READ_ROWS: &str = r#"
+import json, sys
+from deltalake import DeltaTable
+rows = DeltaTable(sys.argv[1]).to_pyarrow_table().to_pylist()
+print(json.dumps(sorted(rows, key=lambda r: r["id"])))
+"#;
+
+/// Canon's rows as JSON objects, `null`s included, in id order.
+fn canon_rows(root: &Path) -> Value {
+    let text = ok(canon(
+        root,
+        &[
+            "query",
+            "--format",
+            "json",
+            "SELECT id, amount, note, region FROM sales ORDER BY id",
+        ],
+        None,
+    ));
+    // Arrow's JSON writer leaves out nulls; Python's rows carry them.
+    let mut rows = json(&text);
+    for row in rows.as_array_mut().into_iter().flatten() {
+        for key in ["id", "amount", "note", "region"] {
+            if row.get(key).is_none() {
+                row[key] = Value::Null;
+            }
+        }
+    }
+    rows
+}
+
+#[test]
+fn python_deltalake_reads_what_canon_writes() {
+    let Some(python) = python() else { return };
+    let dir = project(SALES);
+    let root = dir.path();
+    ok(canon(root, &["delta", "create", "sales"], None));
+    std::fs::write(
+        root.join("rows.csv"),
+        "id,amount,note,region\n1,1.5,a,eu\n2,2,b,\n3,3.25,,a b/c=d%\n4,4,d,eu\n",
+    )
+    .expect("csv");
+    ok(canon(
+        root,
+        &["delta", "write", "sales", "--from", "rows.csv"],
+        None,
+    ));
+    ok(canon(
+        root,
+        &[
+            "delta",
+            "write",
+            "sales",
+            "--query",
+            "SELECT 5, 5.5, 'e', 'us'",
+        ],
+        None,
+    ));
+
+    let theirs = json(&run_python(
+        &python,
+        READ_ROWS,
+        &[&root.join("tables/sales").to_string_lossy()],
+    ));
+    let ours = canon_rows(root);
+    assert_eq!(ours.as_array().map(Vec::len), Some(5));
+    assert_eq!(theirs, ours);
+}
+
+const WRITE_TABLE: &str = r#"
+import sys
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+path = sys.argv[1]
+schema = pa.schema([("id", pa.int64(), False), ("amount", pa.float64()), ("note", pa.string()), ("region", pa.string())])
+first = pa.table({"id": [1, 2, 3], "amount": [1.0, None, 3.0], "note": ["x", "y", None], "region": ["eu", None, "a b/c=d%"]}, schema=schema)
+write_deltalake(path, first, partition_by=["region"])
+second = pa.table({"id": [4], "amount": [4.0], "note": ["z"], "region": ["eu"]}, schema=schema)
+write_deltalake(path, second, mode="append")
+DeltaTable(path).create_checkpoint()
+write_deltalake(path, pa.table({"id": [5], "amount": [5.0], "note": ["w"], "region": ["us"]}, schema=schema), mode="append")
+"#;
+
+#[test]
+fn canon_reads_what_python_deltalake_writes() {
+    let Some(python) = python() else { return };
+    let dir = project(
+        &SALES
+            .replace("change_data_feed = true", "change_data_feed = false")
+            .replace("constraints = [\"amount >= 0\"]\n", ""),
+    );
+    let root = dir.path();
+    let table = root.join("tables/sales");
+    run_python(&python, WRITE_TABLE, &[&table.to_string_lossy()]);
+    assert!(
+        table
+            .join("_delta_log/00000000000000000001.checkpoint.parquet")
+            .exists()
+    );
+
+    let theirs = json(&run_python(&python, READ_ROWS, &[&table.to_string_lossy()]));
+    let ours = canon_rows(root);
+    assert_eq!(ours.as_array().map(Vec::len), Some(5));
+    assert_eq!(theirs, ours);
+    let nulls = ok(canon(
+        root,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT id FROM sales WHERE region IS NULL",
+        ],
+        None,
+    ));
+    assert_eq!(nulls, "id\n2\n");
+    assert_eq!(
+        stdout(&canon(
+            root,
+            &["delta", "history", "sales", "--format", "csv"],
+            None
+        ))
+        .lines()
+        .count(),
+        4
+    );
+}
