@@ -337,3 +337,16 @@ async fn registration_checks_the_table_against_the_contract() {
     let error = fx.load(&missing).await.expect_err("no table").to_string();
     assert_contains(&error, &["no Delta table at", "canon delta create events"]);
 }
+
+#[tokio::test]
+async fn a_reader_feature_delta_rs_cannot_honour_is_refused_by_name() {
+    let fx = Fixture::new();
+    events(&fx).await;
+    // Another writer upgrades the protocol with a reader feature no Canon build knows.
+    let commit = r#"{"commitInfo":{"timestamp":1795570000000,"operation":"UPGRADE PROTOCOL"}}
+{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["futureFeature"],"writerFeatures":["futureFeature"]}}
+"#;
+    fx.write_text("tables/events/_delta_log/00000000000000000002.json", commit);
+    let error = fx.load(EVENTS).await.expect_err("refused").to_string();
+    assert_contains(&error, &["events", "futureFeature"]);
+}
