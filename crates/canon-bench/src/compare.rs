@@ -190,11 +190,20 @@ mod tests {
 
     #[test]
     fn tolerant_and_order_aware() {
-        let a = vec![vec![Value::Num(1.0), Value::Text("x".into())], vec![Value::Num(2.0), Value::Null]];
-        let b = vec![vec![Value::Num(2.004), Value::Null], vec![Value::Num(1.0), Value::Text("x".into())]];
+        let a = vec![
+            vec![Value::Num(1.0), Value::Text("x".into())],
+            vec![Value::Num(2.0), Value::Null],
+        ];
+        let b = vec![
+            vec![Value::Num(2.004), Value::Null],
+            vec![Value::Num(1.0), Value::Text("x".into())],
+        ];
         assert!(compare(&a, &b, false).is_ok());
         assert!(compare(&a, &b, true).is_err());
-        let c = vec![vec![Value::Num(1.5), Value::Text("x".into())], vec![Value::Num(2.0), Value::Null]];
+        let c = vec![
+            vec![Value::Num(1.5), Value::Text("x".into())],
+            vec![Value::Num(2.0), Value::Null],
+        ];
         assert!(compare(&a, &c, false).is_err());
     }
 }

@@ -19,7 +19,10 @@ use clap::{Parser, Subcommand};
 pub type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 #[derive(Parser)]
-#[command(name = "canon-bench", about = "Canon benchmarks against plain DataFusion and DuckDB")]
+#[command(
+    name = "canon-bench",
+    about = "Canon benchmarks against plain DataFusion and DuckDB"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -32,6 +35,9 @@ enum Cmd {
         /// Directory with one sub-directory of parquet files per TPC-H table.
         #[arg(long)]
         data: PathBuf,
+        /// Leave the tables' sort orders out of the generated project.
+        #[arg(long)]
+        no_declared_order: bool,
         /// JSON written by scripts/duckdb_tpch.py over the same data.
         #[arg(long)]
         duckdb: Option<PathBuf>,
@@ -47,8 +53,26 @@ enum Cmd {
         /// Directory with one sub-directory of parquet files per TPC-H table.
         #[arg(long)]
         data: PathBuf,
+        /// Leave the tables' sort orders out of the generated project.
+        #[arg(long)]
+        no_declared_order: bool,
         /// Queries to explain (q1 … q22).
         #[arg(required = true)]
+        queries: Vec<String>,
+    },
+    /// TPC-H queries' planning and execution times, apart, in Canon and the plain session.
+    Phases {
+        /// Directory with one sub-directory of parquet files per TPC-H table.
+        #[arg(long)]
+        data: PathBuf,
+        /// Leave the tables' sort orders out of the generated project.
+        #[arg(long)]
+        no_declared_order: bool,
+        /// Timed runs per query and engine.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Only these queries (q1 … q22); all when not given.
+        #[arg(long = "query")]
         queries: Vec<String>,
     },
     /// Whole-process `canon query "SELECT 1"` and in-process registration.
@@ -95,6 +119,7 @@ async fn run(command: Cmd) -> BenchResult<()> {
     match command {
         Cmd::Tpch {
             data,
+            no_declared_order,
             duckdb,
             runs,
             queries,
@@ -104,10 +129,21 @@ async fn run(command: Cmd) -> BenchResult<()> {
                 duckdb,
                 runs,
                 only: queries,
+                declare_order: !no_declared_order,
             })
             .await
         }
-        Cmd::Explain { data, queries } => tpch::explain(&data, &queries).await,
+        Cmd::Explain {
+            data,
+            no_declared_order,
+            queries,
+        } => tpch::explain(&data, !no_declared_order, &queries).await,
+        Cmd::Phases {
+            data,
+            no_declared_order,
+            runs,
+            queries,
+        } => tpch::phases(&data, !no_declared_order, runs, &queries).await,
         Cmd::Startup {
             canon,
             work,

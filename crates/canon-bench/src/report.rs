@@ -35,10 +35,12 @@ pub fn ratio(other: Duration, canon: Duration) -> String {
     format!("{:.2}x", other.as_secs_f64() / canon.as_secs_f64())
 }
 
-/// A text table with a header row, right-aligned numeric columns and a left-aligned first one.
+/// A text table with a header row; columns are right-aligned (numbers) except the first
+/// and those named in `left_aligned`.
 pub struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
+    left: Vec<usize>,
 }
 
 impl Table {
@@ -47,7 +49,14 @@ impl Table {
         Self {
             header: header.iter().map(|h| h.to_string()).collect(),
             rows: Vec::new(),
+            left: vec![0],
         }
+    }
+
+    /// Aligns these columns (by index) to the left, as text.
+    pub fn left_aligned(mut self, columns: &[usize]) -> Self {
+        self.left.extend_from_slice(columns);
+        self
     }
 
     /// Appends a row; missing cells print empty.
@@ -73,7 +82,7 @@ impl Table {
                 .enumerate()
                 .map(|(i, w)| {
                     let cell = cells.get(i).map_or("", String::as_str);
-                    if i == 0 {
+                    if self.left.contains(&i) {
                         format!("{cell:<w$}")
                     } else {
                         format!("{cell:>w$}")
@@ -88,7 +97,7 @@ impl Table {
             .enumerate()
             .map(|(i, w)| {
                 let dashes = "-".repeat((*w).max(3));
-                if i == 0 {
+                if self.left.contains(&i) {
                     format!(":{}", &dashes[1..])
                 } else {
                     format!("{}:", &dashes[1..])

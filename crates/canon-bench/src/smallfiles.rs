@@ -34,8 +34,12 @@ pub fn write_file(path: &Path, first_id: i64, rows: i64) -> BenchResult<()> {
         schema(),
         vec![
             Arc::new(Int64Array::from_iter_values(ids.clone())),
-            Arc::new(StringArray::from_iter_values(ids.clone().map(|i| format!("n{i}")))),
-            Arc::new(Float64Array::from_iter_values(ids.map(|i| (i % 1000) as f64))),
+            Arc::new(StringArray::from_iter_values(
+                ids.clone().map(|i| format!("n{i}")),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                ids.map(|i| (i % 1000) as f64),
+            )),
         ],
     )?;
     let file = File::create(path).map_err(|e| format!("creating {}: {e}", path.display()))?;

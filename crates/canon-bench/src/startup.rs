@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use canon::Runtime;
 use canon::datafusion::prelude::SessionContext;
 
+use crate::BenchResult;
 use crate::report::{Table, median_of, ms, ratio};
 use crate::smallfiles::{self, CONTRACT_COLUMNS, DDL_COLUMNS};
-use crate::BenchResult;
 
 /// What the start-up run needs.
 pub struct Options {
@@ -64,7 +64,10 @@ pub async fn run(options: &Options) -> BenchResult<()> {
             ctx.sql("SELECT 1").await?.collect().await?;
             plain_times.push(start.elapsed());
         }
-        let (c, p) = (crate::report::median(&canon_times), crate::report::median(&plain_times));
+        let (c, p) = (
+            crate::report::median(&canon_times),
+            crate::report::median(&plain_times),
+        );
         table.row(vec![n.to_string(), ms(process), ms(c), ms(p), ratio(p, c)]);
     }
     print!("{}", table.render());

@@ -3,16 +3,18 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use canon::Runtime;
 use canon::datafusion::arrow::array::RecordBatch;
+use canon::datafusion::physical_plan as execution_plan;
 use canon::datafusion::prelude::SessionContext;
 
+use crate::BenchResult;
 use crate::compare::{self, Row};
 use crate::report::{Table, median, ms, ratio};
 use crate::tpch_project::{self, TABLES};
-use crate::BenchResult;
 
 /// One TPC-H query: its name, SQL, and whether its ORDER BY fixes the order of every row.
 pub struct Query {
@@ -69,6 +71,8 @@ pub struct Options {
     pub runs: usize,
     /// Only these queries (all when empty).
     pub only: Vec<String>,
+    /// Whether the project declares the tables' sort orders.
+    pub declare_order: bool,
 }
 
 /// Timings and first-run rows of one engine for one query.
@@ -77,10 +81,16 @@ struct Outcome {
     rows: Vec<Row>,
 }
 
-/// Writes `canon.toml` into the data directory, after checking which sort keys hold.
-pub fn write_project(data: &Path) -> BenchResult<PathBuf> {
+/// Writes `canon.toml` into the data directory, after checking which sort keys hold; with
+/// `declare_order` false, writes `canon-unordered.toml` without any, to measure what the
+/// declared orders change.
+pub fn write_project(data: &Path, declare_order: bool) -> BenchResult<PathBuf> {
     let mut sorted = Vec::new();
     for table in TABLES {
+        if !declare_order {
+            sorted.push(false);
+            continue;
+        }
         let files = tpch_project::table_files(data, table.name)?;
         let holds = tpch_project::is_sorted(&files, table.sort_key)?;
         if !holds {
@@ -92,7 +102,11 @@ pub fn write_project(data: &Path) -> BenchResult<PathBuf> {
         }
         sorted.push(holds);
     }
-    let file = data.join("canon.toml");
+    let file = data.join(if declare_order {
+        "canon.toml"
+    } else {
+        "canon-unordered.toml"
+    });
     std::fs::write(&file, tpch_project::render(&sorted))
         .map_err(|e| format!("writing {}: {e}", file.display()))?;
     Ok(file)
@@ -117,7 +131,7 @@ pub async fn plain_session(data: &Path) -> BenchResult<SessionContext> {
 
 /// Runs the benchmark and prints its table; an error if any engine's rows differ.
 pub async fn run(options: &Options) -> BenchResult<()> {
-    let project = write_project(&options.data)?;
+    let project = write_project(&options.data, options.declare_order)?;
     let runtime = Runtime::load(&project)
         .await
         .map_err(|e| format!("loading {}: {e}", project.display()))?;
@@ -140,30 +154,34 @@ pub async fn run(options: &Options) -> BenchResult<()> {
         header.extend(["duckdb", "duckdb/canon"]);
     }
     header.push("note");
-    let mut table = Table::new(&header);
+    let mut table = Table::new(&header).left_aligned(&[header.len() - 1]);
     let mut totals = [Duration::ZERO; 3];
     let mut mismatches = Vec::new();
     let mut slower = Vec::new();
     for query in queries {
-        let mut canon_out = Outcome { times: Vec::new(), rows: Vec::new() };
-        let mut plain_out = Outcome { times: Vec::new(), rows: Vec::new() };
+        let mut canon_out = Outcome {
+            times: Vec::new(),
+            rows: Vec::new(),
+        };
+        let mut plain_out = Outcome {
+            times: Vec::new(),
+            rows: Vec::new(),
+        };
         // Runs alternate between the engines so that load from elsewhere on the machine
         // falls on both alike.
         for run in 0..options.runs.max(1) {
-            let (batches, t) = time_async(async {
-                Ok(session.sql(query.sql).await?.collect().await?)
-            })
-            .await
-            .map_err(|e| format!("{} on canon: {e}", query.name))?;
+            let (batches, t) =
+                time_async(async { Ok(session.sql(query.sql).await?.collect().await?) })
+                    .await
+                    .map_err(|e| format!("{} on canon: {e}", query.name))?;
             canon_out.times.push(t);
             if run == 0 {
                 canon_out.rows = compare::rows_from_batches(&batches)?;
             }
-            let (batches, t) = time_async(async {
-                Ok(plain.sql(query.sql).await?.collect().await?)
-            })
-            .await
-            .map_err(|e| format!("{} on datafusion: {e}", query.name))?;
+            let (batches, t) =
+                time_async(async { Ok(plain.sql(query.sql).await?.collect().await?) })
+                    .await
+                    .map_err(|e| format!("{} on datafusion: {e}", query.name))?;
             plain_out.times.push(t);
             if run == 0 {
                 plain_out.rows = compare::rows_from_batches(&batches)?;
@@ -174,7 +192,10 @@ pub async fn run(options: &Options) -> BenchResult<()> {
         totals[1] += p;
         let mut cells = vec![query.name.to_string(), ms(c), ms(p), ratio(p, c)];
         if let Err(m) = compare::compare(&canon_out.rows, &plain_out.rows, query.ordered) {
-            mismatches.push(format!("{}: datafusion differs from canon: {}", query.name, m));
+            mismatches.push(format!(
+                "{}: datafusion differs from canon: {}",
+                query.name, m
+            ));
         }
         if let Some(duckdb) = &duckdb {
             let d = duckdb
@@ -195,17 +216,29 @@ pub async fn run(options: &Options) -> BenchResult<()> {
         }
         table.row(cells);
     }
-    let mut cells = vec!["total".into(), ms(totals[0]), ms(totals[1]), ratio(totals[1], totals[0])];
+    let mut cells = vec![
+        "total".into(),
+        ms(totals[0]),
+        ms(totals[1]),
+        ratio(totals[1], totals[0]),
+    ];
     if duckdb.is_some() {
         cells.extend([ms(totals[2]), ratio(totals[2], totals[0])]);
     }
-    cells.push(if totals[0] > totals[1] { "canon slower".into() } else { String::new() });
+    cells.push(if totals[0] > totals[1] {
+        "canon slower".into()
+    } else {
+        String::new()
+    });
     table.row(cells);
     print!("{}", table.render());
     if slower.is_empty() {
         println!("Canon was not slower than the plain session on any query.");
     } else {
-        println!("Canon slower than the plain session on: {}", slower.join(", "));
+        println!(
+            "Canon slower than the plain session on: {}",
+            slower.join(", ")
+        );
     }
     if !mismatches.is_empty() {
         for m in &mismatches {
@@ -218,8 +251,8 @@ pub async fn run(options: &Options) -> BenchResult<()> {
 }
 
 /// Prints each query's physical plan in Canon and in the plain session, one after the other.
-pub async fn explain(data: &Path, only: &[String]) -> BenchResult<()> {
-    let project = write_project(data)?;
+pub async fn explain(data: &Path, declare_order: bool, only: &[String]) -> BenchResult<()> {
+    let project = write_project(data, declare_order)?;
     let runtime = Runtime::load(&project).await?;
     let session = runtime.session();
     let plain = plain_session(data).await?;
@@ -235,13 +268,104 @@ pub async fn explain(data: &Path, only: &[String]) -> BenchResult<()> {
 
 /// The queries named (all when none are), or an error naming an unknown one.
 fn select(only: &[String]) -> BenchResult<Vec<&'static Query>> {
-    if let Some(unknown) = only.iter().find(|o| !QUERIES.iter().any(|q| q.name == o.as_str())) {
+    if let Some(unknown) = only
+        .iter()
+        .find(|o| !QUERIES.iter().any(|q| q.name == o.as_str()))
+    {
         return Err(format!("unknown query {unknown:?}; the queries are q1 … q22").into());
     }
     Ok(QUERIES
         .iter()
         .filter(|q| only.is_empty() || only.iter().any(|o| o == q.name))
         .collect())
+}
+
+/// Each query's time split into planning (SQL text to physical plan) and execution (that
+/// plan to collected batches), in Canon and the plain session: Canon's own work is in
+/// planning (policy, lineage, fingerprint); execution is DataFusion's in both.
+pub async fn phases(
+    data: &Path,
+    declare_order: bool,
+    runs: usize,
+    only: &[String],
+) -> BenchResult<()> {
+    let project = write_project(data, declare_order)?;
+    let runtime = Runtime::load(&project).await?;
+    let session = runtime.session();
+    let plain = plain_session(data).await?;
+    println!("TPC-H phases: median of {runs} runs (ms); ratio = datafusion / canon");
+    let mut table = Table::new(&[
+        "query",
+        "plan canon",
+        "plan df",
+        "ratio",
+        "fingerprint+lineage",
+        "exec canon",
+        "exec df",
+        "ratio",
+    ]);
+    let mut totals = [Duration::ZERO; 5];
+    for query in select(only)? {
+        let mut times: [Vec<Duration>; 5] = Default::default();
+        // The part of Canon's planning hook that is not DataFusion's: measured on its own,
+        // through Canon's public functions, over the plan the hook is given.
+        let optimized = session.sql(query.sql).await?.into_optimized_plan()?;
+        for _ in 0..runs.max(1) {
+            let start = Instant::now();
+            std::hint::black_box(canon::sql::fingerprint(&optimized));
+            std::hint::black_box(canon::Lineage::of(&optimized, "datafusion", "public"));
+            times[4].push(start.elapsed());
+            for (engine, ctx) in [(0, None), (1, Some(&plain))] {
+                let start = Instant::now();
+                let (plan, task) = match ctx {
+                    None => {
+                        let df = session.sql(query.sql).await?;
+                        let task = df.task_ctx();
+                        (df.create_physical_plan().await?, task)
+                    }
+                    Some(ctx) => {
+                        let df = ctx.sql(query.sql).await?;
+                        let task = df.task_ctx();
+                        (df.create_physical_plan().await?, task)
+                    }
+                };
+                times[engine].push(start.elapsed());
+                let start = Instant::now();
+                execution_plan::collect(plan, Arc::new(task))
+                    .await
+                    .map_err(|e| format!("{}: {e}", query.name))?;
+                times[engine + 2].push(start.elapsed());
+            }
+        }
+        // In the table's order: plans, the hook's share, executions.
+        let m: Vec<Duration> = [0, 1, 4, 2, 3].iter().map(|&i| median(&times[i])).collect();
+        for (total, m) in totals.iter_mut().zip(&m) {
+            *total += *m;
+        }
+        table.row(vec![
+            query.name.into(),
+            ms(m[0]),
+            ms(m[1]),
+            ratio(m[1], m[0]),
+            ms(m[2]),
+            ms(m[3]),
+            ms(m[4]),
+            ratio(m[4], m[3]),
+        ]);
+    }
+    let t = totals;
+    table.row(vec![
+        "total".into(),
+        ms(t[0]),
+        ms(t[1]),
+        ratio(t[1], t[0]),
+        ms(t[2]),
+        ms(t[3]),
+        ms(t[4]),
+        ratio(t[4], t[3]),
+    ]);
+    print!("{}", table.render());
+    Ok(())
 }
 
 fn strip_comments(sql: &str) -> String {
@@ -255,9 +379,7 @@ fn plan_text(batches: &[RecordBatch]) -> BenchResult<String> {
     Ok(canon::datafusion::arrow::util::pretty::pretty_format_batches(batches)?.to_string())
 }
 
-async fn time_async<T>(
-    f: impl Future<Output = BenchResult<T>>,
-) -> BenchResult<(T, Duration)> {
+async fn time_async<T>(f: impl Future<Output = BenchResult<T>>) -> BenchResult<(T, Duration)> {
     let start = Instant::now();
     let value = f.await?;
     Ok((value, start.elapsed()))
