@@ -1,0 +1,165 @@
+//! `canon-bench`: Canon next to a hand-configured DataFusion session and DuckDB.
+//! Normally run through `scripts/bench`, which builds it, generates the data and runs
+//! DuckDB; see BENCHMARKS.md.
+
+mod caches;
+mod compare;
+mod report;
+mod smallfiles;
+mod startup;
+mod tpch;
+mod tpch_project;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The error type of the benchmarks: any error, with its message.
+pub type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Parser)]
+#[command(
+    name = "canon-bench",
+    about = "Canon benchmarks against plain DataFusion and DuckDB"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The 22 TPC-H queries through Canon, a plain SessionContext and DuckDB's results.
+    Tpch {
+        /// Directory with one sub-directory of parquet files per TPC-H table.
+        #[arg(long)]
+        data: PathBuf,
+        /// Leave the tables' sort orders out of the generated project.
+        #[arg(long)]
+        no_declared_order: bool,
+        /// JSON written by scripts/duckdb_tpch.py over the same data.
+        #[arg(long)]
+        duckdb: Option<PathBuf>,
+        /// Timed runs per query and engine.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Only these queries (q1 … q22); all when not given.
+        #[arg(long = "query")]
+        queries: Vec<String>,
+    },
+    /// Physical plans of TPC-H queries in Canon and in the plain session.
+    Explain {
+        /// Directory with one sub-directory of parquet files per TPC-H table.
+        #[arg(long)]
+        data: PathBuf,
+        /// Leave the tables' sort orders out of the generated project.
+        #[arg(long)]
+        no_declared_order: bool,
+        /// Queries to explain (q1 … q22).
+        #[arg(required = true)]
+        queries: Vec<String>,
+    },
+    /// TPC-H queries' planning and execution times, apart, in Canon and the plain session.
+    Phases {
+        /// Directory with one sub-directory of parquet files per TPC-H table.
+        #[arg(long)]
+        data: PathBuf,
+        /// Leave the tables' sort orders out of the generated project.
+        #[arg(long)]
+        no_declared_order: bool,
+        /// Timed runs per query and engine.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Only these queries (q1 … q22); all when not given.
+        #[arg(long = "query")]
+        queries: Vec<String>,
+    },
+    /// Whole-process `canon query "SELECT 1"` and in-process registration.
+    Startup {
+        /// The release `canon` binary.
+        #[arg(long)]
+        canon: PathBuf,
+        /// Scratch directory for generated projects.
+        #[arg(long, default_value = ".bench/work")]
+        work: PathBuf,
+        /// Dataset counts, one generated project each.
+        #[arg(long, value_delimiter = ',', default_value = "0,10,1000")]
+        datasets: Vec<usize>,
+        /// Timed runs per figure.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+    /// First and repeated queries over many small files, with and without caches.
+    Caches {
+        /// Scratch directory for generated files and projects.
+        #[arg(long, default_value = ".bench/work")]
+        work: PathBuf,
+        /// Files in the dataset.
+        #[arg(long, default_value_t = 1000)]
+        files: usize,
+        /// Fresh registrations per set-up, and repeated runs after each.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse().command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("canon-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Cmd) -> BenchResult<()> {
+    match command {
+        Cmd::Tpch {
+            data,
+            no_declared_order,
+            duckdb,
+            runs,
+            queries,
+        } => {
+            tpch::run(&tpch::Options {
+                data,
+                duckdb,
+                runs,
+                only: queries,
+                declare_order: !no_declared_order,
+            })
+            .await
+        }
+        Cmd::Explain {
+            data,
+            no_declared_order,
+            queries,
+        } => tpch::explain(&data, !no_declared_order, &queries).await,
+        Cmd::Phases {
+            data,
+            no_declared_order,
+            runs,
+            queries,
+        } => tpch::phases(&data, !no_declared_order, runs, &queries).await,
+        Cmd::Startup {
+            canon,
+            work,
+            datasets,
+            runs,
+        } => {
+            startup::run(&startup::Options {
+                canon,
+                work,
+                datasets,
+                runs,
+            })
+            .await
+        }
+        Cmd::Caches { work, files, runs } => {
+            caches::run(&caches::Options { work, files, runs }).await
+        }
+    }
+}

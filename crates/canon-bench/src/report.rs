@@ -1,0 +1,113 @@
+//! Timing and text tables shared by every benchmark.
+
+use std::time::Duration;
+
+use crate::BenchResult;
+
+/// The median of `runs` timings of `f`, each measured by `f` itself.
+pub fn median_of(
+    runs: usize,
+    mut f: impl FnMut() -> BenchResult<Duration>,
+) -> BenchResult<Duration> {
+    let times = (0..runs.max(1))
+        .map(|_| f())
+        .collect::<BenchResult<Vec<_>>>()?;
+    Ok(median(&times))
+}
+
+/// The median of some timings (the upper one of the middle two for an even count).
+pub fn median(times: &[Duration]) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+}
+
+/// Milliseconds with two decimals, the unit of every table here.
+pub fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+/// `other / canon` as `0.00x`; below 1 the peer is faster than Canon.
+pub fn ratio(other: Duration, canon: Duration) -> String {
+    if canon.is_zero() {
+        return "-".into();
+    }
+    format!("{:.2}x", other.as_secs_f64() / canon.as_secs_f64())
+}
+
+/// A text table with a header row; columns are right-aligned (numbers) except the first
+/// and those named in `left_aligned`.
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+    left: Vec<usize>,
+}
+
+impl Table {
+    /// A table with these column headings.
+    pub fn new(header: &[&str]) -> Self {
+        Self {
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+            left: vec![0],
+        }
+    }
+
+    /// Aligns these columns (by index) to the left, as text.
+    pub fn left_aligned(mut self, columns: &[usize]) -> Self {
+        self.left.extend_from_slice(columns);
+        self
+    }
+
+    /// Appends a row; missing cells print empty.
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Renders the table as a Markdown pipe table, which also reads well as plain text.
+    pub fn render(&self) -> String {
+        let widths: Vec<usize> = (0..self.header.len())
+            .map(|i| {
+                std::iter::once(&self.header)
+                    .chain(&self.rows)
+                    .filter_map(|r| r.get(i))
+                    .map(|c| c.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: &[String]| {
+            let parts: Vec<String> = widths
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    let cell = cells.get(i).map_or("", String::as_str);
+                    if self.left.contains(&i) {
+                        format!("{cell:<w$}")
+                    } else {
+                        format!("{cell:>w$}")
+                    }
+                })
+                .collect();
+            format!("| {} |\n", parts.join(" | "))
+        };
+        let mut out = line(&self.header);
+        let rule: Vec<String> = widths
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let dashes = "-".repeat((*w).max(3));
+                if self.left.contains(&i) {
+                    format!(":{}", &dashes[1..])
+                } else {
+                    format!("{}:", &dashes[1..])
+                }
+            })
+            .collect();
+        out.push_str(&format!("| {} |\n", rule.join(" | ")));
+        for row in &self.rows {
+            out.push_str(&line(row));
+        }
+        out
+    }
+}
