@@ -220,11 +220,14 @@ fn run_python(python: &Path, script: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+// Both scripts end with os._exit: deltalake's background threads can abort the interpreter
+// while it shuts down ("terminate called without an active exception"), after the work is done.
 const READ_ROWS: &str = r#"
-import json, sys
+import json, os, sys
 from deltalake import DeltaTable
 rows = DeltaTable(sys.argv[1]).to_pyarrow_table().to_pylist()
-print(json.dumps(sorted(rows, key=lambda r: r["id"])))
+print(json.dumps(sorted(rows, key=lambda r: r["id"])), flush=True)
+os._exit(0)
 "#;
 
 /// Canon's rows as JSON objects, `null`s included, in id order.
@@ -290,7 +293,7 @@ fn python_deltalake_reads_what_canon_writes() {
 }
 
 const WRITE_TABLE: &str = r#"
-import sys
+import os, sys
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 path = sys.argv[1]
@@ -301,6 +304,8 @@ second = pa.table({"id": [4], "amount": [4.0], "note": ["z"], "region": ["eu"]},
 write_deltalake(path, second, mode="append")
 DeltaTable(path).create_checkpoint()
 write_deltalake(path, pa.table({"id": [5], "amount": [5.0], "note": ["w"], "region": ["us"]}, schema=schema), mode="append")
+sys.stdout.flush()
+os._exit(0)
 "#;
 
 #[test]
