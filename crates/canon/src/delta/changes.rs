@@ -12,8 +12,8 @@ use datafusion::datasource::TableType;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
-use deltalake_core::DeltaTable;
 use deltalake_core::delta_datafusion::DeltaCdfTableProvider;
+use deltalake_core::{DeltaTable, DeltaTableError};
 
 use super::spec::check_timestamp;
 use super::table::{DeltaDataset, external};
@@ -67,10 +67,11 @@ impl TableFunctionImpl for TableChanges {
                     "table_changes: `{name}` is not a Delta dataset of this project"
                 )
             })?;
-        ensure_enabled(&dataset.table(), name)?;
+        let table = dataset.table();
+        ensure_enabled(&table, name)?;
         // The schema comes from the snapshot at hand; the rows come from the latest
         // snapshot when the query runs (another writer may have committed since).
-        let schema = feed(&dataset.table(), &start, end.as_ref())?.schema();
+        let schema = feed(&table, &start, end.as_ref())?.schema();
         Ok(Arc::new(Changes {
             dataset: dataset.clone(),
             start,
@@ -128,14 +129,18 @@ impl TableProvider for Changes {
     }
 }
 
-fn ensure_enabled(table: &DeltaTable, name: &str) -> Result<()> {
-    let state = table.snapshot().map_err(external)?;
-    let enabled = state
+/// Whether a table records its Change Data Feed.
+pub(crate) fn cdf_enabled(table: &DeltaTable) -> Result<bool, DeltaTableError> {
+    Ok(table
+        .snapshot()?
         .metadata()
         .configuration()
         .get(CDF_PROPERTY)
-        .is_some_and(|v| v == "true");
-    if enabled {
+        .is_some_and(|v| v == "true"))
+}
+
+fn ensure_enabled(table: &DeltaTable, name: &str) -> Result<()> {
+    if cdf_enabled(table).map_err(external)? {
         Ok(())
     } else {
         plan_err!(

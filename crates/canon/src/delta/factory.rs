@@ -89,18 +89,15 @@ fn open_error(error: DeltaTableError, url: &Url, name: &str) -> DataFusionError 
     let no_log = url
         .to_file_path()
         .is_ok_and(|path| !path.join("_delta_log").is_dir());
-    match error {
-        _ if no_log => DataFusionError::Plan(format!(
+    if no_log || matches!(error, DeltaTableError::NotATable(_)) {
+        DataFusionError::Plan(format!(
             "no Delta table at {} (no _delta_log): create it with `canon delta create {name}`",
             display(url)
-        )),
-        DeltaTableError::NotATable(_) => DataFusionError::Plan(format!(
-            "no Delta table at {} (no _delta_log): create it with `canon delta create {name}`",
+        ))
+    } else {
+        DataFusionError::Plan(format!(
+            "cannot open the Delta table at {}: {error}",
             display(url)
-        )),
-        other => DataFusionError::Plan(format!(
-            "cannot open the Delta table at {}: {other}",
-            display(url)
-        )),
+        ))
     }
 }

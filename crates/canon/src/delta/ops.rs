@@ -10,7 +10,7 @@ use deltalake_core::{DeltaTable, DeltaTableError, TableProperty};
 use futures::TryStreamExt;
 use serde::Serialize;
 
-use super::changes::CDF_PROPERTY;
+use super::changes::cdf_enabled;
 use super::factory::{display, table_url};
 use super::table::{Constraint, DeltaDataset};
 use crate::contract::DatasetSpec;
@@ -89,10 +89,7 @@ fn same_sql(a: &str, b: &str) -> bool {
 /// in the table, so that every Delta writer enforces them.
 pub async fn create(spec: &DatasetSpec) -> Result<Created, DeltaError> {
     let dataset = spec.name.clone();
-    let fail = |source: DeltaTableError| DeltaError::Table {
-        dataset: dataset.clone(),
-        source: Box::new(source),
-    };
+    let fail = table_error(&dataset);
     let delta = spec.delta.clone().ok_or_else(|| DeltaError::NotDelta {
         dataset: dataset.clone(),
     })?;
@@ -144,13 +141,7 @@ pub async fn create(spec: &DatasetSpec) -> Result<Created, DeltaError> {
             .await
             .map_err(fail)?;
     }
-    let change_data_feed = table
-        .snapshot()
-        .map_err(fail)?
-        .metadata()
-        .configuration()
-        .get(CDF_PROPERTY)
-        .is_some_and(|v| v == "true");
+    let change_data_feed = cdf_enabled(&table).map_err(fail)?;
     Ok(Created {
         location: display(&url),
         version: table.version().unwrap_or_default(),
@@ -179,16 +170,13 @@ pub async fn history(
     dataset: &DeltaDataset,
     limit: Option<usize>,
 ) -> Result<Vec<Commit>, DeltaError> {
-    let fail = |source| DeltaError::Table {
-        dataset: dataset.name().to_string(),
-        source: Box::new(source),
-    };
-    let table = dataset.latest().await.map_err(|e| DeltaError::Invalid {
-        dataset: dataset.name().to_string(),
-        message: e.strip_backtrace(),
-    })?;
+    let table = latest(dataset).await?;
     let latest = table.version().unwrap_or_default();
-    let infos: Vec<_> = table.history(limit).try_collect().await.map_err(fail)?;
+    let infos: Vec<_> = table
+        .history(limit)
+        .try_collect()
+        .await
+        .map_err(table_error(dataset.name()))?;
     Ok(infos
         .into_iter()
         .enumerate()
@@ -220,11 +208,7 @@ pub async fn vacuum(
     retention_hours: Option<u64>,
     dry_run: bool,
 ) -> Result<Vacuumed, DeltaError> {
-    let name = dataset.name().to_string();
-    let table = dataset.latest().await.map_err(|e| DeltaError::Invalid {
-        dataset: name.clone(),
-        message: e.strip_backtrace(),
-    })?;
+    let table = latest(dataset).await?;
     let mut builder = table
         .vacuum()
         .with_dry_run(dry_run)
@@ -232,10 +216,7 @@ pub async fn vacuum(
     if let Some(hours) = retention_hours {
         builder = builder.with_retention_period(chrono::Duration::hours(hours as i64));
     }
-    let (_, metrics) = builder.await.map_err(|source| DeltaError::Table {
-        dataset: name,
-        source: Box::new(source),
-    })?;
+    let (_, metrics) = builder.await.map_err(table_error(dataset.name()))?;
     Ok(Vacuumed {
         dry_run: metrics.dry_run,
         files: metrics.files_deleted,
@@ -261,23 +242,32 @@ pub async fn optimize(
     dataset: &DeltaDataset,
     target_size: Option<NonZeroU64>,
 ) -> Result<Optimized, DeltaError> {
-    let name = dataset.name().to_string();
-    let table = dataset.latest().await.map_err(|e| DeltaError::Invalid {
-        dataset: name.clone(),
-        message: e.strip_backtrace(),
-    })?;
+    let table = latest(dataset).await?;
     let mut builder = table.optimize();
     if let Some(size) = target_size {
         builder = builder.with_target_size(size);
     }
-    let (table, metrics) = builder.await.map_err(|source| DeltaError::Table {
-        dataset: name,
-        source: Box::new(source),
-    })?;
+    let (table, metrics) = builder.await.map_err(table_error(dataset.name()))?;
     Ok(Optimized {
         version: table.version().unwrap_or_default(),
         files_added: metrics.num_files_added,
         files_removed: metrics.num_files_removed,
         partitions_optimized: metrics.partitions_optimized,
     })
+}
+
+/// The dataset's table at its latest version, for an operation on it.
+async fn latest(dataset: &DeltaDataset) -> Result<DeltaTable, DeltaError> {
+    dataset.latest().await.map_err(|e| DeltaError::Invalid {
+        dataset: dataset.name().to_string(),
+        message: e.strip_backtrace(),
+    })
+}
+
+/// Wraps delta-rs's errors for one dataset.
+fn table_error(dataset: &str) -> impl Fn(DeltaTableError) -> DeltaError + Copy + '_ {
+    move |source| DeltaError::Table {
+        dataset: dataset.to_string(),
+        source: Box::new(source),
+    }
 }

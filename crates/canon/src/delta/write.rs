@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
-use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::compute::{cast, filter_record_batch, is_null};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::catalog::Session;
@@ -145,8 +145,7 @@ impl Rules {
         for (i, field) in schema.fields().iter().enumerate() {
             let column = batch.column(i);
             if !field.is_nullable() && column.null_count() > 0 {
-                let nulls: BooleanArray =
-                    (0..column.len()).map(|r| Some(column.is_null(r))).collect();
+                let nulls = is_null(column)?;
                 return Err(self.violation(
                     format!("NOT NULL column `{}`", field.name()),
                     &batch,
