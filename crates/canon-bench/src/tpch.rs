@@ -313,7 +313,7 @@ pub async fn phases(
         for _ in 0..runs.max(1) {
             let start = Instant::now();
             std::hint::black_box(canon::sql::fingerprint(&optimized));
-            std::hint::black_box(canon::Lineage::of(&optimized, "datafusion", "public"));
+            std::hint::black_box(canon::sql::lineage::of(&optimized, "datafusion", "public"));
             times[4].push(start.elapsed());
             for (engine, ctx) in [(0, None), (1, Some(&plain))] {
                 let start = Instant::now();

@@ -16,7 +16,7 @@ use datafusion::common::{Result, plan_err};
 use datafusion::execution::cache::cache_manager::CacheManager;
 use object_store::ObjectMeta;
 
-use crate::system::{SystemView, ViewRows};
+use crate::view::{SystemView, ViewRows};
 
 /// Which of DataFusion's caches a function reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

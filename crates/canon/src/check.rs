@@ -16,12 +16,12 @@ use object_store::ObjectMeta;
 use serde::Serialize;
 
 use crate::contract::DatasetSpec;
-use crate::contract::ddl::{quote_ident, quote_literal};
 use crate::error::Result;
 use crate::evolution::{read_under_rules, rules_provider};
 use crate::profile::RuntimeProfile;
 use crate::project::Project;
 use crate::registry::{self, files};
+use canon_model::util::{quote_ident, quote_literal};
 
 /// The name each file is registered under while it is checked.
 const FILE_TABLE: &str = "__canon_check_file";
@@ -79,7 +79,7 @@ pub async fn check_project(
     progress: Progress<'_>,
 ) -> Result<CheckReport> {
     let profile = RuntimeProfile::build(&project.profile, &project.policy)?;
-    let state = crate::runtime::template(&profile);
+    let state = crate::runtime::template(&profile, &crate::formats::compiled());
     let mut datasets = Vec::new();
     for spec in project
         .datasets
@@ -104,7 +104,7 @@ async fn check_dataset(
     let planned = match registry::plan(state, spec, &spec.ddl()).await {
         Ok(planned) => planned,
         Err(e) => {
-            report.problems.push(e);
+            report.problems.push(e.to_string());
             return report;
         }
     };

@@ -1,5 +1,9 @@
 //! Typed events for every decision Canon makes, kept in memory, optionally appended to a
 //! JSON-lines file, and readable as `canon.diagnostics`.
+//!
+//! A leaf of the runtime: events carry their own payloads, built from the model's plain
+//! types (`canon_model`) and JSON, so this module imports nothing of the runtime but its
+//! error type.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -10,12 +14,12 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use canon_model::declarations::{Parameter, PreparedOrigin, Tier};
+use canon_model::evolution::EvolutionSpec;
+use canon_model::lineage::Lineage;
+use canon_model::policy::{PolicyViolation, StatementClass};
+
 use crate::error::CanonError;
-use crate::evolution::EvolutionSpec;
-use crate::functions::Tier;
-use crate::policy::{PolicyViolation, StatementClass};
-use crate::prepared::{Parameter, PreparedOrigin};
-use crate::sql::Lineage;
 
 /// How many events stay in memory; the log file, when set, keeps them all.
 const MEMORY_CAPACITY: usize = 10_000;
@@ -51,9 +55,10 @@ pub enum Event {
         evolution: EvolutionSpec,
         /// The expression adapter attached to the table's scans.
         adapter: String,
-        /// For Delta datasets: scan configuration, version read, protocol, constraints.
+        /// For formats with a table factory of their own, the table's state (for Delta:
+        /// scan configuration, version read, protocol, constraints).
         #[serde(skip_serializing_if = "Option::is_none")]
-        delta: Option<Box<crate::delta::DeltaState>>,
+        format_state: Option<serde_json::Value>,
     },
     /// A dataset could not be registered (and so no dataset was).
     RegistrationFailed {

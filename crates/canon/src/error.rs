@@ -1,12 +1,22 @@
 //! Typed errors for every stage of Canon's path, from project file to query.
+//!
+//! The bottom of the runtime: this module imports nothing from the layers above it. The
+//! model's errors (project file, policy, SQL text) arrive as they are; errors of optional
+//! parts such as table formats arrive boxed, with their source chain. Inside DataFusion's
+//! machinery Canon's errors travel as `DataFusionError::External` and come back typed.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use canon_model::declarations::Parameter;
+use canon_model::dialect::{SqlError, UnsupportedSyntax};
+use canon_model::policy::PolicyViolation;
 use datafusion::error::DataFusionError;
 
-use crate::policy::PolicyViolation;
-use crate::prepared::PreparedError;
-use crate::sql::UnsupportedSyntax;
+pub use canon_model::error::{Problem, ProjectError};
+
+/// A boxed error of an optional part (a table format), kept with its source chain.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Result alias for Canon's library API.
 pub type Result<T, E = CanonError> = std::result::Result<T, E>;
@@ -35,9 +45,10 @@ pub enum CanonError {
     /// Planning or execution failed inside DataFusion.
     #[error(transparent)]
     DataFusion(DataFusionError),
-    /// A Delta operation (create, history, vacuum, optimize) failed.
+    /// A table format's own operation (for Delta: create, history, vacuum, optimize)
+    /// failed; the format's typed error is the source.
     #[error(transparent)]
-    Delta(#[from] DeltaError),
+    Format(BoxError),
     /// Writing the diagnostics log failed.
     #[error("diagnostics file {}: {source}", path.display())]
     DiagnosticsLog {
@@ -65,7 +76,25 @@ impl From<DataFusionError> for CanonError {
     }
 }
 
+impl From<SqlError> for CanonError {
+    fn from(error: SqlError) -> Self {
+        match error {
+            SqlError::Unsupported(syntax) => Self::Syntax(syntax),
+            SqlError::Parse(e) => Self::DataFusion(e),
+        }
+    }
+}
+
 impl CanonError {
+    /// Carries this error through DataFusion, typed, as `DataFusionError::External`; the
+    /// `From<DataFusionError>` conversion recovers it.
+    pub fn into_datafusion(self) -> DataFusionError {
+        match self {
+            Self::DataFusion(e) => e,
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+
     /// Whether the error comes from the project (its file or its data) rather than a query.
     pub fn is_project_error(&self) -> bool {
         matches!(
@@ -73,61 +102,6 @@ impl CanonError {
             Self::Project(_) | Self::Registration(_) | Self::Declaration(_)
         )
     }
-}
-
-/// A problem with the project file, located by line, column and key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// 1-based line in the project file.
-    pub line: usize,
-    /// 1-based column in the project file.
-    pub column: usize,
-    /// Dotted path of the offending key, e.g. `dataset[trips].columns[2].type`.
-    pub key: String,
-    /// What is wrong, for people.
-    pub message: String,
-}
-
-/// The project file could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ProjectError {
-    /// The file could not be read.
-    #[error("cannot read project file {}: {source}", file.display())]
-    Read {
-        /// The project file.
-        file: PathBuf,
-        /// The underlying I/O error.
-        source: std::io::Error,
-    },
-    /// The file was read but is malformed or contradictory.
-    #[error("{}", render_problems(file, problems))]
-    Invalid {
-        /// The project file.
-        file: PathBuf,
-        /// Every problem found, in file order.
-        problems: Vec<Problem>,
-    },
-}
-
-fn render_problems(file: &std::path::Path, problems: &[Problem]) -> String {
-    let header = match problems.len() {
-        1 => "invalid project file".to_string(),
-        n => format!("invalid project file ({n} problems)"),
-    };
-    let lines: Vec<String> = problems
-        .iter()
-        .map(|p| {
-            format!(
-                "  {}:{}:{}: {}: {}",
-                file.display(),
-                p.line,
-                p.column,
-                p.key,
-                p.message
-            )
-        })
-        .collect();
-    format!("{header}\n{}", lines.join("\n"))
 }
 
 /// One dataset that failed to register, and why.
@@ -139,33 +113,96 @@ pub struct DatasetFailure {
     pub origin: String,
     /// What went wrong, for people.
     pub message: String,
+    /// The error itself, with its source chain.
+    pub error: Arc<DatasetError>,
 }
 
-/// A Delta operation on a dataset failed.
+/// Why one dataset could not be registered: what went wrong, for people, and the error
+/// underneath it, kept as the source.
 #[derive(Debug, thiserror::Error)]
-pub enum DeltaError {
-    /// The dataset is not a Delta dataset (or not one of the project's).
-    #[error("dataset `{dataset}` is not a Delta dataset of this project")]
-    NotDelta {
+#[error("{message}")]
+pub struct DatasetError {
+    message: String,
+    #[source]
+    source: Option<BoxError>,
+}
+
+impl DatasetError {
+    /// A failure with an underlying error; `message` already says what it means.
+    pub fn caused(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+}
+
+impl From<String> for DatasetError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for DatasetError {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
+/// A request a session refuses before DataFusion runs anything. It reaches callers as
+/// `CanonError::DataFusion(DataFusionError::External(..))` holding this type, so that it
+/// reads like the engine's own planning errors and can still be matched by downcasting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// `sql` and `explain` take exactly one statement.
+    #[error(
+        "expected exactly one SQL statement, found {found}; run scripts statement by statement"
+    )]
+    NotOneStatement {
+        /// How many statements the text holds.
+        found: usize,
+    },
+    /// `explain` of a statement that runs without a query plan.
+    #[error("explain shows query plans; this {class} statement has none: {statement}")]
+    NoQueryPlan {
+        /// The statement's class.
+        class: String,
+        /// The statement.
+        statement: String,
+    },
+    /// `DROP TABLE` of one of the project's datasets.
+    #[error("`{dataset}` is a dataset of the project and cannot be dropped from a session")]
+    DropDataset {
         /// The dataset named.
         dataset: String,
     },
-    /// The request does not fit the dataset or its table.
-    #[error("Delta dataset `{dataset}`: {message}")]
-    Invalid {
-        /// The dataset.
-        dataset: String,
-        /// What is wrong.
-        message: String,
+    /// `read_file` of a file whose format its name does not tell.
+    #[error(
+        "{}: cannot tell the file's format; expected a .parquet, .csv, .json, .ndjson or \
+         .arrow file",
+        path.display()
+    )]
+    UnknownFileFormat {
+        /// The file.
+        path: PathBuf,
     },
-    /// delta-rs refused or failed the operation.
-    #[error("Delta dataset `{dataset}`: {source}")]
-    Table {
-        /// The dataset.
-        dataset: String,
-        /// delta-rs's error.
-        source: Box<deltalake_core::DeltaTableError>,
+    /// A statement the project or Canon declares could not be prepared.
+    #[error("declared statement `{name}` {problem}")]
+    Declared {
+        /// The statement's name.
+        name: String,
+        /// What is wrong with it.
+        problem: &'static str,
     },
+}
+
+impl From<SessionError> for CanonError {
+    fn from(error: SessionError) -> Self {
+        Self::DataFusion(DataFusionError::External(Box::new(error)))
+    }
 }
 
 /// Registration of the project's datasets failed; no dataset was registered.
@@ -203,4 +240,131 @@ pub struct DeclarationError {
     pub origin: String,
     /// What is wrong, for people.
     pub message: String,
+}
+
+/// A statement refused or failed by Canon's prepared-statement rules; nothing ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PreparedError {
+    /// EXECUTE or DEALLOCATE of a name nothing is prepared under.
+    #[error("no prepared statement `{name}` in this session{}", list(.known))]
+    Unknown {
+        /// The name given.
+        name: String,
+        /// The names this session can execute.
+        known: Vec<String>,
+    },
+    /// EXECUTE with the wrong number of parameters.
+    #[error("`{name}` takes {} parameter(s) ({}), but {given} were given", .params.len(), signature(.params))]
+    ParameterCount {
+        /// The statement.
+        name: String,
+        /// Its parameters.
+        params: Vec<Parameter>,
+        /// How many were given.
+        given: usize,
+    },
+    /// EXECUTE with a value that is not of (or convertible to) the parameter's type.
+    #[error("parameter {param} of `{name}` is {expected}; {value} cannot be used: {reason}")]
+    ParameterType {
+        /// The statement.
+        name: String,
+        /// `$1`, `$2`, …
+        param: String,
+        /// The parameter's type.
+        expected: String,
+        /// The value given, as SQL.
+        value: String,
+        /// Why it does not convert.
+        reason: String,
+    },
+    /// EXECUTE with a parameter that is not a constant.
+    #[error("parameter {param} of `{name}` must be a constant, not `{value}`")]
+    NotConstant {
+        /// The statement.
+        name: String,
+        /// `$1`, `$2`, …
+        param: String,
+        /// The expression given.
+        value: String,
+    },
+    /// PREPARE or DEALLOCATE of a name that belongs to a declared statement.
+    #[error("`{name}` is {what}; choose another name")]
+    Reserved {
+        /// The name.
+        name: String,
+        /// What holds it.
+        what: String,
+    },
+    /// PREPARE of a name already prepared in the session.
+    #[error("`{name}` is already prepared in this session; DEALLOCATE it first")]
+    AlreadyPrepared {
+        /// The name.
+        name: String,
+    },
+    /// PREPARE whose parameters are only partly typed.
+    #[error(
+        "parameter {param} of `{name}` has no type that the statement determines; declare the \
+         types: PREPARE {name}(<type>, …) AS …"
+    )]
+    Untyped {
+        /// The statement.
+        name: String,
+        /// The untyped parameter.
+        param: String,
+    },
+    /// PREPARE declaring a different number of types than the statement has parameters.
+    #[error("PREPARE {name} declares {declared} parameter type(s) but the statement uses {used}")]
+    TypeCount {
+        /// The statement.
+        name: String,
+        /// Types declared.
+        declared: usize,
+        /// Parameters used.
+        used: usize,
+    },
+    /// PREPARE whose parameter numbers skip one.
+    #[error(
+        "`{name}` uses ${highest} but not ${missing}; number parameters $1, $2, … without gaps"
+    )]
+    Gap {
+        /// The statement.
+        name: String,
+        /// The number it skips.
+        missing: usize,
+        /// The highest number it uses.
+        highest: usize,
+    },
+    /// PREPARE with named (`$name`) parameters.
+    #[error("`{name}` uses parameter `{param}`; prepared statements take $1, $2, …")]
+    NotPositional {
+        /// The statement.
+        name: String,
+        /// The offending placeholder.
+        param: String,
+    },
+}
+
+fn list(known: &[String]) -> String {
+    match known.len() {
+        0 => String::new(),
+        _ => format!("; known: {}", known.join(", ")),
+    }
+}
+
+fn signature(params: &[Parameter]) -> String {
+    let parts: Vec<String> = params.iter().map(ToString::to_string).collect();
+    match parts.len() {
+        0 => "none".into(),
+        _ => parts.join(", "),
+    }
+}
+
+/// A DataFusion error's text without the "Error during planning: " prefix that Canon's
+/// own planning-time messages would otherwise carry.
+pub(crate) fn plain(e: &DataFusionError) -> String {
+    let text = e.strip_backtrace();
+    match text.strip_prefix("Error during planning: ") {
+        Some(rest) => rest.to_string(),
+        None => text,
+    }
 }

@@ -21,7 +21,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use crate::diagnostics::{Diagnostics, Event};
 use crate::error::CanonError;
 use crate::policy::{SqlPolicy, StatementClass, classify_plan};
-use crate::sql::{Lineage, fingerprint};
+use crate::sql::{fingerprint, lineage};
 
 /// The SQL statement a DataFrame was made from, carried in the DataFrame's own session
 /// config so that the hook can record it when the DataFrame runs.
@@ -114,7 +114,7 @@ pub(crate) fn record(
         class,
         statement,
         fingerprint: fingerprint(plan),
-        lineage: Lineage::of(plan, &catalog.default_catalog, &catalog.default_schema),
+        lineage: lineage::of(plan, &catalog.default_catalog, &catalog.default_schema),
     })
 }
 
@@ -153,7 +153,7 @@ impl QueryPlanner for PlanHook {
             plan,
             session.config_options(),
         )
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        .map_err(CanonError::into_datafusion)?;
         self.inner.create_physical_plan(plan, session).await
     }
 }

@@ -11,34 +11,65 @@
 //! let batches = session.sql("SELECT count(*) FROM trips").await?.collect().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! The project file and its contracts are plain data in the `canon-model` crate, which this
+//! crate re-exports where its modules stand (`project`, `policy`, parts of `contract`,
+//! `profile`, `evolution`, `functions`, `prepared` and `sql`). This crate is the runtime
+//! core. Its layers, bottom to top; each imports only from the layers below it:
+//!
+//! 1. [`error`]: every error type, importing nothing of the runtime.
+//! 2. [`diagnostics`]: the event stream, a leaf whose events carry their own payloads.
+//! 3. Engine adapters: [`contract`] (the `ARROW(…)` type planner) and `view` (tables
+//!    computed at scan time).
+//! 4. [`profile`]: the `SessionConfig` and `RuntimeEnv` built from the profile.
+//! 5. [`evolution`] (the schema-evolution adapter) and [`registry`] (contract → DDL →
+//!    table, with one [`registry::TableFormat`] hook per format that brings its own
+//!    factory).
+//! 6. [`functions`], `cache` and [`prepared`]; [`sql`] (canonical SQL, lineage,
+//!    fingerprints, explanations).
+//! 7. `hook`: the plan hook every executed plan passes.
+//! 8. [`session`]: one `impl Session`, every way to run SQL.
+//! 9. `system`: the `canon` schema of system tables.
+//! 10. [`runtime`], [`check`] and [`analyze`]: what callers start from.
+//!
+//! Optional: [`delta`] (cargo feature `delta`, on by default), which plugs in through the
+//! registry's format hook; the core names no Delta type. `formats` is the one place that
+//! lists the formats compiled in.
+
+#![deny(missing_docs)]
 
 pub mod analyze;
 mod cache;
 pub mod check;
 pub mod contract;
+#[cfg(feature = "delta")]
 pub mod delta;
 pub mod diagnostics;
 pub mod error;
 pub mod evolution;
+mod formats;
 pub mod functions;
 mod hook;
-pub mod policy;
 pub mod prepared;
 pub mod profile;
-pub mod project;
 pub mod registry;
 pub mod runtime;
 pub mod session;
 pub mod sql;
 mod system;
+mod view;
 
+pub use canon_model;
+pub use canon_model::{policy, project};
 pub use datafusion;
 
 pub use analyze::Analysis;
 pub use contract::{ColumnSpec, DatasetSpec, Format};
+#[cfg(feature = "delta")]
+pub use delta::DeltaError;
 pub use diagnostics::{Diagnostics, Event, Record};
 pub use error::{
-    CanonError, DeclarationError, DeltaError, ProjectError, RegistrationError, Result,
+    CanonError, DeclarationError, ProjectError, RegistrationError, Result, SessionError,
 };
 pub use functions::Tier;
 pub use policy::{PolicyViolation, SqlPolicy, StatementClass};

@@ -13,15 +13,14 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SessionContext, SessionState};
 
 use crate::contract::ArrowTypePlanner;
-use crate::delta;
 use crate::diagnostics::{Diagnostics, Event};
 use crate::error::Result;
 use crate::functions;
 use crate::prepared::{self, Declared, SessionStatements};
 use crate::profile::RuntimeProfile;
 use crate::project::Project;
-use crate::registry::{self, RegisteredDataset};
-use crate::session::{DatasetTables, Session, SessionSchema};
+use crate::registry::{self, DatasetTables, Formats, RegisteredDataset};
+use crate::session::{Session, SessionSchema};
 use crate::system;
 
 /// The schema Canon's system tables live in.
@@ -51,8 +50,9 @@ impl std::fmt::Debug for Runtime {
 }
 
 /// The session template: the profile's config and runtime, DataFusion's default
-/// functions and formats, and Canon's type planner. Catalogs are added per session.
-pub(crate) fn template(profile: &RuntimeProfile) -> SessionState {
+/// functions and formats, the factories of Canon's own table formats, and Canon's type
+/// planner. Catalogs are added per session.
+pub(crate) fn template(profile: &RuntimeProfile, formats: &Formats) -> SessionState {
     let mut state = SessionStateBuilder::new()
         .with_config(profile.session_config().clone())
         .with_runtime_env(Arc::clone(profile.runtime_env()))
@@ -60,10 +60,11 @@ pub(crate) fn template(profile: &RuntimeProfile) -> SessionState {
         .with_type_planner(Arc::new(ArrowTypePlanner))
         .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
         .build();
-    state.table_factories_mut().insert(
-        delta::STORED_AS.to_string(),
-        Arc::new(delta::DeltaTableFactory),
-    );
+    for format in formats.iter() {
+        state
+            .table_factories_mut()
+            .insert(format.stored_as().to_string(), format.factory());
+    }
     state
 }
 
@@ -80,7 +81,8 @@ impl Runtime {
             fingerprint: profile.fingerprint().to_string(),
             settings: profile.settings().clone(),
         })?;
-        let mut template = template(&profile);
+        let formats = crate::formats::compiled();
+        let mut template = template(&profile, &formats);
         let overrides = functions::install(
             &mut template,
             &project.functions,
@@ -89,7 +91,8 @@ impl Runtime {
         )
         .await?;
 
-        let registered = match registry::register_all(&template, &project.datasets).await {
+        let registered = match registry::register_all(&template, &formats, &project.datasets).await
+        {
             Ok(registered) => registered,
             Err(e) => {
                 for failure in &e.failures {
@@ -112,7 +115,7 @@ impl Runtime {
                 notes: r.notes.clone(),
                 evolution: r.spec.read_rules(),
                 adapter: r.adapter.to_string(),
-                delta: r.delta().map(|d| Box::new(d.state())),
+                format_state: r.state(),
             })?;
         }
         let tables: DatasetTables = Arc::new(
@@ -121,10 +124,11 @@ impl Runtime {
                 .map(|d| (d.spec.name.clone(), Arc::clone(&d.provider)))
                 .collect(),
         );
-        template.register_udtf(
-            delta::TABLE_CHANGES,
-            Arc::new(delta::TableChanges::new(Arc::clone(&tables))),
-        );
+        for format in formats.iter() {
+            for (name, function) in format.table_functions(&tables) {
+                template.register_udtf(name, function);
+            }
+        }
         // Registration plans DDL only; sessions run queries, through the plan hook.
         let template = crate::hook::install(
             template,
@@ -135,6 +139,7 @@ impl Runtime {
             Arc::new(registered.into_iter().map(Arc::new).collect());
         let system = system::schema(
             Arc::clone(&datasets),
+            &formats,
             &profile,
             diagnostics.clone(),
             overrides,

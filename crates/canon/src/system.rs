@@ -1,79 +1,21 @@
 //! The `canon` schema: system tables over the runtime's datasets, profile and
 //! diagnostics, computed when scanned so they always show the current state.
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, Session, TableProvider};
-use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, Session};
 use datafusion::error::Result;
-use datafusion::logical_expr::{Expr, TableType};
-use datafusion::physical_plan::ExecutionPlan;
 
 use crate::diagnostics::Diagnostics;
 use crate::functions::Overrides;
 use crate::functions::catalog::functions_view;
 use crate::prepared::prepared_view;
 use crate::profile::RuntimeProfile;
-use crate::registry::RegisteredDataset;
-
-/// How a read-only system view computes its columns when it is scanned.
-#[async_trait]
-pub(crate) trait ViewRows: Send + Sync + 'static {
-    /// The view's columns, for the session that scans it.
-    async fn columns(&self, state: &dyn Session) -> Result<Vec<ArrayRef>>;
-}
-
-/// A read-only table whose rows are produced at scan time, so it always shows the current
-/// state: Canon's system tables and the cache table functions.
-pub(crate) struct SystemView<R> {
-    name: &'static str,
-    schema: SchemaRef,
-    rows: R,
-}
-
-impl<R: ViewRows> SystemView<R> {
-    /// A view named `name` (for debugging output) with the given schema and rows.
-    pub(crate) fn new(name: &'static str, schema: SchemaRef, rows: R) -> Self {
-        Self { name, schema, rows }
-    }
-}
-
-impl<R> fmt::Debug for SystemView<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SystemView")
-            .field("name", &self.name)
-            .finish()
-    }
-}
-
-#[async_trait]
-impl<R: ViewRows> TableProvider for SystemView<R> {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch =
-            RecordBatch::try_new(Arc::clone(&self.schema), self.rows.columns(state).await?)?;
-        let exec =
-            MemorySourceConfig::try_new_exec(&[vec![batch]], self.schema(), projection.cloned())?;
-        Ok(exec)
-    }
-}
+use crate::registry::{Formats, RegisteredDataset};
+use crate::view::{SystemView, ViewRows};
 
 /// Rows computed from the runtime alone, whichever session scans them.
 struct Computed(Box<dyn Fn() -> Result<Vec<ArrayRef>> + Send + Sync>);
@@ -100,6 +42,7 @@ fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
 /// Builds the `canon` schema for a runtime.
 pub(crate) fn schema(
     datasets: Arc<Vec<Arc<RegisteredDataset>>>,
+    formats: &Formats,
     profile: &RuntimeProfile,
     diagnostics: Diagnostics,
     overrides: Overrides,
@@ -120,17 +63,16 @@ pub(crate) fn schema(
         "evolution",
         "adapter",
     ];
+    // One JSON column per table format with a factory of its own (`delta`), holding the
+    // state of that format's datasets.
+    let format_names: Vec<&'static str> = formats.iter().map(|f| f.name()).collect();
+    let state_columns = format_names.clone();
     let rows = Computed(Box::new(move || {
         let d = datasets.as_slice();
         let options: Vec<String> = d.iter().map(|r| json(&r.spec.options)).collect();
         let notes: Vec<String> = d.iter().map(|r| json(&r.notes)).collect();
         let evolution: Vec<String> = d.iter().map(|r| json(&r.spec.read_rules())).collect();
-        // Read at scan time: the version a Delta dataset reads moves with its writes.
-        let delta: Vec<Option<String>> = d
-            .iter()
-            .map(|r| r.delta().map(|t| json(&t.state())))
-            .collect();
-        Ok(vec![
+        let mut columns: Vec<ArrayRef> = vec![
             strings(d.iter().map(|r| r.spec.name.as_str())),
             strings(d.iter().map(|r| r.spec.format.name())),
             strings(d.iter().map(|r| r.spec.location.as_str())),
@@ -140,11 +82,24 @@ pub(crate) fn schema(
             strings(notes.iter().map(String::as_str)),
             strings(evolution.iter().map(String::as_str)),
             strings(d.iter().map(|r| r.adapter)),
-            Arc::new(StringArray::from(delta)),
-        ])
+        ];
+        for name in &state_columns {
+            // Read at scan time: the version a Delta dataset reads moves with its writes.
+            let states: Vec<Option<String>> = d
+                .iter()
+                .map(|r| {
+                    let ours = r.spec.format.name() == *name;
+                    ours.then(|| r.state()).flatten().map(|state| json(&state))
+                })
+                .collect();
+            columns.push(Arc::new(StringArray::from(states)));
+        }
+        Ok(columns)
     }));
     let mut fields = utf8_schema(&columns).fields().to_vec();
-    fields.push(Arc::new(Field::new("delta", DataType::Utf8, true)));
+    for name in format_names {
+        fields.push(Arc::new(Field::new(name, DataType::Utf8, true)));
+    }
     register(&schema, "datasets", Arc::new(Schema::new(fields)), rows)?;
 
     let settings = profile.settings().clone();

@@ -15,9 +15,10 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use deltalake_core::delta_datafusion::DeltaCdfTableProvider;
 use deltalake_core::{DeltaTable, DeltaTableError};
 
-use super::spec::check_timestamp;
-use super::table::{DeltaDataset, external};
-use crate::session::DatasetTables;
+use super::state::external;
+use super::table::DeltaDataset;
+use crate::registry::DatasetTables;
+use canon_model::delta::check_timestamp;
 
 /// The SQL name of the change-feed table function.
 pub const TABLE_CHANGES: &str = "table_changes";

@@ -11,11 +11,9 @@ use datafusion::logical_expr::CreateExternalTable;
 use deltalake_core::DeltaTableError;
 use url::Url;
 
-use super::spec::DeltaSpec;
-use super::table::{DeltaDataset, external, load, open};
-
-/// The `STORED AS` keyword of Delta datasets.
-pub const STORED_AS: &str = "DELTA";
+use super::state::{external, load, open};
+use super::table::DeltaDataset;
+use canon_model::delta::DeltaSpec;
 
 /// Builds [`DeltaDataset`]s from `CREATE EXTERNAL TABLE … STORED AS DELTA`.
 #[derive(Debug, Default)]
@@ -40,7 +38,7 @@ impl TableProviderFactory for DeltaTableFactory {
         let version = state.version();
         let logical = state.snapshot().arrow_schema();
         let contract = Arc::clone(cmd.schema.inner());
-        let diffs = crate::registry::schema_diffs(&contract, &logical);
+        let diffs = crate::contract::schema_diffs(&contract, &logical);
         if !diffs.is_empty() {
             return plan_err!(
                 "the Delta table at {} (version {version}) differs from the contract: {}",

@@ -1,25 +1,92 @@
 //! Delta Lake datasets, through delta-rs: the scan configured from the contract, time
 //! travel, the Change Data Feed as SQL, constraint-checked writes, and table maintenance.
+//!
+//! An optional part of the runtime (cargo feature `delta`, on by default). It plugs into
+//! the core through the registry's [`TableFormat`] hook: its table factory for
+//! `STORED AS DELTA`, the `table_changes` function, and its state in `canon.datasets`.
+//! The contract's Delta options are plain data in `canon_model::delta`.
+//!
+//! Layers, bottom to top: `error`; `table` (the provider over a delta-rs table) with
+//! `write` (its constraint-checked sink); `factory` and `changes`; `ops` (maintenance);
+//! this module's [`DeltaFormat`], the one thing the runtime registers.
 
 mod changes;
+mod error;
 mod factory;
 pub mod ops;
-mod session;
-mod spec;
+mod state;
 mod table;
 mod write;
 
+use std::sync::Arc;
+
+use datafusion::catalog::{TableFunctionImpl, TableProvider, TableProviderFactory};
 use serde::Serialize;
 
+pub use canon_model::delta::{DeltaSpec, STORED_AS, TimeTravel};
 pub use changes::{TABLE_CHANGES, TableChanges};
-pub use factory::{DeltaTableFactory, STORED_AS};
-pub use spec::{DeltaSpec, TimeTravel};
-pub use table::{Constraint, DeltaDataset};
+pub use error::DeltaError;
+pub use factory::DeltaTableFactory;
+pub use state::Constraint;
+pub use table::DeltaDataset;
 pub use write::ConstraintViolation;
 
-pub(crate) use spec::check_timestamp;
-
 use crate::contract::DatasetSpec;
+use crate::registry::{DatasetError, DatasetTables, RegisteredDataset, TableFormat};
+
+/// Delta Lake as one of the runtime's table formats.
+#[derive(Debug, Default)]
+pub struct DeltaFormat;
+
+impl TableFormat for DeltaFormat {
+    fn name(&self) -> &'static str {
+        canon_model::Format::Delta.name()
+    }
+
+    fn stored_as(&self) -> &'static str {
+        STORED_AS
+    }
+
+    fn factory(&self) -> Arc<dyn TableProviderFactory> {
+        Arc::new(DeltaTableFactory)
+    }
+
+    fn adapter(&self) -> &'static str {
+        // delta-rs reads the table's files under the table's own schema.
+        "delta"
+    }
+
+    fn attach(
+        &self,
+        spec: &DatasetSpec,
+        table: &Arc<dyn TableProvider>,
+    ) -> Result<Vec<String>, DatasetError> {
+        let dataset = table
+            .downcast_ref::<DeltaDataset>()
+            .ok_or("the DELTA table factory built something other than a Delta table")?;
+        attach(spec, dataset)
+    }
+
+    fn state(&self, table: &dyn TableProvider) -> Option<serde_json::Value> {
+        let dataset = table.downcast_ref::<DeltaDataset>()?;
+        serde_json::to_value(dataset.state()).ok()
+    }
+
+    fn table_functions(
+        &self,
+        datasets: &DatasetTables,
+    ) -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
+        let changes = TableChanges::new(Arc::clone(datasets));
+        vec![(TABLE_CHANGES, Arc::new(changes))]
+    }
+}
+
+impl RegisteredDataset {
+    /// The Delta table behind a Delta dataset.
+    pub fn delta(&self) -> Option<&DeltaDataset> {
+        self.provider.downcast_ref::<DeltaDataset>()
+    }
+}
 
 /// What registration read from a Delta table, for diagnostics and `canon.datasets`.
 #[derive(Debug, Clone, Serialize)]
@@ -55,8 +122,9 @@ impl DeltaDataset {
 
 /// Attaches the contract's constraints to a registered Delta dataset, and says what
 /// differs between the contract and the table in ways registration accepts.
-pub(crate) fn attach(spec: &DatasetSpec, dataset: &DeltaDataset) -> Result<Vec<String>, String> {
-    let stored = ops::stored_constraints(&dataset.table()).map_err(|e| e.to_string())?;
+fn attach(spec: &DatasetSpec, dataset: &DeltaDataset) -> Result<Vec<String>, DatasetError> {
+    let stored = ops::stored_constraints(&dataset.table())
+        .map_err(|e| DatasetError::caused(e.to_string(), e))?;
     let constraints = ops::contract_constraints(spec, &stored);
     let mut notes: Vec<String> = constraints
         .iter()
@@ -86,4 +154,91 @@ pub(crate) fn attach(spec: &DatasetSpec, dataset: &DeltaDataset) -> Result<Vec<S
     }
     dataset.set_constraints(constraints);
     Ok(notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use canon_model::delta::delta_read_type;
+    use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
+    use deltalake_core::kernel::StructType;
+    use deltalake_core::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
+
+    /// What delta-rs's kernel reads a column of this type back as, or its refusal.
+    fn kernel_round_trip(data_type: &DataType) -> Result<DataType, String> {
+        let schema = Schema::new(vec![Field::new("c", data_type.clone(), true)]);
+        let kernel: StructType = (&schema).try_into_kernel().map_err(|e| e.to_string())?;
+        let back: Schema = (&kernel).try_into_arrow().map_err(|e| e.to_string())?;
+        Ok(back.field(0).data_type().clone())
+    }
+
+    /// The model states Delta's type system as plain data; it must agree with delta-rs.
+    #[test]
+    fn model_delta_types_agree_with_delta_rs() {
+        let item = |t: DataType| Arc::new(Field::new("item", t, true));
+        let entries = Fields::from(vec![
+            Field::new("keys", DataType::Utf8, false),
+            Field::new("values", DataType::Int32, true),
+        ]);
+        let types = vec![
+            DataType::Null,
+            DataType::Boolean,
+            DataType::Int8,
+            DataType::Int16,
+            DataType::Int32,
+            DataType::Int64,
+            DataType::UInt8,
+            DataType::UInt16,
+            DataType::UInt32,
+            DataType::UInt64,
+            DataType::Float16,
+            DataType::Float32,
+            DataType::Float64,
+            DataType::Utf8,
+            DataType::LargeUtf8,
+            DataType::Utf8View,
+            DataType::Binary,
+            DataType::LargeBinary,
+            DataType::BinaryView,
+            DataType::FixedSizeBinary(16),
+            DataType::Date32,
+            DataType::Date64,
+            DataType::Time64(TimeUnit::Microsecond),
+            DataType::Duration(TimeUnit::Second),
+            DataType::Decimal128(10, 2),
+            DataType::Decimal128(38, 38),
+            DataType::Decimal128(10, -2),
+            DataType::Decimal256(50, 2),
+            DataType::Timestamp(TimeUnit::Second, None),
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            DataType::Timestamp(TimeUnit::Nanosecond, None),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            DataType::Timestamp(TimeUnit::Millisecond, Some("utc".into())),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+02:00".into())),
+            DataType::List(item(DataType::Int64)),
+            DataType::LargeList(item(DataType::Utf8)),
+            DataType::FixedSizeList(item(DataType::Float32), 3),
+            DataType::List(item(DataType::List(item(DataType::UInt8)))),
+            DataType::Struct(Fields::from(vec![
+                Field::new("a", DataType::Int32, false),
+                Field::new("b", DataType::LargeUtf8, true),
+            ])),
+            DataType::Map(
+                Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+                false,
+            ),
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+        ];
+        for data_type in types {
+            let kernel = kernel_round_trip(&data_type);
+            let model = delta_read_type(&data_type);
+            match (&kernel, &model) {
+                (Ok(k), Ok(m)) => assert_eq!(k, m, "{data_type} reads back differently"),
+                (Err(_), Err(_)) => {}
+                _ => panic!("{data_type}: delta-rs {kernel:?}, model {model:?}"),
+            }
+        }
+    }
 }

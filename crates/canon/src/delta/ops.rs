@@ -11,10 +11,11 @@ use futures::TryStreamExt;
 use serde::Serialize;
 
 use super::changes::cdf_enabled;
+use super::error::DeltaError;
 use super::factory::{display, table_url};
-use super::table::{Constraint, DeltaDataset};
+use super::state::Constraint;
+use super::table::DeltaDataset;
 use crate::contract::DatasetSpec;
-use crate::error::DeltaError;
 
 /// What `create` made.
 #[derive(Debug, Clone, Serialize)]

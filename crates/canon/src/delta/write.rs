@@ -29,7 +29,7 @@ use deltalake_core::operations::write::WriteBuilder;
 use deltalake_core::protocol::SaveMode;
 use futures::StreamExt;
 
-use super::table::{Inner, external};
+use super::state::{Inner, external};
 
 /// How often a long write reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);

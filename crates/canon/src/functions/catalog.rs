@@ -19,7 +19,7 @@ use datafusion::logical_expr::Volatility;
 use datafusion::physical_plan::collect;
 
 use super::{Overrides, SqlMacro, Tier, scalar_tier, table_tier};
-use crate::system::{SystemView, ViewRows};
+use crate::view::{SystemView, ViewRows};
 
 /// The `canon.functions` table.
 pub(crate) fn functions_view(overrides: Overrides) -> SystemView<FunctionRows> {

@@ -24,7 +24,8 @@ use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut,
 };
 
-use super::macros::{MacroSpec, SqlMacro, arg_column, passes_as, signature_text};
+use super::MacroSpec;
+use super::macros::{SqlMacro, arg_column, passes_as, signature_text};
 use super::{Overrides, clash};
 use crate::diagnostics::{Diagnostics, Event};
 
@@ -188,7 +189,7 @@ fn build(
         .map_err(|e| {
             plan_datafusion_err!(
                 "macro `{name}`: body does not type-check: {}",
-                super::plain(&e)
+                crate::error::plain(&e)
             )
         })?;
     let body_type = body.get_type(&df_schema)?;

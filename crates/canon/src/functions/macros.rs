@@ -22,39 +22,6 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::PhysicalExpr;
 
-use crate::contract::Origin;
-
-/// A macro declared in the project file (`[[function]]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MacroSpec {
-    /// The function name (lowercase).
-    pub name: String,
-    /// Argument names and SQL types, in order.
-    pub args: Vec<(String, String)>,
-    /// The SQL return type.
-    pub returns: String,
-    /// The body: a SQL expression over the arguments.
-    pub body: String,
-    /// What the macro is for, shown in the catalog.
-    pub description: Option<String>,
-    /// Where it is declared.
-    pub origin: Origin,
-}
-
-impl MacroSpec {
-    /// The `CREATE FUNCTION` statement this declaration stands for.
-    pub fn create_sql(&self) -> String {
-        let args: Vec<String> = self.args.iter().map(|(n, t)| format!("{n} {t}")).collect();
-        format!(
-            "CREATE FUNCTION {}({}) RETURNS {} RETURN {}",
-            self.name,
-            args.join(", "),
-            self.returns,
-            self.body
-        )
-    }
-}
-
 /// A SQL macro: a named, typed expression over its arguments.
 #[derive(Debug)]
 pub struct SqlMacro {

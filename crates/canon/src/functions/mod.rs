@@ -12,7 +12,6 @@ pub mod udfs;
 
 use std::any::Any;
 use std::collections::BTreeSet;
-use std::fmt;
 use std::sync::Arc;
 
 use datafusion::catalog::TableFunctionImpl;
@@ -20,70 +19,13 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::context::{SessionContext, SessionState};
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, ScalarUDF};
-use serde::Serialize;
 
-use crate::contract::Origin;
 use crate::diagnostics::{Diagnostics, Event};
-use crate::error::{DeclarationError, Result};
+use crate::error::{DeclarationError, Result, plain};
 
+pub use canon_model::declarations::{MacroSpec, OverrideSpec, Tier};
 pub use factory::MacroFactory;
-pub use macros::{MacroSpec, SqlMacro};
-
-/// Where a function comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Tier {
-    /// DataFusion's own functions.
-    Builtin,
-    /// Functions Canon adds to every session.
-    Canon,
-    /// SQL macros: `[[function]]` in the project file, or `CREATE FUNCTION` in a session.
-    Macro,
-}
-
-impl Tier {
-    /// The tier's name, as in `canon.functions.tier`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Builtin => "builtin",
-            Self::Canon => "canon",
-            Self::Macro => "macro",
-        }
-    }
-
-    /// Reads a tier name (`builtin`, `canon` or `macro`).
-    pub fn parse(name: &str) -> Option<Self> {
-        [Self::Builtin, Self::Canon, Self::Macro]
-            .into_iter()
-            .find(|t| t.name() == name)
-    }
-}
-
-impl fmt::Display for Tier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A name in `[functions] overrides`: a builtin or Canon function that a Canon function
-/// or a macro may replace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OverrideSpec {
-    /// The function name.
-    pub name: String,
-    /// Where the override is declared.
-    pub origin: Origin,
-}
-
-/// A DataFusion error's text without the "Error during planning: " prefix that Canon's
-/// own planning-time messages would otherwise carry.
-pub(crate) fn plain(e: &DataFusionError) -> String {
-    let text = e.strip_backtrace();
-    match text.strip_prefix("Error during planning: ") {
-        Some(rest) => rest.to_string(),
-        None => text,
-    }
-}
+pub use macros::SqlMacro;
 
 /// The names a project lets Canon's functions and macros take from builtins.
 pub(crate) type Overrides = Arc<BTreeSet<String>>;

@@ -1,10 +1,12 @@
 //! The session side of prepared statements: what PREPARE, EXECUTE and DEALLOCATE do in
-//! Canon before (and after) DataFusion runs them.
+//! Canon before (and after) DataFusion runs them. The session calls these with the parts
+//! of itself they need (a [`Scope`]).
 
 use std::sync::Arc;
 
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
+use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{
     Deallocate, Execute, Expr, LogicalPlan, Prepare, Statement as PlanStatement,
@@ -13,11 +15,9 @@ use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
-use super::{Declared, Entry, Parameter, PreparedError, PreparedOrigin};
-use crate::diagnostics::Event;
-use crate::error::{CanonError, Result};
-use crate::policy::StatementClass;
-use crate::session::Session;
+use super::{Declared, Entry, Parameter, PreparedOrigin, SessionStatements};
+use crate::diagnostics::{Diagnostics, Event};
+use crate::error::{CanonError, PreparedError, Result};
 
 /// Whether a parsed statement is a PREPARE that declares its parameter types.
 pub(crate) fn declares_types(statement: &Statement) -> bool {
@@ -105,244 +105,199 @@ fn guess(text: &str) -> ScalarValue {
     }
 }
 
-impl Session {
-    /// Runs a statement that passed the policy; prepared-statement plans go through
-    /// Canon's registry, everything else straight to DataFusion.
-    pub(crate) async fn run_plan(
-        &self,
-        plan: LogicalPlan,
-        text: &str,
-        typed: bool,
-    ) -> Result<DataFrame> {
-        match plan {
-            LogicalPlan::Statement(PlanStatement::Prepare(prepare)) => {
-                self.prepare_plan(prepare, text, typed, None).await
-            }
-            LogicalPlan::Statement(PlanStatement::Execute(execute)) => {
-                self.execute_plan(execute).await
-            }
-            LogicalPlan::Statement(PlanStatement::Deallocate(deallocate)) => {
-                self.deallocate_plan(deallocate).await
-            }
-            plan => Ok(self.ctx.execute_logical_plan(plan).await?),
-        }
-    }
+/// What prepared statements need of the session they run in.
+pub(crate) struct Scope<'a> {
+    /// The session's DataFusion context.
+    pub ctx: &'a SessionContext,
+    /// The session's prepared statements.
+    pub statements: &'a SessionStatements,
+    /// The runtime's event stream.
+    pub diagnostics: &'a Diagnostics,
+}
 
-    /// Executes a prepared statement (this session's, the project's or Canon's) with
-    /// parameter values, under the same checks as SQL `EXECUTE`.
-    pub async fn execute(&self, name: &str, params: Vec<ScalarValue>) -> Result<DataFrame> {
-        let parameters: Vec<Expr> = params.into_iter().map(|v| Expr::Literal(v, None)).collect();
-        let shown: Vec<String> = parameters.iter().map(sql_text).collect();
-        let text = format!("EXECUTE {name}({})", shown.join(", "));
-        let plan = LogicalPlan::Statement(PlanStatement::Execute(Execute {
+impl Scope<'_> {
+    fn session_id(&self) -> String {
+        self.ctx.session_id()
+    }
+}
+
+/// The plan of an `EXECUTE` of `name` with parameter values.
+pub(crate) fn execute_plan(name: &str, params: Vec<ScalarValue>) -> (LogicalPlan, String) {
+    let parameters: Vec<Expr> = params.into_iter().map(|v| Expr::Literal(v, None)).collect();
+    let shown: Vec<String> = parameters.iter().map(sql_text).collect();
+    let text = format!("EXECUTE {name}({})", shown.join(", "));
+    let plan = LogicalPlan::Statement(PlanStatement::Execute(Execute {
+        name: name.to_string(),
+        parameters,
+    }));
+    (plan, text)
+}
+
+/// Parameter values given as text, each read as its parameter's type (untyped
+/// parameters: a number or boolean when the text reads as one, otherwise a string).
+pub(crate) fn values_from_text(
+    name: &str,
+    entry: Entry,
+    params: &[String],
+) -> Result<Vec<ScalarValue>> {
+    if params.len() != entry.params.len() {
+        return Err(PreparedError::ParameterCount {
             name: name.to_string(),
-            parameters,
-        }));
-        self.policy
-            .check_plan(&plan)
-            .map_err(|v| self.rejected(v))?;
-        self.run(plan, StatementClass::Query, text, false).await
+            params: entry.params,
+            given: params.len(),
+        }
+        .into());
     }
-
-    /// Executes a prepared statement with parameter values given as text, each read as its
-    /// parameter's type (untyped parameters: a number or boolean when the text reads as
-    /// one, otherwise a string).
-    pub async fn execute_text(&self, name: &str, params: &[String]) -> Result<DataFrame> {
-        let entry = self.ensure_prepared(name).await?;
-        if params.len() != entry.params.len() {
-            return Err(PreparedError::ParameterCount {
-                name: name.to_string(),
-                params: entry.params,
-                given: params.len(),
-            }
-            .into());
-        }
-        let mut values = Vec::with_capacity(params.len());
-        for (text, param) in params.iter().zip(&entry.params) {
-            let value = match &param.data_type {
-                None => guess(text),
-                Some(t) => ScalarValue::try_from_string(text.clone(), t).map_err(|e| {
-                    PreparedError::ParameterType {
-                        name: name.to_string(),
-                        param: param.name.clone(),
-                        expected: t.to_string(),
-                        value: format!("`{text}`"),
-                        reason: e.strip_backtrace(),
-                    }
-                })?,
-            };
-            values.push(value);
-        }
-        self.execute(name, values).await
-    }
-
-    /// The parameters of a statement this session can execute.
-    pub async fn parameters(&self, name: &str) -> Result<Vec<Parameter>> {
-        Ok(self.ensure_prepared(name).await?.params)
-    }
-
-    /// This session's entry for `name`, preparing a declared statement on first use.
-    async fn ensure_prepared(&self, name: &str) -> Result<Entry> {
-        if let Some(entry) = self.prepared.entry(name) {
-            return Ok(entry);
-        }
-        let Some(declared) = self.prepared.declared(name).cloned() else {
-            let known = self.prepared.known();
-            return Err(PreparedError::Unknown {
-                name: name.to_string(),
-                known,
-            }
-            .into());
-        };
-        let statement = declared
-            .parse(self.sql_policy())?
-            .into_iter()
-            .next()
-            .ok_or_else(|| {
-                CanonError::DataFusion(datafusion::error::DataFusionError::Plan(format!(
-                    "declared statement `{name}` is empty"
-                )))
-            })?;
-        let typed = declares_types(&statement);
-        let (plan, class, text) = self.plan_statement(statement).await?;
-        // PREPARE runs directly in DataFusion, past the plan hook: recorded here.
-        self.record_planned(&plan, class, &text)?;
-        let LogicalPlan::Statement(PlanStatement::Prepare(prepare)) = plan else {
-            return Err(CanonError::DataFusion(
-                datafusion::error::DataFusionError::Plan(format!(
-                    "declared statement `{name}` did not plan to PREPARE"
-                )),
-            ));
-        };
-        self.prepare_plan(prepare, &declared.sql, typed, Some(&declared))
-            .await?;
-        self.prepared.entry(name).ok_or_else(|| {
-            let known = self.prepared.known();
-            PreparedError::Unknown {
-                name: name.to_string(),
-                known,
-            }
-            .into()
-        })
-    }
-
-    async fn prepare_plan(
-        &self,
-        prepare: Prepare,
-        text: &str,
-        typed: bool,
-        declared: Option<&Declared>,
-    ) -> Result<DataFrame> {
-        let name = prepare.name.clone();
-        if declared.is_none()
-            && let Some(d) = self.prepared.declared(&name)
-        {
-            return Err(PreparedError::Reserved {
-                name,
-                what: holder(d),
-            }
-            .into());
-        }
-        if self.prepared.entry(&name).is_some() {
-            return Err(PreparedError::AlreadyPrepared { name }.into());
-        }
-        let params = parameters(&prepare, typed)?;
-        let origin = declared.map_or(PreparedOrigin::Session, |d| d.origin);
-        let df = self
-            .ctx
-            .execute_logical_plan(LogicalPlan::Statement(PlanStatement::Prepare(prepare)))
-            .await?;
-        self.prepared.insert(
-            name.clone(),
-            Entry {
-                origin,
-                sql: text.to_string(),
-                params: params.clone(),
-                executions: 0,
-            },
-        );
-        self.diagnostics.record(Event::StatementPrepared {
-            session: self.id(),
-            name,
-            origin,
-            parameters: params,
-            statement: text.to_string(),
-        })?;
-        Ok(df)
-    }
-
-    async fn execute_plan(&self, execute: Execute) -> Result<DataFrame> {
-        let name = execute.name.clone();
-        let entry = self.ensure_prepared(&name).await?;
-        if execute.parameters.len() != entry.params.len() {
-            let given = execute.parameters.len();
-            return Err(PreparedError::ParameterCount {
-                name,
-                params: entry.params,
-                given,
-            }
-            .into());
-        }
-        let simplifier = ExprSimplifier::new(
-            SimplifyContext::builder()
-                .with_config_options(Arc::clone(self.ctx.copied_config().options()))
-                .build(),
-        );
-        let mut shown = Vec::with_capacity(entry.params.len());
-        for (expr, param) in execute.parameters.iter().zip(&entry.params) {
-            let value = simplifier.simplify(expr.clone())?;
-            let Expr::Literal(scalar, _) = &value else {
-                let (param, value) = (param.name.clone(), sql_text(expr));
-                return Err(PreparedError::NotConstant { name, param, value }.into());
-            };
-            if let Some(t) = &param.data_type
-                && let Err(e) = scalar.cast_to(t)
-            {
-                return Err(PreparedError::ParameterType {
-                    name,
+    let mut values = Vec::with_capacity(params.len());
+    for (text, param) in params.iter().zip(&entry.params) {
+        let value = match &param.data_type {
+            None => guess(text),
+            Some(t) => ScalarValue::try_from_string(text.clone(), t).map_err(|e| {
+                PreparedError::ParameterType {
+                    name: name.to_string(),
                     param: param.name.clone(),
                     expected: t.to_string(),
-                    value: format!("{} ({})", sql_text(&value), scalar.data_type()),
+                    value: format!("`{text}`"),
                     reason: e.strip_backtrace(),
                 }
-                .into());
-            }
-            shown.push(sql_text(&value));
-        }
-        self.diagnostics.record(Event::StatementExecuted {
-            session: self.id(),
-            name: name.clone(),
-            parameters: shown,
-        })?;
-        self.prepared.executed(&name);
-        Ok(self
-            .ctx
-            .execute_logical_plan(LogicalPlan::Statement(PlanStatement::Execute(execute)))
-            .await?)
+            })?,
+        };
+        values.push(value);
     }
+    Ok(values)
+}
 
-    async fn deallocate_plan(&self, deallocate: Deallocate) -> Result<DataFrame> {
-        let name = deallocate.name.clone();
-        if let Some(d) = self.prepared.declared(&name) {
-            return Err(PreparedError::Reserved {
+/// The error for a name nothing is prepared or declared under.
+pub(crate) fn unknown(statements: &SessionStatements, name: &str) -> CanonError {
+    PreparedError::Unknown {
+        name: name.to_string(),
+        known: statements.known(),
+    }
+    .into()
+}
+
+/// Runs a planned PREPARE: checks the name and parameters, then records the statement.
+pub(crate) async fn prepare(
+    scope: &Scope<'_>,
+    prepare: Prepare,
+    text: &str,
+    typed: bool,
+    declared: Option<&Declared>,
+) -> Result<DataFrame> {
+    let name = prepare.name.clone();
+    if declared.is_none()
+        && let Some(d) = scope.statements.declared(&name)
+    {
+        return Err(PreparedError::Reserved {
+            name,
+            what: holder(d),
+        }
+        .into());
+    }
+    if scope.statements.entry(&name).is_some() {
+        return Err(PreparedError::AlreadyPrepared { name }.into());
+    }
+    let params = parameters(&prepare, typed)?;
+    let origin = declared.map_or(PreparedOrigin::Session, |d| d.origin);
+    let df = scope
+        .ctx
+        .execute_logical_plan(LogicalPlan::Statement(PlanStatement::Prepare(prepare)))
+        .await?;
+    scope.statements.insert(
+        name.clone(),
+        Entry {
+            origin,
+            sql: text.to_string(),
+            params: params.clone(),
+            executions: 0,
+        },
+    );
+    scope.diagnostics.record(Event::StatementPrepared {
+        session: scope.session_id(),
+        name,
+        origin,
+        parameters: params,
+        statement: text.to_string(),
+    })?;
+    Ok(df)
+}
+
+/// Runs a planned EXECUTE of the prepared statement `entry`: each value must be a
+/// constant of its parameter's type.
+pub(crate) async fn execute(
+    scope: &Scope<'_>,
+    execute: Execute,
+    entry: Entry,
+) -> Result<DataFrame> {
+    let name = execute.name.clone();
+    if execute.parameters.len() != entry.params.len() {
+        let given = execute.parameters.len();
+        return Err(PreparedError::ParameterCount {
+            name,
+            params: entry.params,
+            given,
+        }
+        .into());
+    }
+    let simplifier = ExprSimplifier::new(
+        SimplifyContext::builder()
+            .with_config_options(Arc::clone(scope.ctx.copied_config().options()))
+            .build(),
+    );
+    let mut shown = Vec::with_capacity(entry.params.len());
+    for (expr, param) in execute.parameters.iter().zip(&entry.params) {
+        let value = simplifier.simplify(expr.clone())?;
+        let Expr::Literal(scalar, _) = &value else {
+            let (param, value) = (param.name.clone(), sql_text(expr));
+            return Err(PreparedError::NotConstant { name, param, value }.into());
+        };
+        if let Some(t) = &param.data_type
+            && let Err(e) = scalar.cast_to(t)
+        {
+            return Err(PreparedError::ParameterType {
                 name,
-                what: holder(d),
+                param: param.name.clone(),
+                expected: t.to_string(),
+                value: format!("{} ({})", sql_text(&value), scalar.data_type()),
+                reason: e.strip_backtrace(),
             }
             .into());
         }
-        if self.prepared.entry(&name).is_none() {
-            let known = self.prepared.known();
-            return Err(PreparedError::Unknown { name, known }.into());
-        }
-        let df = self
-            .ctx
-            .execute_logical_plan(LogicalPlan::Statement(PlanStatement::Deallocate(
-                deallocate,
-            )))
-            .await?;
-        self.prepared.remove(&name);
-        Ok(df)
+        shown.push(sql_text(&value));
     }
+    scope.diagnostics.record(Event::StatementExecuted {
+        session: scope.session_id(),
+        name: name.clone(),
+        parameters: shown,
+    })?;
+    scope.statements.executed(&name);
+    Ok(scope
+        .ctx
+        .execute_logical_plan(LogicalPlan::Statement(PlanStatement::Execute(execute)))
+        .await?)
+}
+
+/// Runs a planned DEALLOCATE of a statement this session prepared.
+pub(crate) async fn deallocate(scope: &Scope<'_>, deallocate: Deallocate) -> Result<DataFrame> {
+    let name = deallocate.name.clone();
+    if let Some(d) = scope.statements.declared(&name) {
+        return Err(PreparedError::Reserved {
+            name,
+            what: holder(d),
+        }
+        .into());
+    }
+    if scope.statements.entry(&name).is_none() {
+        return Err(unknown(scope.statements, &name));
+    }
+    let df = scope
+        .ctx
+        .execute_logical_plan(LogicalPlan::Statement(PlanStatement::Deallocate(
+            deallocate,
+        )))
+        .await?;
+    scope.statements.remove(&name);
+    Ok(df)
 }
 
 /// What holds a declared statement's name, for refusals.

@@ -10,7 +10,7 @@ use datafusion::catalog::Session;
 use datafusion::common::Result;
 
 use super::{Parameter, SessionStatements};
-use crate::system::{SystemView, ViewRows};
+use crate::view::{SystemView, ViewRows};
 
 /// The `canon.prepared` table.
 pub(crate) fn prepared_view() -> SystemView<PreparedRows> {

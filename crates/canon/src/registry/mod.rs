@@ -13,12 +13,16 @@ use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
 use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
 
-use crate::contract::DatasetSpec;
-use crate::delta::DeltaDataset;
+use crate::contract::{DatasetSpec, schema_diffs};
+use crate::error::{DatasetFailure, RegistrationError};
+
+pub use crate::error::DatasetError;
 use crate::evolution::{read_under_rules, rules_provider};
 
 pub(crate) mod files;
-use crate::error::{DatasetFailure, RegistrationError};
+mod format;
+
+pub use format::{DatasetTables, Formats, TableFormat};
 
 /// How many datasets register at once; listing and footer reads are I/O bound.
 const CONCURRENCY: usize = 16;
@@ -37,26 +41,30 @@ pub struct RegisteredDataset {
     /// The table DataFusion's factory built.
     pub provider: Arc<dyn TableProvider>,
     /// The expression adapter on the table's scans: `evolution` (declared rules),
-    /// `strict` (none declared), `delta` (delta-rs reads the table) or `none`.
+    /// `strict` (none declared), the format's own (`delta`), or `none`.
     pub adapter: &'static str,
+    /// The format that built the table, when it has a factory of its own.
+    format: Option<Arc<dyn TableFormat>>,
 }
 
 impl RegisteredDataset {
-    /// The Delta table behind a Delta dataset.
-    pub fn delta(&self) -> Option<&DeltaDataset> {
-        self.provider.downcast_ref::<DeltaDataset>()
+    /// The current state of a table whose format has its own factory (for Delta: the
+    /// scan configuration, version read, protocol and constraints).
+    pub fn state(&self) -> Option<serde_json::Value> {
+        self.format.as_ref()?.state(self.provider.as_ref())
     }
 }
 
 /// Registers every dataset, or returns every failure and registers none.
 pub(crate) async fn register_all(
     state: &SessionState,
+    formats: &Formats,
     datasets: &[DatasetSpec],
 ) -> Result<Vec<RegisteredDataset>, RegistrationError> {
     let started = std::time::Instant::now();
     let total = datasets.len();
-    let results: Vec<Result<RegisteredDataset, String>> = futures::stream::iter(datasets)
-        .map(|spec| register(state, spec))
+    let results: Vec<Result<RegisteredDataset, DatasetError>> = futures::stream::iter(datasets)
+        .map(|spec| register(state, formats, spec))
         .buffered(CONCURRENCY)
         .enumerate()
         .inspect(|(i, result)| {
@@ -77,17 +85,18 @@ pub(crate) async fn register_all(
     for (spec, result) in datasets.iter().zip(results) {
         match result {
             Ok(r) => registered.push(r),
-            Err(message) => failures.push(DatasetFailure {
+            Err(error) => failures.push(DatasetFailure {
                 dataset: spec.name.clone(),
                 origin: spec.origin.to_string(),
-                message,
+                message: error.to_string(),
+                error: Arc::new(error),
             }),
         }
     }
     tracing::info!(
         registered = registered.len(),
         failed = failures.len(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "registration finished"
     );
     if failures.is_empty() {
@@ -113,15 +122,18 @@ pub(crate) async fn plan(
     state: &SessionState,
     spec: &DatasetSpec,
     ddl: &str,
-) -> Result<Planned, String> {
+) -> Result<Planned, DatasetError> {
     let statement = DFParser::parse_sql(ddl)
-        .map_err(|e| format!("canonical DDL does not parse: {}", e.strip_backtrace()))?
+        .map_err(|e| {
+            let message = format!("canonical DDL does not parse: {}", e.strip_backtrace());
+            DatasetError::caused(message, e)
+        })?
         .pop_front()
         .ok_or("canonical DDL is empty")?;
-    let plan = state
-        .statement_to_plan(statement)
-        .await
-        .map_err(|e| format!("canonical DDL does not plan: {}", e.strip_backtrace()))?;
+    let plan = state.statement_to_plan(statement).await.map_err(|e| {
+        let message = format!("canonical DDL does not plan: {}", e.strip_backtrace());
+        DatasetError::caused(message, e)
+    })?;
     let LogicalPlan::Ddl(DdlStatement::CreateExternalTable(mut cmd)) = plan else {
         return Err("canonical DDL did not plan to CREATE EXTERNAL TABLE".into());
     };
@@ -138,7 +150,9 @@ pub(crate) async fn plan(
     }
     // Registration is exact: where DDL planning differs (session-dependent SQL types),
     // the contract's Arrow schema is what the table is built with.
-    cmd.schema = Arc::new(DFSchema::try_from(Arc::clone(&contract)).map_err(|e| e.to_string())?);
+    let schema = DFSchema::try_from(Arc::clone(&contract))
+        .map_err(|e| DatasetError::caused(e.strip_backtrace(), e))?;
+    cmd.schema = Arc::new(schema);
 
     let factory = state
         .table_factories()
@@ -147,7 +161,7 @@ pub(crate) async fn plan(
     let provider = factory
         .create(state, &cmd)
         .await
-        .map_err(|e| e.strip_backtrace().to_string())?;
+        .map_err(|e| DatasetError::caused(e.strip_backtrace(), e))?;
     Ok(Planned {
         cmd,
         provider,
@@ -155,7 +169,11 @@ pub(crate) async fn plan(
     })
 }
 
-async fn register(state: &SessionState, spec: &DatasetSpec) -> Result<RegisteredDataset, String> {
+async fn register(
+    state: &SessionState,
+    formats: &Formats,
+    spec: &DatasetSpec,
+) -> Result<RegisteredDataset, DatasetError> {
     let ddl = spec.ddl();
     let Planned {
         cmd,
@@ -163,21 +181,26 @@ async fn register(state: &SessionState, spec: &DatasetSpec) -> Result<Registered
         mut notes,
     } = plan(state, spec, &ddl).await?;
     let contract = spec.schema();
+    let format = formats
+        .iter()
+        .find(|f| f.stored_as().eq_ignore_ascii_case(&cmd.file_type))
+        .cloned();
     let (provider, adapter) = if let Some(listing) = provider.downcast_ref::<ListingTable>() {
         verify_schema(&contract, &provider.schema())?;
         files::check(state, spec, listing).await?;
-        let table = with_evolution(state, spec, listing, &cmd).map_err(|e| e.strip_backtrace())?;
+        let table = with_evolution(state, spec, listing, &cmd)
+            .map_err(|e| DatasetError::caused(e.strip_backtrace(), e))?;
         let adapter = if spec.evolution.is_some() {
             "evolution"
         } else {
             "strict"
         };
         (table, adapter)
-    } else if let Some(delta) = provider.downcast_ref::<DeltaDataset>() {
-        // The factory checked the table's own schema against the contract; what scans
-        // produce differs only by the configured view and dictionary types.
-        notes.extend(crate::delta::attach(spec, delta)?);
-        (provider, "delta")
+    } else if let Some(format) = &format {
+        // The format's factory checked the table against the contract; the format says
+        // where what its scans produce differs.
+        notes.extend(format.attach(spec, &provider)?);
+        (provider, format.adapter())
     } else {
         verify_schema(&contract, &provider.schema())?;
         (provider, "none")
@@ -190,6 +213,7 @@ async fn register(state: &SessionState, spec: &DatasetSpec) -> Result<Registered
         notes,
         provider,
         adapter,
+        format,
     })
 }
 
@@ -249,41 +273,4 @@ fn verify_schema(contract: &Schema, registered: &Schema) -> Result<(), String> {
             diffs.join("; ")
         ))
     }
-}
-
-/// Every way `actual` differs from the contract's schema, in column order.
-pub(crate) fn schema_diffs(contract: &Schema, actual: &Schema) -> Vec<String> {
-    let mut diffs = Vec::new();
-    if contract.fields().len() != actual.fields().len() {
-        diffs.push(format!(
-            "{} columns, contract has {}",
-            actual.fields().len(),
-            contract.fields().len()
-        ));
-    }
-    for (i, (c, r)) in contract.fields().iter().zip(actual.fields()).enumerate() {
-        if c.name() != r.name() {
-            diffs.push(format!(
-                "column {i} is `{}`, contract says `{}`",
-                r.name(),
-                c.name()
-            ));
-        } else if c.data_type() != r.data_type() {
-            diffs.push(format!(
-                "column `{}` is {}, contract says {}",
-                c.name(),
-                r.data_type(),
-                c.data_type()
-            ));
-        } else if c.is_nullable() != r.is_nullable() {
-            let null = |n: bool| if n { "nullable" } else { "NOT NULL" };
-            diffs.push(format!(
-                "column `{}` is {}, contract says {}",
-                c.name(),
-                null(r.is_nullable()),
-                null(c.is_nullable())
-            ));
-        }
-    }
-    diffs
 }

@@ -3,18 +3,14 @@
 
 use std::sync::Arc;
 
-use datafusion::dataframe::DataFrame;
-use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::physical_plan::{collect, displayable};
 use serde::Serialize;
 
-use super::{Lineage, canonical_sql, fingerprint};
+use super::{Lineage, canonical_sql, fingerprint, lineage};
 use crate::error::{CanonError, Result};
-use crate::hook;
-use crate::session::Session;
 
 /// Everything Canon can say about one query's plan.
 #[derive(Debug, Clone, Serialize)]
@@ -41,79 +37,49 @@ pub struct Explanation {
     pub metrics: Option<String>,
 }
 
-impl Session {
-    /// Explains one SQL statement under the session's policy; with `analyze` it also runs
-    /// it (through the same policy and hook as any query) and reports the metrics.
-    pub async fn explain(&self, sql: &str, analyze: bool) -> Result<Explanation> {
-        let mut statements = self.parse(sql)?;
-        if statements.len() != 1 {
-            return Err(DataFusionError::Plan(format!(
-                "explain takes exactly one SQL statement, found {}",
-                statements.len()
-            ))
-            .into());
-        }
-        let (plan, class, text) = self.plan_statement(statements.remove(0)).await?;
-        if hook::runs_directly(&plan) {
-            return Err(DataFusionError::Plan(format!(
-                "explain shows query plans; this {class} statement has none: {text}"
-            ))
-            .into());
-        }
-        // Lazy for everything that has a physical plan; `EXECUTE` binds its parameters here.
-        let df = self.context().execute_logical_plan(plan).await?;
-        let (state, plan) = hook::annotate(df, text.clone()).into_parts();
-        self.explain_plan(state, plan, text, analyze).await
-    }
-
-    /// Explains a DataFrame built with the DataFrame API, exactly as it would run.
-    pub async fn explain_dataframe(&self, df: DataFrame, analyze: bool) -> Result<Explanation> {
-        let (state, plan) = df.into_parts();
-        self.explain_plan(state, plan, String::new(), analyze).await
-    }
-
-    async fn explain_plan(
-        &self,
-        state: SessionState,
-        plan: LogicalPlan,
-        statement: String,
-        analyze: bool,
-    ) -> Result<Explanation> {
-        let (canonical_sql, canonical_sql_error) =
-            match canonical_sql(&plan, &self.sql_policy().dialect) {
-                Ok(sql) => (Some(sql), None),
-                Err(e) => (None, Some(e.strip_backtrace())),
-            };
-        let optimized = state.optimize(&plan)?;
-        // The session's query planner is the plan hook: the policy applies and the plan is
-        // recorded, as when the query runs.
-        let physical = state
-            .query_planner()
-            .create_physical_plan(&optimized, &state)
-            .await
-            .map_err(CanonError::from)?;
-        let metrics = if analyze {
-            collect(Arc::clone(&physical), state.task_ctx()).await?;
-            let with_metrics = DisplayableExecutionPlan::with_metrics(physical.as_ref());
-            Some(with_metrics.indent(true).to_string())
-        } else {
-            None
-        };
-        let catalog = &state.config_options().catalog;
-        Ok(Explanation {
-            statement,
-            fingerprint: fingerprint(&optimized),
-            logical_plan: plan.display_indent_schema().to_string(),
-            optimized_plan: optimized.display_indent_schema().to_string(),
-            physical_plan: displayable(physical.as_ref()).indent(true).to_string(),
-            lineage: Lineage::of(
-                &optimized,
-                &catalog.default_catalog,
-                &catalog.default_schema,
-            ),
-            canonical_sql,
-            canonical_sql_error,
-            metrics,
-        })
-    }
+/// Explains a plan as it would run in `state`: canonical SQL in `dialect`, the optimized
+/// and physical plans (made through the session's plan hook, so the policy applies and the
+/// plan is recorded), lineage and fingerprint; with `analyze` it also runs the plan.
+pub(crate) async fn explain_plan(
+    state: SessionState,
+    plan: LogicalPlan,
+    statement: String,
+    dialect: &str,
+    analyze: bool,
+) -> Result<Explanation> {
+    let (canonical_sql, canonical_sql_error) = match canonical_sql(&plan, dialect) {
+        Ok(sql) => (Some(sql), None),
+        Err(e) => (None, Some(e.strip_backtrace())),
+    };
+    let optimized = state.optimize(&plan)?;
+    // The session's query planner is the plan hook: the policy applies and the plan is
+    // recorded, as when the query runs.
+    let physical = state
+        .query_planner()
+        .create_physical_plan(&optimized, &state)
+        .await
+        .map_err(CanonError::from)?;
+    let metrics = if analyze {
+        collect(Arc::clone(&physical), state.task_ctx()).await?;
+        let with_metrics = DisplayableExecutionPlan::with_metrics(physical.as_ref());
+        Some(with_metrics.indent(true).to_string())
+    } else {
+        None
+    };
+    let catalog = &state.config_options().catalog;
+    Ok(Explanation {
+        statement,
+        fingerprint: fingerprint(&optimized),
+        logical_plan: plan.display_indent_schema().to_string(),
+        optimized_plan: optimized.display_indent_schema().to_string(),
+        physical_plan: displayable(physical.as_ref()).indent(true).to_string(),
+        lineage: lineage::of(
+            &optimized,
+            &catalog.default_catalog,
+            &catalog.default_schema,
+        ),
+        canonical_sql,
+        canonical_sql_error,
+        metrics,
+    })
 }

@@ -9,7 +9,7 @@
 use datafusion::logical_expr::LogicalPlan;
 use sha2::{Digest, Sha256};
 
-use crate::contract::hex;
+use canon_model::util::hex;
 
 /// Versions the canonical form: bump it when the text form changes.
 const DOMAIN: &[u8] = b"canon-plan-v1\n";

@@ -9,7 +9,6 @@
 //! are among the tables read.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fmt;
 use std::sync::Arc;
 
 use datafusion::catalog::cte_worktable::CteWorkTable;
@@ -17,94 +16,41 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, JoinType, TableReference};
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{Distinct, Expr, LogicalPlan, TableScan};
-use serde::{Serialize, Serializer};
 
-/// A column of a table, named as `table.column`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SourceColumn {
-    /// The table, as short as the session's default catalog and schema allow.
-    pub table: String,
-    /// The column's name in the table.
-    pub column: String,
-}
+pub use canon_model::lineage::{ColumnLineage, Lineage, SourceColumn};
 
-impl fmt::Display for SourceColumn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.table, self.column)
-    }
-}
-
-impl Serialize for SourceColumn {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-/// One output column and the table columns it derives from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ColumnLineage {
-    /// The output column's name.
-    pub name: String,
-    /// Its source columns, sorted; empty for constants and row counts.
-    pub sources: Vec<SourceColumn>,
-}
-
-/// What a plan reads, and where each output column comes from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Lineage {
-    /// Every table the plan reads, sorted, subqueries included.
-    pub tables: Vec<String>,
-    /// One entry per output column, in output order.
-    pub columns: Vec<ColumnLineage>,
-}
-
-impl Lineage {
-    /// The lineage of a logical plan; tables in `default_catalog.default_schema` are named
-    /// by their bare name.
-    pub fn of(plan: &LogicalPlan, default_catalog: &str, default_schema: &str) -> Self {
-        let mut walker = Walker {
-            catalog: default_catalog,
-            schema: default_schema,
-            work_tables: HashMap::new(),
-        };
-        let sources = walker.plan(plan);
-        let columns = plan
-            .schema()
-            .fields()
-            .iter()
-            .zip(sources)
-            .map(|(field, sources)| ColumnLineage {
-                name: field.name().clone(),
-                sources: sources.into_iter().collect(),
-            })
-            .collect();
-        let mut tables = BTreeSet::new();
-        // The closure never fails; the result carries nothing else.
-        let _ = plan.apply_with_subqueries(|node| {
-            if let LogicalPlan::TableScan(scan) = node
-                && !is_work_table(scan)
-            {
-                tables.insert(walker.label(&scan.table_name));
-            }
-            Ok(TreeNodeRecursion::Continue)
-        });
-        Self {
-            tables: tables.into_iter().collect(),
-            columns,
+/// The lineage of a logical plan; tables in `default_catalog.default_schema` are named
+/// by their bare name.
+pub fn of(plan: &LogicalPlan, default_catalog: &str, default_schema: &str) -> Lineage {
+    let mut walker = Walker {
+        catalog: default_catalog,
+        schema: default_schema,
+        work_tables: HashMap::new(),
+    };
+    let sources = walker.plan(plan);
+    let columns = plan
+        .schema()
+        .fields()
+        .iter()
+        .zip(sources)
+        .map(|(field, sources)| ColumnLineage {
+            name: field.name().clone(),
+            sources: sources.into_iter().collect(),
+        })
+        .collect();
+    let mut tables = BTreeSet::new();
+    // The closure never fails; the result carries nothing else.
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && !is_work_table(scan)
+        {
+            tables.insert(walker.label(&scan.table_name));
         }
-    }
-
-    /// The lineage of the output column with this name.
-    pub fn column(&self, name: &str) -> Option<&ColumnLineage> {
-        self.columns.iter().find(|c| c.name == name)
-    }
-
-    /// The sources of an output column as `table.column` strings; empty if there is no
-    /// such column.
-    pub fn sources(&self, name: &str) -> Vec<String> {
-        self.column(name)
-            .map(|c| c.sources.iter().map(ToString::to_string).collect())
-            .unwrap_or_default()
+        Ok(TreeNodeRecursion::Continue)
+    });
+    Lineage {
+        tables: tables.into_iter().collect(),
+        columns,
     }
 }
 

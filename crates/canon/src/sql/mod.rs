@@ -2,13 +2,12 @@
 //! explanations that show them all.
 
 pub mod canonical;
-pub mod dialect;
 pub mod explain;
 pub mod fingerprint;
 pub mod lineage;
 
+pub use canon_model::dialect::{self, IdentifierCase, UnsupportedSyntax};
 pub use canonical::canonical_sql;
-pub use dialect::{IdentifierCase, UnsupportedSyntax};
 pub use explain::Explanation;
 pub use fingerprint::fingerprint;
 pub use lineage::{ColumnLineage, Lineage, SourceColumn};

@@ -4,6 +4,7 @@ mod caches;
 mod common;
 mod ddl;
 mod declarations;
+#[cfg(feature = "delta")]
 mod delta;
 mod dialects;
 mod evolution;

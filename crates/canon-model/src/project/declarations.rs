@@ -6,16 +6,16 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use datafusion::sql::parser::Statement;
-use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion_sql::parser::Statement;
+use datafusion_sql::sqlparser::ast::Statement as SqlStatement;
 use toml::Spanned;
 
 use super::raw::{RawFunctions, RawMacro, RawPrepared};
 use super::validate::Validator;
-use crate::error::CanonError;
-use crate::functions::{MacroSpec, OverrideSpec};
+use crate::declarations::{MacroSpec, OverrideSpec};
+use crate::declarations::{PreparedSpec, SYSTEM_STATEMENTS};
+use crate::dialect::SqlError;
 use crate::policy::SqlPolicy;
-use crate::prepared::{PreparedSpec, SYSTEM_STATEMENTS};
 
 /// SQL folds unquoted names to lowercase, so declared names must already be.
 fn is_lower_identifier(name: &str) -> bool {
@@ -27,10 +27,10 @@ fn is_lower_identifier(name: &str) -> bool {
 }
 
 /// A parse error as one message (the dialect's own wording for unsupported syntax).
-fn parse_error(e: &CanonError) -> String {
+fn parse_error(e: &SqlError) -> String {
     match e {
-        CanonError::DataFusion(e) => e.strip_backtrace(),
-        other => other.to_string(),
+        SqlError::Parse(e) => e.strip_backtrace(),
+        SqlError::Unsupported(syntax) => syntax.to_string(),
     }
 }
 

@@ -1,9 +1,16 @@
 //! The Delta part of a contract (`[dataset.delta]`) and its round trip through the DDL's
-//! `OPTIONS (…)`, so that a Delta dataset registers through the same DDL path as any other.
+//! `OPTIONS (…)`, so that a Delta dataset registers through the same DDL path as any other;
+//! and Delta Lake's type system, so that a contract declares only types a Delta table
+//! stores and reads back unchanged.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
+use arrow_schema::{DataType, Field, Fields, TimeUnit};
 use serde::Serialize;
+
+/// The `STORED AS` keyword of Delta datasets.
+pub const STORED_AS: &str = "DELTA";
 
 /// Which version of a Delta table a dataset reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -137,12 +144,97 @@ impl DeltaSpec {
 }
 
 /// Checks an RFC 3339 instant as delta-rs will read it.
-pub(crate) fn check_timestamp(value: &str) -> Result<(), String> {
+pub fn check_timestamp(value: &str) -> Result<(), String> {
     chrono::DateTime::parse_from_rfc3339(value)
         .map(|_| ())
         .map_err(|e| {
             format!("`{value}` is not an RFC 3339 timestamp like 2026-01-01T00:00:00Z: {e}")
         })
+}
+
+/// The Arrow type a Delta table stores `data_type` as, and so reads it back as; an error
+/// says why Delta Lake has no type for it.
+///
+/// This is the Delta protocol's type system as delta-rs's kernel maps it to Arrow (strings,
+/// binaries and lists in their one Delta form, unsigned integers as signed, microsecond
+/// timestamps either without zone or in UTC, decimals up to 38 digits). The runtime's Delta
+/// tests check it against the kernel's own conversion.
+pub fn delta_read_type(data_type: &DataType) -> Result<DataType, String> {
+    use DataType as D;
+    Ok(match data_type {
+        D::Utf8 | D::LargeUtf8 | D::Utf8View => D::Utf8,
+        D::Int8 | D::UInt8 => D::Int8,
+        D::Int16 | D::UInt16 => D::Int16,
+        D::Int32 | D::UInt32 => D::Int32,
+        D::Int64 | D::UInt64 => D::Int64,
+        D::Null | D::Float32 | D::Float64 | D::Boolean => data_type.clone(),
+        D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_) => D::Binary,
+        D::Decimal128(precision, scale) => {
+            if *scale < 0 {
+                return Err("negative decimal scales are not supported in Delta".into());
+            }
+            if *precision == 0 || *precision > 38 || i16::from(*scale) > i16::from(*precision) {
+                return Err(format!(
+                    "Delta decimals have a precision of 1 to 38 and a scale of at most the                      precision, not ({precision}, {scale})"
+                ));
+            }
+            data_type.clone()
+        }
+        D::Date32 | D::Date64 => D::Date32,
+        D::Timestamp(TimeUnit::Second, _) => {
+            return Err("Delta timestamps have millisecond or finer units".into());
+        }
+        D::Timestamp(_, None) => D::Timestamp(TimeUnit::Microsecond, None),
+        D::Timestamp(_, Some(zone)) if zone.eq_ignore_ascii_case("utc") => {
+            D::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
+        D::Timestamp(_, Some(zone)) => {
+            return Err(format!(
+                "Delta timestamps are without zone or in UTC, not in `{zone}`"
+            ));
+        }
+        D::Struct(fields) => {
+            let fields = fields
+                .iter()
+                .map(|f| {
+                    delta_read_type(f.data_type()).map(|t| field(f.name(), t, f.is_nullable()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            D::Struct(Fields::from(fields))
+        }
+        D::List(item)
+        | D::ListView(item)
+        | D::LargeList(item)
+        | D::LargeListView(item)
+        | D::FixedSizeList(item, _) => D::List(Arc::new(field(
+            "element",
+            delta_read_type(item.data_type())?,
+            item.is_nullable(),
+        ))),
+        D::Map(entries, _) => {
+            let D::Struct(kv) = entries.data_type() else {
+                return Err("a map's entries must be a struct of key and value".into());
+            };
+            let [key, value] = kv.iter().collect::<Vec<_>>()[..] else {
+                return Err("a map's entries must be a struct of key and value".into());
+            };
+            let entries = D::Struct(Fields::from(vec![
+                field("key", delta_read_type(key.data_type())?, false),
+                field(
+                    "value",
+                    delta_read_type(value.data_type())?,
+                    value.is_nullable(),
+                ),
+            ]));
+            D::Map(Arc::new(field("key_value", entries, false)), false)
+        }
+        D::Dictionary(_, values) => delta_read_type(values)?,
+        other => return Err(format!("Delta Lake has no type for {other}")),
+    })
+}
+
+fn field(name: &str, data_type: DataType, nullable: bool) -> Field {
+    Field::new(name, data_type, nullable)
 }
 
 #[cfg(test)]

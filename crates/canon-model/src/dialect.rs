@@ -3,13 +3,13 @@
 
 use std::fmt;
 
-use datafusion::common::config::Dialect as DialectName;
-use datafusion::error::DataFusionError;
-use datafusion::sql::parser::{DFParserBuilder, Statement};
-use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect, dialect_from_str};
-use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::parser::ParserError;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Word};
+use datafusion_common::DataFusionError;
+use datafusion_common::config::Dialect as DialectName;
+use datafusion_sql::parser::{DFParserBuilder, Statement};
+use datafusion_sql::sqlparser::dialect::{Dialect, GenericDialect, dialect_from_str};
+use datafusion_sql::sqlparser::keywords::Keyword;
+use datafusion_sql::sqlparser::parser::ParserError;
+use datafusion_sql::sqlparser::tokenizer::{Token, Tokenizer, Word};
 use serde::Serialize;
 
 /// How unquoted identifiers are read.
@@ -80,9 +80,20 @@ pub struct UnsupportedSyntax {
     pub parser: String,
 }
 
+/// SQL text that does not parse in its dialect.
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    /// The text uses a construct other dialects accept and this one does not.
+    #[error(transparent)]
+    Unsupported(Box<UnsupportedSyntax>),
+    /// The parser's own error (or an unknown dialect).
+    #[error(transparent)]
+    Parse(#[from] DataFusionError),
+}
+
 /// Parses SQL text in a dialect. When the parser fails on a construct this dialect cannot
 /// express but others can, the error names the construct.
-pub fn parse(dialect: &str, sql: &str) -> crate::Result<Vec<Statement>> {
+pub fn parse(dialect: &str, sql: &str) -> Result<Vec<Statement>, SqlError> {
     let parser_dialect = dialect_from_str(dialect).ok_or_else(|| {
         DataFusionError::Configuration(format!(
             "unknown SQL dialect `{dialect}`; expected one of {}",
@@ -97,8 +108,8 @@ pub fn parse(dialect: &str, sql: &str) -> crate::Result<Vec<Statement>> {
         Ok(statements) => Ok(statements.into_iter().collect()),
         Err(e) => Err(
             match unsupported(dialect, parser_dialect.as_ref(), sql, &e) {
-                Some(syntax) => Box::new(syntax).into(),
-                None => e.into(),
+                Some(syntax) => SqlError::Unsupported(Box::new(syntax)),
+                None => SqlError::Parse(e),
             },
         ),
     }

@@ -3,17 +3,12 @@
 //!
 //! DataFusion's SQL types cover the common Arrow types but not all of them (no
 //! `LargeUtf8`, dictionaries, durations, maps…). Rather than registering such columns
-//! outside of DDL, Canon plugs a [`TypePlanner`] into every session that reads
+//! outside of DDL, the runtime plugs a type planner into every session that reads
 //! `ARROW('<arrow type name>')`, so the canonical DDL describes every contract exactly.
 
-use std::sync::Arc;
+use arrow_schema::{DataType, IntervalUnit, TimeUnit};
 
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, IntervalUnit, TimeUnit};
-use datafusion::common::{Result, plan_err};
-use datafusion::logical_expr::planner::TypePlanner;
-use datafusion::sql::sqlparser::ast::DataType as SqlDataType;
-
-use super::ddl::quote_literal;
+use crate::util::quote_literal;
 
 /// The SQL type Canon writes in DDL for an Arrow type.
 ///
@@ -60,28 +55,4 @@ pub fn sql_type(data_type: &DataType) -> String {
 /// `ARROW('<type>')`: Canon's exact spelling of any Arrow type in DDL.
 fn arrow_type(data_type: &DataType) -> String {
     format!("ARROW({})", quote_literal(&data_type.to_string()))
-}
-
-/// Plans `ARROW('<arrow type name>')` column types to exactly that Arrow type.
-#[derive(Debug, Default)]
-pub struct ArrowTypePlanner;
-
-impl TypePlanner for ArrowTypePlanner {
-    fn plan_type_field(&self, sql_type: &SqlDataType) -> Result<Option<FieldRef>> {
-        let SqlDataType::Custom(name, modifiers) = sql_type else {
-            return Ok(None);
-        };
-        if !name.to_string().eq_ignore_ascii_case("arrow") {
-            return Ok(None);
-        }
-        let [type_name] = modifiers.as_slice() else {
-            return plan_err!(
-                "ARROW(...) takes exactly one quoted Arrow type name, e.g. ARROW('LargeUtf8')"
-            );
-        };
-        match type_name.parse::<DataType>() {
-            Ok(data_type) => Ok(Some(Arc::new(Field::new("", data_type, true)))),
-            Err(e) => plan_err!("ARROW('{type_name}'): not an Arrow type: {e}"),
-        }
-    }
 }

@@ -5,14 +5,14 @@
 
 use std::fmt;
 
-use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
-use datafusion::sql::parser::Statement;
-use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion_common::DataFusionError;
+use datafusion_common::tree_node::TreeNodeRecursion;
+use datafusion_expr::{LogicalPlan, Statement as PlanStatement};
+use datafusion_sql::parser::Statement;
+use datafusion_sql::sqlparser::ast::Statement as SqlStatement;
 use serde::Serialize;
 
-use crate::sql::IdentifierCase;
+use crate::dialect::{IdentifierCase, SqlError};
 
 /// What SQL may run, and how SQL text is parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,13 +93,13 @@ pub struct PolicyViolation {
 impl SqlPolicy {
     /// Parses SQL text in the policy's dialect into statements; a construct the dialect
     /// cannot express is named in the error.
-    pub fn parse(&self, sql: &str) -> crate::Result<Vec<Statement>> {
-        crate::sql::dialect::parse(&self.dialect, sql)
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, SqlError> {
+        crate::dialect::parse(&self.dialect, sql)
     }
 
     /// Switches the dialect SQL text is read in, by any name DataFusion knows.
     pub fn set_dialect(&mut self, name: &str) -> Result<(), DataFusionError> {
-        self.dialect = crate::sql::dialect::canonical_dialect(name)?.to_string();
+        self.dialect = crate::dialect::canonical_dialect(name)?.to_string();
         Ok(())
     }
 

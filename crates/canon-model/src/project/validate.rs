@@ -5,16 +5,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::config::TableOptions;
-use datafusion::sql::parser::DFParserBuilder;
-use datafusion::sql::sqlparser::ast::Expr;
+use arrow_schema::DataType;
+use datafusion_common::config::TableOptions;
+use datafusion_sql::parser::DFParserBuilder;
+use datafusion_sql::sqlparser::ast::Expr;
 use toml::Spanned;
 
 use super::raw::{RawColumn, RawDataset, RawProject, SpannedMap};
 use super::{Project, Source};
-use crate::contract::{ColumnSpec, DatasetSpec, Format, Origin, SortKey, is_plain_identifier};
+use crate::contract::{ColumnSpec, DatasetSpec, Format, Origin, SortKey};
 use crate::error::{Problem, ProjectError};
+use crate::util::is_plain_identifier;
 
 pub(super) fn project(
     raw: RawProject,
@@ -70,6 +71,14 @@ pub(super) fn project(
             problems: v.problems,
         })
     }
+}
+
+/// The parts of a dataset's declaration Delta validation looks at.
+pub(super) struct DeltaContext<'a> {
+    pub is_delta: bool,
+    pub format: Range<usize>,
+    pub evolution: Option<Range<usize>>,
+    pub ordered_by: &'a [Spanned<String>],
 }
 
 pub(super) struct Validator<'a> {
@@ -166,7 +175,7 @@ impl Validator<'_> {
         let constraints = self.constraints(&raw.constraints, &key);
         let delta = self.delta(
             raw.delta,
-            super::delta::Context {
+            DeltaContext {
                 is_delta,
                 format: raw.format.span(),
                 evolution: evolution_span,

@@ -1,21 +1,22 @@
 //! Dataset contracts: what a dataset is (columns, types, layout, scan options) and its
 //! canonical `CREATE EXTERNAL TABLE` rendering.
 
-pub(crate) mod ddl;
+mod ddl;
 mod types;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::common::config::ConfigFileType;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use datafusion_common::config::ConfigFileType;
 use sha2::{Digest, Sha256};
 
+use crate::delta::DeltaSpec;
 use crate::evolution::EvolutionSpec;
+use crate::util::hex;
 
-pub(crate) use ddl::is_plain_identifier;
-pub use types::{ArrowTypePlanner, sql_type};
+pub use types::sql_type;
 
 /// The file formats a dataset can be stored as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -146,7 +147,7 @@ pub struct DatasetSpec {
     /// SQL boolean expressions every row must satisfy (NULL counts as satisfied).
     pub constraints: Vec<String>,
     /// How a Delta dataset is scanned and created; `Some` exactly for `format = "delta"`.
-    pub delta: Option<crate::delta::DeltaSpec>,
+    pub delta: Option<DeltaSpec>,
     /// Where the dataset is declared.
     pub origin: Origin,
 }
@@ -201,7 +202,39 @@ pub fn schema_fingerprint(schema: &Schema) -> String {
     hex(&hasher.finalize())
 }
 
-/// Lowercase hex of a digest.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Every way `actual` differs from the contract's schema, in column order.
+pub fn schema_diffs(contract: &Schema, actual: &Schema) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if contract.fields().len() != actual.fields().len() {
+        diffs.push(format!(
+            "{} columns, contract has {}",
+            actual.fields().len(),
+            contract.fields().len()
+        ));
+    }
+    for (i, (c, r)) in contract.fields().iter().zip(actual.fields()).enumerate() {
+        if c.name() != r.name() {
+            diffs.push(format!(
+                "column {i} is `{}`, contract says `{}`",
+                r.name(),
+                c.name()
+            ));
+        } else if c.data_type() != r.data_type() {
+            diffs.push(format!(
+                "column `{}` is {}, contract says {}",
+                c.name(),
+                r.data_type(),
+                c.data_type()
+            ));
+        } else if c.is_nullable() != r.is_nullable() {
+            let null = |n: bool| if n { "nullable" } else { "NOT NULL" };
+            diffs.push(format!(
+                "column `{}` is {}, contract says {}",
+                c.name(),
+                null(r.is_nullable()),
+                null(c.is_nullable())
+            ));
+        }
+    }
+    diffs
 }

@@ -4,25 +4,7 @@
 use std::fmt::Write;
 
 use super::{DatasetSpec, sql_type};
-
-/// Quotes an SQL identifier, doubling embedded quotes.
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Whether a name can stand unquoted in DataFusion's `PARTITIONED BY` clause.
-pub(crate) fn is_plain_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Quotes an SQL string literal, doubling embedded quotes.
-pub(crate) fn quote_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
+use crate::util::{quote_ident, quote_literal};
 
 pub(super) fn render(spec: &DatasetSpec) -> String {
     let mut out = String::new();

@@ -11,10 +11,10 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 use crate::contract::DatasetSpec;
+use crate::declarations::PreparedSpec;
+use crate::declarations::{MacroSpec, OverrideSpec};
 use crate::error::{Problem, ProjectError};
-use crate::functions::{MacroSpec, OverrideSpec};
 use crate::policy::SqlPolicy;
-use crate::prepared::PreparedSpec;
 use crate::profile::ProfileSpec;
 
 /// A loaded and validated project: profile, policy and dataset contracts.

@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use datafusion::common::ScalarValue;
-use datafusion::sql::parser::DFParser;
+use datafusion_common::ScalarValue;
+use datafusion_sql::parser::DFParser;
 use toml::Spanned;
 
 use super::raw::RawEvolution;

@@ -3,14 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use datafusion::common::config::ConfigOptions;
+use datafusion_common::config::ConfigOptions;
 use toml::Spanned;
 
 use super::raw::{RawPolicy, RawProfile};
 use super::validate::Validator;
+use crate::dialect::IdentifierCase;
 use crate::policy::SqlPolicy;
 use crate::profile::{ProfileSpec, owner_of_setting};
-use crate::sql::IdentifierCase;
 
 impl Validator<'_> {
     pub(super) fn profile(&mut self, raw: RawProfile, root: &Path) -> ProfileSpec {

@@ -2,31 +2,19 @@
 //! column type must be one Delta stores and reads back unchanged.
 
 use std::ops::Range;
-use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, Schema};
-use deltalake_core::kernel::StructType;
-use deltalake_core::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use toml::Spanned;
 
 use super::raw::RawDelta;
-use super::validate::Validator;
+use super::validate::{DeltaContext, Validator};
 use crate::contract::ColumnSpec;
-use crate::delta::{DeltaSpec, TimeTravel, check_timestamp};
-
-/// The parts of a dataset's declaration Delta validation looks at.
-pub(super) struct Context<'a> {
-    pub is_delta: bool,
-    pub format: Range<usize>,
-    pub evolution: Option<Range<usize>>,
-    pub ordered_by: &'a [Spanned<String>],
-}
+use crate::delta::{DeltaSpec, TimeTravel, check_timestamp, delta_read_type};
 
 impl Validator<'_> {
     pub(super) fn delta(
         &mut self,
         raw: Option<Spanned<RawDelta>>,
-        cx: Context<'_>,
+        cx: DeltaContext<'_>,
         columns: &[ColumnSpec],
         key: &dyn Fn(&str) -> String,
     ) -> Option<DeltaSpec> {
@@ -101,19 +89,11 @@ impl Validator<'_> {
         key: &dyn Fn(&str) -> String,
     ) {
         for (i, column) in columns.iter().enumerate() {
-            let field = Field::new(&column.name, column.data_type.clone(), column.nullable);
-            let schema = Schema::new(vec![field]);
-            let round_trip = TryIntoKernel::<StructType>::try_into_kernel(&schema)
-                .map_err(|e| e.to_string())
-                .and_then(|s| TryIntoArrow::<Schema>::try_into_arrow(&s).map_err(|e| e.to_string()))
-                .map(Arc::new);
-            let message = match round_trip {
+            let message = match delta_read_type(&column.data_type) {
                 Err(e) => format!("{} has no Delta Lake type: {e}", column.data_type),
-                Ok(back) if back.field(0).data_type() != &column.data_type => format!(
-                    "{} is stored by Delta Lake as {} and reads back as that; declare {}",
+                Ok(back) if back != column.data_type => format!(
+                    "{} is stored by Delta Lake as {back} and reads back as that; declare {back}",
                     column.data_type,
-                    back.field(0).data_type(),
-                    back.field(0).data_type()
                 ),
                 Ok(_) => continue,
             };

@@ -1,0 +1,176 @@
+//! The runtime profile as declared: every SessionConfig and RuntimeEnv knob Canon sets,
+//! in canonical form, with a fingerprint that is the same on every machine.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::policy::SqlPolicy;
+use crate::util::hex;
+
+/// DataFusion's default parquet metadata cache size (`DEFAULT_METADATA_CACHE_LIMIT`); the
+/// runtime's tests check that these three still equal DataFusion's.
+pub const DEFAULT_METADATA_CACHE_LIMIT: u64 = 50 * 1024 * 1024;
+/// DataFusion's default list-files cache size (`DEFAULT_LIST_FILES_CACHE_MEMORY_LIMIT`).
+pub const DEFAULT_LIST_FILES_CACHE_MEMORY_LIMIT: u64 = 1024 * 1024;
+/// DataFusion's default file statistics cache size (`DEFAULT_FILE_STATISTICS_MEMORY_LIMIT`).
+pub const DEFAULT_FILE_STATISTICS_MEMORY_LIMIT: u64 = 20 * 1024 * 1024;
+
+/// How query operators share the memory limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemoryPoolKind {
+    /// Spilling operators get equal shares (DataFusion's `FairSpillPool`).
+    #[default]
+    Fair,
+    /// First come, first served (DataFusion's `GreedyMemoryPool`).
+    Greedy,
+}
+
+impl MemoryPoolKind {
+    /// The name used in `canon.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fair => "fair",
+            Self::Greedy => "greedy",
+        }
+    }
+}
+
+/// Sizes and lifetimes of DataFusion's caches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSpec {
+    /// Parquet metadata (footer and page index) cache, in bytes.
+    pub metadata: u64,
+    /// List-files cache, in bytes; 0 disables it.
+    pub list_files: u64,
+    /// How long a listing stays valid; `None` keeps it until evicted.
+    pub list_files_ttl: Option<Duration>,
+    /// Whether file statistics are cached.
+    pub statistics: bool,
+}
+
+impl Default for CacheSpec {
+    fn default() -> Self {
+        Self {
+            metadata: DEFAULT_METADATA_CACHE_LIMIT,
+            list_files: DEFAULT_LIST_FILES_CACHE_MEMORY_LIMIT,
+            // New files become visible within a minute in long-lived sessions.
+            list_files_ttl: Some(Duration::from_secs(60)),
+            statistics: true,
+        }
+    }
+}
+
+/// The `[profile]` section, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileSpec {
+    /// Partitions per query; 0 means the number of cores.
+    pub target_partitions: usize,
+    /// Rows per batch.
+    pub batch_size: usize,
+    /// Memory limit in bytes for query operators; `None` is unbounded.
+    pub memory_limit: Option<u64>,
+    /// Memory pool policy, used when a limit is set.
+    pub memory_pool: MemoryPoolKind,
+    /// Spill directory, as declared and resolved; `None` uses the system temp dir.
+    pub spill_dir: Option<(String, PathBuf)>,
+    /// Cache sizes.
+    pub cache: CacheSpec,
+    /// Session-wide parquet defaults, as full `datafusion.execution.parquet.*` keys.
+    pub parquet: BTreeMap<String, String>,
+    /// Any other DataFusion setting, by full key.
+    pub settings: BTreeMap<String, String>,
+}
+
+impl Default for ProfileSpec {
+    fn default() -> Self {
+        Self {
+            target_partitions: 0,
+            batch_size: 8192,
+            memory_limit: None,
+            memory_pool: MemoryPoolKind::Fair,
+            spill_dir: None,
+            cache: CacheSpec::default(),
+            parquet: BTreeMap::new(),
+            settings: BTreeMap::new(),
+        }
+    }
+}
+
+/// Which part of the project owns a DataFusion key that `[profile.settings]` may not set.
+pub fn owner_of_setting(key: &str) -> Option<&'static str> {
+    match key {
+        "datafusion.execution.target_partitions" => Some("[profile] target_partitions"),
+        "datafusion.execution.batch_size" => Some("[profile] batch_size"),
+        "datafusion.sql_parser.dialect" => Some("[policy] dialect"),
+        "datafusion.sql_parser.enable_ident_normalization" => Some("[policy] identifiers"),
+        "datafusion.catalog.create_default_catalog_and_schema" => Some("session factory"),
+        k if k.starts_with("datafusion.execution.parquet.") => Some("[profile.parquet] table"),
+        k if k.starts_with("datafusion.runtime.") => {
+            Some("[profile] memory_limit, memory_pool, spill_dir and [profile.cache]")
+        }
+        _ => None,
+    }
+}
+
+/// The declared profile and policy as sorted `key = value` pairs, machine-independent:
+/// `target_partitions = 0` stays 0 rather than the core count, paths stay as declared.
+pub fn canonical_settings(spec: &ProfileSpec, policy: &SqlPolicy) -> BTreeMap<String, String> {
+    let mut s = BTreeMap::new();
+    let mut put = |k: &str, v: String| s.insert(k.to_string(), v);
+    put(
+        "canon.target_partitions",
+        spec.target_partitions.to_string(),
+    );
+    put("canon.batch_size", spec.batch_size.to_string());
+    put(
+        "canon.memory_limit",
+        spec.memory_limit
+            .map_or("unbounded".into(), |b| b.to_string()),
+    );
+    put("canon.memory_pool", spec.memory_pool.name().into());
+    put(
+        "canon.spill_dir",
+        spec.spill_dir
+            .as_ref()
+            .map_or("system temp".into(), |(d, _)| d.clone()),
+    );
+    put("canon.cache.metadata", spec.cache.metadata.to_string());
+    put("canon.cache.list_files", spec.cache.list_files.to_string());
+    put(
+        "canon.cache.list_files_ttl",
+        spec.cache
+            .list_files_ttl
+            .map_or("none".into(), |d| humantime::format_duration(d).to_string()),
+    );
+    put("canon.cache.statistics", spec.cache.statistics.to_string());
+    put("canon.policy.dialect", policy.dialect.clone());
+    put("canon.policy.identifiers", policy.identifiers.name().into());
+    put("canon.policy.allow_ddl", policy.allow_ddl.to_string());
+    put("canon.policy.allow_dml", policy.allow_dml.to_string());
+    put(
+        "canon.policy.allow_statements",
+        policy.allow_statements.to_string(),
+    );
+    for (k, v) in spec.parquet.iter().chain(&spec.settings) {
+        put(k, v.clone());
+    }
+    s
+}
+
+/// Hex SHA-256 over canonical settings: same file, same fingerprint, on any machine.
+pub fn fingerprint(settings: &BTreeMap<String, String>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"canon-profile-v1\n");
+    for (k, v) in settings {
+        hasher.update(k.as_bytes());
+        hasher.update(b"=");
+        hasher.update(v.as_bytes());
+        hasher.update(b"\n");
+    }
+    hex(&hasher.finalize())
+}

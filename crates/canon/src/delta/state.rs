@@ -1,0 +1,145 @@
+//! A Delta table's loaded state, shared by the dataset that scans it and the sinks that
+//! write to it: the version loaded and the scan over it, reloaded when others commit.
+
+use std::sync::{Arc, RwLock};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::{DataFusionError, Result, plan_err};
+use deltalake_core::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
+use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use url::Url;
+
+use canon_model::delta::{DeltaSpec, TimeTravel};
+
+/// A named CHECK constraint enforced on Canon's writes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Constraint {
+    /// The name it is stored under in the table (`delta.constraints.<name>`).
+    pub name: String,
+    /// The SQL boolean expression.
+    pub expression: String,
+    /// Whether the table itself stores it, so every Delta writer enforces it.
+    pub stored: bool,
+}
+
+/// One loaded version of the table and the scan built over it.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub table: DeltaTable,
+    pub scan: Arc<DeltaScanNext>,
+    pub version: u64,
+}
+
+/// State shared by the table and its write sinks.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub name: String,
+    pub url: Url,
+    pub spec: DeltaSpec,
+    /// The table's own (logical) schema, which equals the contract's.
+    pub logical: SchemaRef,
+    /// Every constraint a Canon write checks, with its name.
+    pub constraints: RwLock<Vec<Constraint>>,
+    pub current: RwLock<Arc<Loaded>>,
+}
+
+/// Opens a Delta table at a location, at a version or timestamp when asked.
+pub(crate) async fn open(
+    url: &Url,
+    travel: Option<&TimeTravel>,
+) -> Result<DeltaTable, DeltaTableError> {
+    let builder = DeltaTableBuilder::from_url(url.clone())?;
+    let builder = match travel {
+        None => builder,
+        Some(TimeTravel::Version(v)) => builder.with_version(*v),
+        Some(TimeTravel::Timestamp(t)) => builder.with_datestring(t)?,
+    };
+    builder.load().await
+}
+
+/// The scan configuration a dataset's `[dataset.delta]` asks for.
+pub(crate) fn scan_config(spec: &DeltaSpec) -> DeltaScanConfig {
+    let mut config = DeltaScanConfig::new()
+        .with_parquet_pushdown(spec.parquet_pushdown)
+        .with_wrap_partition_values(spec.wrap_partition_values);
+    config.schema_force_view_types = spec.view_types;
+    if let Some(column) = &spec.file_column {
+        config = config.with_file_column_name(column);
+    }
+    config
+}
+
+pub(crate) fn load(table: DeltaTable, spec: &DeltaSpec) -> Result<Loaded, DeltaTableError> {
+    let state = table.snapshot()?;
+    let version = state.version();
+    let scan = DeltaScanNext::new(state.snapshot().clone(), scan_config(spec))
+        .map_err(|e| DeltaTableError::Generic(e.strip_backtrace()))?;
+    Ok(Loaded {
+        version,
+        scan: Arc::new(scan),
+        table,
+    })
+}
+
+impl Inner {
+    pub(crate) fn loaded(&self) -> Arc<Loaded> {
+        Arc::clone(&read(&self.current))
+    }
+
+    /// The latest snapshot, reloaded when another writer (or session) has committed since;
+    /// a pinned dataset always reads its pinned version.
+    pub(crate) async fn fresh(&self) -> Result<Arc<Loaded>> {
+        let loaded = self.loaded();
+        if self.spec.time_travel.is_some() {
+            return Ok(loaded);
+        }
+        let latest = loaded.table.get_latest_version().await.map_err(external)?;
+        if latest == loaded.version {
+            return Ok(loaded);
+        }
+        let mut table = loaded.table.clone();
+        table.update_incremental(None).await.map_err(external)?;
+        self.replace(table)
+    }
+
+    /// Makes `table` the current version, after checking it still matches the contract.
+    pub(crate) fn replace(&self, table: DeltaTable) -> Result<Arc<Loaded>> {
+        let loaded = load(table, &self.spec).map_err(external)?;
+        let schema = loaded
+            .table
+            .snapshot()
+            .map_err(external)?
+            .snapshot()
+            .arrow_schema();
+        let diffs = crate::contract::schema_diffs(&self.logical, &schema);
+        if !diffs.is_empty() {
+            return plan_err!(
+                "Delta dataset `{}` at version {} no longer matches its contract: {}",
+                self.name,
+                loaded.version,
+                diffs.join("; ")
+            );
+        }
+        let loaded = Arc::new(loaded);
+        let mut current = write(&self.current);
+        // Another task may have loaded a newer version meanwhile; keep the newest.
+        if current.version < loaded.version {
+            *current = Arc::clone(&loaded);
+        }
+        Ok(loaded)
+    }
+}
+
+pub(crate) fn external(e: DeltaTableError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+// A poisoned lock only means another thread panicked mid-update of a plain value; the
+// value itself is still whole, so it is used as is.
+pub(crate) fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,51 @@
+//! Table formats with a factory of their own. DataFusion's listing formats (parquet, CSV,
+//! JSON, Arrow) register through its `ListingTableFactory`; a format such as Delta brings
+//! its own factory for its `STORED AS` keyword and finishes registration through this
+//! hook, so the registry never needs to know which formats exist.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::catalog::{TableFunctionImpl, TableProvider, TableProviderFactory};
+
+use super::DatasetError;
+use crate::contract::DatasetSpec;
+
+/// The project's datasets by name, shared read-only by every session.
+pub type DatasetTables = Arc<BTreeMap<String, Arc<dyn TableProvider>>>;
+
+/// A table format that registers through its own table factory.
+pub trait TableFormat: fmt::Debug + Send + Sync {
+    /// The format's name in `canon.toml` (`format = "…"`) and in `canon.datasets`.
+    fn name(&self) -> &'static str;
+
+    /// The `STORED AS` keyword of its datasets' canonical DDL.
+    fn stored_as(&self) -> &'static str;
+
+    /// The factory that builds its tables from the planned DDL.
+    fn factory(&self) -> Arc<dyn TableProviderFactory>;
+
+    /// The expression adapter its scans use, as `canon.datasets` shows it.
+    fn adapter(&self) -> &'static str;
+
+    /// Finishes registering a table its factory built: attaches what the contract adds
+    /// and returns notes on where the table differs from plain DDL.
+    fn attach(
+        &self,
+        spec: &DatasetSpec,
+        table: &Arc<dyn TableProvider>,
+    ) -> Result<Vec<String>, DatasetError>;
+
+    /// The current state of one of its tables, for `canon.datasets` and diagnostics.
+    fn state(&self, table: &dyn TableProvider) -> Option<serde_json::Value>;
+
+    /// Table functions over the project's datasets, added to every session.
+    fn table_functions(
+        &self,
+        datasets: &DatasetTables,
+    ) -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)>;
+}
+
+/// The table formats this build of Canon has, by `STORED AS` keyword.
+pub type Formats = Arc<Vec<Arc<dyn TableFormat>>>;

@@ -1,0 +1,356 @@
+//! Sessions: cheap per-user contexts made from the runtime's template, sharing its
+//! datasets, profile and policy, each with its own scratch tables and settings.
+//!
+//! Everything a caller can do with a session is in the one `impl Session` below: SQL text,
+//! parsed statements, prepared statements, DataFrames, writes and explanations. Each
+//! method checks the policy and records what it runs, then hands the work to the layer
+//! that does it (`prepared`, `sql::explain`, DataFusion itself).
+
+mod schema;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, UInt64Array};
+use datafusion::common::ScalarValue;
+use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
+use datafusion::execution::context::SessionContext;
+use datafusion::execution::options::{
+    ArrowReadOptions, CsvReadOptions, JsonReadOptions, ParquetReadOptions,
+};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement as PlanStatement};
+use datafusion::sql::parser::Statement;
+
+use crate::diagnostics::{Diagnostics, Event};
+use crate::error::{CanonError, Result, SessionError};
+use crate::policy::{PolicyViolation, SqlPolicy, StatementClass};
+use crate::prepared::run::{self as prepared, Scope};
+use crate::prepared::{Entry, Parameter, SessionStatements, declares_types};
+use crate::registry::DatasetTables;
+use crate::sql::Explanation;
+use crate::sql::explain::explain_plan;
+
+pub(crate) use schema::SessionSchema;
+
+/// A session: every statement passes the policy, is recorded, then runs.
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) ctx: SessionContext,
+    pub(crate) policy: Arc<SqlPolicy>,
+    datasets: DatasetTables,
+    pub(crate) diagnostics: Diagnostics,
+    /// This session's prepared statements (also in its config, for `canon.prepared`).
+    pub(crate) prepared: Arc<SessionStatements>,
+}
+
+impl Session {
+    pub(crate) fn new(
+        ctx: SessionContext,
+        policy: Arc<SqlPolicy>,
+        datasets: DatasetTables,
+        diagnostics: Diagnostics,
+        prepared: Arc<SessionStatements>,
+    ) -> Self {
+        Self {
+            ctx,
+            policy,
+            datasets,
+            diagnostics,
+            prepared,
+        }
+    }
+
+    /// This session's id, as recorded in diagnostics.
+    pub fn id(&self) -> String {
+        self.ctx.session_id()
+    }
+
+    /// Parses SQL text into statements, in the policy's dialect.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        Ok(self.policy.parse(sql)?)
+    }
+
+    /// Runs one SQL statement and returns its result as a DataFrame.
+    ///
+    /// DDL, DML and statements take effect when this returns; queries run when the
+    /// DataFrame is collected.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let statement = self.one_statement(sql)?;
+        self.statement(statement).await
+    }
+
+    /// Runs an already-parsed statement under the same policy as SQL text.
+    ///
+    /// Queries are recorded by the plan hook when they run; DDL and `SET`, which DataFusion
+    /// runs here without a physical plan, are recorded here.
+    pub async fn statement(&self, mut statement: Statement) -> Result<DataFrame> {
+        crate::functions::factory::bind_argument_names(&mut statement);
+        let typed = declares_types(&statement);
+        let (plan, class, text) = self.plan_statement(statement).await?;
+        self.run(plan, class, text, typed).await
+    }
+
+    /// Runs a plan that passed [`Self::plan_statement`] (or was built by Canon and checked
+    /// the same way); `typed` says whether a PREPARE declared its parameter types.
+    async fn run(
+        &self,
+        plan: LogicalPlan,
+        class: StatementClass,
+        text: String,
+        typed: bool,
+    ) -> Result<DataFrame> {
+        tracing::debug!(session = %self.id(), %class, "planned");
+        if !crate::hook::runs_directly(&plan) {
+            let df = self.run_plan(plan, &text, typed).await?;
+            return Ok(crate::hook::annotate(df, text));
+        }
+        self.record_planned(&plan, class, &text)?;
+        let df = self.run_plan(plan, &text, typed).await?;
+        Ok(crate::hook::annotate_recorded(df, text))
+    }
+
+    /// Records a plan DataFusion runs directly (without the plan hook seeing it).
+    fn record_planned(&self, plan: &LogicalPlan, class: StatementClass, text: &str) -> Result<()> {
+        let state = self.ctx.state();
+        crate::hook::record(
+            &self.diagnostics,
+            &self.id(),
+            class,
+            text.to_string(),
+            plan,
+            state.config_options(),
+        )
+    }
+
+    /// Checks and plans a statement without running it: the policy on the statement, then
+    /// on the plan. Returns the plan, its class and the statement's text.
+    async fn plan_statement(
+        &self,
+        statement: Statement,
+    ) -> Result<(LogicalPlan, StatementClass, String)> {
+        let text = statement.to_string();
+        let class = self
+            .policy
+            .check(&statement)
+            .map_err(|v| self.rejected(v))?;
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        self.policy
+            .check_plan(&plan)
+            .map_err(|v| self.rejected(v))?;
+        self.guard_datasets(&plan)?;
+        crate::functions::guard_drop(&self.ctx, &plan)?;
+        Ok((plan, class, text))
+    }
+
+    /// A DataFrame over a dataset or session table, for building queries with DataFusion's
+    /// DataFrame API. Its plans pass the same policy and are recorded like SQL when they run.
+    pub async fn table(&self, name: &str) -> Result<DataFrame> {
+        Ok(self.ctx.table(name).await?)
+    }
+
+    /// Appends `rows` to a dataset, or replaces its rows when `overwrite`; returns how many
+    /// rows were written. The write is a DataFrame `INSERT`, so it passes the same policy
+    /// (`allow_dml`) and plan hook as `INSERT INTO` in SQL.
+    pub async fn insert(&self, dataset: &str, rows: DataFrame, overwrite: bool) -> Result<u64> {
+        let op = if overwrite {
+            InsertOp::Overwrite
+        } else {
+            InsertOp::Append
+        };
+        let options = DataFrameWriteOptions::new().with_insert_operation(op);
+        let batches = rows.write_table(dataset, options).await?;
+        let count = batches
+            .first()
+            .filter(|b| b.num_columns() == 1 && b.num_rows() == 1)
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<UInt64Array>()
+                    .map(|c| c.value(0))
+            })
+            .unwrap_or_default();
+        Ok(count)
+    }
+
+    /// The rows of one data file (parquet, csv, json/ndjson or arrow, by its extension).
+    pub async fn read_file(&self, path: &Path) -> Result<DataFrame> {
+        let text = path.to_string_lossy();
+        let ctx = &self.ctx;
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let df = match extension.as_deref() {
+            Some("parquet") => {
+                ctx.read_parquet(text.as_ref(), ParquetReadOptions::default())
+                    .await
+            }
+            Some("csv") => ctx.read_csv(text.as_ref(), CsvReadOptions::default()).await,
+            Some(ext @ ("json" | "ndjson" | "jsonl")) => {
+                let dotted = format!(".{ext}");
+                let options = JsonReadOptions::default().file_extension(&dotted);
+                ctx.read_json(text.as_ref(), options).await
+            }
+            Some("arrow") => {
+                ctx.read_arrow(text.as_ref(), ArrowReadOptions::default())
+                    .await
+            }
+            _ => {
+                let path = path.to_path_buf();
+                return Err(SessionError::UnknownFileFormat { path }.into());
+            }
+        };
+        Ok(df?)
+    }
+
+    /// Executes a prepared statement (this session's, the project's or Canon's) with
+    /// parameter values, under the same checks as SQL `EXECUTE`.
+    pub async fn execute(&self, name: &str, params: Vec<ScalarValue>) -> Result<DataFrame> {
+        let (plan, text) = prepared::execute_plan(name, params);
+        self.policy
+            .check_plan(&plan)
+            .map_err(|v| self.rejected(v))?;
+        self.run(plan, StatementClass::Query, text, false).await
+    }
+
+    /// Executes a prepared statement with parameter values given as text, each read as its
+    /// parameter's type (untyped parameters: a number or boolean when the text reads as
+    /// one, otherwise a string).
+    pub async fn execute_text(&self, name: &str, params: &[String]) -> Result<DataFrame> {
+        let entry = self.ensure_prepared(name).await?;
+        let values = prepared::values_from_text(name, entry, params)?;
+        self.execute(name, values).await
+    }
+
+    /// The parameters of a statement this session can execute.
+    pub async fn parameters(&self, name: &str) -> Result<Vec<Parameter>> {
+        Ok(self.ensure_prepared(name).await?.params)
+    }
+
+    /// Explains one SQL statement under the session's policy; with `analyze` it also runs
+    /// it (through the same policy and hook as any query) and reports the metrics.
+    pub async fn explain(&self, sql: &str, analyze: bool) -> Result<Explanation> {
+        let statement = self.one_statement(sql)?;
+        let (plan, class, text) = self.plan_statement(statement).await?;
+        if crate::hook::runs_directly(&plan) {
+            let class = class.to_string();
+            return Err(SessionError::NoQueryPlan {
+                class,
+                statement: text,
+            }
+            .into());
+        }
+        // Lazy for everything that has a physical plan; `EXECUTE` binds its parameters here.
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let (state, plan) = crate::hook::annotate(df, text.clone()).into_parts();
+        explain_plan(state, plan, text, &self.policy.dialect, analyze).await
+    }
+
+    /// Explains a DataFrame built with the DataFrame API, exactly as it would run.
+    pub async fn explain_dataframe(&self, df: DataFrame, analyze: bool) -> Result<Explanation> {
+        let (state, plan) = df.into_parts();
+        explain_plan(state, plan, String::new(), &self.policy.dialect, analyze).await
+    }
+
+    /// The one statement of `sql`; scripts run statement by statement.
+    fn one_statement(&self, sql: &str) -> Result<Statement> {
+        let mut statements = self.parse(sql)?;
+        match statements.len() {
+            1 => Ok(statements.remove(0)),
+            found => Err(SessionError::NotOneStatement { found }.into()),
+        }
+    }
+
+    /// What prepared statements need of this session.
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            ctx: &self.ctx,
+            statements: &self.prepared,
+            diagnostics: &self.diagnostics,
+        }
+    }
+
+    /// Runs a statement that passed the policy; prepared-statement plans go through
+    /// Canon's registry of them, everything else straight to DataFusion.
+    async fn run_plan(&self, plan: LogicalPlan, text: &str, typed: bool) -> Result<DataFrame> {
+        match plan {
+            LogicalPlan::Statement(PlanStatement::Prepare(prepare)) => {
+                prepared::prepare(&self.scope(), prepare, text, typed, None).await
+            }
+            LogicalPlan::Statement(PlanStatement::Execute(execute)) => {
+                let entry = self.ensure_prepared(&execute.name).await?;
+                prepared::execute(&self.scope(), execute, entry).await
+            }
+            LogicalPlan::Statement(PlanStatement::Deallocate(deallocate)) => {
+                prepared::deallocate(&self.scope(), deallocate).await
+            }
+            plan => Ok(self.ctx.execute_logical_plan(plan).await?),
+        }
+    }
+
+    /// This session's entry for `name`, preparing a declared statement on first use.
+    async fn ensure_prepared(&self, name: &str) -> Result<Entry> {
+        if let Some(entry) = self.prepared.entry(name) {
+            return Ok(entry);
+        }
+        let Some(declared) = self.prepared.declared(name).cloned() else {
+            return Err(prepared::unknown(&self.prepared, name));
+        };
+        let declared_error = |problem| SessionError::Declared {
+            name: name.to_string(),
+            problem,
+        };
+        let statement = declared
+            .parse(&self.policy)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| declared_error("is empty"))?;
+        let typed = declares_types(&statement);
+        let (plan, class, text) = self.plan_statement(statement).await?;
+        // PREPARE runs directly in DataFusion, past the plan hook: recorded here.
+        self.record_planned(&plan, class, &text)?;
+        let LogicalPlan::Statement(PlanStatement::Prepare(prepare)) = plan else {
+            return Err(declared_error("did not plan to PREPARE").into());
+        };
+        prepared::prepare(
+            &self.scope(),
+            prepare,
+            &declared.sql,
+            typed,
+            Some(&declared),
+        )
+        .await?;
+        self.prepared
+            .entry(name)
+            .ok_or_else(|| prepared::unknown(&self.prepared, name))
+    }
+
+    /// Dataset tables come from the project file and outlive sessions. The session schema
+    /// refuses to deregister them, but DataFusion's DROP TABLE turns that refusal into
+    /// "doesn't exist" (or silent success with IF EXISTS), so drops are refused here.
+    fn guard_datasets(&self, plan: &LogicalPlan) -> Result<()> {
+        let LogicalPlan::Ddl(DdlStatement::DropTable(drop)) = plan else {
+            return Ok(());
+        };
+        let state = self.ctx.state();
+        let options = state.config().options();
+        let resolved = drop.name.clone().resolve(
+            &options.catalog.default_catalog,
+            &options.catalog.default_schema,
+        );
+        let in_default_schema = *resolved.catalog == options.catalog.default_catalog
+            && *resolved.schema == options.catalog.default_schema;
+        if in_default_schema && self.datasets.contains_key(resolved.table.as_ref()) {
+            let dataset = resolved.table.to_string();
+            return Err(SessionError::DropDataset { dataset }.into());
+        }
+        Ok(())
+    }
+
+    /// Records a refusal; recording is best effort so the refusal itself is what returns.
+    fn rejected(&self, violation: PolicyViolation) -> CanonError {
+        let _ = self.diagnostics.record(Event::from(&violation));
+        violation.into()
+    }
+}
