@@ -7,9 +7,9 @@ use crate::registry::{Formats, TableFormat};
 
 /// Every table format this build registers.
 pub(crate) fn compiled() -> Formats {
-    #[allow(unused_mut)] // Without optional formats the list stays empty.
-    let mut formats: Vec<Arc<dyn TableFormat>> = Vec::new();
-    #[cfg(feature = "delta")]
-    formats.push(Arc::new(crate::delta::DeltaFormat));
+    let formats: Vec<Arc<dyn TableFormat>> = vec![
+        #[cfg(feature = "delta")]
+        Arc::new(crate::delta::DeltaFormat),
+    ];
     Arc::new(formats)
 }

@@ -182,7 +182,8 @@ fn delta_commands_need_a_delta_dataset() {
     assert!(stderr(&output).contains("no dataset `nope`"));
 }
 
-/// The Python interpreter with `deltalake`, or `None` (with a message) where it is missing.
+/// The Python interpreter with `deltalake`, or `None` (with a message) where it is missing;
+/// with `CI` set, a missing one fails the test.
 fn python() -> Option<PathBuf> {
     let python = std::env::var_os("CANON_TEST_PYTHON")
         .map(PathBuf::from)
@@ -195,6 +196,12 @@ fn python() -> Option<PathBuf> {
         .is_ok_and(|o| o.status.success());
     if works {
         Some(python)
+    } else if std::env::var_os("CI").is_some() {
+        // CI installs the reference implementation; a missing one fails, never skips.
+        panic!(
+            "CI is set but the Python deltalake package is not installed at {}",
+            python.display()
+        );
     } else {
         eprintln!(
             "SKIPPED: the Python deltalake package is not installed at {}; run \

@@ -19,7 +19,7 @@ use datafusion::physical_expr_adapter::{
 use super::{EvolutionSpec, FileColumn, MissingPolicy, resolve_file_column};
 use crate::contract::ColumnSpec;
 
-/// Builds one [`EvolutionAdapter`] per file a dataset scans.
+/// Builds one `EvolutionAdapter` per file a dataset scans.
 #[derive(Debug)]
 pub struct EvolutionAdapterFactory {
     dataset: String,

@@ -1,5 +1,5 @@
 //! Schema evolution: how a dataset reads files written under older schemas. Each listing
-//! dataset gets a [`PhysicalExprAdapterFactory`] that applies its rules while scanning, so
+//! dataset gets a `PhysicalExprAdapterFactory` that applies its rules while scanning, so
 //! projections and filters still push down into the files:
 //! - columns the file lacks become null or the declared default (or an error),
 //! - renamed columns read from their old physical name,
