@@ -107,7 +107,7 @@ pub async fn run(
     if let DeltaCommand::Create { dataset } = &command {
         // The table does not exist yet, so the project is not registered: only read.
         let project = Project::load(project)?;
-        let created = ops::create(find(&project, dataset)?)
+        let created = ops::create(find(&project, dataset)?, &project.policy)
             .await
             .map_err(CanonError::from)?;
         println!(
@@ -198,7 +198,8 @@ pub async fn run(
             apply,
         } => {
             let table = delta_dataset(&runtime, &dataset)?;
-            let result = ops::vacuum(table, retention_hours, !apply)
+            let policy = &runtime.project().policy;
+            let result = ops::vacuum(table, policy, retention_hours, !apply)
                 .await
                 .map_err(CanonError::from)?;
             let verb = if result.dry_run {
@@ -220,7 +221,7 @@ pub async fn run(
             target_size,
         } => {
             let table = delta_dataset(&runtime, &dataset)?;
-            let done = ops::optimize(table, target_size)
+            let done = ops::optimize(table, &runtime.project().policy, target_size)
                 .await
                 .map_err(CanonError::from)?;
             println!(

@@ -16,6 +16,7 @@ use datafusion::common::{Result, plan_err};
 use datafusion::execution::cache::cache_manager::CacheManager;
 use object_store::ObjectMeta;
 
+use crate::registry::TableFunctionSpec;
 use crate::view::{SystemView, ViewRows};
 
 /// Which of DataFusion's caches a function reads.
@@ -65,22 +66,15 @@ const FUNCTIONS: [(&str, CacheKind, &str); 3] = [
 ];
 
 /// Canon's cache table functions, by name.
-pub(crate) fn functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
+pub(crate) fn functions() -> Vec<TableFunctionSpec> {
     FUNCTIONS
         .iter()
-        .map(|(name, kind, _)| {
-            let f: Arc<dyn TableFunctionImpl> = Arc::new(CacheFunction { kind: *kind });
-            (*name, f)
+        .map(|(name, kind, description)| TableFunctionSpec {
+            name,
+            description,
+            function: Arc::new(CacheFunction { kind: *kind }),
         })
         .collect()
-}
-
-/// The description of a Canon table function, for the catalog.
-pub(crate) fn description(name: &str) -> Option<&'static str> {
-    FUNCTIONS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, _, d)| *d)
 }
 
 impl TableFunctionImpl for CacheFunction {

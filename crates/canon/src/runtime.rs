@@ -124,11 +124,16 @@ impl Runtime {
                 .map(|d| (d.spec.name.clone(), Arc::clone(&d.provider)))
                 .collect(),
         );
-        for format in formats.iter() {
-            for (name, function) in format.table_functions(&tables) {
-                template.register_udtf(name, function);
-            }
-        }
+        let format_functions = formats
+            .iter()
+            .flat_map(|format| format.table_functions(&tables))
+            .collect();
+        functions::install_table_functions(
+            &mut template,
+            format_functions,
+            &project.overrides,
+            &diagnostics,
+        )?;
         // Registration plans DDL only; sessions run queries, through the plan hook.
         let template = crate::hook::install(
             template,

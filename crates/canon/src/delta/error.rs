@@ -2,10 +2,14 @@
 //! this type as the source, so that the core names no Delta type.
 
 use crate::error::CanonError;
+use crate::policy::PolicyViolation;
 
 /// A Delta operation on a dataset failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeltaError {
+    /// The SQL policy does not allow the operation; nothing was changed.
+    #[error(transparent)]
+    Refused(PolicyViolation),
     /// The dataset is not a Delta dataset (or not one of the project's).
     #[error("dataset `{dataset}` is not a Delta dataset of this project")]
     NotDelta {
@@ -32,6 +36,9 @@ pub enum DeltaError {
 
 impl From<DeltaError> for CanonError {
     fn from(error: DeltaError) -> Self {
-        Self::Format(Box::new(error))
+        match error {
+            DeltaError::Refused(violation) => Self::Policy(violation),
+            other => Self::Format(Box::new(other)),
+        }
     }
 }

@@ -20,7 +20,7 @@ mod write;
 
 use std::sync::Arc;
 
-use datafusion::catalog::{TableFunctionImpl, TableProvider, TableProviderFactory};
+use datafusion::catalog::{TableProvider, TableProviderFactory};
 use serde::Serialize;
 
 pub use canon_model::delta::{DeltaSpec, STORED_AS, TimeTravel};
@@ -32,7 +32,9 @@ pub use table::DeltaDataset;
 pub use write::ConstraintViolation;
 
 use crate::contract::DatasetSpec;
-use crate::registry::{DatasetError, DatasetTables, RegisteredDataset, TableFormat};
+use crate::registry::{
+    DatasetError, DatasetTables, RegisteredDataset, TableFormat, TableFunctionSpec,
+};
 
 /// Delta Lake as one of the runtime's table formats.
 #[derive(Debug, Default)]
@@ -72,12 +74,14 @@ impl TableFormat for DeltaFormat {
         serde_json::to_value(dataset.state()).ok()
     }
 
-    fn table_functions(
-        &self,
-        datasets: &DatasetTables,
-    ) -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
-        let changes = TableChanges::new(Arc::clone(datasets));
-        vec![(TABLE_CHANGES, Arc::new(changes))]
+    fn table_functions(&self, datasets: &DatasetTables) -> Vec<TableFunctionSpec> {
+        vec![TableFunctionSpec {
+            name: TABLE_CHANGES,
+            description: "The Change Data Feed of a Delta dataset between two versions or \
+                          timestamps: its rows with _change_type, _commit_version and \
+                          _commit_timestamp",
+            function: Arc::new(TableChanges::new(Arc::clone(datasets))),
+        }]
     }
 }
 

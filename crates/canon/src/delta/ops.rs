@@ -1,5 +1,7 @@
-//! Table maintenance for Delta datasets: create from the contract, history, vacuum and
-//! optimize, all by delta-rs's own operations.
+//! Table maintenance for Delta datasets: create from the contract, history, vacuum,
+//! optimize and restore, all by delta-rs's own operations, under the project's SQL
+//! policy: creating a table is DDL (`allow_ddl`); vacuum (when it deletes), optimize and
+//! restore change data files (`allow_dml`). History and a vacuum dry run only read.
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;
@@ -12,6 +14,23 @@ use serde::Serialize;
 
 use super::changes::cdf_enabled;
 use super::error::DeltaError;
+use crate::policy::{PolicyViolation, SqlPolicy, StatementClass};
+
+/// The longest vacuum retention Canon passes to delta-rs: about 114 years. Longer ones
+/// would overflow the time arithmetic and keep every file anyway.
+pub const MAX_RETENTION_HOURS: u64 = 1_000_000;
+
+/// Refuses a maintenance operation the policy does not allow, naming the rule.
+fn allowed(policy: &SqlPolicy, class: StatementClass, operation: &str) -> Result<(), DeltaError> {
+    match class.rule() {
+        Some(rule) if !policy.allows(class) => Err(DeltaError::Refused(PolicyViolation {
+            rule,
+            class,
+            statement: operation.to_string(),
+        })),
+        _ => Ok(()),
+    }
+}
 use super::factory::{display, table_url};
 use super::state::Constraint;
 use super::table::DeltaDataset;
@@ -51,8 +70,9 @@ pub fn contract_constraints(
             .iter()
             .any(|c| same_sql(&c.expression, expression))
         {
+            let name = free_name(&constraints, &format!("check_{}", i + 1));
             constraints.push(Constraint {
-                name: format!("check_{}", i + 1),
+                name,
                 expression: expression.clone(),
                 stored: false,
             });
@@ -75,21 +95,66 @@ pub fn stored_constraints(table: &DeltaTable) -> Result<HashMap<String, String>,
         .collect())
 }
 
+/// `name`, or `name_2`, `name_3`, … when a constraint already has it: a contract
+/// constraint's name must not take one the table stores.
+fn free_name(constraints: &[Constraint], name: &str) -> String {
+    let taken = |candidate: &str| constraints.iter().any(|c| c.name == candidate);
+    if !taken(name) {
+        return name.to_string();
+    }
+    (2..)
+        .map(|k| format!("{name}_{k}"))
+        .find(|candidate| !taken(candidate))
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// Whether two SQL expressions are the same up to whitespace and the case of keywords and
+/// unquoted names; quoted strings and identifiers must match exactly.
 fn same_sql(a: &str, b: &str) -> bool {
-    let normal = |s: &str| {
-        s.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
-    };
-    normal(a) == normal(b)
+    normal_sql(a) == normal_sql(b)
+}
+
+fn normal_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    let mut space = false;
+    for c in sql.chars() {
+        match quote {
+            // Inside quotes, text is kept as written; a doubled quote closes and reopens.
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c.is_whitespace() => space = !out.is_empty(),
+            None => {
+                if space {
+                    out.push(' ');
+                    space = false;
+                }
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                    out.push(c);
+                } else {
+                    out.extend(c.to_lowercase());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Creates an empty Delta table from a dataset's contract: its columns, nullability and
 /// partitioning; the Change Data Feed when the contract asks; and its constraints stored
-/// in the table, so that every Delta writer enforces them.
-pub async fn create(spec: &DatasetSpec) -> Result<Created, DeltaError> {
+/// in the table, so that every Delta writer enforces them. Needs `allow_ddl`.
+pub async fn create(spec: &DatasetSpec, policy: &SqlPolicy) -> Result<Created, DeltaError> {
     let dataset = spec.name.clone();
+    allowed(
+        policy,
+        StatementClass::Ddl,
+        &format!("CREATE DELTA TABLE {dataset}"),
+    )?;
     let fail = table_error(&dataset);
     let delta = spec.delta.clone().ok_or_else(|| DeltaError::NotDelta {
         dataset: dataset.clone(),
@@ -156,8 +221,11 @@ pub async fn create(spec: &DatasetSpec) -> Result<Created, DeltaError> {
 pub struct Commit {
     /// The table version the commit made.
     pub version: u64,
-    /// Commit time, milliseconds since the epoch.
+    /// Commit time, milliseconds since the epoch, as the log records it.
     pub timestamp: Option<i64>,
+    /// Commit time in RFC 3339 (UTC, milliseconds); `None` when the log records none or
+    /// one no calendar can show.
+    pub time: Option<String>,
     /// The operation (WRITE, CREATE TABLE, OPTIMIZE, …).
     pub operation: Option<String>,
     /// The operation's parameters, as JSON.
@@ -182,7 +250,8 @@ pub async fn history(
         .into_iter()
         .enumerate()
         .map(|(i, info)| Commit {
-            version: latest.saturating_sub(i as u64),
+            version: latest.saturating_sub(u64::try_from(i).unwrap_or(u64::MAX)),
+            time: info.timestamp.and_then(rfc3339_millis),
             timestamp: info.timestamp,
             operation: info.operation,
             parameters: serde_json::to_string(&info.operation_parameters.unwrap_or_default())
@@ -190,6 +259,12 @@ pub async fn history(
             metrics: serde_json::to_string(&info.info).unwrap_or_default(),
         })
         .collect())
+}
+
+/// A commit timestamp as RFC 3339; another writer's log may hold any number.
+fn rfc3339_millis(millis: i64) -> Option<String> {
+    let time = chrono::DateTime::from_timestamp_millis(millis)?;
+    Some(time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 /// What a vacuum removed, or would remove on a dry run.
@@ -203,19 +278,43 @@ pub struct Vacuumed {
 
 /// Removes data files no longer referenced by versions within the retention period. The
 /// table's retention (7 days unless the table says otherwise) is enforced: a shorter
-/// `retention_hours` is refused by delta-rs.
+/// `retention_hours` is refused by delta-rs. Deleting needs `allow_dml`; a dry run only
+/// lists.
 pub async fn vacuum(
     dataset: &DeltaDataset,
+    policy: &SqlPolicy,
     retention_hours: Option<u64>,
     dry_run: bool,
 ) -> Result<Vacuumed, DeltaError> {
+    if !dry_run {
+        allowed(
+            policy,
+            StatementClass::Dml,
+            &format!("VACUUM {}", dataset.name()),
+        )?;
+    }
+    let retention = retention_hours
+        .map(|hours| {
+            i64::try_from(hours)
+                .ok()
+                .filter(|_| hours <= MAX_RETENTION_HOURS)
+                .and_then(chrono::Duration::try_hours)
+                .ok_or_else(|| DeltaError::Invalid {
+                    dataset: dataset.name().to_string(),
+                    message: format!(
+                        "a retention of {hours} hours is too long; at most \
+                         {MAX_RETENTION_HOURS} hours"
+                    ),
+                })
+        })
+        .transpose()?;
     let table = latest(dataset).await?;
     let mut builder = table
         .vacuum()
         .with_dry_run(dry_run)
         .with_enforce_retention_duration(true);
-    if let Some(hours) = retention_hours {
-        builder = builder.with_retention_period(chrono::Duration::hours(hours as i64));
+    if let Some(retention) = retention {
+        builder = builder.with_retention_period(retention);
     }
     let (_, metrics) = builder.await.map_err(table_error(dataset.name()))?;
     Ok(Vacuumed {
@@ -238,11 +337,17 @@ pub struct Optimized {
 }
 
 /// Compacts small files into files of about `target_size` bytes (the table's
-/// `delta.targetFileSize`, or delta-rs's default, when not given).
+/// `delta.targetFileSize`, or delta-rs's default, when not given). Needs `allow_dml`.
 pub async fn optimize(
     dataset: &DeltaDataset,
+    policy: &SqlPolicy,
     target_size: Option<NonZeroU64>,
 ) -> Result<Optimized, DeltaError> {
+    allowed(
+        policy,
+        StatementClass::Dml,
+        &format!("OPTIMIZE {}", dataset.name()),
+    )?;
     let table = latest(dataset).await?;
     let mut builder = table.optimize();
     if let Some(size) = target_size {
@@ -254,6 +359,63 @@ pub async fn optimize(
         files_added: metrics.num_files_added,
         files_removed: metrics.num_files_removed,
         partitions_optimized: metrics.partitions_optimized,
+    })
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Restored {
+    /// The version whose state the table now has.
+    pub restored: u64,
+    /// The new table version the restore committed.
+    pub version: u64,
+    /// Data files the restore removed from the table.
+    pub files_removed: usize,
+    /// Data files the restore added back.
+    pub files_restored: usize,
+}
+
+/// Restores the table's state at `version` as a new commit. Needs `allow_dml`; refused
+/// for a dataset pinned to a version or timestamp.
+pub async fn restore(
+    dataset: &DeltaDataset,
+    policy: &SqlPolicy,
+    version: u64,
+) -> Result<Restored, DeltaError> {
+    allowed(
+        policy,
+        StatementClass::Dml,
+        &format!("RESTORE {} TO VERSION {version}", dataset.name()),
+    )?;
+    if dataset.spec().time_travel.is_some() {
+        return Err(DeltaError::Invalid {
+            dataset: dataset.name().to_string(),
+            message: "the dataset reads a pinned version; restore changes the latest one, \
+                      so remove `version`/`timestamp` from [dataset.delta] first"
+                .into(),
+        });
+    }
+    let table = latest(dataset).await?;
+    let current = table.version().unwrap_or_default();
+    if version >= current {
+        return Err(DeltaError::Invalid {
+            dataset: dataset.name().to_string(),
+            message: format!(
+                "cannot restore version {version}: the table is at version {current}; \
+                 restore goes back to an earlier version"
+            ),
+        });
+    }
+    let (table, metrics) = table
+        .restore()
+        .with_version_to_restore(version)
+        .await
+        .map_err(table_error(dataset.name()))?;
+    Ok(Restored {
+        restored: version,
+        version: table.version().unwrap_or_default(),
+        files_removed: metrics.num_removed_file,
+        files_restored: metrics.num_restored_file,
     })
 }
 
@@ -270,5 +432,33 @@ fn table_error(dataset: &str) -> impl Fn(DeltaTableError) -> DeltaError + Copy +
     move |source| DeltaError::Table {
         dataset: dataset.to_string(),
         source: Box::new(source),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_sql_keeps_literals_and_quoted_names() {
+        assert!(same_sql("amount >= 0", "AMOUNT   >=  0"));
+        assert!(same_sql("region IN ('EU', 'US')", "REGION in ('EU', 'US')"));
+        assert!(!same_sql("region = 'EU'", "region = 'eu'"));
+        assert!(!same_sql("\"Amount\" > 0", "\"amount\" > 0"));
+        assert!(same_sql("name = 'it''s'", "NAME = 'it''s'"));
+        assert!(!same_sql("name = 'a  b'", "name = 'a b'"));
+    }
+
+    #[test]
+    fn contract_constraints_do_not_take_stored_names() {
+        let stored = |name: &str| Constraint {
+            name: name.to_string(),
+            expression: "id > 0".to_string(),
+            stored: true,
+        };
+        assert_eq!(free_name(&[], "check_1"), "check_1");
+        assert_eq!(free_name(&[stored("check_1")], "check_1"), "check_1_2");
+        let both = [stored("check_1"), stored("check_1_2")];
+        assert_eq!(free_name(&both, "check_1"), "check_1_3");
     }
 }

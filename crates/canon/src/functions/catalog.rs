@@ -177,7 +177,7 @@ async fn catalog(state: &SessionState, overrides: &BTreeSet<String>) -> Result<V
     for ((name, kind), routine) in &routines {
         let (tier, volatility) = tier_and_volatility(state, name, kind);
         let description = match (tier, kind.as_str()) {
-            (Tier::Canon, "TABLE") => crate::cache::description(name).map(str::to_string),
+            (Tier::Canon, "TABLE") => super::table_description(state, name),
             _ => routine.description.clone(),
         };
         let row = |arguments, return_type| Row {

@@ -14,14 +14,15 @@ use std::any::Any;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use datafusion::catalog::TableFunctionImpl;
-use datafusion::error::DataFusionError;
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::context::{SessionContext, SessionState};
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, ScalarUDF};
 
 use crate::diagnostics::{Diagnostics, Event};
 use crate::error::{DeclarationError, Result, plain};
+use crate::registry::TableFunctionSpec;
 
 pub use canon_model::declarations::{MacroSpec, OverrideSpec, Tier};
 pub use factory::MacroFactory;
@@ -42,14 +43,65 @@ pub(crate) fn scalar_tier(udf: &ScalarUDF) -> Tier {
     }
 }
 
+/// One of Canon's table functions as registered: the cache functions, and those a table
+/// format adds (`table_changes`). The wrapper marks the tier and carries the description
+/// the catalog shows.
+#[derive(Debug)]
+pub(crate) struct CanonTableFunction {
+    inner: Arc<dyn TableFunctionImpl>,
+    description: &'static str,
+}
+
+impl TableFunctionImpl for CanonTableFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
+        self.inner.call_with_args(args)
+    }
+}
+
 /// The tier of a table function, from what implements it.
 pub(crate) fn table_tier(function: &Arc<dyn TableFunctionImpl>) -> Tier {
     let inner: &dyn Any = function.as_ref();
-    if inner.is::<crate::cache::CacheFunction>() {
+    if inner.is::<CanonTableFunction>() {
         Tier::Canon
     } else {
         Tier::Builtin
     }
+}
+
+/// The description of one of Canon's table functions, for the catalog.
+pub(crate) fn table_description(state: &SessionState, name: &str) -> Option<String> {
+    let function = state.table_functions().get(name)?;
+    let inner: &dyn Any = function.function().as_ref();
+    inner
+        .downcast_ref::<CanonTableFunction>()
+        .map(|f| f.description.to_string())
+}
+
+/// Adds table functions of Canon's (the cache functions, and those its table formats bring)
+/// to the template, under the same name rules as its scalar functions.
+pub(crate) fn install_table_functions(
+    state: &mut SessionState,
+    functions: Vec<TableFunctionSpec>,
+    overrides: &[OverrideSpec],
+    diagnostics: &Diagnostics,
+) -> Result<()> {
+    let allowed: BTreeSet<String> = overrides.iter().map(|o| o.name.clone()).collect();
+    for TableFunctionSpec {
+        name,
+        description,
+        function,
+    } in functions
+    {
+        let origin = overrides.iter().find(|o| o.name == name);
+        let signature = format!("{name}()");
+        take_name(state, name, signature, &allowed, origin, diagnostics)?;
+        let wrapped = CanonTableFunction {
+            inner: function,
+            description,
+        };
+        state.register_udtf(name, Arc::new(wrapped));
+    }
+    Ok(())
 }
 
 /// The tier of whatever function already has `name` in this state, if any does.
@@ -122,17 +174,7 @@ pub(crate) async fn install(
         take_name(state, &name, syntax, &allowed, origin(&name), diagnostics)?;
         state.register_udf(udf)?;
     }
-    for (name, function) in crate::cache::functions() {
-        take_name(
-            state,
-            name,
-            format!("{name}()"),
-            &allowed,
-            origin(name),
-            diagnostics,
-        )?;
-        state.register_udtf(name, function);
-    }
+    install_table_functions(state, crate::cache::functions(), overrides, diagnostics)?;
 
     // An override must name something to override (now, or for session macros later);
     // a stale one is refused rather than kept as a promise nobody needs.

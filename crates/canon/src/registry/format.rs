@@ -41,10 +41,18 @@ pub trait TableFormat: fmt::Debug + Send + Sync {
     fn state(&self, table: &dyn TableProvider) -> Option<serde_json::Value>;
 
     /// Table functions over the project's datasets, added to every session.
-    fn table_functions(
-        &self,
-        datasets: &DatasetTables,
-    ) -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)>;
+    fn table_functions(&self, datasets: &DatasetTables) -> Vec<TableFunctionSpec>;
+}
+
+/// A table function Canon adds to every session, with its catalog description.
+#[derive(Debug)]
+pub struct TableFunctionSpec {
+    /// Its name in SQL.
+    pub name: &'static str,
+    /// What it returns, for `canon.functions`.
+    pub description: &'static str,
+    /// What implements it.
+    pub function: Arc<dyn TableFunctionImpl>,
 }
 
 /// The table formats this build of Canon has, by `STORED AS` keyword.

@@ -22,7 +22,7 @@ use crate::evolution::{read_under_rules, rules_provider};
 pub(crate) mod files;
 mod format;
 
-pub use format::{DatasetTables, Formats, TableFormat};
+pub use format::{DatasetTables, Formats, TableFormat, TableFunctionSpec};
 
 /// How many datasets register at once; listing and footer reads are I/O bound.
 const CONCURRENCY: usize = 16;
