@@ -2,6 +2,7 @@
 
 mod delta;
 mod explain;
+mod graph;
 mod output;
 mod shell;
 
@@ -108,7 +109,8 @@ enum Command {
         /// Read the SQL in this dialect instead of the policy's.
         #[arg(long, value_name = "DIALECT")]
         dialect: Option<String>,
-        /// How to print the explanation.
+        /// How to print the explanation; dot and mermaid draw the lineage and the plan
+        /// as a graph (with --lineage, the lineage alone).
         #[arg(long, value_enum, default_value_t = explain::ExplainFormat::Text)]
         format: explain::ExplainFormat,
     },
@@ -328,6 +330,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             dialect,
             format,
         } => {
+            if format.is_graph() && (canonical_sql || fingerprint) {
+                return Err(Failure::usage(
+                    "--format dot and mermaid draw the lineage and the plan; \
+                     --sql and --fingerprint are text (use --format text or json)",
+                ));
+            }
             let runtime =
                 load_in_dialect(&cli.project, cli.diagnostics.as_deref(), dialect.as_deref())
                     .await?;

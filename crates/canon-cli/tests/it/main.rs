@@ -5,6 +5,7 @@ mod cli;
 mod delta;
 mod example;
 mod explain;
+mod explain_graph;
 mod functions;
 
 use std::path::{Path, PathBuf};
