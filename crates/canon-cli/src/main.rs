@@ -4,8 +4,11 @@ mod delta;
 mod explain;
 mod graph;
 mod output;
+mod progress;
 mod shell;
+mod stream;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -257,27 +260,37 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 load_in_dialect(&cli.project, cli.diagnostics.as_deref(), dialect.as_deref())
                     .await?;
             let session = runtime.session();
-            let mut out = std::io::stdout().lock();
             let frames = match (sql, execute) {
                 (Some(sql), _) => session.parse(&sql)?.into_iter().map(Frame::Sql).collect(),
                 (None, Some(name)) => vec![Frame::Execute(name, params)],
                 (None, None) => return Err(Failure::usage("give SQL, --file or --execute")),
             };
+            let mut out = stream::Output::new(std::io::BufWriter::new(std::io::stdout().lock()));
             for (i, frame) in frames.into_iter().enumerate() {
                 let df = match frame {
                     Frame::Sql(statement) => session.statement(statement).await?,
                     Frame::Execute(name, params) => session.execute_text(&name, &params).await?,
                 };
-                if analyze {
+                let printed = if analyze {
                     let analysis = Analysis::collect(df).await?;
                     output::analysis(&mut out, &analysis, format, i == 0)
                 } else {
-                    let batches = df.collect().await.map_err(CanonError::from)?;
-                    output::print(&mut out, &batches, format, i == 0)
+                    match stream::print(df, &mut out, format, i == 0).await {
+                        Err(stream::StreamError::Query(e)) => return Err(e.into()),
+                        Err(stream::StreamError::Output(e)) => Err(e),
+                        Ok(()) => Ok(()),
+                    }
+                };
+                if out.closed() {
+                    // The reader has all it wanted (`canon query … | head`).
+                    return Ok(());
                 }
-                .map_err(|e| Failure::runtime(e.to_string()))?;
+                printed.map_err(|e| Failure::runtime(e.to_string()))?;
             }
-            Ok(())
+            match out.flush() {
+                Err(_) if out.closed() => Ok(()),
+                flushed => flushed.map_err(|e| Failure::runtime(e.to_string())),
+            }
         }
         Command::Functions {
             pattern,

@@ -7,6 +7,7 @@ mod example;
 mod explain;
 mod explain_graph;
 mod functions;
+mod streaming;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
