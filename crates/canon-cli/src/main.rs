@@ -6,6 +6,7 @@ mod graph;
 mod output;
 mod progress;
 mod shell;
+mod sql_error;
 mod stream;
 
 use std::io::Write;
@@ -194,6 +195,16 @@ impl From<canon::ProjectError> for Failure {
 }
 
 impl Failure {
+    /// A failure of SQL text, shown with the offending line and a caret when the error
+    /// says where in `sql` it is.
+    fn sql(e: CanonError, sql: &str) -> Self {
+        let status = if e.is_project_error() { 2 } else { 1 };
+        Self {
+            status,
+            message: sql_error::render(&e, sql),
+        }
+    }
+
     fn usage(message: impl Into<String>) -> Self {
         Self {
             status: 2,
@@ -260,23 +271,34 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 load_in_dialect(&cli.project, cli.diagnostics.as_deref(), dialect.as_deref())
                     .await?;
             let session = runtime.session();
-            let frames = match (sql, execute) {
-                (Some(sql), _) => session.parse(&sql)?.into_iter().map(Frame::Sql).collect(),
+            let frames = match (&sql, execute) {
+                (Some(text), _) => session
+                    .parse(text)
+                    .map_err(|e| Failure::sql(e, text))?
+                    .into_iter()
+                    .map(Frame::Sql)
+                    .collect(),
                 (None, Some(name)) => vec![Frame::Execute(name, params)],
                 (None, None) => return Err(Failure::usage("give SQL, --file or --execute")),
+            };
+            // Errors of SQL text point into it; a prepared statement's have no text here.
+            let failure = |e: CanonError| match &sql {
+                Some(text) => Failure::sql(e, text),
+                None => Failure::from(e),
             };
             let mut out = stream::Output::new(std::io::BufWriter::new(std::io::stdout().lock()));
             for (i, frame) in frames.into_iter().enumerate() {
                 let df = match frame {
-                    Frame::Sql(statement) => session.statement(statement).await?,
-                    Frame::Execute(name, params) => session.execute_text(&name, &params).await?,
-                };
+                    Frame::Sql(statement) => session.statement(statement).await,
+                    Frame::Execute(name, params) => session.execute_text(&name, &params).await,
+                }
+                .map_err(failure)?;
                 let printed = if analyze {
-                    let analysis = Analysis::collect(df).await?;
+                    let analysis = Analysis::collect(df).await.map_err(failure)?;
                     output::analysis(&mut out, &analysis, format, i == 0)
                 } else {
                     match stream::print(df, &mut out, format, i == 0).await {
-                        Err(stream::StreamError::Query(e)) => return Err(e.into()),
+                        Err(stream::StreamError::Query(e)) => return Err(failure(e)),
                         Err(stream::StreamError::Output(e)) => Err(e),
                         Ok(()) => Ok(()),
                     }
@@ -352,7 +374,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let runtime =
                 load_in_dialect(&cli.project, cli.diagnostics.as_deref(), dialect.as_deref())
                     .await?;
-            let explanation = runtime.session().explain(&query, analyze).await?;
+            let explanation = runtime
+                .session()
+                .explain(&query, analyze)
+                .await
+                .map_err(|e| Failure::sql(e, &query))?;
             let sections = explain::Sections {
                 sql: canonical_sql,
                 lineage,

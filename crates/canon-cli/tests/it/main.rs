@@ -7,6 +7,7 @@ mod example;
 mod explain;
 mod explain_graph;
 mod functions;
+mod sql_errors;
 mod streaming;
 
 use std::path::{Path, PathBuf};
