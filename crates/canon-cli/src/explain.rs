@@ -1,4 +1,5 @@
-//! `canon explain`: rendering an explanation as text or JSON, whole or by section.
+//! `canon explain`: rendering an explanation as text or JSON, whole or by section, or as
+//! a graph (see [`crate::graph`]).
 
 use std::fmt::Write as _;
 
@@ -11,6 +12,18 @@ pub enum ExplainFormat {
     Text,
     /// One JSON object.
     Json,
+    /// A Graphviz DOT digraph of the column lineage and the logical plan.
+    Dot,
+    /// A Mermaid flowchart of the column lineage and the logical plan.
+    Mermaid,
+}
+
+impl ExplainFormat {
+    /// Whether the format draws a graph, which has no place for the canonical SQL or the
+    /// fingerprint.
+    pub fn is_graph(self) -> bool {
+        matches!(self, Self::Dot | Self::Mermaid)
+    }
 }
 
 /// Which sections to print; all when none is chosen.
@@ -41,9 +54,16 @@ pub fn render(
     {
         return Err(format!("no canonical SQL for this query: {reason}"));
     }
+    // `--lineage` draws the lineage alone; otherwise the lineage and the plan.
+    let parts = crate::graph::Parts {
+        lineage: true,
+        plan: !sections.lineage,
+    };
     match format {
         ExplainFormat::Json => Ok(json(explanation, sections)),
         ExplainFormat::Text => Ok(text(explanation, sections)),
+        ExplainFormat::Dot => Ok(crate::graph::dot(explanation, parts)),
+        ExplainFormat::Mermaid => Ok(crate::graph::mermaid(explanation, parts)),
     }
 }
 

@@ -2,9 +2,14 @@
 
 mod delta;
 mod explain;
+mod graph;
 mod output;
+mod progress;
 mod shell;
+mod sql_error;
+mod stream;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -108,7 +113,8 @@ enum Command {
         /// Read the SQL in this dialect instead of the policy's.
         #[arg(long, value_name = "DIALECT")]
         dialect: Option<String>,
-        /// How to print the explanation.
+        /// How to print the explanation; dot and mermaid draw the lineage and the plan
+        /// as a graph (with --lineage, the lineage alone).
         #[arg(long, value_enum, default_value_t = explain::ExplainFormat::Text)]
         format: explain::ExplainFormat,
     },
@@ -189,6 +195,16 @@ impl From<canon::ProjectError> for Failure {
 }
 
 impl Failure {
+    /// A failure of SQL text, shown with the offending line and a caret when the error
+    /// says where in `sql` it is.
+    fn sql(e: CanonError, sql: &str) -> Self {
+        let status = if e.is_project_error() { 2 } else { 1 };
+        Self {
+            status,
+            message: sql_error::render(&e, sql),
+        }
+    }
+
     fn usage(message: impl Into<String>) -> Self {
         Self {
             status: 2,
@@ -255,27 +271,48 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 load_in_dialect(&cli.project, cli.diagnostics.as_deref(), dialect.as_deref())
                     .await?;
             let session = runtime.session();
-            let mut out = std::io::stdout().lock();
-            let frames = match (sql, execute) {
-                (Some(sql), _) => session.parse(&sql)?.into_iter().map(Frame::Sql).collect(),
+            let frames = match (&sql, execute) {
+                (Some(text), _) => session
+                    .parse(text)
+                    .map_err(|e| Failure::sql(e, text))?
+                    .into_iter()
+                    .map(Frame::Sql)
+                    .collect(),
                 (None, Some(name)) => vec![Frame::Execute(name, params)],
                 (None, None) => return Err(Failure::usage("give SQL, --file or --execute")),
             };
+            // Errors of SQL text point into it; a prepared statement's have no text here.
+            let failure = |e: CanonError| match &sql {
+                Some(text) => Failure::sql(e, text),
+                None => Failure::from(e),
+            };
+            let mut out = stream::Output::new(std::io::BufWriter::new(std::io::stdout().lock()));
             for (i, frame) in frames.into_iter().enumerate() {
                 let df = match frame {
-                    Frame::Sql(statement) => session.statement(statement).await?,
-                    Frame::Execute(name, params) => session.execute_text(&name, &params).await?,
-                };
-                if analyze {
-                    let analysis = Analysis::collect(df).await?;
+                    Frame::Sql(statement) => session.statement(statement).await,
+                    Frame::Execute(name, params) => session.execute_text(&name, &params).await,
+                }
+                .map_err(failure)?;
+                let printed = if analyze {
+                    let analysis = Analysis::collect(df).await.map_err(failure)?;
                     output::analysis(&mut out, &analysis, format, i == 0)
                 } else {
-                    let batches = df.collect().await.map_err(CanonError::from)?;
-                    output::print(&mut out, &batches, format, i == 0)
+                    match stream::print(df, &mut out, format, i == 0).await {
+                        Err(stream::StreamError::Query(e)) => return Err(failure(e)),
+                        Err(stream::StreamError::Output(e)) => Err(e),
+                        Ok(()) => Ok(()),
+                    }
+                };
+                if out.closed() {
+                    // The reader has all it wanted (`canon query … | head`).
+                    return Ok(());
                 }
-                .map_err(|e| Failure::runtime(e.to_string()))?;
+                printed.map_err(|e| Failure::runtime(e.to_string()))?;
             }
-            Ok(())
+            match out.flush() {
+                Err(_) if out.closed() => Ok(()),
+                flushed => flushed.map_err(|e| Failure::runtime(e.to_string())),
+            }
         }
         Command::Functions {
             pattern,
@@ -328,10 +365,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             dialect,
             format,
         } => {
+            if format.is_graph() && (canonical_sql || fingerprint) {
+                return Err(Failure::usage(
+                    "--format dot and mermaid draw the lineage and the plan; \
+                     --sql and --fingerprint are text (use --format text or json)",
+                ));
+            }
             let runtime =
                 load_in_dialect(&cli.project, cli.diagnostics.as_deref(), dialect.as_deref())
                     .await?;
-            let explanation = runtime.session().explain(&query, analyze).await?;
+            let explanation = runtime
+                .session()
+                .explain(&query, analyze)
+                .await
+                .map_err(|e| Failure::sql(e, &query))?;
             let sections = explain::Sections {
                 sql: canonical_sql,
                 lineage,

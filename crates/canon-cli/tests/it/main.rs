@@ -5,7 +5,10 @@ mod cli;
 mod delta;
 mod example;
 mod explain;
+mod explain_graph;
 mod functions;
+mod sql_errors;
+mod streaming;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
