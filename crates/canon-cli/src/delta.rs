@@ -87,6 +87,14 @@ pub enum DeltaCommand {
         #[arg(long)]
         target_size: Option<NonZeroU64>,
     },
+    /// Restore the table's state at an earlier version, as a new commit.
+    Restore {
+        /// The dataset.
+        dataset: String,
+        /// The version to restore.
+        #[arg(long)]
+        version: u64,
+    },
 }
 
 /// How `canon delta write` treats existing rows.
@@ -216,6 +224,18 @@ pub async fn run(
             }
             Ok(())
         }
+        DeltaCommand::Restore { dataset, version } => {
+            let table = delta_dataset(&runtime, &dataset)?;
+            let done = ops::restore(table, &runtime.project().policy, version)
+                .await
+                .map_err(CanonError::from)?;
+            println!(
+                "restored `{dataset}` to version {} as version {} ({} file(s) removed, {} \
+                 restored)",
+                done.restored, done.version, done.files_removed, done.files_restored
+            );
+            Ok(())
+        }
         DeltaCommand::Optimize {
             dataset,
             target_size,
@@ -255,16 +275,7 @@ fn history_batch(
         Field::new("operation", DataType::Utf8, true),
         Field::new("parameters", DataType::Utf8, false),
     ]));
-    let timestamps: Vec<Option<String>> = commits
-        .iter()
-        .map(|c| {
-            c.timestamp
-                .and_then(|ms| {
-                    std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(ms as u64))
-                })
-                .map(|t| humantime::format_rfc3339_millis(t).to_string())
-        })
-        .collect();
+    let timestamps: Vec<Option<&str>> = commits.iter().map(|c| c.time.as_deref()).collect();
     let columns: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from_iter_values(
             commits.iter().map(|c| c.version),

@@ -23,6 +23,9 @@ const PROJECT: &str = r#"
 [project]
 name = "delta-bench"
 
+[policy]
+allow_ddl = true
+
 [[dataset]]
 name = "events"
 format = "delta"
@@ -55,7 +58,7 @@ async fn run(versions: usize, rows: usize) -> BenchResult<()> {
     std::fs::write(&file, PROJECT)?;
     let project = canon::Project::load(&file)?;
     let spec = project.dataset("events").ok_or("no dataset")?;
-    canon::delta::ops::create(spec).await?;
+    canon::delta::ops::create(spec, &project.policy).await?;
     let url = url::Url::from_directory_path(dir.path().join("events"))
         .map_err(|_| "table path is not absolute")?;
     let mut table = DeltaTable::try_from_url(url.clone()).await?;

@@ -13,6 +13,7 @@ const SALES: &str = r#"
 name = "shop"
 
 [policy]
+allow_ddl = true
 allow_dml = true
 
 [[dataset]]
@@ -164,6 +165,121 @@ fn create_write_history_changes_and_maintenance() {
     assert!(vacuum.contains("would remove 0 file(s)"), "{vacuum}");
     let optimize = ok(canon(root, &["delta", "optimize", "sales"], None));
     assert!(optimize.contains("compacted"), "{optimize}");
+}
+
+#[test]
+fn maintenance_follows_the_policy() {
+    let read_only = SALES.replace("allow_ddl = true\nallow_dml = true\n", "");
+    let dir = project(&read_only);
+    let root = dir.path();
+    let refused = canon(root, &["delta", "create", "sales"], None);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("policy.allow_ddl = false"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!root.join("tables/sales/_delta_log").exists());
+
+    let ddl_only = SALES.replace("allow_dml = true\n", "");
+    std::fs::write(root.join("canon.toml"), ddl_only).expect("write project");
+    ok(canon(root, &["delta", "create", "sales"], None));
+    // Listing what a vacuum would remove only reads.
+    ok(canon(root, &["delta", "vacuum", "sales"], None));
+    for args in [
+        &["delta", "vacuum", "sales", "--apply"][..],
+        &["delta", "optimize", "sales"][..],
+        &["delta", "restore", "sales", "--version", "0"][..],
+    ] {
+        let refused = canon(root, args, None);
+        assert_eq!(refused.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&refused).contains("policy.allow_dml = false"),
+            "{args:?}: {}",
+            stderr(&refused)
+        );
+    }
+    let history = json(&ok(canon(
+        root,
+        &["delta", "history", "sales", "--format", "json"],
+        None,
+    )));
+    assert_eq!(history.as_array().map(Vec::len), Some(2), "{history}");
+}
+
+#[test]
+fn restore_and_numbers_out_of_range() {
+    let dir = project(SALES);
+    let root = dir.path();
+    ok(canon(root, &["delta", "create", "sales"], None));
+    for id in [1, 2] {
+        let query = format!("SELECT {id} AS id, 1.0 AS amount, 'n' AS note, 'eu' AS region");
+        ok(canon(
+            root,
+            &["delta", "write", "sales", "--query", &query],
+            None,
+        ));
+    }
+    let restored = ok(canon(
+        root,
+        &["delta", "restore", "sales", "--version", "2"],
+        None,
+    ));
+    assert!(
+        restored.contains("restored `sales` to version 2 as version 4"),
+        "{restored}"
+    );
+    let ids = ok(canon(
+        root,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT id FROM sales ORDER BY id",
+        ],
+        None,
+    ));
+    assert_eq!(ids, "id\n1\n");
+    let later = canon(root, &["delta", "restore", "sales", "--version", "9"], None);
+    assert_eq!(later.status.code(), Some(1));
+    assert!(
+        stderr(&later).contains("the table is at version 4"),
+        "{}",
+        stderr(&later)
+    );
+
+    // Retention far beyond any calendar is an error, not an overflow.
+    let vacuum = canon(
+        root,
+        &[
+            "delta",
+            "vacuum",
+            "sales",
+            "--retention-hours",
+            "3000000000000000",
+        ],
+        None,
+    );
+    assert_eq!(vacuum.status.code(), Some(1), "{}", stderr(&vacuum));
+    assert!(stderr(&vacuum).contains("too long"), "{}", stderr(&vacuum));
+
+    // Another writer's log may hold a commit time no calendar can show.
+    let log = root.join("tables/sales/_delta_log/00000000000000000000.json");
+    let text = std::fs::read_to_string(&log).expect("log");
+    let start = text.find("\"timestamp\":").expect("a commit timestamp") + 12;
+    let end = start + text[start..].find([',', '}']).expect("end of number");
+    let hostile = format!("{}{}{}", &text[..start], i64::MAX, &text[end..]);
+    std::fs::write(&log, hostile).expect("rewrite log");
+    let history = json(&ok(canon(
+        root,
+        &["delta", "history", "sales", "--format", "json"],
+        None,
+    )));
+    let rows = history.as_array().expect("rows");
+    assert_eq!(rows.len(), 5, "{history}");
+    assert_eq!(rows[4]["version"], 0);
+    assert!(rows[4]["timestamp"].is_null(), "{history}");
+    assert_eq!(rows[0]["operation"], "RESTORE");
 }
 
 #[test]

@@ -11,6 +11,7 @@ const EVENTS: &str = r#"
 name = "lake"
 
 [policy]
+allow_ddl = true
 allow_dml = true
 
 [[dataset]]
@@ -34,7 +35,7 @@ change_data_feed = true
 async fn events(fx: &Fixture) -> Runtime {
     let file = fx.write_project(EVENTS);
     let project = Project::load(&file).expect("project loads");
-    let created = ops::create(project.dataset("events").expect("dataset"))
+    let created = ops::create(project.dataset("events").expect("dataset"), &project.policy)
         .await
         .expect("table created");
     assert!(created.change_data_feed);
@@ -176,7 +177,7 @@ async fn a_table_without_the_change_feed_says_so() {
     let toml = EVENTS.replace("change_data_feed = true", "change_data_feed = false");
     let file = fx.write_project(&toml);
     let project = Project::load(&file).expect("project loads");
-    ops::create(project.dataset("events").expect("dataset"))
+    ops::create(project.dataset("events").expect("dataset"), &project.policy)
         .await
         .expect("created");
     let runtime = fx.runtime(&toml).await;
