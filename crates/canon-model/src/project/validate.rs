@@ -280,7 +280,13 @@ impl Validator<'_> {
             columns.push(ColumnSpec {
                 name: name.get_ref().clone(),
                 data_type: parsed,
-                nullable: nullable.as_ref().map_or(!is_partition, |n| *n.get_ref()),
+                // Unsaid, a column is nullable; only a file dataset's partition columns are
+                // not, since DataFusion never produces nulls for values read from paths.
+                // Delta partition columns hold nulls like any other (other writers put them
+                // there), so they default like any other column.
+                nullable: nullable
+                    .as_ref()
+                    .map_or(!is_partition || is_delta, |n| *n.get_ref()),
             });
         }
         columns

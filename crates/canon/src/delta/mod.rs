@@ -74,6 +74,17 @@ impl TableFormat for DeltaFormat {
         serde_json::to_value(dataset.state()).ok()
     }
 
+    fn constraints(&self, table: &dyn TableProvider) -> Vec<(String, String)> {
+        let Some(dataset) = table.downcast_ref::<DeltaDataset>() else {
+            return Vec::new();
+        };
+        dataset
+            .constraints()
+            .into_iter()
+            .map(|c| (c.name, c.expression))
+            .collect()
+    }
+
     fn table_functions(&self, datasets: &DatasetTables) -> Vec<TableFunctionSpec> {
         vec![TableFunctionSpec {
             name: TABLE_CHANGES,

@@ -40,6 +40,10 @@ pub trait TableFormat: fmt::Debug + Send + Sync {
     /// The current state of one of its tables, for `canon.datasets` and diagnostics.
     fn state(&self, table: &dyn TableProvider) -> Option<serde_json::Value>;
 
+    /// Every constraint one of its tables enforces, as (name, SQL expression): the
+    /// contract's and the table's own. `canon check` evaluates them all.
+    fn constraints(&self, table: &dyn TableProvider) -> Vec<(String, String)>;
+
     /// Table functions over the project's datasets, added to every session.
     fn table_functions(&self, datasets: &DatasetTables) -> Vec<TableFunctionSpec>;
 }

@@ -351,3 +351,42 @@ async fn a_reader_feature_delta_rs_cannot_honour_is_refused_by_name() {
     let error = fx.load(EVENTS).await.expect_err("refused").to_string();
     assert_contains(&error, &["events", "futureFeature"]);
 }
+
+/// `canon check` reads a Delta table's rows and judges them by the contract, including a
+/// constraint the contract added after the table was written and the table does not store.
+#[tokio::test]
+async fn check_judges_delta_rows_by_the_contract() {
+    let fx = Fixture::new();
+    let runtime = events(&fx).await;
+    rows(
+        &runtime.session(),
+        "INSERT INTO events VALUES (1, 10.0, 'ok', 'eu'), (2, 5.0, 'bad', NULL), \
+         (3, 7.0, 'bad', 'us')",
+    )
+    .await;
+    let check = |toml: &str| {
+        let file = fx.write_project(toml);
+        async move {
+            let project = Project::load(&file).expect("project loads");
+            canon::check::check_project(&project, &[], &mut |_, _, _| {})
+                .await
+                .expect("check runs")
+        }
+    };
+    let report = check(EVENTS).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.datasets[0].files[0].rows, Some(3));
+
+    let stricter = EVENTS.replace(
+        r#"constraints = ["amount >= 0"]"#,
+        r#"constraints = ["amount >= 0", "note <> 'bad'"]"#,
+    );
+    let report = check(&stricter).await;
+    assert!(!report.ok());
+    let problems = &report.datasets[0].files[0].problems;
+    assert_eq!(
+        problems,
+        &["constraint `note <> 'bad'` fails for 2 row(s)".to_string()],
+        "{report:?}"
+    );
+}

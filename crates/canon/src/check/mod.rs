@@ -1,6 +1,13 @@
 //! `canon check`: every file of each dataset against its contract — schema under the
 //! dataset's evolution rules, CSV headers, partition values, NOT NULL columns and the
 //! dataset's constraints (SQL, evaluated by DataFusion). Reads only; never writes.
+//!
+//! Tables of a format with a factory of its own (Delta) are read as that format reads
+//! them (for Delta: the current version's files, deletion vectors honoured), and checked
+//! against the contract's NOT NULL columns and every constraint, the contract's and the
+//! table's own.
+
+mod nullable;
 
 use std::sync::Arc;
 
@@ -20,7 +27,7 @@ use crate::error::Result;
 use crate::evolution::{read_under_rules, rules_provider};
 use crate::profile::RuntimeProfile;
 use crate::project::Project;
-use crate::registry::{self, files};
+use crate::registry::{self, Formats, files};
 use canon_model::util::{quote_ident, quote_literal};
 
 /// The name each file is registered under while it is checked.
@@ -79,20 +86,22 @@ pub async fn check_project(
     progress: Progress<'_>,
 ) -> Result<CheckReport> {
     let profile = RuntimeProfile::build(&project.profile, &project.policy)?;
-    let state = crate::runtime::template(&profile, &crate::formats::compiled());
+    let formats = crate::formats::compiled();
+    let state = crate::runtime::template(&profile, &formats);
     let mut datasets = Vec::new();
     for spec in project
         .datasets
         .iter()
         .filter(|d| only.is_empty() || only.contains(&d.name))
     {
-        datasets.push(check_dataset(&state, spec, progress).await);
+        datasets.push(check_dataset(&state, &formats, spec, progress).await);
     }
     Ok(CheckReport { datasets })
 }
 
 async fn check_dataset(
     state: &SessionState,
+    formats: &Formats,
     spec: &DatasetSpec,
     progress: Progress<'_>,
 ) -> DatasetReport {
@@ -109,6 +118,15 @@ async fn check_dataset(
         }
     };
     let Some(listing) = planned.provider.downcast_ref::<ListingTable>() else {
+        let format = formats
+            .iter()
+            .find(|f| f.stored_as().eq_ignore_ascii_case(&planned.cmd.file_type));
+        let table = check_table(state, spec, format, planned.provider).await;
+        match table {
+            Ok(file) => report.files.push(file),
+            Err(problem) => report.problems.push(problem),
+        }
+        progress(&spec.name, 1, 1);
         return report;
     };
     let ctx = scratch_context(state);
@@ -288,7 +306,17 @@ async fn scan_file(
     let _ = ctx.deregister_table(FILE_TABLE);
     ctx.register_table(FILE_TABLE, provider)
         .map_err(|e| e.strip_backtrace())?;
+    measure(ctx, spec, partitions, constraints).await
+}
 
+/// Counts the rows of [`FILE_TABLE`] (with `partitions` added as columns), the nulls in
+/// each NOT NULL column and the rows failing each constraint, and says what fails.
+async fn measure(
+    ctx: &SessionContext,
+    spec: &DatasetSpec,
+    partitions: &[String],
+    constraints: &[String],
+) -> Result<(u64, Vec<String>), String> {
     let not_null: Vec<&str> = spec
         .columns
         .iter()
@@ -358,6 +386,42 @@ fn first_row_counts(batches: &[RecordBatch]) -> Vec<u64> {
                 .map_or(0, |a| u64::try_from(a.value(0)).unwrap_or(0))
         })
         .collect()
+}
+
+/// Checks a whole table of a format with its own factory: read as the format reads it,
+/// against the contract's NOT NULL columns and every constraint the format knows of.
+async fn check_table(
+    state: &SessionState,
+    spec: &DatasetSpec,
+    format: Option<&Arc<dyn crate::registry::TableFormat>>,
+    provider: Arc<dyn datafusion::catalog::TableProvider>,
+) -> Result<FileReport, String> {
+    let mut constraints = spec.constraints.clone();
+    if let Some(format) = format {
+        format.attach(spec, &provider).map_err(|e| e.to_string())?;
+        for (_, expression) in format.constraints(provider.as_ref()) {
+            if !constraints.contains(&expression) {
+                constraints.push(expression);
+            }
+        }
+    }
+    let ctx = scratch_context(state);
+    let mut problems = Vec::new();
+    let checked = DatasetSpec {
+        constraints,
+        ..spec.clone()
+    };
+    let constraints = plannable_constraints(&ctx, &checked, &mut problems).await;
+    let _ = ctx.deregister_table(FILE_TABLE);
+    ctx.register_table(FILE_TABLE, Arc::new(nullable::AllNullable::new(provider)))
+        .map_err(|e| e.strip_backtrace())?;
+    let (rows, found) = measure(&ctx, spec, &[], &constraints).await?;
+    problems.extend(found);
+    Ok(FileReport {
+        path: spec.location.clone(),
+        rows: Some(rows),
+        problems,
+    })
 }
 
 /// A session of the project's profile with an empty default schema, for the check's own
