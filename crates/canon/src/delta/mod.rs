@@ -11,6 +11,7 @@
 //! this module's [`DeltaFormat`], the one thing the runtime registers.
 
 mod changes;
+mod dml;
 mod error;
 mod factory;
 pub mod ops;

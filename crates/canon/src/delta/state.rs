@@ -82,6 +82,22 @@ pub(crate) fn load(table: DeltaTable, spec: &DeltaSpec) -> Result<Loaded, DeltaT
 }
 
 impl Inner {
+    /// Refuses a write to a dataset pinned to a version or timestamp.
+    pub(crate) fn refuse_if_pinned(&self) -> Result<()> {
+        let Some(travel) = &self.spec.time_travel else {
+            return Ok(());
+        };
+        let pinned = match travel {
+            TimeTravel::Version(v) => format!("version {v}"),
+            TimeTravel::Timestamp(t) => format!("timestamp {t}"),
+        };
+        plan_err!(
+            "Delta dataset `{}` is pinned to {pinned} ([dataset.delta]); writes go to a \
+             table's latest version, through a dataset that does not time-travel",
+            self.name
+        )
+    }
+
     pub(crate) fn loaded(&self) -> Arc<Loaded> {
         Arc::clone(&read(&self.current))
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{Result, not_impl_err, plan_err};
+use datafusion::common::{Result, not_impl_err};
 use datafusion::datasource::TableType;
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::logical_expr::dml::InsertOp;
@@ -18,9 +18,10 @@ use deltalake_core::DeltaTable;
 use deltalake_core::protocol::SaveMode;
 use url::Url;
 
+use super::dml::{self, Change};
 use super::state::{Constraint, Inner, Loaded, external, read, write};
 use super::write::DeltaSink;
-use canon_model::delta::{DeltaSpec, TimeTravel};
+use canon_model::delta::DeltaSpec;
 
 /// A registered Delta dataset.
 #[derive(Debug, Clone)]
@@ -135,17 +136,7 @@ impl TableProvider for DeltaDataset {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if let Some(travel) = &self.inner.spec.time_travel {
-            let pinned = match travel {
-                TimeTravel::Version(v) => format!("version {v}"),
-                TimeTravel::Timestamp(t) => format!("timestamp {t}"),
-            };
-            return plan_err!(
-                "Delta dataset `{}` is pinned to {pinned} ([dataset.delta]); writes go to a \
-                 table's latest version, through a dataset that does not time-travel",
-                self.inner.name
-            );
-        }
+        self.inner.refuse_if_pinned()?;
         let mode = match insert_op {
             InsertOp::Append => SaveMode::Append,
             InsertOp::Overwrite => SaveMode::Overwrite,
@@ -155,5 +146,32 @@ impl TableProvider for DeltaDataset {
         };
         let sink = DeltaSink::new(Arc::clone(&self.inner), mode, state)?;
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+
+    async fn delete_from(
+        &self,
+        state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let predicate = dml::predicate(filters)?;
+        dml::plan(Arc::clone(&self.inner), Change::Delete { predicate }, state)
+    }
+
+    async fn update(
+        &self,
+        state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let predicate = dml::predicate(filters)?;
+        let assignments = assignments
+            .into_iter()
+            .map(|(column, value)| Ok((column, dml::unqualified(value)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let change = Change::Update {
+            assignments,
+            predicate,
+        };
+        dml::plan(Arc::clone(&self.inner), change, state)
     }
 }

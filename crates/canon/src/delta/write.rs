@@ -62,7 +62,7 @@ pub(crate) struct DeltaSink {
 }
 
 /// What every written batch is checked against.
-struct Rules {
+pub(super) struct Rules {
     dataset: String,
     schema: SchemaRef,
     /// Constraints compiled against the table schema, with their display names.
@@ -91,14 +91,34 @@ impl DisplayAs for DeltaSink {
     }
 }
 
+/// The writing session's state with delta-rs's planner: the statement itself already
+/// passed Canon's policy and plan hook; the write's internal plans are delta-rs's.
+pub(super) fn delta_state(session: &dyn Session) -> Result<SessionState> {
+    let Some(state) = session.as_any().downcast_ref::<SessionState>() else {
+        return exec_err!("writes to Delta datasets run in a Canon session");
+    };
+    Ok(SessionStateBuilder::new_from_existing(state.clone())
+        .with_query_planner(DeltaPlanner::new())
+        .build())
+}
+
 impl DeltaSink {
     pub(crate) fn new(inner: Arc<Inner>, mode: SaveMode, session: &dyn Session) -> Result<Self> {
-        let Some(state) = session.as_any().downcast_ref::<SessionState>() else {
-            return exec_err!("writes to Delta datasets run in a Canon session");
-        };
-        let state = SessionStateBuilder::new_from_existing(state.clone())
-            .with_query_planner(DeltaPlanner::new())
-            .build();
+        let state = delta_state(session)?;
+        let rules = Rules::new(&inner, &state)?;
+        Ok(Self {
+            inner,
+            mode,
+            state,
+            rules,
+        })
+    }
+}
+
+impl Rules {
+    /// The rules of a table's writes: its NOT NULL columns and every constraint, compiled
+    /// against its schema.
+    pub(super) fn new(inner: &Inner, state: &SessionState) -> Result<Arc<Self>> {
         let df_schema = DFSchema::try_from(Arc::clone(&inner.logical))?;
         let constraints = inner
             .constraints
@@ -113,25 +133,17 @@ impl DeltaSink {
                 Ok((rule, state.create_physical_expr(expr, &df_schema)?))
             })
             .collect::<Result<Vec<_>>>()?;
-        let rules = Arc::new(Rules {
+        Ok(Arc::new(Rules {
             dataset: inner.name.clone(),
             schema: Arc::clone(&inner.logical),
             checks,
             refused: Mutex::new(None),
-        });
-        Ok(Self {
-            inner,
-            mode,
-            state,
-            rules,
-        })
+        }))
     }
-}
 
-impl Rules {
     /// Casts a batch to the table's own types (view and dictionary types are scan-side
     /// only) and checks it against every rule.
-    fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
+    pub(super) fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
         let schema = &self.schema;
         let columns = batch
             .columns()

@@ -390,3 +390,89 @@ async fn check_judges_delta_rows_by_the_contract() {
         "{report:?}"
     );
 }
+
+/// DELETE and UPDATE run delta-rs's operations, one commit each; an UPDATE that would
+/// break a constraint the table stores, one only the contract declares, or a NOT NULL
+/// column commits nothing.
+#[tokio::test]
+async fn delete_and_update_under_the_contract() {
+    let fx = Fixture::new();
+    let runtime = events(&fx).await;
+    let session = runtime.session();
+    rows(
+        &session,
+        "INSERT INTO events VALUES (1, 10.0, 'a', 'eu'), (2, 20.0, 'b', 'us'), \
+         (3, 30.0, 'c', 'eu'), (4, 40.0, 'd', NULL)",
+    )
+    .await;
+    let v = latest_version(&runtime).await;
+
+    let deleted = column(&session, "DELETE FROM events WHERE id = 2").await;
+    assert_eq!(deleted, ["1"]);
+    assert_eq!(latest_version(&runtime).await, v + 1);
+    let updated = column(
+        &session,
+        "UPDATE events SET amount = amount + 1, note = 'x' WHERE region = 'eu'",
+    )
+    .await;
+    assert_eq!(updated, ["2"]);
+    assert_eq!(latest_version(&runtime).await, v + 2);
+    let all = column(
+        &session,
+        "SELECT concat_ws('/', id, amount, note, coalesce(region, '-')) FROM events ORDER BY id",
+    )
+    .await;
+    assert_eq!(all, ["1/11.0/x/eu", "3/31.0/x/eu", "4/40.0/d/-"]);
+
+    // The stored constraint (amount >= 0), checked before delta-rs writes anything.
+    let error = query_err(&session, "UPDATE events SET amount = -1 WHERE id = 3").await;
+    assert_contains(
+        &error.to_string(),
+        &[
+            "constraint `check_1` (amount >= 0)",
+            "id: 3",
+            "nothing was committed",
+        ],
+    );
+    // A NOT NULL column.
+    let error = query_err(&session, "UPDATE events SET id = NULL WHERE id = 4").await;
+    assert_contains(&error.to_string(), &["NOT NULL column `id`"]);
+    assert_eq!(latest_version(&runtime).await, v + 2);
+
+    // A constraint only the contract declares: the table does not store it.
+    let stricter = EVENTS.replace(
+        r#"constraints = ["amount >= 0"]"#,
+        r#"constraints = ["amount >= 0", "note <> 'bad'"]"#,
+    );
+    let strict = fx.runtime(&stricter).await;
+    let error = query_err(
+        &strict.session(),
+        "UPDATE events SET note = 'bad' WHERE id = 1",
+    )
+    .await;
+    assert_contains(
+        &error.to_string(),
+        &["constraint `check_2` (note <> 'bad')", "id: 1"],
+    );
+    assert_eq!(latest_version(&runtime).await, v + 2);
+
+    let deleted = column(&session, "DELETE FROM events").await;
+    assert_eq!(deleted, ["3"]);
+    assert_eq!(column(&session, "SELECT count(*) FROM events").await, ["0"]);
+}
+
+#[tokio::test]
+async fn delete_and_update_need_allow_dml() {
+    let fx = Fixture::new();
+    events(&fx).await;
+    let read_only = EVENTS.replace("allow_dml = true\n", "");
+    let runtime = fx.runtime(&read_only).await;
+    let session = runtime.session();
+    for sql in [
+        "DELETE FROM events WHERE id = 1",
+        "UPDATE events SET amount = 0",
+    ] {
+        let error = query_err(&session, sql).await;
+        assert_contains(&error.to_string(), &["policy.allow_dml = false"]);
+    }
+}
