@@ -432,6 +432,51 @@ os._exit(0)
 "#;
 
 #[test]
+fn python_deltalake_reads_canon_deletes_and_updates() {
+    let Some(python) = python() else { return };
+    let dir = project(SALES);
+    let root = dir.path();
+    ok(canon(root, &["delta", "create", "sales"], None));
+    std::fs::write(
+        root.join("rows.csv"),
+        "id,amount,note,region\n1,1.5,a,eu\n2,2,b,\n3,3.25,c,us\n4,4,d,eu\n",
+    )
+    .expect("csv");
+    ok(canon(
+        root,
+        &["delta", "write", "sales", "--from", "rows.csv"],
+        None,
+    ));
+    let deleted = ok(canon(
+        root,
+        &["query", "--format", "csv", "DELETE FROM sales WHERE id = 2"],
+        None,
+    ));
+    assert_eq!(deleted, "count\n1\n");
+    let updated = ok(canon(
+        root,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "UPDATE sales SET note = 'z', amount = amount * 2 WHERE region = 'eu'",
+        ],
+        None,
+    ));
+    assert_eq!(updated, "count\n2\n");
+
+    let theirs = json(&run_python(
+        &python,
+        READ_ROWS,
+        &[&root.join("tables/sales").to_string_lossy()],
+    ));
+    let ours = canon_rows(root);
+    assert_eq!(ours.as_array().map(Vec::len), Some(3), "{ours}");
+    assert_eq!(theirs, ours);
+    assert_eq!(ours[0]["note"], "z");
+}
+
+#[test]
 fn canon_reads_what_python_deltalake_writes() {
     let Some(python) = python() else { return };
     let dir = project(
