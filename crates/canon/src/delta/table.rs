@@ -8,10 +8,11 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{Result, not_impl_err};
+use datafusion::common::{DFSchemaRef, Result, not_impl_err};
 use datafusion::datasource::TableType;
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::dml::MergeIntoClause;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use deltalake_core::DeltaTable;
@@ -172,6 +173,19 @@ impl TableProvider for DeltaDataset {
             assignments,
             predicate,
         };
+        dml::plan(Arc::clone(&self.inner), change, state)
+    }
+
+    async fn merge_into(
+        &self,
+        state: &dyn Session,
+        source: Arc<dyn ExecutionPlan>,
+        merge_schema: DFSchemaRef,
+        on: Expr,
+        clauses: Vec<MergeIntoClause>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let columns = self.inner.logical.fields().len();
+        let change = dml::merge(columns, &merge_schema, source, on, clauses)?;
         dml::plan(Arc::clone(&self.inner), change, state)
     }
 }

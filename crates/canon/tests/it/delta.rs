@@ -476,3 +476,66 @@ async fn delete_and_update_need_allow_dml() {
         assert_contains(&error.to_string(), &["policy.allow_dml = false"]);
     }
 }
+
+/// MERGE INTO runs delta-rs's merge: matched rows update or delete, unmatched ones insert;
+/// the table's stored constraints hold, and a contract constraint the table does not store
+/// refuses the MERGE, since its rows cannot be checked before delta-rs commits them.
+#[tokio::test]
+async fn merge_under_the_contract() {
+    let fx = Fixture::new();
+    let runtime = events(&fx).await;
+    let session = runtime.session();
+    rows(
+        &session,
+        "INSERT INTO events VALUES (1, 10.0, 'a', 'eu'), (2, 20.0, 'b', 'us'), \
+         (3, 30.0, 'c', 'eu')",
+    )
+    .await;
+    let v = latest_version(&runtime).await;
+    let merge = "MERGE INTO events AS t \
+         USING (SELECT * FROM (VALUES (1, 15.0, 'm', 'eu'), (2, 0.0, 'gone', 'us'), \
+                (9, 90.0, 'n', 'us')) AS v(id, amount, note, region)) AS s \
+         ON t.id = s.id \
+         WHEN MATCHED AND s.note = 'gone' THEN DELETE \
+         WHEN MATCHED THEN UPDATE SET amount = s.amount, note = s.note \
+         WHEN NOT MATCHED THEN INSERT (id, amount, note, region) \
+              VALUES (s.id, s.amount, s.note, s.region)";
+    let changed = column(&session, merge).await;
+    assert_eq!(changed, ["3"]);
+    assert_eq!(latest_version(&runtime).await, v + 1);
+    let all = column(
+        &session,
+        "SELECT concat_ws('/', id, amount, note, region) FROM events ORDER BY id",
+    )
+    .await;
+    assert_eq!(all, ["1/15.0/m/eu", "3/30.0/c/eu", "9/90.0/n/us"]);
+
+    // The table stores `amount >= 0`; delta-rs's merge enforces it (its error counts the
+    // failing rows without naming the constraint).
+    let negative = "MERGE INTO events AS t \
+         USING (SELECT 3 AS id, -1.0 AS amount) AS s ON t.id = s.id \
+         WHEN MATCHED THEN UPDATE SET amount = s.amount";
+    let error = query_err(&session, negative).await;
+    assert_contains(&error.to_string(), &["1 rows failed validation check"]);
+    assert_eq!(latest_version(&runtime).await, v + 1);
+
+    let stricter = EVENTS.replace(
+        r#"constraints = ["amount >= 0"]"#,
+        r#"constraints = ["amount >= 0", "note <> 'bad'"]"#,
+    );
+    let strict = fx.runtime(&stricter).await;
+    let error = query_err(
+        &strict.session(),
+        "MERGE INTO events AS t USING (SELECT 1 AS id) AS s ON t.id = s.id \
+         WHEN MATCHED THEN DELETE",
+    )
+    .await;
+    assert_contains(
+        &error.to_string(),
+        &[
+            "MERGE INTO Delta dataset `events` refused",
+            "`check_2` (note <> 'bad')",
+        ],
+    );
+    assert_eq!(latest_version(&runtime).await, v + 1);
+}
