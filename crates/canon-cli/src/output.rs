@@ -99,8 +99,17 @@ impl<W: Write> ResultWriter<W> {
                 schema,
                 header_written: false,
             },
-            OutputFormat::Json => Sink::Json(json::ArrayWriter::new(out)),
-            OutputFormat::Ndjson => Sink::Ndjson(json::LineDelimitedWriter::new(out)),
+            // NULLs are written as `null`, not left out, so every row has every column.
+            OutputFormat::Json => Sink::Json(
+                json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, json::writer::JsonArray>(out),
+            ),
+            OutputFormat::Ndjson => Sink::Ndjson(
+                json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, json::writer::LineDelimited>(out),
+            ),
         };
         Ok(Self { sink })
     }
@@ -123,11 +132,11 @@ impl<W: Write> ResultWriter<W> {
                 out.flush()?;
             }
             Sink::Json(writer) => {
-                writer.write(batch)?;
+                writer.write(&json_numbers(batch)?)?;
                 writer.get_mut().flush()?;
             }
             Sink::Ndjson(writer) => {
-                writer.write(batch)?;
+                writer.write(&json_numbers(batch)?)?;
                 writer.get_mut().flush()?;
             }
         }
@@ -163,6 +172,52 @@ impl<W: Write> ResultWriter<W> {
         }
         Ok(())
     }
+}
+
+/// The batch with every column Arrow's JSON writer would not write as a valid JSON number
+/// recast: a decimal with a negative scale prints its digits followed by zeros (a zero
+/// becomes `0000`), so it is written at scale 0, the same value. Non-finite floats (NaN,
+/// ±Infinity) are written as `null` by Arrow's writer, as JSON has no word for them.
+fn json_numbers(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let scale_zero = |t: &DataType| match t {
+        DataType::Decimal128(p, s) if *s < 0 => {
+            let digits = u8::try_from(s.unsigned_abs()).unwrap_or(u8::MAX);
+            let precision = p.saturating_add(digits);
+            Some(if precision <= 38 {
+                DataType::Decimal128(precision, 0)
+            } else {
+                DataType::Decimal256(precision.min(76), 0)
+            })
+        }
+        DataType::Decimal256(p, s) if *s < 0 => {
+            let digits = u8::try_from(s.unsigned_abs()).unwrap_or(u8::MAX);
+            Some(DataType::Decimal256(p.saturating_add(digits).min(76), 0))
+        }
+        _ => None,
+    };
+    let schema = batch.schema();
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| scale_zero(f.data_type()).is_some())
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        match scale_zero(field.data_type()) {
+            Some(t) => {
+                columns.push(cast(column, &t)?);
+                fields.push(field.as_ref().clone().with_data_type(t));
+            }
+            None => {
+                columns.push(Arc::clone(column));
+                fields.push(field.as_ref().clone());
+            }
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
 /// Arrow's CSV writer flushes into `out` on every write, so one per batch costs nothing
@@ -668,5 +723,56 @@ mod tests {
             print(OutputFormat::Table),
             "+----+------+\n| id | name |\n+----+------+\n+----+------+\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+    use canon::datafusion::arrow::array::{ArrayRef, Decimal128Array, Float64Array, Int64Array};
+    use canon::datafusion::arrow::datatypes::Field;
+
+    fn json_of(format: OutputFormat, batch: &RecordBatch) -> String {
+        let mut out = Vec::new();
+        let mut printer =
+            ResultWriter::new(&mut out, batch.schema(), format, true).expect("writer");
+        printer.write(batch).expect("write");
+        printer.finish().expect("finish");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    /// Every Arrow value becomes valid JSON: negative-scale decimals, NULLs written out,
+    /// non-finite floats as null.
+    #[test]
+    fn json_is_valid_for_awkward_values() {
+        let decimals = Decimal128Array::from(vec![Some(0), Some(12), None])
+            .with_precision_and_scale(10, -3)
+            .expect("decimal type");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("d", DataType::Decimal128(10, -3), true),
+            Field::new("f", DataType::Float64, true),
+            Field::new("i", DataType::Int64, true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(decimals),
+            Arc::new(Float64Array::from(vec![f64::NAN, f64::INFINITY, 1.5])),
+            Arc::new(Int64Array::from(vec![None, Some(2), Some(3)])),
+        ];
+        let batch = RecordBatch::try_new(schema, columns).expect("batch");
+        let text = json_of(OutputFormat::Json, &batch);
+        let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(
+            value,
+            serde_json::json!([
+                {"d": 0, "f": null, "i": null},
+                {"d": 12000, "f": null, "i": 2},
+                {"d": null, "f": 1.5, "i": 3}
+            ])
+        );
+        let lines = json_of(OutputFormat::Ndjson, &batch);
+        for line in lines.lines() {
+            serde_json::from_str::<serde_json::Value>(line).expect("valid JSON line");
+        }
+        assert_eq!(lines.lines().count(), 3);
     }
 }
