@@ -55,6 +55,15 @@ async fn latest_version(runtime: &Runtime) -> u64 {
     table.version().expect("a version")
 }
 
+/// The events project with a second constraint, which a table made from [`EVENTS`] does
+/// not store.
+fn stricter() -> String {
+    EVENTS.replace(
+        r#"constraints = ["amount >= 0"]"#,
+        r#"constraints = ["amount >= 0", "note <> 'bad'"]"#,
+    )
+}
+
 /// A project reading the events table at a pinned version.
 fn pinned(version: u64) -> String {
     EVENTS.replace(
@@ -377,11 +386,7 @@ async fn check_judges_delta_rows_by_the_contract() {
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.datasets[0].files[0].rows, Some(3));
 
-    let stricter = EVENTS.replace(
-        r#"constraints = ["amount >= 0"]"#,
-        r#"constraints = ["amount >= 0", "note <> 'bad'"]"#,
-    );
-    let report = check(&stricter).await;
+    let report = check(&stricter()).await;
     assert!(!report.ok());
     let problems = &report.datasets[0].files[0].problems;
     assert_eq!(
@@ -440,11 +445,7 @@ async fn delete_and_update_under_the_contract() {
     assert_eq!(latest_version(&runtime).await, v + 2);
 
     // A constraint only the contract declares: the table does not store it.
-    let stricter = EVENTS.replace(
-        r#"constraints = ["amount >= 0"]"#,
-        r#"constraints = ["amount >= 0", "note <> 'bad'"]"#,
-    );
-    let strict = fx.runtime(&stricter).await;
+    let strict = fx.runtime(&stricter()).await;
     let error = query_err(
         &strict.session(),
         "UPDATE events SET note = 'bad' WHERE id = 1",
@@ -519,11 +520,7 @@ async fn merge_under_the_contract() {
     assert_contains(&error.to_string(), &["1 rows failed validation check"]);
     assert_eq!(latest_version(&runtime).await, v + 1);
 
-    let stricter = EVENTS.replace(
-        r#"constraints = ["amount >= 0"]"#,
-        r#"constraints = ["amount >= 0", "note <> 'bad'"]"#,
-    );
-    let strict = fx.runtime(&stricter).await;
+    let strict = fx.runtime(&stricter()).await;
     let error = query_err(
         &strict.session(),
         "MERGE INTO events AS t USING (SELECT 1 AS id) AS s ON t.id = s.id \
