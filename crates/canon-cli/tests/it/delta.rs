@@ -626,3 +626,31 @@ fn concurrent_writers_and_a_reader() {
     let latest = 1 + expected_writes;
     assert_eq!(versions, (0..=latest).rev().collect::<Vec<_>>());
 }
+
+/// Rows another Delta writer commits are judged by the contract: `canon check` reports a
+/// contract constraint they break, though the table does not store it, and exits 1.
+#[test]
+fn check_catches_rows_another_engine_wrote() {
+    let Some(python) = python() else { return };
+    let dir = project(SALES);
+    let root = dir.path();
+    ok(canon(root, &["delta", "create", "sales"], None));
+    let table = root.join("tables/sales");
+    run_python(&python, APPEND_ROWS, &[&table.to_string_lossy()]);
+    let passing = canon(root, &["check", "sales"], None);
+    assert_eq!(passing.status.code(), Some(0), "{}", stderr(&passing));
+
+    let stricter = SALES.replace(
+        r#"constraints = ["amount >= 0"]"#,
+        r#"constraints = ["amount >= 0", "note <> 'py'"]"#,
+    );
+    std::fs::write(root.join("canon.toml"), stricter).expect("write project");
+    let failing = canon(root, &["check", "sales", "--format", "json"], None);
+    assert_eq!(failing.status.code(), Some(1), "{}", stderr(&failing));
+    let report = json(&stdout(&failing));
+    let problems = report.to_string();
+    assert!(
+        problems.contains("constraint `note <> 'py'` fails for 100 row(s)"),
+        "{report}"
+    );
+}
