@@ -137,6 +137,16 @@ impl DatasetError {
     }
 }
 
+impl DatasetError {
+    /// The same error, its message prefixed with where it happened (`file …`).
+    pub fn context(self, context: impl std::fmt::Display) -> Self {
+        Self {
+            message: format!("{context}: {}", self.message),
+            source: self.source,
+        }
+    }
+}
+
 impl From<String> for DatasetError {
     fn from(message: String) -> Self {
         Self {

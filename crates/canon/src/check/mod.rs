@@ -135,7 +135,7 @@ async fn check_dataset(
     let files = match files::list(state, listing).await {
         Ok(files) => files,
         Err(e) => {
-            report.problems.push(e);
+            report.problems.push(e.to_string());
             return report;
         }
     };
@@ -176,7 +176,7 @@ impl FileChecker<'_> {
         let readable =
             files::check_file(self.state, self.spec, self.listing, url, file, self.probe);
         if let Err(problem) = readable.await {
-            report.problems.push(problem);
+            report.problems.push(problem.to_string());
             return report;
         }
         let partitions = partition_literals(self.spec, url, file, &mut report.problems);

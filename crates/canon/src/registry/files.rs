@@ -11,6 +11,7 @@ use futures::TryStreamExt;
 use object_store::{ObjectMeta, ObjectStore};
 
 use crate::contract::{DatasetSpec, Format};
+use crate::error::DatasetError;
 use crate::evolution::resolve_file_column;
 
 /// How much of a CSV file is read to find its header line.
@@ -54,20 +55,23 @@ pub(crate) fn probe<'a>(
 pub(crate) async fn list(
     state: &SessionState,
     table: &ListingTable,
-) -> Result<Vec<(ListingTableUrl, ObjectMeta)>, String> {
+) -> Result<Vec<(ListingTableUrl, ObjectMeta)>, DatasetError> {
     let mut all = Vec::new();
     for url in table.table_paths() {
         let store = state
             .runtime_env()
             .object_store(url)
-            .map_err(|e| e.strip_backtrace())?;
+            .map_err(|e| DatasetError::caused(e.strip_backtrace(), e))?;
+        let listing = |e: datafusion::error::DataFusionError| {
+            DatasetError::caused(format!("listing {url}: {}", e.strip_backtrace()), e)
+        };
         let files: Vec<ObjectMeta> = url
             .list_all_files(state, store.as_ref(), &table.options().file_extension)
             .await
-            .map_err(|e| e.strip_backtrace())?
+            .map_err(listing)?
             .try_collect()
             .await
-            .map_err(|e| format!("listing {url}: {}", e.strip_backtrace()))?;
+            .map_err(listing)?;
         all.extend(files.into_iter().map(|f| (url.clone(), f)));
     }
     all.sort_by(|a, b| a.1.location.cmp(&b.1.location));
@@ -88,11 +92,11 @@ pub(crate) async fn check_file(
     url: &ListingTableUrl,
     file: &ObjectMeta,
     probe: Probe<'_>,
-) -> Result<(), String> {
+) -> Result<(), DatasetError> {
     let store = state
         .runtime_env()
         .object_store(url)
-        .map_err(|e| e.strip_backtrace())?;
+        .map_err(|e| DatasetError::caused(e.strip_backtrace(), e))?;
     match probe {
         Probe::Schema => check_schema(state, &store, file, table.options(), spec).await,
         Probe::Header(csv) => check_header(store.as_ref(), file, csv, spec).await,
@@ -105,7 +109,7 @@ pub(super) async fn check(
     state: &SessionState,
     spec: &DatasetSpec,
     table: &ListingTable,
-) -> Result<(), String> {
+) -> Result<(), DatasetError> {
     let probe = probe(state, spec, table);
     if matches!(probe, Probe::Nothing) {
         return Ok(());
@@ -113,7 +117,7 @@ pub(super) async fn check(
     for (url, file) in list(state, table).await? {
         check_file(state, spec, table, &url, &file, probe)
             .await
-            .map_err(|e| format!("file {}: {e}", display_path(&file)))?;
+            .map_err(|e| e.context(format!("file {}", display_path(&file))))?;
     }
     Ok(())
 }
@@ -124,12 +128,17 @@ async fn check_schema(
     file: &ObjectMeta,
     options: &datafusion::datasource::listing::ListingOptions,
     spec: &DatasetSpec,
-) -> Result<(), String> {
+) -> Result<(), DatasetError> {
     let schema = options
         .format
         .infer_schema(state, store, std::slice::from_ref(file))
         .await
-        .map_err(|e| format!("cannot read its schema: {}", e.strip_backtrace()))?;
+        .map_err(|e| {
+            DatasetError::caused(
+                format!("cannot read its schema: {}", e.strip_backtrace()),
+                e,
+            )
+        })?;
     let rules = spec.read_rules();
     for column in spec.file_columns() {
         resolve_file_column(column, &schema, &rules)?;
@@ -142,7 +151,7 @@ async fn check_header(
     file: &ObjectMeta,
     format: &CsvFormat,
     spec: &DatasetSpec,
-) -> Result<(), String> {
+) -> Result<(), DatasetError> {
     if file.size == 0 {
         return Ok(());
     }
@@ -150,7 +159,7 @@ async fn check_header(
     let bytes = store
         .get_ranges(&file.location, &[probe])
         .await
-        .map_err(|e| format!("cannot read its header: {e}"))?
+        .map_err(|e| DatasetError::caused(format!("cannot read its header: {e}"), e))?
         .pop()
         .unwrap_or_default();
     let csv_options = format.options();
@@ -164,7 +173,7 @@ async fn check_header(
     let mut record = csv::StringRecord::new();
     reader
         .read_record(&mut record)
-        .map_err(|e| format!("cannot parse its header: {e}"))?;
+        .map_err(|e| DatasetError::caused(format!("cannot parse its header: {e}"), e))?;
     let header: Vec<&str> = record.iter().collect();
     let expected: Vec<&str> = spec.file_columns().map(|c| c.name.as_str()).collect();
     if header == expected {
@@ -174,6 +183,7 @@ async fn check_header(
             "header is [{}], contract columns are [{}] (CSV columns are read by position)",
             header.join(", "),
             expected.join(", ")
-        ))
+        )
+        .into())
     }
 }

@@ -280,3 +280,35 @@ async fn csv_header_must_name_the_contract_columns_in_order() {
         )
     );
 }
+
+/// A file that is not what its name says fails registration with a message for people and
+/// the underlying error kept as its source.
+#[tokio::test]
+async fn an_unreadable_file_keeps_its_source_error() {
+    let fx = Fixture::new();
+    let dir = fx.abs("orders");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(format!("{dir}/part-0.parquet"), b"not a parquet file").expect("write");
+    let toml = r#"[project]
+name = "p"
+
+[[dataset]]
+name = "orders"
+format = "parquet"
+location = "orders"
+columns = [{ name = "id", type = "Int64" }]
+"#;
+    let err = fx.load(toml).await.expect_err("the file is not parquet");
+    let failures = registration_failures(err);
+    assert_eq!(failures.len(), 1);
+    let failure = &failures[0];
+    assert!(
+        failure.message.starts_with(&format!(
+            "file {dir}/part-0.parquet: cannot read its schema: "
+        )),
+        "{}",
+        failure.message
+    );
+    let source = std::error::Error::source(failure.error.as_ref()).expect("a source error");
+    assert!(failure.message.ends_with(&source.to_string()), "{source}");
+}
