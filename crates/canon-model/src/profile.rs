@@ -65,6 +65,43 @@ impl Default for CacheSpec {
     }
 }
 
+/// What Canon does when an event cannot be appended to the diagnostics log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnWriteError {
+    /// The statement whose event cannot be written fails, naming the log file, and so does
+    /// every later one: the log is an audit trail, and nothing runs without its record.
+    #[default]
+    Fail,
+    /// A warning is logged once; events stay in memory only and statements go on.
+    Warn,
+}
+
+impl OnWriteError {
+    /// The name used in `canon.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fail => "fail",
+            Self::Warn => "warn",
+        }
+    }
+
+    /// The rule named `name` in `canon.toml`, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "fail" => Some(Self::Fail),
+            "warn" => Some(Self::Warn),
+            _ => None,
+        }
+    }
+}
+
+/// The `[diagnostics]` section, validated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiagnosticsSpec {
+    /// What happens when the diagnostics log cannot be written.
+    pub on_write_error: OnWriteError,
+}
+
 /// The `[profile]` section, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileSpec {
@@ -84,6 +121,9 @@ pub struct ProfileSpec {
     pub parquet: BTreeMap<String, String>,
     /// Any other DataFusion setting, by full key.
     pub settings: BTreeMap<String, String>,
+    /// The `[diagnostics]` section. It is declared at the top level of the file but is a
+    /// runtime knob like the others here, and is fingerprinted with them.
+    pub diagnostics: DiagnosticsSpec,
 }
 
 impl Default for ProfileSpec {
@@ -97,6 +137,7 @@ impl Default for ProfileSpec {
             cache: CacheSpec::default(),
             parquet: BTreeMap::new(),
             settings: BTreeMap::new(),
+            diagnostics: DiagnosticsSpec::default(),
         }
     }
 }
@@ -148,6 +189,13 @@ pub fn canonical_settings(spec: &ProfileSpec, policy: &SqlPolicy) -> BTreeMap<St
             .map_or("none".into(), |d| humantime::format_duration(d).to_string()),
     );
     put("canon.cache.statistics", spec.cache.statistics.to_string());
+    // Fingerprinted because it decides what may run, like the policy's `allow_*` keys: under
+    // "warn" a statement can run without its record in the audit log, under "fail" it
+    // cannot. Two runs that differ here are not governed alike, though their results agree.
+    put(
+        "canon.diagnostics.on_write_error",
+        spec.diagnostics.on_write_error.name().into(),
+    );
     put("canon.policy.dialect", policy.dialect.clone());
     put("canon.policy.identifiers", policy.identifiers.name().into());
     put("canon.policy.allow_ddl", policy.allow_ddl.to_string());

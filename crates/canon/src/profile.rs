@@ -19,7 +19,8 @@ use crate::policy::SqlPolicy;
 use crate::sql::IdentifierCase;
 
 pub use canon_model::profile::{
-    CacheSpec, MemoryPoolKind, ProfileSpec, canonical_settings, fingerprint, owner_of_setting,
+    CacheSpec, DiagnosticsSpec, MemoryPoolKind, OnWriteError, ProfileSpec, canonical_settings,
+    fingerprint, owner_of_setting,
 };
 
 /// The built profile: session configuration and runtime environment, made once and shared

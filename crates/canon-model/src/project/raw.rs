@@ -26,6 +26,14 @@ pub(crate) struct RawProject {
     pub macros: Vec<Spanned<RawMacro>>,
     #[serde(default)]
     pub prepared: Vec<Spanned<RawPrepared>>,
+    #[serde(default)]
+    pub diagnostics: RawDiagnostics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDiagnostics {
+    pub on_write_error: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +91,10 @@ pub(crate) struct RawProfile {
     pub parquet: SpannedMap,
     #[serde(default)]
     pub settings: SpannedMap,
+    /// The top-level `[diagnostics]` section, moved here after parsing: it is validated
+    /// with the profile and its spec lives there (see `ProfileSpec::diagnostics`).
+    #[serde(skip)]
+    pub diagnostics: RawDiagnostics,
 }
 
 #[derive(Debug, Default, Deserialize)]

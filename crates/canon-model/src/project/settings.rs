@@ -14,7 +14,10 @@ use crate::profile::{ProfileSpec, owner_of_setting};
 
 impl Validator<'_> {
     pub(super) fn profile(&mut self, raw: RawProfile, root: &Path) -> ProfileSpec {
-        let mut spec = ProfileSpec::default();
+        let mut spec = ProfileSpec {
+            diagnostics: self.diagnostics(raw.diagnostics),
+            ..ProfileSpec::default()
+        };
         if let Some(n) = raw.target_partitions {
             spec.target_partitions = n;
         }

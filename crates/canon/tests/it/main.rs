@@ -6,6 +6,7 @@ mod ddl;
 mod declarations;
 #[cfg(feature = "delta")]
 mod delta;
+mod diagnostics_log;
 mod dialects;
 mod evolution;
 mod fingerprints;

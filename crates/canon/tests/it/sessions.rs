@@ -104,6 +104,8 @@ async fn runtime_new_takes_a_parsed_project_and_a_diagnostics_stream() {
         vec!["4"]
     );
 
+    // The log is buffered; flushing writes every event recorded so far.
+    runtime.diagnostics().flush().unwrap();
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
         .unwrap()
         .lines()
