@@ -15,6 +15,7 @@ mod functions;
 mod lineage;
 mod macros;
 mod options;
+mod owned_settings;
 mod partitioned;
 mod plan_hook;
 mod policy;
