@@ -16,6 +16,9 @@ use crate::util::hex;
 pub const DEFAULT_METADATA_CACHE_LIMIT: u64 = 50 * 1024 * 1024;
 /// DataFusion's default list-files cache size (`DEFAULT_LIST_FILES_CACHE_MEMORY_LIMIT`).
 pub const DEFAULT_LIST_FILES_CACHE_MEMORY_LIMIT: u64 = 1024 * 1024;
+/// DataFusion's default limit on the spill files' total size
+/// (`DEFAULT_MAX_TEMP_DIRECTORY_SIZE`).
+pub const DEFAULT_MAX_TEMP_DIRECTORY_SIZE: u64 = 100 * 1024 * 1024 * 1024;
 /// DataFusion's default file statistics cache size (`DEFAULT_FILE_STATISTICS_MEMORY_LIMIT`).
 pub const DEFAULT_FILE_STATISTICS_MEMORY_LIMIT: u64 = 20 * 1024 * 1024;
 
@@ -115,6 +118,9 @@ pub struct ProfileSpec {
     pub memory_pool: MemoryPoolKind,
     /// Spill directory, as declared and resolved; `None` uses the system temp dir.
     pub spill_dir: Option<(String, PathBuf)>,
+    /// The most spill files may hold on disk at once, in bytes; a query that would spill
+    /// more fails.
+    pub max_temp_directory_size: u64,
     /// Cache sizes.
     pub cache: CacheSpec,
     /// Session-wide parquet defaults, as full `datafusion.execution.parquet.*` keys.
@@ -134,6 +140,7 @@ impl Default for ProfileSpec {
             memory_limit: None,
             memory_pool: MemoryPoolKind::Fair,
             spill_dir: None,
+            max_temp_directory_size: DEFAULT_MAX_TEMP_DIRECTORY_SIZE,
             cache: CacheSpec::default(),
             parquet: BTreeMap::new(),
             settings: BTreeMap::new(),
@@ -151,9 +158,10 @@ pub fn owner_of_setting(key: &str) -> Option<&'static str> {
         "datafusion.sql_parser.enable_ident_normalization" => Some("[policy] identifiers"),
         "datafusion.catalog.create_default_catalog_and_schema" => Some("session factory"),
         k if k.starts_with("datafusion.execution.parquet.") => Some("[profile.parquet] table"),
-        k if k.starts_with("datafusion.runtime.") => {
-            Some("[profile] memory_limit, memory_pool, spill_dir and [profile.cache]")
-        }
+        k if k.starts_with("datafusion.runtime.") => Some(
+            "[profile] memory_limit, memory_pool, spill_dir, max_temp_directory_size and \
+                 [profile.cache]",
+        ),
         _ => None,
     }
 }
@@ -179,6 +187,10 @@ pub fn canonical_settings(spec: &ProfileSpec, policy: &SqlPolicy) -> BTreeMap<St
         spec.spill_dir
             .as_ref()
             .map_or("system temp".into(), |(d, _)| d.clone()),
+    );
+    put(
+        "canon.max_temp_directory_size",
+        spec.max_temp_directory_size.to_string(),
     );
     put("canon.cache.metadata", spec.cache.metadata.to_string());
     put("canon.cache.list_files", spec.cache.list_files.to_string());

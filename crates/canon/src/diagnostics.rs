@@ -91,6 +91,26 @@ pub enum Event {
         /// The tables read and each output column's source columns.
         lineage: Lineage,
     },
+    /// A plan that passed the plan hook finished running: all its output was read, it
+    /// failed, or its reader stopped early. Its operators' spill metrics are summed.
+    QueryFinished {
+        /// The session that ran it.
+        session: String,
+        /// The `seq` of the plan's `query_planned` event.
+        planned: u64,
+        /// The plan fingerprint, as in `query_planned`.
+        fingerprint: String,
+        /// Rows the plan produced (until it failed or was stopped).
+        output_rows: u64,
+        /// How many times operators spilled to disk (`spill_count`).
+        spill_count: u64,
+        /// Bytes spilled to disk (`spilled_bytes`).
+        spilled_bytes: u64,
+        /// Rows spilled to disk (`spilled_rows`).
+        spilled_rows: u64,
+        /// The error the run ended with, if it failed.
+        error: Option<String>,
+    },
     /// A project macro was registered at start-up, or a Canon function took a builtin's
     /// name because the project declares the override.
     FunctionRegistered {
@@ -149,6 +169,7 @@ impl Event {
             Self::RegistrationFailed { .. } => "registration_failed",
             Self::PolicyRejected { .. } => "policy_rejected",
             Self::QueryPlanned { .. } => "query_planned",
+            Self::QueryFinished { .. } => "query_finished",
             Self::FunctionRegistered { .. } => "function_registered",
             Self::MacroCreated { .. } => "macro_created",
             Self::StatementPrepared { .. } => "statement_prepared",
@@ -350,9 +371,9 @@ impl Diagnostics {
 
     /// Records an event, appending it to the log file's buffer when there is one.
     ///
-    /// Under `on_write_error = "fail"` an event that cannot be written is not recorded and
-    /// the error names the log file.
-    pub fn record(&self, event: Event) -> Result<(), CanonError> {
+    /// Returns the event's `seq`. Under `on_write_error = "fail"` an event that cannot be
+    /// written is not recorded and the error names the log file.
+    pub fn record(&self, event: Event) -> Result<u64, CanonError> {
         // Serialized before taking the lock; only the sequence number and time are added
         // under it.
         let payload = self.logged.then(|| serde_json::to_string(&event));
@@ -374,7 +395,7 @@ impl Diagnostics {
             inner.records.pop_front();
         }
         inner.records.push_back(Record { seq, at, event });
-        Ok(())
+        Ok(seq)
     }
 
     /// Writes buffered events to the log file, handling a failure like [`Self::record`].

@@ -145,6 +145,7 @@ impl Runtime {
             template,
             Arc::new(project.policy.clone()),
             diagnostics.clone(),
+            project.profile.memory_limit,
         );
         let datasets: Arc<Vec<Arc<RegisteredDataset>>> =
             Arc::new(registered.into_iter().map(Arc::new).collect());

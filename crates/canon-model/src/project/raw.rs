@@ -85,6 +85,7 @@ pub(crate) struct RawProfile {
     pub memory_limit: Option<Spanned<String>>,
     pub memory_pool: Option<crate::profile::MemoryPoolKind>,
     pub spill_dir: Option<Spanned<String>>,
+    pub max_temp_directory_size: Option<Spanned<String>>,
     #[serde(default)]
     pub cache: RawCache,
     #[serde(default)]

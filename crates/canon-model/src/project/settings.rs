@@ -37,6 +37,12 @@ impl Validator<'_> {
             let resolved: PathBuf = root.join(dir.get_ref()).components().collect();
             spec.spill_dir = Some((dir.into_inner(), resolved));
         }
+        if let Some(size) = raw.max_temp_directory_size {
+            let key = "profile.max_temp_directory_size";
+            if let Some(bytes) = self.byte_size(&size, key) {
+                spec.max_temp_directory_size = bytes;
+            }
+        }
         if let Some(size) = raw.cache.metadata {
             spec.cache.metadata = self.byte_size(&size, "profile.cache.metadata").unwrap_or(0);
         }

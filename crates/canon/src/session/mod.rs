@@ -127,6 +127,7 @@ impl Session {
             plan,
             state.config_options(),
         )
+        .map(drop)
     }
 
     /// Checks and plans a statement without running it: the policy on the statement, then

@@ -23,6 +23,7 @@ mod prepared;
 mod project_errors;
 mod registration;
 mod sessions;
+mod spill;
 mod sql_fixture;
 mod system_tables;
 mod types;

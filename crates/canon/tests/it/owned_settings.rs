@@ -158,7 +158,8 @@ async fn owned_settings_are_refused_naming_their_owner() {
     assert_eq!(
         err.to_string(),
         "`datafusion.runtime.memory_limit` is set by the project ([profile] memory_limit, \
-         memory_pool, spill_dir and [profile.cache]); Canon does not change it per session"
+         memory_pool, spill_dir, max_temp_directory_size and [profile.cache]); Canon does not \
+         change it per session"
     );
     let err = refusal(&session, "RESET datafusion.runtime.memory_limit").await;
     assert!(matches!(err, SessionError::OwnedSetting { .. }), "{err}");

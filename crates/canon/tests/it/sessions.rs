@@ -114,7 +114,12 @@ async fn runtime_new_takes_a_parsed_project_and_a_diagnostics_stream() {
     let kinds: Vec<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        vec!["profile_built", "dataset_registered", "query_planned"]
+        vec![
+            "profile_built",
+            "dataset_registered",
+            "query_planned",
+            "query_finished"
+        ]
     );
     assert_eq!(lines[2]["statement"], "SELECT count(*) FROM numbers");
 }
