@@ -12,6 +12,7 @@ mod evolution;
 mod fingerprints;
 mod formats;
 mod functions;
+mod inserts;
 mod lineage;
 mod macros;
 mod options;
