@@ -94,6 +94,20 @@ pub enum SqlError {
 /// Parses SQL text in a dialect. When the parser fails on a construct this dialect cannot
 /// express but others can, the error names the construct.
 pub fn parse(dialect: &str, sql: &str) -> Result<Vec<Statement>, SqlError> {
+    parse_with_limit(dialect, sql, DEFAULT_RECURSION_LIMIT)
+}
+
+/// DataFusion's default for `datafusion.sql_parser.recursion_limit`: how deeply the parser
+/// nests (parentheses, subqueries, expressions) before it refuses the statement.
+pub const DEFAULT_RECURSION_LIMIT: usize = 50;
+
+/// [`parse`], nesting at most `recursion_limit` deep: the session's
+/// `datafusion.sql_parser.recursion_limit`, which Canon's parser reads as DataFusion's would.
+pub fn parse_with_limit(
+    dialect: &str,
+    sql: &str,
+    recursion_limit: usize,
+) -> Result<Vec<Statement>, SqlError> {
     let parser_dialect = dialect_from_str(dialect).ok_or_else(|| {
         DataFusionError::Configuration(format!(
             "unknown SQL dialect `{dialect}`; expected one of {}",
@@ -102,6 +116,7 @@ pub fn parse(dialect: &str, sql: &str) -> Result<Vec<Statement>, SqlError> {
     })?;
     let parsed = DFParserBuilder::new(sql)
         .with_dialect(parser_dialect.as_ref())
+        .with_recursion_limit(recursion_limit)
         .build()
         .and_then(|mut parser| parser.parse_statements());
     match parsed {
@@ -305,5 +320,20 @@ fn parser_message(error: &DataFusionError) -> String {
             other => other.to_string(),
         },
         other => other.strip_backtrace(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion_common::config::ConfigOptions;
+
+    /// The parser's default nesting is DataFusion's setting's default.
+    #[test]
+    fn default_recursion_limit_is_datafusions() {
+        let options = ConfigOptions::new();
+        assert_eq!(
+            options.sql_parser.recursion_limit.get(),
+            super::DEFAULT_RECURSION_LIMIT
+        );
     }
 }

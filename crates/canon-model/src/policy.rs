@@ -97,6 +97,16 @@ impl SqlPolicy {
         crate::dialect::parse(&self.dialect, sql)
     }
 
+    /// [`Self::parse`], nesting at most `recursion_limit` deep (a session's
+    /// `datafusion.sql_parser.recursion_limit`).
+    pub fn parse_with_limit(
+        &self,
+        sql: &str,
+        recursion_limit: usize,
+    ) -> Result<Vec<Statement>, SqlError> {
+        crate::dialect::parse_with_limit(&self.dialect, sql, recursion_limit)
+    }
+
     /// Switches the dialect SQL text is read in, by any name DataFusion knows.
     pub fn set_dialect(&mut self, name: &str) -> Result<(), DataFusionError> {
         self.dialect = crate::dialect::canonical_dialect(name)?.to_string();

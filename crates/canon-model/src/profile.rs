@@ -16,6 +16,9 @@ use crate::util::hex;
 pub const DEFAULT_METADATA_CACHE_LIMIT: u64 = 50 * 1024 * 1024;
 /// DataFusion's default list-files cache size (`DEFAULT_LIST_FILES_CACHE_MEMORY_LIMIT`).
 pub const DEFAULT_LIST_FILES_CACHE_MEMORY_LIMIT: u64 = 1024 * 1024;
+/// DataFusion's default limit on the spill files' total size
+/// (`DEFAULT_MAX_TEMP_DIRECTORY_SIZE`).
+pub const DEFAULT_MAX_TEMP_DIRECTORY_SIZE: u64 = 100 * 1024 * 1024 * 1024;
 /// DataFusion's default file statistics cache size (`DEFAULT_FILE_STATISTICS_MEMORY_LIMIT`).
 pub const DEFAULT_FILE_STATISTICS_MEMORY_LIMIT: u64 = 20 * 1024 * 1024;
 
@@ -65,6 +68,43 @@ impl Default for CacheSpec {
     }
 }
 
+/// What Canon does when an event cannot be appended to the diagnostics log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnWriteError {
+    /// The statement whose event cannot be written fails, naming the log file, and so does
+    /// every later one: the log is an audit trail, and nothing runs without its record.
+    #[default]
+    Fail,
+    /// A warning is logged once; events stay in memory only and statements go on.
+    Warn,
+}
+
+impl OnWriteError {
+    /// The name used in `canon.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fail => "fail",
+            Self::Warn => "warn",
+        }
+    }
+
+    /// The rule named `name` in `canon.toml`, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "fail" => Some(Self::Fail),
+            "warn" => Some(Self::Warn),
+            _ => None,
+        }
+    }
+}
+
+/// The `[diagnostics]` section, validated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiagnosticsSpec {
+    /// What happens when the diagnostics log cannot be written.
+    pub on_write_error: OnWriteError,
+}
+
 /// The `[profile]` section, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileSpec {
@@ -78,12 +118,18 @@ pub struct ProfileSpec {
     pub memory_pool: MemoryPoolKind,
     /// Spill directory, as declared and resolved; `None` uses the system temp dir.
     pub spill_dir: Option<(String, PathBuf)>,
+    /// The most spill files may hold on disk at once, in bytes; a query that would spill
+    /// more fails.
+    pub max_temp_directory_size: u64,
     /// Cache sizes.
     pub cache: CacheSpec,
     /// Session-wide parquet defaults, as full `datafusion.execution.parquet.*` keys.
     pub parquet: BTreeMap<String, String>,
     /// Any other DataFusion setting, by full key.
     pub settings: BTreeMap<String, String>,
+    /// The `[diagnostics]` section. It is declared at the top level of the file but is a
+    /// runtime knob like the others here, and is fingerprinted with them.
+    pub diagnostics: DiagnosticsSpec,
 }
 
 impl Default for ProfileSpec {
@@ -94,9 +140,11 @@ impl Default for ProfileSpec {
             memory_limit: None,
             memory_pool: MemoryPoolKind::Fair,
             spill_dir: None,
+            max_temp_directory_size: DEFAULT_MAX_TEMP_DIRECTORY_SIZE,
             cache: CacheSpec::default(),
             parquet: BTreeMap::new(),
             settings: BTreeMap::new(),
+            diagnostics: DiagnosticsSpec::default(),
         }
     }
 }
@@ -110,9 +158,10 @@ pub fn owner_of_setting(key: &str) -> Option<&'static str> {
         "datafusion.sql_parser.enable_ident_normalization" => Some("[policy] identifiers"),
         "datafusion.catalog.create_default_catalog_and_schema" => Some("session factory"),
         k if k.starts_with("datafusion.execution.parquet.") => Some("[profile.parquet] table"),
-        k if k.starts_with("datafusion.runtime.") => {
-            Some("[profile] memory_limit, memory_pool, spill_dir and [profile.cache]")
-        }
+        k if k.starts_with("datafusion.runtime.") => Some(
+            "[profile] memory_limit, memory_pool, spill_dir, max_temp_directory_size and \
+                 [profile.cache]",
+        ),
         _ => None,
     }
 }
@@ -139,6 +188,10 @@ pub fn canonical_settings(spec: &ProfileSpec, policy: &SqlPolicy) -> BTreeMap<St
             .as_ref()
             .map_or("system temp".into(), |(d, _)| d.clone()),
     );
+    put(
+        "canon.max_temp_directory_size",
+        spec.max_temp_directory_size.to_string(),
+    );
     put("canon.cache.metadata", spec.cache.metadata.to_string());
     put("canon.cache.list_files", spec.cache.list_files.to_string());
     put(
@@ -148,6 +201,13 @@ pub fn canonical_settings(spec: &ProfileSpec, policy: &SqlPolicy) -> BTreeMap<St
             .map_or("none".into(), |d| humantime::format_duration(d).to_string()),
     );
     put("canon.cache.statistics", spec.cache.statistics.to_string());
+    // Fingerprinted because it decides what may run, like the policy's `allow_*` keys: under
+    // "warn" a statement can run without its record in the audit log, under "fail" it
+    // cannot. Two runs that differ here are not governed alike, though their results agree.
+    put(
+        "canon.diagnostics.on_write_error",
+        spec.diagnostics.on_write_error.name().into(),
+    );
     put("canon.policy.dialect", policy.dialect.clone());
     put("canon.policy.identifiers", policy.identifiers.name().into());
     put("canon.policy.allow_ddl", policy.allow_ddl.to_string());

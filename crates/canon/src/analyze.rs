@@ -11,6 +11,7 @@ use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 
 use crate::error::Result;
+use crate::finished::unwrapped;
 
 /// Parquet scan metrics worth a summary line, in display order. The predicate cache
 /// ones say how many rows the filter evaluation cached and how many were reused for the
@@ -41,6 +42,7 @@ impl Analysis {
         let task_ctx = Arc::new(df.task_ctx());
         let plan = df.create_physical_plan().await?;
         let batches = collect(Arc::clone(&plan), task_ctx).await?;
+        let plan = unwrapped(&plan);
         let text = DisplayableExecutionPlan::with_metrics(plan.as_ref())
             .indent(true)
             .to_string();

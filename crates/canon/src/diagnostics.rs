@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
@@ -18,6 +18,7 @@ use canon_model::declarations::{Parameter, PreparedOrigin, Tier};
 use canon_model::evolution::EvolutionSpec;
 use canon_model::lineage::Lineage;
 use canon_model::policy::{PolicyViolation, StatementClass};
+use canon_model::profile::OnWriteError;
 
 use crate::error::CanonError;
 
@@ -90,6 +91,26 @@ pub enum Event {
         /// The tables read and each output column's source columns.
         lineage: Lineage,
     },
+    /// A plan that passed the plan hook finished running: all its output was read, it
+    /// failed, or its reader stopped early. Its operators' spill metrics are summed.
+    QueryFinished {
+        /// The session that ran it.
+        session: String,
+        /// The `seq` of the plan's `query_planned` event.
+        planned: u64,
+        /// The plan fingerprint, as in `query_planned`.
+        fingerprint: String,
+        /// Rows the plan produced (until it failed or was stopped).
+        output_rows: u64,
+        /// How many times operators spilled to disk (`spill_count`).
+        spill_count: u64,
+        /// Bytes spilled to disk (`spilled_bytes`).
+        spilled_bytes: u64,
+        /// Rows spilled to disk (`spilled_rows`).
+        spilled_rows: u64,
+        /// The error the run ended with, if it failed.
+        error: Option<String>,
+    },
     /// A project macro was registered at start-up, or a Canon function took a builtin's
     /// name because the project declares the override.
     FunctionRegistered {
@@ -148,6 +169,7 @@ impl Event {
             Self::RegistrationFailed { .. } => "registration_failed",
             Self::PolicyRejected { .. } => "policy_rejected",
             Self::QueryPlanned { .. } => "query_planned",
+            Self::QueryFinished { .. } => "query_finished",
             Self::FunctionRegistered { .. } => "function_registered",
             Self::MacroCreated { .. } => "macro_created",
             Self::StatementPrepared { .. } => "statement_prepared",
@@ -189,16 +211,120 @@ pub struct Record {
 }
 
 /// The event stream of one runtime, shared by all its sessions.
+///
+/// The JSON-lines log, when there is one, is buffered: lines reach the file when the
+/// buffer fills, when an event comes more than [`FLUSH_INTERVAL`] after the last write, on
+/// [`Diagnostics::flush`], and when the last handle is dropped (the [`Runtime`] also
+/// flushes when it is dropped). A write that fails is handled by the log's
+/// [`OnWriteError`] rule: under `Fail` the event being recorded (and every later one) is
+/// refused with an error naming the file, so the statement it belongs to does not run;
+/// under `Warn` a warning is logged once and events stay in memory only.
+///
+/// [`Runtime`]: crate::Runtime
 #[derive(Debug, Clone, Default)]
 pub struct Diagnostics {
     inner: Arc<Mutex<Inner>>,
+    /// Whether events go to a log file too (fixed when the stream is made).
+    logged: bool,
 }
+
+/// The longest a recorded event waits in the buffer when later events keep coming, so that
+/// a long-running process's log can be followed.
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Size of the log's write buffer.
+const BUFFER_CAPACITY: usize = 64 * 1024;
 
 #[derive(Debug, Default)]
 struct Inner {
     next_seq: u64,
     records: VecDeque<Record>,
-    log: Option<(PathBuf, BufWriter<File>)>,
+    log: Option<Log>,
+}
+
+/// The JSON-lines file and what to do when it cannot be written.
+#[derive(Debug)]
+struct Log {
+    path: PathBuf,
+    on_error: OnWriteError,
+    state: LogState,
+    last_write: Instant,
+}
+
+#[derive(Debug)]
+enum LogState {
+    Open(BufWriter<File>),
+    /// A write failed; nothing more is written. The first error's text, for later refusals.
+    Broken(String),
+}
+
+impl Log {
+    /// Appends one line (with its newline), writing the buffer out when it is full or
+    /// [`FLUSH_INTERVAL`] has passed since the last write.
+    fn append(&mut self, line: &[u8]) -> std::io::Result<()> {
+        let writer = self.writer()?;
+        writer.write_all(line)?;
+        if self.last_write.elapsed() >= FLUSH_INTERVAL {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer()?.flush()?;
+        self.last_write = Instant::now();
+        Ok(())
+    }
+
+    fn writer(&mut self) -> std::io::Result<&mut BufWriter<File>> {
+        match &mut self.state {
+            LogState::Open(writer) => Ok(writer),
+            LogState::Broken(first) => Err(std::io::Error::other(format!(
+                "an earlier write failed ({first}); no event is written after it"
+            ))),
+        }
+    }
+
+    /// Handles a failed write under the log's rule: the error to return under `Fail`, or
+    /// `None` (after a warning, the first time) under `Warn`. Either way the log is broken
+    /// from now on, so that a half-written buffer is never followed by more lines.
+    fn failed(&mut self, source: std::io::Error) -> Option<CanonError> {
+        let first = matches!(self.state, LogState::Open(_));
+        if first {
+            self.state = LogState::Broken(source.to_string());
+        }
+        match self.on_error {
+            OnWriteError::Fail => Some(CanonError::DiagnosticsLog {
+                path: self.path.clone(),
+                source,
+            }),
+            OnWriteError::Warn => {
+                if first {
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        error = %source,
+                        "the diagnostics log cannot be written; events are kept in memory \
+                         only from now on (diagnostics.on_write_error = \"warn\")"
+                    );
+                }
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        if let LogState::Open(writer) = &mut self.state
+            && let Err(error) = writer.flush()
+        {
+            tracing::error!(
+                path = %self.path.display(),
+                %error,
+                "the last diagnostics events could not be written to the log"
+            );
+        }
+    }
 }
 
 impl Diagnostics {
@@ -207,7 +333,8 @@ impl Diagnostics {
         Self::default()
     }
 
-    /// An event stream that also appends each event to `path` as a JSON line.
+    /// An event stream that also appends each event to `path` as a JSON line. A failed
+    /// write fails the event (see [`Self::set_on_write_error`]).
     pub fn with_log(path: impl AsRef<Path>) -> Result<Self, CanonError> {
         let path = path.as_ref().to_path_buf();
         let file = OpenOptions::new()
@@ -218,33 +345,72 @@ impl Diagnostics {
                 path: path.clone(),
                 source,
             })?;
-        let diagnostics = Self::new();
-        diagnostics.lock().log = Some((path, BufWriter::new(file)));
+        let mut diagnostics = Self::new();
+        diagnostics.logged = true;
+        diagnostics.lock().log = Some(Log {
+            path,
+            on_error: OnWriteError::default(),
+            state: LogState::Open(BufWriter::with_capacity(BUFFER_CAPACITY, file)),
+            last_write: Instant::now(),
+        });
         Ok(diagnostics)
     }
 
-    /// Records an event, writing it through to the log file when there is one.
-    pub fn record(&self, event: Event) -> Result<(), CanonError> {
-        let mut inner = self.lock();
-        inner.next_seq += 1;
-        let record = Record {
-            seq: inner.next_seq,
-            at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            event,
-        };
-        if let Some((path, log)) = &mut inner.log {
-            let line = serde_json::to_string(&record).map_err(std::io::Error::from);
-            line.and_then(|line| writeln!(log, "{line}").and_then(|()| log.flush()))
-                .map_err(|source| CanonError::DiagnosticsLog {
-                    path: path.clone(),
-                    source,
-                })?;
+    /// Sets what happens when the log cannot be written; the runtime sets the project's
+    /// `[diagnostics] on_write_error` before recording anything.
+    pub fn set_on_write_error(&self, rule: OnWriteError) {
+        if let Some(log) = &mut self.lock().log {
+            log.on_error = rule;
         }
+    }
+
+    /// The log file, if events are appended to one.
+    pub fn log_path(&self) -> Option<PathBuf> {
+        self.lock().log.as_ref().map(|log| log.path.clone())
+    }
+
+    /// Records an event, appending it to the log file's buffer when there is one.
+    ///
+    /// Returns the event's `seq`. Under `on_write_error = "fail"` an event that cannot be
+    /// written is not recorded and the error names the log file.
+    pub fn record(&self, event: Event) -> Result<u64, CanonError> {
+        // Serialized before taking the lock; only the sequence number and time are added
+        // under it.
+        let payload = self.logged.then(|| serde_json::to_string(&event));
+        let mut inner = self.lock();
+        let seq = inner.next_seq.saturating_add(1);
+        let at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        if let (Some(log), Some(payload)) = (&mut inner.log, payload) {
+            let written = payload
+                .map_err(std::io::Error::from)
+                .and_then(|payload| log.append(&line(seq, &at, &payload)));
+            if let Err(source) = written
+                && let Some(error) = log.failed(source)
+            {
+                return Err(error);
+            }
+        }
+        inner.next_seq = seq;
         if inner.records.len() == MEMORY_CAPACITY {
             inner.records.pop_front();
         }
-        inner.records.push_back(record);
-        Ok(())
+        inner.records.push_back(Record { seq, at, event });
+        Ok(seq)
+    }
+
+    /// Writes buffered events to the log file, handling a failure like [`Self::record`].
+    pub fn flush(&self) -> Result<(), CanonError> {
+        let mut inner = self.lock();
+        let Some(log) = &mut inner.log else {
+            return Ok(());
+        };
+        if matches!(log.state, LogState::Broken(_)) && log.on_error == OnWriteError::Warn {
+            return Ok(());
+        }
+        match log.flush() {
+            Ok(()) => Ok(()),
+            Err(source) => log.failed(source).map_or(Ok(()), Err),
+        }
     }
 
     /// The events still in memory, oldest first.
@@ -255,5 +421,36 @@ impl Diagnostics {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the event list inconsistent.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One log line, as `serde_json` writes a [`Record`]: `seq` and `at`, then the event's own
+/// fields (which an internally tagged enum always writes as a non-empty object).
+fn line(seq: u64, at: &str, payload: &str) -> Vec<u8> {
+    let fields = payload.strip_prefix('{').unwrap_or(payload);
+    format!("{{\"seq\":{seq},\"at\":\"{at}\",{fields}\n").into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The line spliced around a pre-serialized event is exactly the record's JSON.
+    #[test]
+    fn log_line_is_the_records_json() {
+        let record = Record {
+            seq: 7,
+            at: "2026-01-02T03:04:05.678Z".into(),
+            event: Event::RegistrationFailed {
+                dataset: "trips".into(),
+                error: "a \"quoted\" reason".into(),
+            },
+        };
+        let payload = serde_json::to_string(&record.event).unwrap_or_default();
+        let expected = format!("{}\n", serde_json::to_string(&record).unwrap_or_default());
+        assert_eq!(
+            String::from_utf8_lossy(&line(record.seq, &record.at, &payload)),
+            expected
+        );
     }
 }

@@ -199,6 +199,17 @@ pub enum SessionError {
         /// The file.
         path: PathBuf,
     },
+    /// `SET` or `RESET` of a setting the profile, the policy or Canon itself owns.
+    #[error(
+        "`{key}` is set by {}; Canon does not change it per session",
+        owner_phrase(owner)
+    )]
+    OwnedSetting {
+        /// The setting, as DataFusion names it.
+        key: String,
+        /// What owns it, as `[profile.settings]` names it (e.g. `[policy] dialect`).
+        owner: &'static str,
+    },
     /// A statement the project or Canon declares could not be prepared.
     #[error("declared statement `{name}` {problem}")]
     Declared {
@@ -207,6 +218,14 @@ pub enum SessionError {
         /// What is wrong with it.
         problem: &'static str,
     },
+}
+
+/// The project's keys read "the project ([policy] dialect)", Canon's own "Canon (…)".
+fn owner_phrase(owner: &str) -> String {
+    match owner.starts_with('[') {
+        true => format!("the project ({owner})"),
+        false => format!("Canon ({owner})"),
+    }
 }
 
 impl From<SessionError> for CanonError {

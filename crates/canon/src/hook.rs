@@ -4,7 +4,8 @@
 //! It is a [`QueryPlanner`] wrapped around the session template's own, so DataFusion calls
 //! it with the optimized logical plan each time it makes a physical plan. There it applies
 //! the SQL policy to the plan and records a `QueryPlanned` event with the plan's fingerprint
-//! and column lineage, before any table is scanned.
+//! and column lineage, before any table is scanned; the physical plan it returns records a
+//! `QueryFinished` event with its spill metrics when its run ends (see `finished`).
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use crate::diagnostics::{Diagnostics, Event};
 use crate::error::CanonError;
+use crate::finished::{PlanRecord, RecordFinished};
 use crate::policy::{SqlPolicy, StatementClass, classify_plan};
 use crate::sql::{fingerprint, lineage};
 
@@ -60,6 +62,7 @@ pub(crate) fn install(
     state: SessionState,
     policy: Arc<SqlPolicy>,
     diagnostics: Diagnostics,
+    memory_limit: Option<u64>,
 ) -> SessionState {
     let inner = Arc::clone(state.query_planner());
     SessionStateBuilder::new_from_existing(state)
@@ -67,6 +70,7 @@ pub(crate) fn install(
             inner,
             policy,
             diagnostics,
+            memory_limit,
         }))
         .build()
 }
@@ -100,6 +104,7 @@ pub(crate) fn runs_directly(plan: &LogicalPlan) -> bool {
 }
 
 /// Records that a plan passed the policy: the only place `QueryPlanned` events are made.
+/// Returns what the plan's `QueryFinished` event needs to refer back to it.
 pub(crate) fn record(
     diagnostics: &Diagnostics,
     session: &str,
@@ -107,14 +112,22 @@ pub(crate) fn record(
     statement: String,
     plan: &LogicalPlan,
     options: &ConfigOptions,
-) -> Result<(), CanonError> {
+) -> Result<PlanRecord, CanonError> {
     let catalog = &options.catalog;
-    diagnostics.record(Event::QueryPlanned {
+    let fingerprint = fingerprint(plan);
+    let planned = diagnostics.record(Event::QueryPlanned {
         session: session.to_string(),
         class,
         statement,
-        fingerprint: fingerprint(plan),
+        fingerprint: fingerprint.clone(),
         lineage: lineage::of(plan, &catalog.default_catalog, &catalog.default_schema),
+    })?;
+    Ok(PlanRecord {
+        diagnostics: diagnostics.clone(),
+        session: session.to_string(),
+        planned,
+        fingerprint,
+        memory_limit: None,
     })
 }
 
@@ -124,6 +137,8 @@ struct PlanHook {
     inner: Arc<dyn QueryPlanner + Send + Sync>,
     policy: Arc<SqlPolicy>,
     diagnostics: Diagnostics,
+    /// The profile's `memory_limit`, named when a run runs out of memory.
+    memory_limit: Option<u64>,
 }
 
 #[async_trait]
@@ -145,7 +160,7 @@ impl QueryPlanner for PlanHook {
         let statement = origin.map(|o| o.statement.clone()).unwrap_or_default();
         // Recorded before the physical plan exists: system tables are read while it is made,
         // and `canon.diagnostics` should show the query that reads it.
-        record(
+        let mut planned = record(
             &self.diagnostics,
             session.session_id(),
             classify_plan(plan),
@@ -154,6 +169,8 @@ impl QueryPlanner for PlanHook {
             session.config_options(),
         )
         .map_err(CanonError::into_datafusion)?;
-        self.inner.create_physical_plan(plan, session).await
+        planned.memory_limit = self.memory_limit;
+        let physical = self.inner.create_physical_plan(plan, session).await?;
+        Ok(RecordFinished::wrap(physical, planned))
     }
 }

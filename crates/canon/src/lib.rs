@@ -19,8 +19,9 @@
 //!
 //! 1. [`error`]: every error type, importing nothing of the runtime.
 //! 2. [`diagnostics`]: the event stream, a leaf whose events carry their own payloads.
-//! 3. Engine adapters: [`contract`] (the `ARROW(…)` type planner) and `view` (tables
-//!    computed at scan time).
+//! 3. Engine adapters: [`contract`] (the `ARROW(…)` type planner), `view` (tables
+//!    computed at scan time) and `finished` (the root node that records how a plan's run
+//!    ended).
 //! 4. [`profile`]: the `SessionConfig` and `RuntimeEnv` built from the profile.
 //! 5. [`evolution`] (the schema-evolution adapter) and [`registry`] (contract → DDL →
 //!    table, with one [`registry::TableFormat`] hook per format that brings its own
@@ -47,6 +48,7 @@ pub mod delta;
 pub mod diagnostics;
 pub mod error;
 pub mod evolution;
+mod finished;
 mod formats;
 pub mod functions;
 mod hook;

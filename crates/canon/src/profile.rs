@@ -19,7 +19,8 @@ use crate::policy::SqlPolicy;
 use crate::sql::IdentifierCase;
 
 pub use canon_model::profile::{
-    CacheSpec, MemoryPoolKind, ProfileSpec, canonical_settings, fingerprint, owner_of_setting,
+    CacheSpec, DiagnosticsSpec, MemoryPoolKind, OnWriteError, ProfileSpec, canonical_settings,
+    fingerprint, owner_of_setting,
 };
 
 /// The built profile: session configuration and runtime environment, made once and shared
@@ -116,6 +117,7 @@ fn runtime_env(spec: &ProfileSpec) -> Result<Arc<RuntimeEnv>, DataFusionError> {
         })?;
         builder = builder.with_temp_file_path(dir);
     }
+    builder = builder.with_max_temp_directory_size(spec.max_temp_directory_size);
     let statistics_limit = if spec.cache.statistics {
         DEFAULT_FILE_STATISTICS_MEMORY_LIMIT
     } else {
@@ -154,5 +156,9 @@ mod tests {
             model::DEFAULT_FILE_STATISTICS_MEMORY_LIMIT,
             df::DEFAULT_FILE_STATISTICS_MEMORY_LIMIT
         ));
+        assert_eq!(
+            model::DEFAULT_MAX_TEMP_DIRECTORY_SIZE,
+            datafusion::execution::disk_manager::DEFAULT_MAX_TEMP_DIRECTORY_SIZE
+        );
     }
 }

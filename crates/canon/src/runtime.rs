@@ -68,6 +68,16 @@ pub(crate) fn template(profile: &RuntimeProfile, formats: &Formats) -> SessionSt
     state
 }
 
+/// Buffered diagnostics reach the log when the runtime goes, even while sessions made from
+/// it live on (they flush again when the last of them is dropped).
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Err(error) = self.diagnostics.flush() {
+            tracing::error!(%error, "flushing diagnostics when the runtime was dropped");
+        }
+    }
+}
+
 impl Runtime {
     /// Loads a project file and builds its runtime, with in-memory diagnostics.
     pub async fn load(file: impl AsRef<Path>) -> Result<Self> {
@@ -76,6 +86,7 @@ impl Runtime {
 
     /// Builds the runtime for a validated project: profile, template, registration.
     pub async fn new(project: Project, diagnostics: Diagnostics) -> Result<Self> {
+        diagnostics.set_on_write_error(project.diagnostics().on_write_error);
         let profile = RuntimeProfile::build(&project.profile, &project.policy)?;
         diagnostics.record(Event::ProfileBuilt {
             fingerprint: profile.fingerprint().to_string(),
@@ -139,6 +150,7 @@ impl Runtime {
             template,
             Arc::new(project.policy.clone()),
             diagnostics.clone(),
+            project.profile.memory_limit,
         );
         let datasets: Arc<Vec<Arc<RegisteredDataset>>> =
             Arc::new(registered.into_iter().map(Arc::new).collect());

@@ -295,7 +295,8 @@ fn diagnostics_file_gets_json_lines() {
             "profile_built",
             "dataset_registered",
             "dataset_registered",
-            "query_planned"
+            "query_planned",
+            "query_finished"
         ]
     );
 }

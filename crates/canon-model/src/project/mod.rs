@@ -3,6 +3,7 @@
 
 mod declarations;
 mod delta;
+mod diagnostics;
 mod raw;
 mod rules;
 mod settings;
@@ -15,7 +16,7 @@ use crate::declarations::PreparedSpec;
 use crate::declarations::{MacroSpec, OverrideSpec};
 use crate::error::{Problem, ProjectError};
 use crate::policy::SqlPolicy;
-use crate::profile::ProfileSpec;
+use crate::profile::{DiagnosticsSpec, ProfileSpec};
 
 /// A loaded and validated project: profile, policy and dataset contracts.
 #[derive(Debug, Clone)]
@@ -62,7 +63,7 @@ impl Project {
     /// Parses and validates project text; relative paths resolve against `root`.
     pub fn parse(text: &str, file: &Path, root: &Path) -> Result<Self, ProjectError> {
         let source = Source { text, file };
-        let raw: raw::RawProject = toml::from_str(text).map_err(|e| {
+        let mut raw: raw::RawProject = toml::from_str(text).map_err(|e| {
             let (line, column) = e
                 .span()
                 .map(|span| source.locate(span.start))
@@ -77,7 +78,13 @@ impl Project {
                 }],
             }
         })?;
+        raw.profile.diagnostics = std::mem::take(&mut raw.diagnostics);
         validate::project(raw, &source, root)
+    }
+
+    /// What Canon does when its diagnostics log cannot be written (`[diagnostics]`).
+    pub fn diagnostics(&self) -> &DiagnosticsSpec {
+        &self.profile.diagnostics
     }
 
     /// The dataset with this name, if the project declares one.

@@ -26,6 +26,14 @@ pub(crate) struct RawProject {
     pub macros: Vec<Spanned<RawMacro>>,
     #[serde(default)]
     pub prepared: Vec<Spanned<RawPrepared>>,
+    #[serde(default)]
+    pub diagnostics: RawDiagnostics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDiagnostics {
+    pub on_write_error: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,12 +85,17 @@ pub(crate) struct RawProfile {
     pub memory_limit: Option<Spanned<String>>,
     pub memory_pool: Option<crate::profile::MemoryPoolKind>,
     pub spill_dir: Option<Spanned<String>>,
+    pub max_temp_directory_size: Option<Spanned<String>>,
     #[serde(default)]
     pub cache: RawCache,
     #[serde(default)]
     pub parquet: SpannedMap,
     #[serde(default)]
     pub settings: SpannedMap,
+    /// The top-level `[diagnostics]` section, moved here after parsing: it is validated
+    /// with the profile and its spec lives there (see `ProfileSpec::diagnostics`).
+    #[serde(skip)]
+    pub diagnostics: RawDiagnostics,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -14,7 +14,10 @@ use crate::profile::{ProfileSpec, owner_of_setting};
 
 impl Validator<'_> {
     pub(super) fn profile(&mut self, raw: RawProfile, root: &Path) -> ProfileSpec {
-        let mut spec = ProfileSpec::default();
+        let mut spec = ProfileSpec {
+            diagnostics: self.diagnostics(raw.diagnostics),
+            ..ProfileSpec::default()
+        };
         if let Some(n) = raw.target_partitions {
             spec.target_partitions = n;
         }
@@ -33,6 +36,12 @@ impl Validator<'_> {
         if let Some(dir) = raw.spill_dir {
             let resolved: PathBuf = root.join(dir.get_ref()).components().collect();
             spec.spill_dir = Some((dir.into_inner(), resolved));
+        }
+        if let Some(size) = raw.max_temp_directory_size {
+            let key = "profile.max_temp_directory_size";
+            if let Some(bytes) = self.byte_size(&size, key) {
+                spec.max_temp_directory_size = bytes;
+            }
         }
         if let Some(size) = raw.cache.metadata {
             spec.cache.metadata = self.byte_size(&size, "profile.cache.metadata").unwrap_or(0);

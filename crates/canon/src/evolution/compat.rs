@@ -2,6 +2,8 @@
 //! safe to read through.
 
 use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
+use datafusion::arrow::util::display::array_value_to_string;
+use datafusion::common::ScalarValue;
 
 use super::{EvolutionSpec, MissingPolicy};
 use crate::contract::ColumnSpec;
@@ -116,5 +118,60 @@ pub fn is_safe_widening(from: &DataType, to: &DataType) -> bool {
             s2 >= s1 && i16::from(*p2) - i16::from(*s2) >= i16::from(*p1) - i16::from(*s1)
         }
         _ => false,
+    }
+}
+
+/// For a widening that multiplies stored values (a timestamp to a finer unit), the factor.
+///
+/// Such a widening keeps every value only within the finer unit's range (nanoseconds reach
+/// the years 1677 to 2262). Scans cast with DataFusion's checked cast, which refuses a
+/// value that overflows instead of wrapping or nulling it; registration also checks the
+/// values each file's statistics show (see [`check_widened_value`]).
+pub fn widening_factor(from: &DataType, to: &DataType) -> Option<i64> {
+    let per_second = |u: &TimeUnit| match u {
+        TimeUnit::Second => 1_i64,
+        TimeUnit::Millisecond => 1_000,
+        TimeUnit::Microsecond => 1_000_000,
+        TimeUnit::Nanosecond => 1_000_000_000,
+    };
+    match (from, to) {
+        (DataType::Timestamp(f, _), DataType::Timestamp(t, _)) => {
+            let factor = per_second(t).checked_div(per_second(f))?;
+            (factor > 1).then_some(factor)
+        }
+        _ => None,
+    }
+}
+
+/// Checks that a stored value (a file statistic: a column's minimum or maximum) still
+/// fits when widened by `factor` into `contract`; `Err` says which value does not.
+pub fn check_widened_value(
+    column: &str,
+    value: &ScalarValue,
+    factor: i64,
+    contract: &DataType,
+) -> Result<(), String> {
+    let stored = match value {
+        ScalarValue::TimestampSecond(v, _)
+        | ScalarValue::TimestampMillisecond(v, _)
+        | ScalarValue::TimestampMicrosecond(v, _)
+        | ScalarValue::TimestampNanosecond(v, _) => *v,
+        _ => None,
+    };
+    match stored.map(|v| v.checked_mul(factor)) {
+        Some(None) => {
+            // As a time where Arrow can show it, else the stored number.
+            let shown = value
+                .to_array()
+                .ok()
+                .and_then(|array| array_value_to_string(&array, 0).ok())
+                .unwrap_or_else(|| value.to_string());
+            Err(format!(
+                "column `{column}` holds {shown} ({}), which {contract} cannot hold: widened, \
+                 it would overflow (nanoseconds reach only the years 1677 to 2262)",
+                value.data_type()
+            ))
+        }
+        _ => Ok(()),
     }
 }

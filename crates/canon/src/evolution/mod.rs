@@ -14,7 +14,9 @@ mod compat;
 mod no_stats;
 
 pub use adapter::EvolutionAdapterFactory;
-pub use compat::{FileColumn, is_safe_widening, resolve_file_column};
+pub use compat::{
+    FileColumn, check_widened_value, is_safe_widening, resolve_file_column, widening_factor,
+};
 pub use no_stats::WithoutFileStatistics;
 
 pub use canon_model::evolution::{EvolutionSpec, MissingPolicy};

@@ -3,7 +3,10 @@
 //! type; CSV files with a header must name the contract's file columns, in order, since
 //! CSV columns are read by position.
 
+use std::sync::Arc;
+
 use datafusion::common::parsers::CompressionTypeVariant;
+use datafusion::common::stats::Precision;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
 use datafusion::execution::context::SessionState;
@@ -12,7 +15,7 @@ use object_store::{ObjectMeta, ObjectStore};
 
 use crate::contract::{DatasetSpec, Format};
 use crate::error::DatasetError;
-use crate::evolution::resolve_file_column;
+use crate::evolution::{FileColumn, check_widened_value, resolve_file_column, widening_factor};
 
 /// How much of a CSV file is read to find its header line.
 const HEADER_PROBE_BYTES: u64 = 64 * 1024;
@@ -124,7 +127,7 @@ pub(super) async fn check(
 
 async fn check_schema(
     state: &SessionState,
-    store: &std::sync::Arc<dyn ObjectStore>,
+    store: &Arc<dyn ObjectStore>,
     file: &ObjectMeta,
     options: &datafusion::datasource::listing::ListingOptions,
     spec: &DatasetSpec,
@@ -140,8 +143,41 @@ async fn check_schema(
             )
         })?;
     let rules = spec.read_rules();
+    let mut widened = Vec::new();
     for column in spec.file_columns() {
-        resolve_file_column(column, &schema, &rules)?;
+        let resolved = resolve_file_column(column, &schema, &rules)?;
+        if let FileColumn::Present {
+            physical,
+            widened_from: Some(from),
+        } = resolved
+            && let Some(factor) = widening_factor(&from, &column.data_type)
+            && let Ok(index) = schema.index_of(&physical)
+        {
+            widened.push((column, index, factor));
+        }
+    }
+    if widened.is_empty() {
+        return Ok(());
+    }
+    // Widenings that multiply values: the footer's minimum and maximum must still fit.
+    let statistics = options
+        .format
+        .infer_stats(state, store, Arc::clone(&schema), file)
+        .await
+        .map_err(|e| {
+            let message = format!("cannot read its statistics: {}", e.strip_backtrace());
+            DatasetError::caused(message, e)
+        })?;
+    for (column, index, factor) in widened {
+        let Some(stats) = statistics.column_statistics.get(index) else {
+            continue;
+        };
+        // Exact bounds only: an inexact one may lie beyond every stored value.
+        for bound in [&stats.min_value, &stats.max_value] {
+            if let Precision::Exact(value) = bound {
+                check_widened_value(&column.name, value, factor, &column.data_type)?;
+            }
+        }
     }
     Ok(())
 }

@@ -66,9 +66,15 @@ impl Session {
         self.ctx.session_id()
     }
 
-    /// Parses SQL text into statements, in the policy's dialect.
+    /// Parses SQL text into statements, in the policy's dialect, nesting at most as deep
+    /// as the session's `datafusion.sql_parser.recursion_limit`.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        Ok(self.policy.parse(sql)?)
+        let limit = {
+            let state = self.ctx.state_ref();
+            let state = state.read();
+            state.config_options().sql_parser.recursion_limit.get()
+        };
+        Ok(self.policy.parse_with_limit(sql, limit)?)
     }
 
     /// Runs one SQL statement and returns its result as a DataFrame.
@@ -121,6 +127,7 @@ impl Session {
             plan,
             state.config_options(),
         )
+        .map(drop)
     }
 
     /// Checks and plans a statement without running it: the policy on the statement, then
@@ -139,6 +146,7 @@ impl Session {
             .check_plan(&plan)
             .map_err(|v| self.rejected(v))?;
         self.guard_datasets(&plan)?;
+        guard_owned_settings(&plan)?;
         crate::functions::guard_drop(&self.ctx, &plan)?;
         Ok((plan, class, text))
     }
@@ -352,5 +360,30 @@ impl Session {
     fn rejected(&self, violation: PolicyViolation) -> CanonError {
         let _ = self.diagnostics.record(Event::from(&violation));
         violation.into()
+    }
+}
+
+/// `SET` and `RESET` of a setting the profile or the policy owns are refused: DataFusion
+/// would accept them, but Canon reads some of them elsewhere (the dialect and identifier
+/// rule decide how Canon parses and names things; the runtime's memory pool, caches and
+/// spill directory are shared by every session; dataset tables took the parquet options at
+/// registration), so the session would report one value and run under another.
+///
+/// Checked on the planned `SetVariable` / `ResetVariable`, before anything runs: planning
+/// these only names the key, and it is DataFusion's own normalization of it (lowercase,
+/// `timezone` as `datafusion.execution.time_zone`) that is checked.
+fn guard_owned_settings(plan: &LogicalPlan) -> Result<()> {
+    let key = match plan {
+        LogicalPlan::Statement(PlanStatement::SetVariable(set)) => &set.variable,
+        LogicalPlan::Statement(PlanStatement::ResetVariable(reset)) => &reset.variable,
+        _ => return Ok(()),
+    };
+    match crate::profile::owner_of_setting(key) {
+        Some(owner) => Err(SessionError::OwnedSetting {
+            key: key.clone(),
+            owner,
+        }
+        .into()),
+        None => Ok(()),
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::{Lineage, canonical_sql, fingerprint, lineage};
 use crate::error::{CanonError, Result};
+use crate::finished::unwrapped;
 
 /// Everything Canon can say about one query's plan.
 #[derive(Debug, Clone, Serialize)]
@@ -61,7 +62,7 @@ pub(crate) async fn explain_plan(
         .map_err(CanonError::from)?;
     let metrics = if analyze {
         collect(Arc::clone(&physical), state.task_ctx()).await?;
-        let with_metrics = DisplayableExecutionPlan::with_metrics(physical.as_ref());
+        let with_metrics = DisplayableExecutionPlan::with_metrics(unwrapped(&physical).as_ref());
         Some(with_metrics.indent(true).to_string())
     } else {
         None
@@ -72,7 +73,9 @@ pub(crate) async fn explain_plan(
         fingerprint: fingerprint(&optimized),
         logical_plan: plan.display_indent_schema().to_string(),
         optimized_plan: optimized.display_indent_schema().to_string(),
-        physical_plan: displayable(physical.as_ref()).indent(true).to_string(),
+        physical_plan: displayable(unwrapped(&physical).as_ref())
+            .indent(true)
+            .to_string(),
         lineage: lineage::of(
             &optimized,
             &catalog.default_catalog,

@@ -353,3 +353,115 @@ async fn filters_on_evolved_columns_reach_the_parquet_scan() {
         "{physical}"
     );
 }
+
+/// A project reading `events/*.parquet`, whose `at` column the contract declares in
+/// nanoseconds, with `widen = true`; listings are not cached, so added files show at once.
+const EVENTS: &str = "[project]\nname = \"p\"\n\n[profile.cache]\nlist_files = \"0\"\n\n\
+    [[dataset]]\nname = \"events\"\nformat = \"parquet\"\nlocation = \"events\"\n\
+    columns = [\n  { name = \"id\", type = \"Int64\" },\n  \
+    { name = \"at\", type = \"Timestamp(Nanosecond, None)\" },\n]\n\n\
+    [dataset.evolution]\nwiden = true\n";
+
+/// Writes `events/<name>.parquet` with second timestamps.
+fn write_seconds(fx: &Fixture, name: &str, first_id: i64, seconds: Vec<i64>) {
+    use canon::datafusion::arrow::array::TimestampSecondArray;
+    let ids: Vec<i64> = (first_id..).take(seconds.len()).collect();
+    fx.write_parquet(
+        &format!("events/{name}.parquet"),
+        &batch(vec![
+            ("id", arr(Int64Array::from(ids))),
+            ("at", arr(TimestampSecondArray::from(seconds))),
+        ]),
+    );
+}
+
+/// 3000-01-01T00:00:00 and 1500-01-01T00:00:00 in seconds: outside nanoseconds' range.
+const OUT_OF_RANGE: [(&str, i64); 2] = [
+    ("3000-01-01T00:00:00", 32_503_680_000),
+    ("1500-01-01T00:00:00", -14_831_769_600),
+];
+
+#[tokio::test]
+async fn widened_timestamps_in_range_read_as_the_finer_unit() {
+    let fx = Fixture::new();
+    // 2024-01-01T00:00:00 and 1700-01-01T00:00:00.
+    write_seconds(&fx, "old", 1, vec![1_704_067_200, -8_520_336_000]);
+    let runtime = fx.runtime(EVENTS).await;
+    let session = runtime.session();
+    assert_eq!(
+        column(
+            &session,
+            "SELECT CAST(at AS VARCHAR) FROM events ORDER BY id"
+        )
+        .await,
+        ["2024-01-01T00:00:00", "1700-01-01T00:00:00"]
+    );
+    assert_eq!(
+        column(
+            &session,
+            "SELECT id FROM events WHERE at < TIMESTAMP '1800-01-01'"
+        )
+        .await,
+        ["2"]
+    );
+}
+
+#[tokio::test]
+async fn a_file_with_timestamps_the_finer_unit_cannot_hold_is_refused_at_registration() {
+    for (shown, seconds) in OUT_OF_RANGE {
+        let fx = Fixture::new();
+        write_seconds(&fx, "old", 1, vec![1_704_067_200, seconds]);
+        let err = match fx.load(EVENTS).await {
+            Err(e @ canon::CanonError::Registration(_)) => e.to_string(),
+            Err(other) => panic!("expected a registration error, got {other}"),
+            Ok(_) => panic!("registration succeeded"),
+        };
+        let file = fx.abs("events/old.parquet");
+        assert!(
+            err.contains(&format!(
+                "dataset `events`: file {file}: column `at` holds {shown} (Timestamp(s)), which \
+                 Timestamp(ns) cannot hold: widened, it would overflow (nanoseconds reach only \
+                 the years 1677 to 2262)"
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_later_file_with_such_timestamps_fails_the_scan_instead_of_wrapping() {
+    // For each value, a filter that keeps its row (a file whose statistics rule the row out
+    // may be skipped without being read, which gives the right answer too).
+    let keeps = [
+        "SELECT id FROM events WHERE at > TIMESTAMP '2000-01-01'",
+        "SELECT id FROM events WHERE at < TIMESTAMP '2000-01-01'",
+    ];
+    for ((_, seconds), keep) in OUT_OF_RANGE.into_iter().zip(keeps) {
+        let fx = Fixture::new();
+        write_seconds(&fx, "a", 1, vec![1_704_067_200]);
+        let runtime = fx.runtime(EVENTS).await;
+        let session = runtime.session();
+        write_seconds(&fx, "b", 2, vec![seconds]);
+        // Every value read is checked by the scan's cast: an error, never a wrapped or
+        // null time.
+        for sql in [
+            "SELECT at FROM events",
+            "SELECT count(at) FROM events",
+            keep,
+        ] {
+            let err = query_err(&session, sql).await.to_string();
+            assert!(
+                err.contains(&format!(
+                    "Cannot cast Timestamp(s) value {seconds} to Timestamp(ns): converted value \
+                     exceeds the representable i64 range"
+                )),
+                "{sql}: {err}"
+            );
+        }
+        // Reads that do not touch the column still work.
+        assert_eq!(
+            column(&session, "SELECT count(id) FROM events").await,
+            ["2"]
+        );
+    }
+}

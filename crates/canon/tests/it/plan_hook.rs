@@ -210,3 +210,91 @@ async fn explain_analyze_runs_the_query_and_shows_metrics() {
         "{err}"
     );
 }
+
+/// The details of the `query_finished` events recorded since `after` (a record count).
+fn finished_since(runtime: &canon::Runtime, after: usize) -> Vec<serde_json::Value> {
+    runtime
+        .diagnostics()
+        .records()
+        .into_iter()
+        .skip(after)
+        .filter(|r| r.event.kind() == "query_finished")
+        .map(|r| serde_json::to_value(&r.event).expect("events serialize"))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_run_ends_with_query_finished_pointing_at_its_plan() {
+    let fx = fixture();
+    let runtime = runtime(&fx, "").await;
+    let session = runtime.session();
+    let before = runtime.diagnostics().records().len();
+    // Two partitions, joined: the run ends when both output streams have ended.
+    let sql = "SELECT t.id, z.borough FROM trips t JOIN zones z USING (zone_id)";
+    assert_eq!(
+        collect(&session, sql)
+            .await
+            .iter()
+            .map(|b| b.num_rows())
+            .sum::<usize>(),
+        6
+    );
+    let records = runtime.diagnostics().records();
+    let planned = records
+        .iter()
+        .skip(before)
+        .find(|r| r.event.kind() == "query_planned")
+        .expect("planned");
+    let finished = finished_since(&runtime, before);
+    assert_eq!(finished.len(), 1, "{finished:?}");
+    assert_eq!(finished[0]["planned"], planned.seq);
+    assert_eq!(finished[0]["session"], session.id());
+    assert_eq!(finished[0]["output_rows"], 6);
+    assert_eq!(finished[0]["spilled_bytes"], 0);
+    assert_eq!(finished[0]["error"], serde_json::Value::Null);
+    let planned = serde_json::to_value(&planned.event).unwrap();
+    assert_eq!(finished[0]["fingerprint"], planned["fingerprint"]);
+
+    // A plan explained but not run does not finish; the explanation shows DataFusion's
+    // plan, not Canon's recording root.
+    let before = runtime.diagnostics().records().len();
+    let explained = session.explain(sql, false).await.unwrap();
+    assert!(!explained.physical_plan.contains("CanonRecordFinished"));
+    assert!(finished_since(&runtime, before).is_empty());
+    let analyzed = session.explain(sql, true).await.unwrap();
+    assert!(!analyzed.metrics.unwrap().contains("CanonRecordFinished"));
+    assert_eq!(finished_since(&runtime, before).len(), 1);
+}
+
+#[tokio::test]
+async fn a_run_that_fails_or_stops_early_is_recorded_too() {
+    let fx = fixture();
+    let runtime = runtime(&fx, "").await;
+    let session = runtime.session();
+
+    // Fails while running: the casts happen on the scanned rows.
+    let before = runtime.diagnostics().records().len();
+    let err = crate::common::query_err(&session, "SELECT CAST(city AS INT) FROM trips").await;
+    let finished = finished_since(&runtime, before);
+    assert_eq!(finished.len(), 1, "{finished:?}");
+    let error = finished[0]["error"]
+        .as_str()
+        .expect("the error is recorded");
+    assert!(error.contains("Cannot cast string 'Oslo'"), "{error}");
+    assert!(err.to_string().contains(error), "{err}");
+
+    // A reader that stops after the first batch: recorded when the stream is dropped.
+    let before = runtime.diagnostics().records().len();
+    let df = session
+        .sql("SELECT id FROM trips ORDER BY id")
+        .await
+        .unwrap();
+    let mut stream = df.execute_stream().await.unwrap();
+    use futures::StreamExt;
+    let first = stream.next().await.expect("a batch").unwrap();
+    assert!(finished_since(&runtime, before).is_empty());
+    drop(stream);
+    let finished = finished_since(&runtime, before);
+    assert_eq!(finished.len(), 1, "{finished:?}");
+    assert_eq!(finished[0]["output_rows"], first.num_rows());
+}

@@ -395,14 +395,15 @@ async fn allow_statements_scopes_settings_to_the_session() {
     let fx = fixture();
     let runtime = fx.runtime(&project("allow_statements = true")).await;
     let session = runtime.session();
-    collect_ok(&session, "SET datafusion.execution.batch_size = 2").await;
+    // A setting the profile does not own (owned ones are refused; see `owned_settings`).
+    collect_ok(&session, "SET datafusion.optimizer.max_passes = 2").await;
     assert_eq!(
-        rows(&session, "SHOW datafusion.execution.batch_size").await[0][1],
+        rows(&session, "SHOW datafusion.optimizer.max_passes").await[0][1],
         "2"
     );
     assert_eq!(
-        rows(&runtime.session(), "SHOW datafusion.execution.batch_size").await[0][1],
-        "8192"
+        rows(&runtime.session(), "SHOW datafusion.optimizer.max_passes").await[0][1],
+        "3"
     );
     // DDL stays refused.
     let err = session.sql("CREATE VIEW v AS SELECT 1").await.unwrap_err();

@@ -104,6 +104,8 @@ async fn runtime_new_takes_a_parsed_project_and_a_diagnostics_stream() {
         vec!["4"]
     );
 
+    // The log is buffered; flushing writes every event recorded so far.
+    runtime.diagnostics().flush().unwrap();
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
         .unwrap()
         .lines()
@@ -112,7 +114,12 @@ async fn runtime_new_takes_a_parsed_project_and_a_diagnostics_stream() {
     let kinds: Vec<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        vec!["profile_built", "dataset_registered", "query_planned"]
+        vec![
+            "profile_built",
+            "dataset_registered",
+            "query_planned",
+            "query_finished"
+        ]
     );
     assert_eq!(lines[2]["statement"], "SELECT count(*) FROM numbers");
 }

@@ -259,8 +259,30 @@ async fn canon_diagnostics_records_registrations_and_queries() {
     assert_eq!(planned[3]["session"], session.id());
     assert_ne!(session.id(), other.id());
 
-    // The runtime's own view agrees with the table.
+    // The runtime's own view agrees with the table; each query that ran also finished.
     let records = runtime.diagnostics().records();
-    assert_eq!(records.len(), 3 + 4);
+    assert_eq!(records.len(), 3 + 4 + 4);
     assert!(records.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+    let join = records
+        .iter()
+        .find(|r| {
+            r.event.kind() == "query_planned" && r.event.dataset().is_none() && {
+                let json = serde_json::to_value(&r.event).unwrap();
+                json["statement"] == sql
+            }
+        })
+        .expect("the join was planned");
+    let finished: Vec<serde_json::Value> = records
+        .iter()
+        .filter(|r| r.event.kind() == "query_finished")
+        .map(|r| serde_json::to_value(&r.event).unwrap())
+        .collect();
+    let join_finished = finished
+        .iter()
+        .find(|f| f["planned"] == join.seq)
+        .expect("the join finished");
+    assert_eq!(join_finished["session"], other.id());
+    assert_eq!(join_finished["output_rows"], 2);
+    assert_eq!(join_finished["spill_count"], 0);
+    assert_eq!(join_finished["error"], serde_json::Value::Null);
 }
