@@ -181,7 +181,7 @@ impl<W: Write> ResultWriter<W> {
 fn json_numbers(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     let scale_zero = |t: &DataType| match t {
         DataType::Decimal128(p, s) if *s < 0 => {
-            let digits = u8::try_from(s.unsigned_abs()).unwrap_or(u8::MAX);
+            let digits = s.unsigned_abs();
             let precision = p.saturating_add(digits);
             Some(if precision <= 38 {
                 DataType::Decimal128(precision, 0)
@@ -190,7 +190,7 @@ fn json_numbers(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
             })
         }
         DataType::Decimal256(p, s) if *s < 0 => {
-            let digits = u8::try_from(s.unsigned_abs()).unwrap_or(u8::MAX);
+            let digits = s.unsigned_abs();
             Some(DataType::Decimal256(p.saturating_add(digits).min(76), 0))
         }
         _ => None,
