@@ -22,6 +22,7 @@ mod plan_hook;
 mod policy;
 mod prepared;
 mod project_errors;
+mod proptests;
 mod registration;
 mod sessions;
 mod spill;
