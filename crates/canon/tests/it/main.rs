@@ -25,6 +25,7 @@ mod project_errors;
 mod proptests;
 mod registration;
 mod sessions;
+mod slt;
 mod spill;
 mod sql_fixture;
 mod system_tables;
