@@ -227,8 +227,19 @@ impl ExecutionPlan for RecordFinished {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
-        let inner = self.input.execute(partition, context)?;
         self.run.started.store(true, Ordering::Release);
+        let inner = match self.input.execute(partition, context) {
+            Ok(stream) => stream,
+            Err(error) => {
+                // A partition that cannot start ends the run as a failure.
+                let error = name_the_limit(error, self.run.record.memory_limit);
+                self.run.failed(&error);
+                if let Err(recording) = self.run.partition_ended() {
+                    tracing::error!(error = %recording, "recording the end of a failed query");
+                }
+                return Err(error);
+            }
+        };
         Ok(Box::pin(FinishStream {
             inner,
             run: Arc::clone(&self.run),

@@ -7,15 +7,13 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use canon::datafusion::arrow::array::RecordBatch;
+use canon::datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use canon::datafusion::arrow::datatypes::DataType;
 use canon::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use canon::datafusion::sql::parser::Statement as DfStatement;
 use canon::datafusion::sql::sqlparser::ast::Statement;
 use canon::{CanonError, Session};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Record, Runner, strict_column_validator};
-
-use canon::datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
 
 use crate::common::{Fixture, arr, batch};
 
