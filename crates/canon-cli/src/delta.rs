@@ -8,6 +8,7 @@ use std::sync::Arc;
 use canon::datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use canon::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use canon::delta::{DeltaDataset, ops};
+use canon::stores::Stores;
 use canon::{CanonError, DeltaError, Project, Runtime};
 use clap::{Subcommand, ValueEnum};
 
@@ -115,9 +116,13 @@ pub async fn run(
     if let DeltaCommand::Create { dataset } = &command {
         // The table does not exist yet, so the project is not registered: only read.
         let project = Project::load(project)?;
-        let created = ops::create(find(&project, dataset)?, &project.policy)
-            .await
-            .map_err(CanonError::from)?;
+        let created = ops::create(
+            find(&project, dataset)?,
+            &project.policy,
+            &Stores::for_project(&project).map_err(CanonError::from)?,
+        )
+        .await
+        .map_err(CanonError::from)?;
         println!(
             "created Delta table for `{dataset}` at {} (version {}, change data feed {})",
             created.location,

@@ -436,7 +436,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Profile => {
             let project = Project::load(&cli.project)?;
-            let profile = canon::RuntimeProfile::build(&project.profile, &project.policy)
+            let profile = canon::RuntimeProfile::build(&project)
                 .map_err(|e| Failure::from(CanonError::from(e)))?;
             println!("fingerprint  {}", profile.fingerprint());
             let width = profile

@@ -3,15 +3,17 @@
 //!
 //! Tools that only read or validate projects (editors, CI linters, code generators) use
 //! this crate alone; the `canon` runtime builds sessions and tables from what it holds.
-//! It depends on Arrow's schema types and on DataFusion's narrow configuration and SQL
-//! parser crates, never on the `datafusion` engine or on deltalake.
+//! It depends on Arrow's schema types, on DataFusion's narrow configuration and SQL
+//! parser crates and on object_store's option names, never on the `datafusion` engine or
+//! on deltalake.
 //!
 //! Layers, bottom to top:
 //! 1. [`error`] and [`util`]: problems located at `file:line`, quoting and hex helpers.
 //! 2. Specs: [`dialect`] and [`policy`] (how SQL is read and which statements may run),
 //!    [`profile`] (the runtime knobs and their fingerprint), [`evolution`] and [`delta`]
 //!    (per-dataset rules as data), [`declarations`] (macros, overrides, prepared
-//!    statements), [`lineage`] (what a plan reads, as data).
+//!    statements), [`lineage`] (what a plan reads, as data), [`store`] (object stores
+//!    and their options).
 //! 3. [`contract`]: dataset contracts and their canonical `CREATE EXTERNAL TABLE`.
 //! 4. [`project`]: the project file, parsed and validated into all of the above.
 
@@ -27,6 +29,7 @@ pub mod lineage;
 pub mod policy;
 pub mod profile;
 pub mod project;
+pub mod store;
 pub mod util;
 
 pub use contract::{ColumnSpec, DatasetSpec, Format, Origin, SortKey};

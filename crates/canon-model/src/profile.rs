@@ -9,6 +9,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::policy::SqlPolicy;
+use crate::store::StoreSpec;
 use crate::util::hex;
 
 /// DataFusion's default parquet metadata cache size (`DEFAULT_METADATA_CACHE_LIMIT`); the
@@ -130,6 +131,10 @@ pub struct ProfileSpec {
     /// The `[diagnostics]` section. It is declared at the top level of the file but is a
     /// runtime knob like the others here, and is fingerprinted with them.
     pub diagnostics: DiagnosticsSpec,
+    /// The `[[store]]` declarations, top-level in the file like `[diagnostics]`: where
+    /// data is read from is part of the runtime, and its non-secret options are
+    /// fingerprinted.
+    pub stores: Vec<StoreSpec>,
 }
 
 impl Default for ProfileSpec {
@@ -145,6 +150,7 @@ impl Default for ProfileSpec {
             parquet: BTreeMap::new(),
             settings: BTreeMap::new(),
             diagnostics: DiagnosticsSpec::default(),
+            stores: Vec::new(),
         }
     }
 }
@@ -218,6 +224,17 @@ pub fn canonical_settings(spec: &ProfileSpec, policy: &SqlPolicy) -> BTreeMap<St
     );
     for (k, v) in spec.parquet.iter().chain(&spec.settings) {
         put(k, v.clone());
+    }
+    // Only declared stores add keys, so that projects without any keep their fingerprint.
+    // Secrets are left out; which variable holds one does not change what is read.
+    for store in &spec.stores {
+        put(
+            &format!("canon.store.{}.kind", store.url),
+            store.kind.name().into(),
+        );
+        for (k, v) in &store.options {
+            put(&format!("canon.store.{}.{k}", store.url), v.clone());
+        }
     }
     s
 }

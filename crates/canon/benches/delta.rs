@@ -58,7 +58,8 @@ async fn run(versions: usize, rows: usize) -> BenchResult<()> {
     std::fs::write(&file, PROJECT)?;
     let project = canon::Project::load(&file)?;
     let spec = project.dataset("events").ok_or("no dataset")?;
-    canon::delta::ops::create(spec, &project.policy).await?;
+    let stores = canon::stores::Stores::for_project(&project)?;
+    canon::delta::ops::create(spec, &project.policy, &stores).await?;
     let url = url::Url::from_directory_path(dir.path().join("events"))
         .map_err(|_| "table path is not absolute")?;
     let mut table = DeltaTable::try_from_url(url.clone()).await?;

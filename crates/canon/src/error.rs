@@ -49,6 +49,9 @@ pub enum CanonError {
     /// failed; the format's typed error is the source.
     #[error(transparent)]
     Format(BoxError),
+    /// An object store the project needs could not be made.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// Writing the diagnostics log failed.
     #[error("diagnostics file {}: {source}", path.display())]
     DiagnosticsLog {
@@ -99,9 +102,58 @@ impl CanonError {
     pub fn is_project_error(&self) -> bool {
         matches!(
             self,
-            Self::Project(_) | Self::Registration(_) | Self::Declaration(_)
+            Self::Project(_) | Self::Registration(_) | Self::Declaration(_) | Self::Store(_)
         )
     }
+}
+
+/// An object store could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A secret's environment variable is not set; the message names the variable only.
+    #[error(
+        "store {url}: `{option}` is read from the environment variable {variable}, which is not set"
+    )]
+    MissingSecret {
+        /// The store's URL.
+        url: String,
+        /// The option the secret sets.
+        option: String,
+        /// The environment variable it names.
+        variable: String,
+    },
+    /// object_store refused the configuration.
+    #[error("store {url}: {source}")]
+    Build {
+        /// The store's URL.
+        url: String,
+        /// object_store's answer.
+        source: object_store::Error,
+    },
+    /// No store serves this URL's scheme.
+    #[error(
+        "no object store for {url}: expected a local path, file://, s3://, az://, abfss://, gs:// or http(s)://"
+    )]
+    Unsupported {
+        /// The URL.
+        url: String,
+    },
+    /// The store cannot take Delta commits safely.
+    #[error(
+        "Delta writes to {url} are refused: the store sets conditional_put = \"disabled\", and \
+         without conditional put two writers could both commit the same version. Remove the \
+         option (S3 and most S3-compatible servers support conditional put)"
+    )]
+    UnsafeCommits {
+        /// The store's URL.
+        url: String,
+    },
+    /// The store is read-only.
+    #[error("{url} is read-only: Canon reads http(s) locations but never writes to them")]
+    ReadOnly {
+        /// The store's URL.
+        url: String,
+    },
 }
 
 /// One dataset that failed to register, and why.

@@ -153,6 +153,12 @@ impl QueryPlanner for PlanHook {
             let _ = self.diagnostics.record(Event::from(&violation));
             return Err(DataFusionError::External(Box::new(violation)));
         }
+        // Checked here: once DataFusion's file sink runs, a refused write is reported only
+        // as a failure to finalize, without its cause.
+        if let LogicalPlan::Copy(copy) = plan {
+            crate::stores::check_write_target(&copy.output_url)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        }
         let origin = session.config().get_extension::<StatementOrigin>();
         if origin.as_ref().is_some_and(|o| o.recorded) {
             return self.inner.create_physical_plan(plan, session).await;

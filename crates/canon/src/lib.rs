@@ -20,8 +20,9 @@
 //! 1. [`error`]: every error type, importing nothing of the runtime.
 //! 2. [`diagnostics`]: the event stream, a leaf whose events carry their own payloads.
 //! 3. Engine adapters: [`contract`] (the `ARROW(…)` type planner), `view` (tables
-//!    computed at scan time) and `finished` (the root node that records how a plan's run
-//!    ended).
+//!    computed at scan time), `finished` (the root node that records how a plan's run
+//!    ended) and [`stores`] (the object store registry: local files, S3, Azure, GCS and
+//!    HTTP, each store counting its requests).
 //! 4. [`profile`]: the `SessionConfig` and `RuntimeEnv` built from the profile.
 //! 5. [`evolution`] (the schema-evolution adapter) and [`registry`] (contract → DDL →
 //!    table, with one [`registry::TableFormat`] hook per format that brings its own
@@ -58,6 +59,7 @@ pub mod registry;
 pub mod runtime;
 pub mod session;
 pub mod sql;
+pub mod stores;
 mod system;
 mod view;
 

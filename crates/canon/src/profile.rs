@@ -12,11 +12,15 @@ use datafusion::execution::cache::cache_manager::{
 use datafusion::execution::memory_pool::{
     FairSpillPool, GreedyMemoryPool, MemoryPool, TrackConsumersPool,
 };
+use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::SessionConfig;
 
+use crate::error::CanonError;
 use crate::policy::SqlPolicy;
+use crate::project::Project;
 use crate::sql::IdentifierCase;
+use crate::stores::Stores;
 
 pub use canon_model::profile::{
     CacheSpec, DiagnosticsSpec, MemoryPoolKind, OnWriteError, ProfileSpec, canonical_settings,
@@ -31,20 +35,27 @@ pub struct RuntimeProfile {
     fingerprint: String,
     config: SessionConfig,
     runtime_env: Arc<RuntimeEnv>,
+    stores: Arc<Stores>,
 }
 
 impl RuntimeProfile {
-    /// Builds the session configuration and runtime environment for a profile and policy.
-    pub fn build(spec: &ProfileSpec, policy: &SqlPolicy) -> Result<Self, DataFusionError> {
+    /// Builds the session configuration and runtime environment for a project's profile
+    /// and policy, reading and writing through its stores.
+    pub fn build(project: &Project) -> Result<Self, DataFusionError> {
+        let (spec, policy) = (&project.profile, &project.policy);
         let settings = canonical_settings(spec, policy);
         let fingerprint = fingerprint(&settings);
         let config = session_config(spec, policy)?;
-        let runtime_env = runtime_env(spec)?;
+        let stores =
+            Stores::for_project(project).map_err(|e| CanonError::from(e).into_datafusion())?;
+        let stores = Arc::new(stores);
+        let runtime_env = runtime_env(spec, &stores)?;
         Ok(Self {
             settings,
             fingerprint,
             config,
             runtime_env,
+            stores,
         })
     }
 
@@ -66,6 +77,11 @@ impl RuntimeProfile {
     /// The shared runtime: memory pool, disk manager, caches, object stores.
     pub fn runtime_env(&self) -> &Arc<RuntimeEnv> {
         &self.runtime_env
+    }
+
+    /// The runtime's object stores, which its runtime environment reads and writes through.
+    pub fn stores(&self) -> &Arc<Stores> {
+        &self.stores
     }
 }
 
@@ -92,8 +108,12 @@ fn session_config(
     Ok(config)
 }
 
-fn runtime_env(spec: &ProfileSpec) -> Result<Arc<RuntimeEnv>, DataFusionError> {
-    let mut builder = RuntimeEnvBuilder::new();
+fn runtime_env(
+    spec: &ProfileSpec,
+    stores: &Arc<Stores>,
+) -> Result<Arc<RuntimeEnv>, DataFusionError> {
+    let registry: Arc<dyn ObjectStoreRegistry> = Arc::clone(stores) as _;
+    let mut builder = RuntimeEnvBuilder::new().with_object_store_registry(registry);
     if let Some(limit) = spec.memory_limit {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         // Naming the largest consumers turns a bare "resources exhausted" into a lead.

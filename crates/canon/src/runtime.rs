@@ -87,12 +87,12 @@ impl Runtime {
     /// Builds the runtime for a validated project: profile, template, registration.
     pub async fn new(project: Project, diagnostics: Diagnostics) -> Result<Self> {
         diagnostics.set_on_write_error(project.diagnostics().on_write_error);
-        let profile = RuntimeProfile::build(&project.profile, &project.policy)?;
+        let profile = RuntimeProfile::build(&project)?;
         diagnostics.record(Event::ProfileBuilt {
             fingerprint: profile.fingerprint().to_string(),
             settings: profile.settings().clone(),
         })?;
-        let formats = crate::formats::compiled();
+        let formats = crate::formats::compiled(profile.stores());
         let mut template = template(&profile, &formats);
         let overrides = functions::install(
             &mut template,

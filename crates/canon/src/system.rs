@@ -139,6 +139,10 @@ pub(crate) fn schema(
         ])
     }));
     register(&schema, "diagnostics", diagnostics_schema, rows)?;
+    schema.register_table(
+        "stores".into(),
+        crate::stores::stores_view(Arc::clone(profile.stores())),
+    )?;
 
     Ok(Arc::new(schema))
 }

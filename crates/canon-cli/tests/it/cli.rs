@@ -169,7 +169,8 @@ fn ddl_is_byte_identical_across_runs_and_is_real_datafusion_ddl() {
     );
 
     // The canonical DDL is DataFusion's own DDL: it runs in a plain DataFusion session
-    // that has Canon's `ARROW('<type>')` type planner plugged in.
+    // that has Canon's `ARROW('<type>')` type planner plugged in and the project directory
+    // registered as the store of `project:///` locations.
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     let count = rt.block_on(async {
         let state = canon::datafusion::execution::SessionStateBuilder::new()
@@ -177,6 +178,12 @@ fn ddl_is_byte_identical_across_runs_and_is_real_datafusion_ddl() {
             .with_type_planner(std::sync::Arc::new(canon::contract::ArrowTypePlanner))
             .build();
         let ctx = canon::datafusion::prelude::SessionContext::new_with_state(state);
+        let root =
+            canon::datafusion::object_store::local::LocalFileSystem::new_with_prefix(dir.path())
+                .expect("project store");
+        let url = canon::datafusion::execution::object_store::ObjectStoreUrl::parse("project://")
+            .expect("store URL");
+        ctx.register_object_store(url.as_ref(), std::sync::Arc::new(root));
         for statement in first.split(";\n").filter(|s| !s.trim().is_empty()) {
             ctx.sql(statement)
                 .await
@@ -197,6 +204,10 @@ fn ddl_is_byte_identical_across_runs_and_is_real_datafusion_ddl() {
             .to_string()
     });
     assert!(count.contains("| 6000 "), "{count}");
+    assert!(
+        first.contains("LOCATION 'project:///data/trips/'"),
+        "{first}"
+    );
 
     // A zoned timestamp has no SQL spelling that names its zone.
     assert!(

@@ -1,12 +1,12 @@
 //! `canon delta …` as a real process, and Delta tables exchanged with another Delta
 //! implementation: the Python `deltalake` package that `scripts/test-python-deps` installs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
-use crate::{canon, ok, stderr, stdout};
+use crate::{canon, ok, python, stderr, stdout};
 
 const SALES: &str = r#"
 [project]
@@ -296,36 +296,6 @@ fn delta_commands_need_a_delta_dataset() {
     let output = canon(dir.path(), &["delta", "create", "nope"], None);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("no dataset `nope`"));
-}
-
-/// The Python interpreter with `deltalake`, or `None` (with a message) where it is missing;
-/// with `CI` set, a missing one fails the test.
-fn python() -> Option<PathBuf> {
-    let python = std::env::var_os("CANON_TEST_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/canon/venv/bin/python"))
-        })?;
-    let works = Command::new(&python)
-        .args(["-c", "import deltalake, pyarrow"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if works {
-        Some(python)
-    } else if std::env::var_os("CI").is_some() {
-        // CI installs the reference implementation; a missing one fails, never skips.
-        panic!(
-            "CI is set but the Python deltalake package is not installed at {}",
-            python.display()
-        );
-    } else {
-        eprintln!(
-            "SKIPPED: the Python deltalake package is not installed at {}; run \
-             scripts/test-python-deps (CI does) to check Delta interoperability",
-            python.display()
-        );
-        None
-    }
 }
 
 fn run_python(python: &Path, script: &str, args: &[&str]) -> String {

@@ -7,11 +7,14 @@ mod example;
 mod explain;
 mod explain_graph;
 mod functions;
+mod moto;
+mod object_storage;
 mod sql_errors;
 mod streaming;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 
 /// The repository's quickstart example project.
 pub fn quickstart_dir() -> PathBuf {
@@ -82,4 +85,41 @@ pub fn ok(output: Output) -> String {
         stderr(&output)
     );
     stdout(&output)
+}
+
+/// The Python interpreter with the test tools `scripts/test-python-deps` installs (the
+/// `deltalake` package, pyarrow, moto's S3 server), installing them on first use, or
+/// `None` (with a message) where that fails. With `CI` set, a missing one fails the test.
+pub fn python() -> Option<PathBuf> {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = PYTHON.get_or_init(|| {
+        if let Some(python) = std::env::var_os("CANON_TEST_PYTHON") {
+            return Ok(PathBuf::from(python));
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-python-deps");
+        let output = Command::new(&script)
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        let path = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        if output.status.success() && !path.is_empty() {
+            Ok(PathBuf::from(path))
+        } else {
+            Err(format!("{} failed ({})", script.display(), output.status))
+        }
+    });
+    match found {
+        Ok(python) => Some(python.clone()),
+        // CI installs the tools; a missing one fails, never skips.
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but the Python test tools are missing: {e}")
+        }
+        Err(e) => {
+            eprintln!(
+                "SKIPPED: the Python test tools are missing ({e}); run scripts/test-python-deps \
+                 (CI does) to check Delta interoperability and object storage"
+            );
+            None
+        }
+    }
 }

@@ -7,6 +7,7 @@ mod diagnostics;
 mod raw;
 mod rules;
 mod settings;
+mod stores;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -79,6 +80,7 @@ impl Project {
             }
         })?;
         raw.profile.diagnostics = std::mem::take(&mut raw.diagnostics);
+        raw.profile.stores = std::mem::take(&mut raw.stores);
         validate::project(raw, &source, root)
     }
 

@@ -28,6 +28,25 @@ pub(crate) struct RawProject {
     pub prepared: Vec<Spanned<RawPrepared>>,
     #[serde(default)]
     pub diagnostics: RawDiagnostics,
+    #[serde(default, rename = "store")]
+    pub stores: Vec<Spanned<RawStore>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    pub url: Spanned<String>,
+    #[serde(default)]
+    pub options: SpannedMap,
+    #[serde(default)]
+    pub secrets: BTreeMap<Spanned<String>, Spanned<RawSecret>>,
+}
+
+/// Where a secret's value comes from: only the environment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecret {
+    pub env: Spanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +115,9 @@ pub(crate) struct RawProfile {
     /// with the profile and its spec lives there (see `ProfileSpec::diagnostics`).
     #[serde(skip)]
     pub diagnostics: RawDiagnostics,
+    /// The top-level `[[store]]` declarations, moved here after parsing like `diagnostics`.
+    #[serde(skip)]
+    pub stores: Vec<Spanned<RawStore>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -16,6 +16,7 @@ impl Validator<'_> {
     pub(super) fn profile(&mut self, raw: RawProfile, root: &Path) -> ProfileSpec {
         let mut spec = ProfileSpec {
             diagnostics: self.diagnostics(raw.diagnostics),
+            stores: self.stores(raw.stores),
             ..ProfileSpec::default()
         };
         if let Some(n) = raw.target_partitions {

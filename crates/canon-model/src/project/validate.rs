@@ -15,6 +15,7 @@ use super::raw::{RawColumn, RawDataset, RawProject, SpannedMap};
 use super::{Project, Source};
 use crate::contract::{ColumnSpec, DatasetSpec, Format, Origin, SortKey};
 use crate::error::{Problem, ProjectError};
+use crate::store::{PROJECT_SCHEME, StoreKind, store_key};
 use crate::util::is_plain_identifier;
 
 pub(super) fn project(
@@ -426,31 +427,56 @@ impl Validator<'_> {
     }
 }
 
-/// Resolves a declared location against the project directory; local paths must exist
-/// when `must_exist`.
+/// Resolves a declared location: local paths must exist when `must_exist`. A path inside
+/// the project directory becomes a `project:///…` URL, so the DDL is the same wherever the
+/// project lives; object-store URLs are kept as written and checked when the dataset is
+/// registered, through the store.
 fn resolve_location(declared: &str, root: &Path, must_exist: bool) -> Result<String, String> {
     let local = match declared.split_once("://") {
         Some(("file", path)) => PathBuf::from(path),
-        Some((scheme, _)) => {
-            return Err(format!(
-                "no object store for `{scheme}://` locations: this build of Canon reads the \
-                 local file system (paths or file:// URLs)"
-            ));
+        Some((scheme, rest)) => {
+            if StoreKind::of_scheme(&scheme.to_ascii_lowercase()).is_none() {
+                return Err(format!(
+                    "no object store for `{scheme}://` locations; expected a local path, \
+                     file://, s3://, az://, abfss://, gs:// or http(s)://"
+                ));
+            }
+            if store_key(declared).is_none() {
+                return Err(format!("`{declared}` names no bucket, container or host"));
+            }
+            let mut url = declared.to_string();
+            if !must_exist && !rest.ends_with('/') {
+                url.push('/');
+            }
+            return Ok(url);
         }
         None => root.join(declared).components().collect(),
     };
     let is_glob = declared.contains(['*', '?', '[']);
-    let mut resolved = local.to_string_lossy().into_owned();
-    if !must_exist {
-        if !resolved.ends_with('/') {
-            resolved.push('/');
+    let mut directory = !must_exist;
+    if must_exist && !is_glob {
+        let meta = std::fs::metadata(&local).map_err(|_| {
+            format!(
+                "`{declared}` does not exist (resolved to {})",
+                local.display()
+            )
+        })?;
+        directory = meta.is_dir();
+    }
+    let directory = directory || declared.ends_with('/');
+    let mut resolved = match local.strip_prefix(root) {
+        // Declared relative (or absolute under the project): portable.
+        Ok(inside) if !declared.starts_with('/') && !declared.starts_with("file:") => {
+            let parts: Vec<String> = inside
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            format!("{PROJECT_SCHEME}:///{}", parts.join("/"))
         }
-    } else if !is_glob {
-        let meta = std::fs::metadata(&local)
-            .map_err(|_| format!("`{declared}` does not exist (resolved to {resolved})"))?;
-        if meta.is_dir() && !resolved.ends_with('/') {
-            resolved.push('/');
-        }
+        _ => local.to_string_lossy().into_owned(),
+    };
+    if directory && !resolved.ends_with('/') {
+        resolved.push('/');
     }
     Ok(resolved)
 }

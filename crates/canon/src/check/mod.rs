@@ -85,8 +85,8 @@ pub async fn check_project(
     only: &[String],
     progress: Progress<'_>,
 ) -> Result<CheckReport> {
-    let profile = RuntimeProfile::build(&project.profile, &project.policy)?;
-    let formats = crate::formats::compiled();
+    let profile = RuntimeProfile::build(project)?;
+    let formats = crate::formats::compiled(profile.stores());
     let state = crate::runtime::template(&profile, &formats);
     let mut datasets = Vec::new();
     for spec in project
@@ -167,7 +167,7 @@ struct FileChecker<'a> {
 
 impl FileChecker<'_> {
     async fn check(&self, url: &ListingTableUrl, file: &ObjectMeta) -> FileReport {
-        let path = files::display_path(file);
+        let path = files::display_path(url, file);
         let mut report = FileReport {
             path: path.clone(),
             rows: None,

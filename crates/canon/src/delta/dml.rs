@@ -145,7 +145,7 @@ pub(crate) fn plan(
     change: Change,
     session: &dyn Session,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    inner.refuse_if_pinned()?;
+    inner.refuse_write()?;
     let state = delta_state(session)?;
     let schema = count_schema();
     let stream: Arc<dyn PartitionStream> = Arc::new(ChangeStream {

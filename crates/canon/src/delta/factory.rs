@@ -13,11 +13,21 @@ use url::Url;
 
 use super::state::{external, load, open};
 use super::table::DeltaDataset;
+use crate::stores::Stores;
 use canon_model::delta::DeltaSpec;
 
 /// Builds [`DeltaDataset`]s from `CREATE EXTERNAL TABLE … STORED AS DELTA`.
-#[derive(Debug, Default)]
-pub struct DeltaTableFactory;
+#[derive(Debug)]
+pub struct DeltaTableFactory {
+    stores: Arc<Stores>,
+}
+
+impl DeltaTableFactory {
+    /// A factory opening tables through the runtime's object stores.
+    pub fn new(stores: Arc<Stores>) -> Self {
+        Self { stores }
+    }
+}
 
 #[async_trait]
 impl TableProviderFactory for DeltaTableFactory {
@@ -31,7 +41,7 @@ impl TableProviderFactory for DeltaTableFactory {
             return plan_err!("a Delta table has exactly one location");
         };
         let url = table_url(location)?;
-        let table = open(&url, spec.time_travel.as_ref())
+        let table = open(&url, spec.time_travel.as_ref(), &self.stores)
             .await
             .map_err(|e| open_error(e, &url, &cmd.name.to_string()))?;
         let state = table.snapshot().map_err(external)?;
@@ -62,6 +72,7 @@ impl TableProviderFactory for DeltaTableFactory {
             spec,
             contract,
             loaded,
+            Arc::clone(&self.stores),
         )))
     }
 }
@@ -76,17 +87,23 @@ pub(crate) fn table_url(location: &str) -> Result<Url> {
         .map_err(|_| DataFusionError::Plan(format!("`{location}` is not an absolute path")))
 }
 
-/// A location as people read it: the path for local tables.
+/// The local path of a `file://` URL; `None` for any other scheme (`url` converts the
+/// path of any URL).
+pub(crate) fn local_path(url: &Url) -> Option<std::path::PathBuf> {
+    (url.scheme() == "file")
+        .then(|| url.to_file_path().ok())
+        .flatten()
+}
+
+/// A location as people read it: the path for local tables, else the URL.
 pub(crate) fn display(url: &Url) -> String {
-    url.to_file_path()
+    local_path(url)
         .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| url.to_string())
+        .unwrap_or_else(|| url.to_string())
 }
 
 fn open_error(error: DeltaTableError, url: &Url, name: &str) -> DataFusionError {
-    let no_log = url
-        .to_file_path()
-        .is_ok_and(|path| !path.join("_delta_log").is_dir());
+    let no_log = local_path(url).is_some_and(|path| !path.join("_delta_log").is_dir());
     if no_log || matches!(error, DeltaTableError::NotATable(_)) {
         DataFusionError::Plan(format!(
             "no Delta table at {} (no _delta_log): create it with `canon delta create {name}`",

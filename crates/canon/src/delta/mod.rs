@@ -36,10 +36,20 @@ use crate::contract::DatasetSpec;
 use crate::registry::{
     DatasetError, DatasetTables, RegisteredDataset, TableFormat, TableFunctionSpec,
 };
+use crate::stores::Stores;
 
 /// Delta Lake as one of the runtime's table formats.
-#[derive(Debug, Default)]
-pub struct DeltaFormat;
+#[derive(Debug)]
+pub struct DeltaFormat {
+    stores: Arc<Stores>,
+}
+
+impl DeltaFormat {
+    /// Delta tables read and written through the runtime's object stores.
+    pub fn new(stores: Arc<Stores>) -> Self {
+        Self { stores }
+    }
+}
 
 impl TableFormat for DeltaFormat {
     fn name(&self) -> &'static str {
@@ -51,7 +61,7 @@ impl TableFormat for DeltaFormat {
     }
 
     fn factory(&self) -> Arc<dyn TableProviderFactory> {
-        Arc::new(DeltaTableFactory)
+        Arc::new(DeltaTableFactory::new(Arc::clone(&self.stores)))
     }
 
     fn adapter(&self) -> &'static str {

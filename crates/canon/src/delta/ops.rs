@@ -31,10 +31,12 @@ fn allowed(policy: &SqlPolicy, class: StatementClass, operation: &str) -> Result
         _ => Ok(()),
     }
 }
-use super::factory::{display, table_url};
+use super::factory::{display, local_path, table_url};
 use super::state::Constraint;
+use super::state::builder;
 use super::table::DeltaDataset;
 use crate::contract::DatasetSpec;
+use crate::stores::Stores;
 
 /// What `create` made.
 #[derive(Debug, Clone, Serialize)]
@@ -148,7 +150,11 @@ fn normal_sql(sql: &str) -> String {
 /// Creates an empty Delta table from a dataset's contract: its columns, nullability and
 /// partitioning; the Change Data Feed when the contract asks; and its constraints stored
 /// in the table, so that every Delta writer enforces them. Needs `allow_ddl`.
-pub async fn create(spec: &DatasetSpec, policy: &SqlPolicy) -> Result<Created, DeltaError> {
+pub async fn create(
+    spec: &DatasetSpec,
+    policy: &SqlPolicy,
+    stores: &Stores,
+) -> Result<Created, DeltaError> {
     let dataset = spec.name.clone();
     allowed(
         policy,
@@ -168,13 +174,26 @@ pub async fn create(spec: &DatasetSpec, policy: &SqlPolicy) -> Result<Created, D
         .as_ref()
         .try_into_kernel()
         .map_err(|e| fail(e.into()))?;
-    if let Ok(path) = url.to_file_path() {
+    if let Some(path) = local_path(&url) {
         std::fs::create_dir_all(&path).map_err(|e| DeltaError::Invalid {
             dataset: dataset.clone(),
             message: format!("cannot create {}: {e}", path.display()),
         })?;
     }
-    let table = DeltaTable::try_from_url(url.clone()).await.map_err(fail)?;
+    stores
+        .check_delta_writes(&url)
+        .map_err(|e| DeltaError::Invalid {
+            dataset: dataset.clone(),
+            message: e.to_string(),
+        })?;
+    let mut table = builder(&url, stores)
+        .and_then(|b| b.build())
+        .map_err(fail)?;
+    // A location without a table is what `create` expects; anything else is an error.
+    match table.load().await {
+        Ok(()) | Err(DeltaTableError::NotATable(_)) => {}
+        Err(e) => return Err(fail(e)),
+    }
     if table.version().is_some() {
         return Err(DeltaError::Invalid {
             dataset,

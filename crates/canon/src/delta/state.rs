@@ -6,10 +6,16 @@ use std::sync::{Arc, RwLock};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::{DataFusionError, Result, plan_err};
 use deltalake_core::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
-use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use deltalake_core::logstore::{
+    LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
+};
+use deltalake_core::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError};
 use url::Url;
 
+use crate::stores::Stores;
+
 use canon_model::delta::{DeltaSpec, TimeTravel};
+use canon_model::store::PROJECT_SCHEME;
 
 /// A named CHECK constraint enforced on Canon's writes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -38,23 +44,93 @@ pub(crate) struct Inner {
     pub spec: DeltaSpec,
     /// The table's own (logical) schema, which equals the contract's.
     pub logical: SchemaRef,
+    /// The runtime's object stores, which decide whether commits to the table are safe.
+    pub stores: Arc<Stores>,
     /// Every constraint a Canon write checks, with its name.
     pub constraints: RwLock<Vec<Constraint>>,
     pub current: RwLock<Arc<Loaded>>,
 }
 
-/// Opens a Delta table at a location, at a version or timestamp when asked.
+/// Opens a Delta table at a location, at a version or timestamp when asked. Tables in
+/// object storage are opened on the runtime's own store for their bucket, so that delta-rs
+/// and DataFusion share its configuration and its request counts.
 pub(crate) async fn open(
     url: &Url,
     travel: Option<&TimeTravel>,
+    stores: &Stores,
 ) -> Result<DeltaTable, DeltaTableError> {
-    let builder = DeltaTableBuilder::from_url(url.clone())?;
+    let builder = builder(url, stores)?;
     let builder = match travel {
         None => builder,
         Some(TimeTravel::Version(v)) => builder.with_version(*v),
         Some(TimeTravel::Timestamp(t)) => builder.with_datestring(t)?,
     };
     builder.load().await
+}
+
+/// A table builder for a location, on the runtime's store when it is not local.
+pub(crate) fn builder(url: &Url, stores: &Stores) -> Result<DeltaTableBuilder, DeltaTableError> {
+    let builder = DeltaTableBuilder::from_url(url.clone())?;
+    if url.scheme() == "file" {
+        return Ok(builder);
+    }
+    register_log_stores();
+    let store = stores
+        .store(url)
+        .map_err(|e| DeltaTableError::generic(e.to_string()))?;
+    Ok(builder.with_storage_backend(store, url.clone()))
+}
+
+/// delta-rs finds a log store by URL scheme. For the object-store schemes and the project
+/// directory's (`project:///…`) Canon registers delta-rs's default log store, which
+/// commits with put-if-absent, so commits are atomic wherever the store supports
+/// conditional put; one registered already (an embedding program's, such as
+/// deltalake-aws's) is kept.
+fn register_log_stores() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let factories = logstore_factories();
+        let schemes = [
+            "s3",
+            "s3a",
+            "az",
+            "azure",
+            "abfs",
+            "abfss",
+            "adl",
+            "gs",
+            "http",
+            "https",
+            PROJECT_SCHEME,
+        ];
+        for scheme in schemes {
+            if let Ok(url) = Url::parse(&format!("{scheme}://")) {
+                factories
+                    .entry(url)
+                    .or_insert_with(|| Arc::new(DefaultLogStores));
+            }
+        }
+    });
+}
+
+/// delta-rs's default log store, for the schemes above.
+struct DefaultLogStores;
+
+impl LogStoreFactory for DefaultLogStores {
+    fn with_options(
+        &self,
+        prefixed_store: ObjectStoreRef,
+        root_store: ObjectStoreRef,
+        location: &Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
+        Ok(default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
+    }
 }
 
 /// The scan configuration a dataset's `[dataset.delta]` asks for.
@@ -82,8 +158,12 @@ pub(crate) fn load(table: DeltaTable, spec: &DeltaSpec) -> Result<Loaded, DeltaT
 }
 
 impl Inner {
-    /// Refuses a write to a dataset pinned to a version or timestamp.
-    pub(crate) fn refuse_if_pinned(&self) -> Result<()> {
+    /// Refuses a write to a dataset pinned to a version or timestamp, or to a store that
+    /// cannot take commits safely.
+    pub(crate) fn refuse_write(&self) -> Result<()> {
+        self.stores
+            .check_delta_writes(&self.url)
+            .map_err(|e| DataFusionError::Plan(format!("Delta dataset `{}`: {e}", self.name)))?;
         let Some(travel) = &self.spec.time_travel else {
             return Ok(());
         };

@@ -24,6 +24,8 @@ use super::state::{Constraint, Inner, Loaded, external, read, write};
 use super::write::DeltaSink;
 use canon_model::delta::DeltaSpec;
 
+use crate::stores::Stores;
+
 /// A registered Delta dataset.
 #[derive(Debug, Clone)]
 pub struct DeltaDataset {
@@ -37,6 +39,7 @@ impl DeltaDataset {
         spec: DeltaSpec,
         logical: SchemaRef,
         loaded: Loaded,
+        stores: Arc<Stores>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -44,6 +47,7 @@ impl DeltaDataset {
                 url,
                 spec,
                 logical,
+                stores,
                 constraints: RwLock::new(Vec::new()),
                 current: RwLock::new(Arc::new(loaded)),
             }),
@@ -137,7 +141,7 @@ impl TableProvider for DeltaDataset {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.inner.refuse_if_pinned()?;
+        self.inner.refuse_write()?;
         let mode = match insert_op {
             InsertOp::Append => SaveMode::Append,
             InsertOp::Overwrite => SaveMode::Overwrite,

@@ -10,7 +10,7 @@ use datafusion::common::stats::Precision;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
 use datafusion::execution::context::SessionState;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
 
 use crate::contract::{DatasetSpec, Format};
@@ -81,10 +81,14 @@ pub(crate) async fn list(
     Ok(all)
 }
 
-/// The file's absolute path. Object-store paths drop the leading `/`; Canon reads the
-/// local file system, so files are named as the DDL's LOCATION names them.
-pub(crate) fn display_path(file: &ObjectMeta) -> String {
-    format!("/{}", file.location)
+/// The file as the DDL's LOCATION names it: its absolute path for local files, else its
+/// URL (`s3://bucket/key`). Object-store paths drop the scheme, bucket and leading `/`.
+pub(crate) fn display_path(url: &ListingTableUrl, file: &ObjectMeta) -> String {
+    let store = url.object_store();
+    match store.as_str() {
+        "file:///" => format!("/{}", file.location),
+        base => format!("{base}{}", file.location),
+    }
 }
 
 /// Checks one file against the contract as far as `probe` allows.
@@ -107,7 +111,9 @@ pub(crate) async fn check_file(
     }
 }
 
-/// Checks every file of a listing table against the contract; the first problem fails.
+/// Checks every file of a listing table against the contract; the first problem, in path
+/// order, fails. Footers and headers are read several files at a time, as many as
+/// DataFusion's `meta_fetch_concurrency` allows, which matters on object stores.
 pub(super) async fn check(
     state: &SessionState,
     spec: &DatasetSpec,
@@ -117,11 +123,16 @@ pub(super) async fn check(
     if matches!(probe, Probe::Nothing) {
         return Ok(());
     }
-    for (url, file) in list(state, table).await? {
-        check_file(state, spec, table, &url, &file, probe)
+    let files = list(state, table).await?;
+    let concurrency = usize::from(state.config_options().execution.meta_fetch_concurrency);
+    futures::stream::iter(files.iter().map(|(url, file)| async move {
+        check_file(state, spec, table, url, file, probe)
             .await
-            .map_err(|e| e.context(format!("file {}", display_path(&file))))?;
-    }
+            .map_err(|e| e.context(format!("file {}", display_path(url, file))))
+    }))
+    .buffered(concurrency)
+    .try_collect::<Vec<()>>()
+    .await?;
     Ok(())
 }
 

@@ -57,9 +57,12 @@ fn fixture() -> Fixture {
     fx
 }
 
-/// Object-store paths are the absolute path without the leading `/`.
-fn store_path(path: &Path) -> String {
-    path.to_string_lossy().trim_start_matches('/').to_string()
+/// Paths in the project directory's store are relative to it.
+fn store_path(fx: &Fixture, path: &Path) -> String {
+    path.strip_prefix(fx.root())
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn file(fx: &Fixture, i: usize) -> std::path::PathBuf {
@@ -93,14 +96,16 @@ async fn each_cache_shows_its_entries_and_hits_grow_with_scans() {
     )
     .await;
     assert_eq!(listing.len(), 1, "{listing:?}");
-    let dir = store_path(&fx.root().join("events"));
+    let dir = store_path(&fx, &fx.root().join("events"));
     assert_eq!(
         &listing[0][..4],
         &["events", dir.as_str(), &ROWS.len().to_string(), "true"]
     );
     assert_eq!(&listing[0][5..], &["true", "2097152", "600000"]);
 
-    let files: Vec<String> = (0..ROWS.len()).map(|i| store_path(&file(&fx, i))).collect();
+    let files: Vec<String> = (0..ROWS.len())
+        .map(|i| store_path(&fx, &file(&fx, i)))
+        .collect();
     let metadata = rows(
         &session,
         "SELECT path, file_size, size_bytes > 0, hits, details, limit_bytes FROM metadata_cache()",

@@ -34,6 +34,14 @@ impl Fixture {
         self.root().join(rel).to_string_lossy().into_owned()
     }
 
+    /// A path under the project directory (relative, or absolute under it) as Canon's DDL
+    /// and messages name it: `project:///rel`.
+    pub fn url(&self, path: impl AsRef<Path>) -> String {
+        let path = path.as_ref();
+        let rel = path.strip_prefix(self.root()).unwrap_or(path);
+        format!("project:///{}", rel.to_string_lossy())
+    }
+
     /// Creates a directory (and its parents) under the project directory.
     pub fn mkdir(&self, rel: &str) -> PathBuf {
         let path = self.root().join(rel);

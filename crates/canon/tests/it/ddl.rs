@@ -86,12 +86,18 @@ async fn same_project_gives_byte_identical_ddl() {
         assert_eq!(a.schema_fingerprint(), b.schema_fingerprint());
     }
 
-    // Two runtimes register from the very same text.
+    // The same project in another directory (another machine, another checkout)
+    // registers with the same DDL: relative locations name the project's own store.
+    let elsewhere = Fixture::new();
+    write_events(&elsewhere);
+    let moved = elsewhere.write_project(EVENTS);
+    assert_ne!(fx.root(), elsewhere.root());
     let r1 = canon::Runtime::load(&file).await.unwrap();
-    let r2 = canon::Runtime::load(&file).await.unwrap();
+    let r2 = canon::Runtime::load(&moved).await.unwrap();
     for ((a, b), spec) in r1.datasets().iter().zip(r2.datasets()).zip(&first.datasets) {
         assert_eq!(a.ddl, b.ddl);
         assert_eq!(a.ddl, spec.ddl());
+        assert!(a.ddl.contains("LOCATION 'project:///"), "{}", a.ddl);
         assert_eq!(a.schema_fingerprint, b.schema_fingerprint);
     }
 }
@@ -122,7 +128,6 @@ async fn golden_ddl_for_a_partitioned_ordered_dataset_with_options() {
     let fx = Fixture::new();
     write_events(&fx);
     let runtime = fx.runtime(EVENTS).await;
-    let root = fx.root().display().to_string();
 
     let expected_events = r#"CREATE EXTERNAL TABLE "events" (
   "id" BIGINT NOT NULL,
@@ -134,23 +139,21 @@ async fn golden_ddl_for_a_partitioned_ordered_dataset_with_options() {
 STORED AS PARQUET
 PARTITIONED BY (year)
 WITH ORDER ("ts" ASC NULLS LAST, "id" DESC NULLS FIRST)
-LOCATION '<root>/events/'
+LOCATION 'project:///events/'
 OPTIONS (
   'format.metadata_size_hint' '1024',
   'format.pushdown_filters' 'true'
-)"#
-    .replace("<root>", &root);
+)"#;
     let expected_people = r#"CREATE EXTERNAL TABLE "people" (
   "id" BIGINT,
   "Full Name" VARCHAR
 )
 STORED AS CSV
-LOCATION '<root>/people.csv'
+LOCATION 'project:///people.csv'
 OPTIONS (
   'format.delimiter' ';',
   'format.has_header' 'true'
-)"#
-    .replace("<root>", &root);
+)"#;
 
     let events = runtime.dataset("events").unwrap();
     assert_eq!(events.ddl, expected_events);
@@ -185,14 +188,17 @@ OPTIONS (
     );
 
     // The DDL parses on its own, in the session's dialect, as one statement.
-    let statements = session.parse(&expected_events).unwrap();
+    let statements = session.parse(expected_events).unwrap();
     assert_eq!(statements.len(), 1);
 
     // canon.datasets shows the same text.
     let ddl = rows(&session, "SELECT ddl FROM canon.datasets ORDER BY name").await;
     assert_eq!(
         ddl,
-        vec![vec![expected_events.clone()], vec![expected_people.clone()]]
+        vec![
+            vec![expected_events.to_string()],
+            vec![expected_people.to_string()]
+        ]
     );
 }
 

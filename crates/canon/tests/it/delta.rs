@@ -2,6 +2,7 @@
 //! read at each version, the Change Data Feed, constraints, pruning and concurrency.
 
 use canon::delta::{DeltaDataset, ops};
+use canon::stores::Stores;
 use canon::{Project, Runtime};
 
 use crate::common::{Fixture, assert_contains, column, query_err, rows};
@@ -35,9 +36,13 @@ change_data_feed = true
 async fn events(fx: &Fixture) -> Runtime {
     let file = fx.write_project(EVENTS);
     let project = Project::load(&file).expect("project loads");
-    let created = ops::create(project.dataset("events").expect("dataset"), &project.policy)
-        .await
-        .expect("table created");
+    let created = ops::create(
+        project.dataset("events").expect("dataset"),
+        &project.policy,
+        &Stores::for_project(&project).expect("stores"),
+    )
+    .await
+    .expect("table created");
     assert!(created.change_data_feed);
     assert_eq!(created.constraints.len(), 1);
     fx.runtime(EVENTS).await
@@ -186,9 +191,13 @@ async fn a_table_without_the_change_feed_says_so() {
     let toml = EVENTS.replace("change_data_feed = true", "change_data_feed = false");
     let file = fx.write_project(&toml);
     let project = Project::load(&file).expect("project loads");
-    ops::create(project.dataset("events").expect("dataset"), &project.policy)
-        .await
-        .expect("created");
+    ops::create(
+        project.dataset("events").expect("dataset"),
+        &project.policy,
+        &Stores::for_project(&project).expect("stores"),
+    )
+    .await
+    .expect("created");
     let runtime = fx.runtime(&toml).await;
     let error = query_err(
         &runtime.session(),

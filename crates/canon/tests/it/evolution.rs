@@ -191,7 +191,7 @@ async fn without_rules_an_older_file_is_refused_naming_file_and_column() {
     let fx = Fixture::new();
     write_old(&fx);
     let message = registration_failure(&fx, &project("")).await;
-    let file = fx.abs("trips/2023.parquet");
+    let file = fx.url("trips/2023.parquet");
     assert_eq!(
         message,
         format!("file {file}: column `id` is Int32 in the file, contract says Int64")
@@ -416,7 +416,7 @@ async fn a_file_with_timestamps_the_finer_unit_cannot_hold_is_refused_at_registr
             Err(other) => panic!("expected a registration error, got {other}"),
             Ok(_) => panic!("registration succeeded"),
         };
-        let file = fx.abs("events/old.parquet");
+        let file = fx.url("events/old.parquet");
         assert!(
             err.contains(&format!(
                 "dataset `events`: file {file}: column `at` holds {shown} (Timestamp(s)), which \

@@ -115,7 +115,7 @@ columns = [{ name = "id", type = "Int64" }]
                 e.failures[0].message,
                 format!(
                     "file {}: column `id` is Utf8 in the file, contract says Int64",
-                    file.display()
+                    fx.url(&file)
                 )
             );
         }

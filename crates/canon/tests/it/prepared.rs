@@ -551,7 +551,7 @@ async fn canon_statements_serve_the_catalog_describe_and_datasets() {
         vec![vec![
             "t".to_string(),
             "parquet".into(),
-            format!("{}/", fx.abs("t"))
+            format!("{}/", fx.url("t"))
         ]]
     );
     let origins = rows(

@@ -45,7 +45,7 @@ columns = [
     assert_eq!(failures[0].origin, format!("{}:4", fx.project_file()));
     assert_eq!(
         failures[0].message,
-        format!("file {}: column `customer` is missing", file.display())
+        format!("file {}: column `customer` is missing", fx.url(&file))
     );
     assert_contains(
         &text,
@@ -54,7 +54,7 @@ columns = [
             &format!(
                 "{}:4: dataset `orders`: file {}",
                 fx.project_file(),
-                file.display()
+                fx.url(&file)
             ),
             "column `customer` is missing",
         ],
@@ -91,7 +91,7 @@ columns = [
         failures[0].message,
         format!(
             "file {}: column `code` is Int32 in the file, contract says Utf8",
-            file.display()
+            fx.url(&file)
         )
     );
 }
@@ -133,11 +133,7 @@ columns = [{ name = "id", type = "Int64" }]
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].dataset, "bad");
     assert_eq!(failures[0].origin, format!("{}:10", fx.project_file()));
-    assert!(
-        failures[0]
-            .message
-            .contains(&bad_file.display().to_string())
-    );
+    assert!(failures[0].message.contains(&fx.url(&bad_file)));
     assert!(
         failures[0].message.contains("column `id` is Utf8"),
         "{text}"
@@ -276,7 +272,7 @@ async fn csv_header_must_name_the_contract_columns_in_order() {
         format!(
             "file {}: header is [name, id], contract columns are [id, name] (CSV columns are \
              read by position)",
-            swapped.display()
+            fx.url(&swapped)
         )
     );
 }
@@ -304,7 +300,8 @@ columns = [{ name = "id", type = "Int64" }]
     let failure = &failures[0];
     assert!(
         failure.message.starts_with(&format!(
-            "file {dir}/part-0.parquet: cannot read its schema: "
+            "file {}/part-0.parquet: cannot read its schema: ",
+            fx.url("orders")
         )),
         "{}",
         failure.message

@@ -92,7 +92,7 @@ async fn runtime_new_takes_a_parsed_project_and_a_diagnostics_stream() {
     assert_eq!(project.name, "sessions");
     assert_eq!(
         project.dataset("numbers").unwrap().location,
-        format!("{}/", fx.abs("numbers"))
+        format!("{}/", fx.url("numbers"))
     );
 
     let log = fx.root().join("diagnostics.jsonl");

@@ -178,9 +178,9 @@ async fn canon_datasets_lists_ddl_and_schema_fingerprint() {
     }
     assert_eq!(listed[0][0], "cities");
     assert_eq!(listed[0][1], "csv");
-    assert_eq!(listed[0][2], fx.abs("cities.csv"));
+    assert_eq!(listed[0][2], fx.url("cities.csv"));
     assert_eq!(listed[1][0], "trips");
-    assert_eq!(listed[1][2], format!("{}/", fx.abs("trips")));
+    assert_eq!(listed[1][2], format!("{}/", fx.url("trips")));
     // Different columns, different fingerprints.
     assert_ne!(listed[0][4], listed[1][4]);
 }
