@@ -1,5 +1,6 @@
 //! End-to-end tests of the `canon` binary, run as a real process on real files.
 
+mod azurite;
 mod check;
 mod cli;
 mod delta;
@@ -88,15 +89,34 @@ pub fn ok(output: Output) -> String {
 }
 
 /// The Python interpreter with the test tools `scripts/test-python-deps` installs (the
-/// `deltalake` package, pyarrow, moto's S3 server), installing them on first use, or
-/// `None` (with a message) where that fails. With `CI` set, a missing one fails the test.
+/// `deltalake` package, pyarrow, moto's S3 server, Azure's blob client), installing them
+/// on first use, or `None` (with a message) where that fails.
 pub fn python() -> Option<PathBuf> {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let found = PYTHON.get_or_init(|| {
-        if let Some(python) = std::env::var_os("CANON_TEST_PYTHON") {
-            return Ok(PathBuf::from(python));
+    tool(&PYTHON, "CANON_TEST_PYTHON", "test-python-deps")
+}
+
+/// Azurite's blob server, installed by `scripts/test-azurite` on first use, or `None`.
+pub fn azurite() -> Option<PathBuf> {
+    static AZURITE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    tool(&AZURITE, "CANON_TEST_AZURITE", "test-azurite")
+}
+
+/// A test tool: the path in `variable` (CI sets it), else what the project's install
+/// script prints. With `CI` set, a missing tool fails the test; elsewhere it skips, saying
+/// so.
+fn tool(
+    found: &OnceLock<Result<PathBuf, String>>,
+    variable: &str,
+    script: &str,
+) -> Option<PathBuf> {
+    let found = found.get_or_init(|| {
+        if let Some(path) = std::env::var_os(variable) {
+            return Ok(PathBuf::from(path));
         }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-python-deps");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../scripts")
+            .join(script);
         let output = Command::new(&script)
             .stderr(Stdio::inherit())
             .output()
@@ -109,16 +129,13 @@ pub fn python() -> Option<PathBuf> {
         }
     });
     match found {
-        Ok(python) => Some(python.clone()),
+        Ok(path) => Some(path.clone()),
         // CI installs the tools; a missing one fails, never skips.
         Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but the Python test tools are missing: {e}")
+            panic!("CI is set but a test tool is missing: {e}")
         }
         Err(e) => {
-            eprintln!(
-                "SKIPPED: the Python test tools are missing ({e}); run scripts/test-python-deps \
-                 (CI does) to check Delta interoperability and object storage"
-            );
+            eprintln!("SKIPPED: a test tool is missing ({e}); CI installs it");
             None
         }
     }

@@ -42,7 +42,7 @@ impl Moto {
             port,
             python,
         };
-        moto.wait_ready();
+        wait_for_http(moto.port);
         Some(moto)
     }
 
@@ -101,24 +101,6 @@ impl Moto {
     pub fn canon(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         canon_with(dir, args, &self.aws_env(), env)
     }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)) {
-                let request = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-                let mut answer = String::new();
-                if stream.write_all(request.as_bytes()).is_ok()
-                    && stream.read_to_string(&mut answer).is_ok()
-                    && answer.starts_with("HTTP/1.")
-                {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("moto_server did not answer on port {} in 60 s", self.port);
-    }
 }
 
 impl Drop for Moto {
@@ -126,6 +108,25 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits until a server on a loopback port answers HTTP, for at most a minute.
+pub fn wait_for_http(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
+            let request = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+            let mut answer = String::new();
+            if stream.write_all(request.as_bytes()).is_ok()
+                && stream.read_to_string(&mut answer).is_ok()
+                && answer.starts_with("HTTP/1.")
+            {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no server answered on port {port} in 60 s");
 }
 
 /// Runs `canon` in `dir` with exactly the given environment on top of the test's.

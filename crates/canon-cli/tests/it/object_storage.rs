@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+use crate::azurite::{self, Azurite};
 use crate::moto::{ACCESS_KEY, Moto, SECRET_KEY, canon_with, free_port};
 use crate::{canon, ok, quickstart_copy, stderr, stdout};
 
@@ -109,6 +110,53 @@ fn quickstart_on_s3_answers_as_on_local_disk() {
     assert!(lake["lists"].as_u64() > Some(0), "{lake}");
     assert!(lake["gets"].as_u64() > Some(0), "{lake}");
     assert_eq!(lake["puts"], 0);
+}
+
+/// The quickstart project over a copy of its data in an Azure container (Azurite), its
+/// account key read from the environment: the same answers as on local disk.
+#[test]
+fn quickstart_on_azure_answers_as_on_local_disk() {
+    let Some(azure) = Azurite::start() else {
+        return;
+    };
+    let local = quickstart_copy();
+    azure.upload(&local.path().join("data"), "landing", "quickstart/");
+    let expected = ok(canon(local.path(), &["query", README_QUERY], None));
+
+    let remote = tempfile::tempdir().expect("tempdir");
+    let store = format!(
+        r#"
+[[store]]
+url = "az://landing"
+options = {{ account_name = "{}", endpoint = "{}", allow_http = "true" }}
+secrets = {{ account_key = {{ env = "LANDING_KEY" }} }}
+"#,
+        azurite::ACCOUNT,
+        azure.endpoint()
+    );
+    let toml = std::fs::read_to_string(local.path().join("canon.toml"))
+        .expect("project")
+        .replace("\"data/", "\"az://landing/quickstart/")
+        + &store;
+    std::fs::write(remote.path().join("canon.toml"), toml).expect("write project");
+    let env = [("LANDING_KEY", azurite::KEY)];
+    let output = canon_with(remote.path(), &["query", README_QUERY], &[], &env);
+    for text in [stdout(&output), stderr(&output)] {
+        assert!(!text.contains(azurite::KEY), "the key leaked:\n{text}");
+    }
+    assert_eq!(ok(output), expected);
+    let stores = ok(canon_with(
+        remote.path(),
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT url, kind, gets > 0 AS read FROM canon.stores WHERE kind = 'azure'",
+        ],
+        &[],
+        &env,
+    ));
+    assert_eq!(stores, "url,kind,read\naz://landing,azure,true\n");
 }
 
 const SALES: &str = r#"

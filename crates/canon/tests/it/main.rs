@@ -28,6 +28,7 @@ mod sessions;
 mod slt;
 mod spill;
 mod sql_fixture;
+mod stores;
 mod system_tables;
 mod types;
 mod udfs;
