@@ -64,21 +64,7 @@ impl Ready {
 pub async fn run(options: &Options) -> BenchResult<()> {
     let dir = options.work.join("caches");
     let (default_project, nocache_project) = generate(&dir, options.files)?;
-    let total_rows = options.files as i64 * ROWS_PER_FILE;
-    let middle = total_rows / 2;
-    let queries = [
-        (
-            "full scan",
-            "SELECT count(*), sum(value) FROM many".to_string(),
-        ),
-        (
-            "one file by id",
-            format!(
-                "SELECT count(*), sum(value) FROM many WHERE id BETWEEN {middle} AND {}",
-                middle + ROWS_PER_FILE - 1
-            ),
-        ),
-    ];
+    let queries = smallfiles::queries(options.files, ROWS_PER_FILE);
     println!(
         "Caches: one dataset of {} parquet files x {ROWS_PER_FILE} rows; per set-up {} fresh \
          registrations, each followed by a first run and {} repeated runs in the same session; \

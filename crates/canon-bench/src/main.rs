@@ -7,6 +7,7 @@ mod compare;
 mod report;
 mod smallfiles;
 mod startup;
+mod storage;
 mod tpch;
 mod tpch_project;
 
@@ -102,6 +103,22 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// The same files on local disk and on an S3 server: first and repeated queries, with
+    /// and without caches, and the requests each made.
+    Storage {
+        /// Scratch directory for generated files and projects.
+        #[arg(long, default_value = ".bench/work")]
+        work: PathBuf,
+        /// The S3 server's endpoint (moto's, on loopback), e.g. http://127.0.0.1:9000.
+        #[arg(long)]
+        endpoint: String,
+        /// Files in the dataset.
+        #[arg(long, default_value_t = 200)]
+        files: usize,
+        /// Fresh registrations per set-up, and repeated runs after each.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
 }
 
 #[tokio::main]
@@ -160,6 +177,20 @@ async fn run(command: Cmd) -> BenchResult<()> {
         }
         Cmd::Caches { work, files, runs } => {
             caches::run(&caches::Options { work, files, runs }).await
+        }
+        Cmd::Storage {
+            work,
+            endpoint,
+            files,
+            runs,
+        } => {
+            storage::run(&storage::Options {
+                work,
+                endpoint,
+                files,
+                runs,
+            })
+            .await
         }
     }
 }

@@ -49,6 +49,25 @@ pub fn write_file(path: &Path, first_id: i64, rows: i64) -> BenchResult<()> {
     Ok(())
 }
 
+/// The two queries over the `many` dataset of `files` files of `rows_per_file` rows each
+/// (ids ascending across files): a full scan, and an id range only one file holds.
+pub fn queries(files: usize, rows_per_file: i64) -> [(&'static str, String); 2] {
+    let middle = files as i64 * rows_per_file / 2;
+    [
+        (
+            "full scan",
+            "SELECT count(*), sum(value) FROM many".to_string(),
+        ),
+        (
+            "one file by id",
+            format!(
+                "SELECT count(*), sum(value) FROM many WHERE id BETWEEN {middle} AND {}",
+                middle + rows_per_file - 1
+            ),
+        ),
+    ]
+}
+
 /// Empties `dir` (when it exists) and creates it again.
 pub fn fresh_dir(dir: &Path) -> BenchResult<()> {
     if dir.exists() {

@@ -52,6 +52,15 @@ impl Azurite {
         format!("http://127.0.0.1:{}/{ACCOUNT}", self.port)
     }
 
+    /// The environment that points object_store's emulator mode (`use_emulator = true`)
+    /// at this server.
+    pub fn env(&self) -> [(&'static str, String); 1] {
+        [(
+            "AZURITE_BLOB_STORAGE_URL",
+            format!("http://127.0.0.1:{}", self.port),
+        )]
+    }
+
     /// Creates a container and uploads a local directory's files under `prefix` in it.
     pub fn upload(&self, dir: &Path, container: &str, prefix: &str) {
         let connection = format!(

@@ -35,7 +35,8 @@ const PROJECT: &str = "project://";
 /// One store as `canon.stores` shows it: never a secret's value.
 #[derive(Debug, Clone)]
 pub struct StoreInfo {
-    /// `scheme://authority`, or `file://` for local files.
+    /// `scheme://authority`; `file://` for local files, `project://` for the project
+    /// directory.
     pub url: String,
     /// `local`, `s3`, `azure`, `gcs` or `http`.
     pub kind: &'static str,
