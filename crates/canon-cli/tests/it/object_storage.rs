@@ -288,6 +288,15 @@ fn delta_on_s3_through_the_aws_environment() {
     let changed = changes.as_array().expect("rows");
     assert_eq!(changed.len(), 100, "{changes}");
     assert!(changed.iter().all(|r| r["note"] == "b"), "{changes}");
+    // The same feed as SQL: the INSERT's row at version 3, the second write's at 4.
+    let feed = ok(run(&[
+        "query",
+        "--format",
+        "csv",
+        "SELECT _commit_version AS v, count(*) AS n FROM table_changes('sales', 3) \
+         GROUP BY 1 ORDER BY 1",
+    ]));
+    assert_eq!(feed, "v,n\n3,1\n4,100\n");
 
     // The Python deltalake package reads the same rows from S3.
     let theirs = moto.python(READ_S3, &["s3://lake/tables/sales"]);
