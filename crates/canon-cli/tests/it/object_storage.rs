@@ -47,8 +47,7 @@ fn json(text: &str) -> Value {
 /// shows the store and its requests, and the secret appears nowhere.
 #[test]
 fn quickstart_on_s3_answers_as_on_local_disk() {
-    let Some(moto) = Moto::start() else { return };
-    moto.bucket("lake");
+    let Some(moto) = lake() else { return };
     let local = quickstart_copy();
     moto.upload(&local.path().join("data"), "lake", "quickstart/");
     let expected = ok(canon(local.path(), &["query", README_QUERY], None));
@@ -220,6 +219,25 @@ columns = [
 version = 3
 "#;
 
+/// moto's server with the `lake` bucket.
+fn lake() -> Option<Moto> {
+    let moto = Moto::start()?;
+    moto.bucket("lake");
+    Some(moto)
+}
+
+/// A directory with the sales project, less its pinned dataset: `sales_v3` needs version 3
+/// to exist, so a test declares it (by writing all of SALES) once the table has it.
+fn sales_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unpinned = SALES
+        .split("[[dataset]]\nname = \"sales_v3\"")
+        .next()
+        .expect("text");
+    std::fs::write(dir.path().join("canon.toml"), unpinned).expect("project");
+    dir
+}
+
 fn rows_query(n: i64, note: &str) -> String {
     format!(
         "SELECT id, 1.5 AS amount, '{note}' AS note FROM \
@@ -238,16 +256,9 @@ fn csv_line(output: String) -> String {
 /// and read back by the Python deltalake package.
 #[test]
 fn delta_on_s3_through_the_aws_environment() {
-    let Some(moto) = Moto::start() else { return };
-    moto.bucket("lake");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(moto) = lake() else { return };
+    let dir = sales_dir();
     let root = dir.path();
-    // The pinned dataset needs version 3 to exist: declare it once the table has it.
-    let first = SALES
-        .split("[[dataset]]\nname = \"sales_v3\"")
-        .next()
-        .expect("text");
-    std::fs::write(root.join("canon.toml"), first).expect("project");
     let run = |args: &[&str]| {
         let output = moto.canon(root, args, &[]);
         no_secret(&output);
@@ -326,15 +337,9 @@ os._exit(0)
 /// conditional put, and the versions have no gaps.
 #[test]
 fn two_canon_writers_on_s3_both_commit() {
-    let Some(moto) = Moto::start() else { return };
-    moto.bucket("lake");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(moto) = lake() else { return };
+    let dir = sales_dir();
     let root = dir.path();
-    let first = SALES
-        .split("[[dataset]]\nname = \"sales_v3\"")
-        .next()
-        .expect("text");
-    std::fs::write(root.join("canon.toml"), first).expect("project");
     ok(moto.canon(root, &["delta", "create", "sales"], &[]));
     let writers: Vec<std::process::Child> = (0..2)
         .map(|k| {
@@ -418,8 +423,7 @@ fn refused(output: Output, needles: &[&str]) {
 /// registration with exit status 2, naming the dataset, the URL and the store's answer.
 #[test]
 fn store_errors_name_the_dataset_the_url_and_the_answer() {
-    let Some(moto) = Moto::start() else { return };
-    moto.bucket("lake");
+    let Some(moto) = lake() else { return };
 
     let dir = events("s3://missing-bucket/events/", "");
     refused(
@@ -498,14 +502,8 @@ url = "ftp://host"
 /// Canon refuses to write, and says why.
 #[test]
 fn delta_writes_without_conditional_put_are_refused() {
-    let Some(moto) = Moto::start() else { return };
-    moto.bucket("lake");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let first = SALES
-        .split("[[dataset]]\nname = \"sales_v3\"")
-        .next()
-        .expect("text");
-    std::fs::write(dir.path().join("canon.toml"), first).expect("project");
+    let Some(moto) = lake() else { return };
+    let dir = sales_dir();
     ok(moto.canon(dir.path(), &["delta", "create", "sales"], &[]));
     let output = moto.canon(
         dir.path(),
@@ -541,8 +539,7 @@ s3.put_object_acl(Bucket=sys.argv[1], Key=sys.argv[2], ACL="public-read")
 /// are refused.
 #[test]
 fn http_locations_are_read_only() {
-    let Some(moto) = Moto::start() else { return };
-    moto.bucket("lake");
+    let Some(moto) = lake() else { return };
     let local = quickstart_copy();
     moto.upload(&local.path().join("data"), "lake", "quickstart/");
     // A public object is served over plain HTTP to anyone, as a web server would.
