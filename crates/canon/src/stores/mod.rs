@@ -73,18 +73,13 @@ impl Stores {
 
     /// A registry for declared stores and a project directory; no store is contacted.
     pub fn new(declared: &[StoreSpec], project_root: &Path) -> Result<Self, StoreError> {
-        let local = Built::counted(Arc::new(LocalFileSystem::new()), false);
+        let local = Built::counted(Arc::new(LocalFileSystem::new()), Access::ReadWrite);
         let root =
             LocalFileSystem::new_with_prefix(project_root).map_err(|source| StoreError::Build {
                 url: format!("{PROJECT}/ ({})", project_root.display()),
                 source,
             })?;
-        let counters = Arc::new(Counters::default());
-        let sorted = CountingStore::new(Arc::new(root), Arc::clone(&counters), false).sorted();
-        let project = Built {
-            store: Arc::new(sorted),
-            counters,
-        };
+        let project = Built::counted(Arc::new(root), Access::SortedListings);
         Ok(Self {
             declared: declared
                 .iter()
@@ -107,7 +102,12 @@ impl Stores {
             url: url.to_string(),
         })?;
         let inner = build::build(&key, kind, self.declared.get(&key))?;
-        let built = Arc::new(Built::counted(inner, !kind.writable()));
+        let access = if kind.writable() {
+            Access::ReadWrite
+        } else {
+            Access::ReadOnly
+        };
+        let built = Arc::new(Built::counted(inner, access));
         let mut map = self.built.write().unwrap_or_else(PoisonError::into_inner);
         // Another thread may have built it meanwhile; the first one stays, with its counts.
         let entry = map.entry(key).or_insert(built);
@@ -129,13 +129,18 @@ impl Stores {
     /// Every store declared or used so far, by URL.
     pub fn infos(&self) -> Vec<StoreInfo> {
         let built = self.read();
-        let mut keys: Vec<&String> = built.keys().chain(self.declared.keys()).collect();
+        // Stores others registered (delta-rs's per-table URLs) are not the project's.
+        let mut keys: Vec<&String> = built
+            .keys()
+            .chain(self.declared.keys())
+            .filter(|k| [LOCAL, PROJECT].contains(&k.as_str()) || kind_of(k).is_some())
+            .collect();
         keys.sort();
         keys.dedup();
         keys.into_iter()
             .map(|key| {
                 let spec = self.declared.get(key);
-                let kind = StoreKind::of_scheme(scheme(key)).map_or("local", StoreKind::name);
+                let kind = kind_of(key).map_or("local", StoreKind::name);
                 StoreInfo {
                     url: key.clone(),
                     kind,
@@ -156,10 +161,25 @@ impl Stores {
     }
 }
 
+/// What the counting wrapper lets through, besides counting.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    /// Writes are refused (http(s) stores).
+    ReadOnly,
+    /// Listings come in path order (the project directory's store: Delta's log reader
+    /// expects it of every store but `file://`).
+    SortedListings,
+}
+
 impl Built {
-    fn counted(inner: Arc<dyn ObjectStore>, read_only: bool) -> Self {
+    fn counted(inner: Arc<dyn ObjectStore>, access: Access) -> Self {
         let counters = Arc::new(Counters::default());
-        let store = CountingStore::new(inner, Arc::clone(&counters), read_only);
+        let store = CountingStore::new(inner, Arc::clone(&counters), access == Access::ReadOnly);
+        let store = match access {
+            Access::SortedListings => store.sorted(),
+            Access::ReadWrite | Access::ReadOnly => store,
+        };
         Self {
             store: Arc::new(store),
             counters,
@@ -177,9 +197,9 @@ pub(crate) fn check_write_target(url: &str) -> Result<(), StoreError> {
     }
 }
 
-/// The scheme of a registry key.
-fn scheme(key: &str) -> &str {
-    key.split("://").next().unwrap_or_default()
+/// The kind of store a registry key names; `None` for local files and others' stores.
+fn kind_of(key: &str) -> Option<StoreKind> {
+    StoreKind::of_scheme(key.split("://").next().unwrap_or_default())
 }
 
 /// The registry key of a URL: `file://` for local files, else `scheme://authority`.
@@ -198,7 +218,7 @@ impl ObjectStoreRegistry for Stores {
     ) -> Option<Arc<dyn ObjectStore>> {
         // Stores registered by others (delta-rs's per-table URLs, an embedding program's
         // own) are kept as given and counted like Canon's.
-        let built = Arc::new(Built::counted(store, false));
+        let built = Arc::new(Built::counted(store, Access::ReadWrite));
         let mut map = self.built.write().unwrap_or_else(PoisonError::into_inner);
         map.insert(registry_key(url), built)
             .map(|old| Arc::clone(&old.store))
