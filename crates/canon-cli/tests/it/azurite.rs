@@ -68,22 +68,13 @@ impl Azurite {
              BlobEndpoint={};",
             self.endpoint()
         );
-        let output = Command::new(&self.python)
-            .args([
-                "-c",
-                UPLOAD,
-                &connection,
-                &dir.to_string_lossy(),
-                container,
-                prefix,
-            ])
-            .output()
-            .expect("run python");
-        assert!(
-            output.status.success(),
-            "upload failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let args = [
+            connection.as_str(),
+            &dir.to_string_lossy(),
+            container,
+            prefix,
+        ];
+        crate::run_python(&self.python, UPLOAD, &args, &[]);
     }
 }
 

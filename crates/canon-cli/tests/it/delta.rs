@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::{canon, ok, python, stderr, stdout};
+use crate::{canon, ok, python, run_python, stderr, stdout};
 
 const SALES: &str = r#"
 [project]
@@ -298,21 +298,6 @@ fn delta_commands_need_a_delta_dataset() {
     assert!(stderr(&output).contains("no dataset `nope`"));
 }
 
-fn run_python(python: &Path, script: &str, args: &[&str]) -> String {
-    let output = Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("run python");
-    assert!(
-        output.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 // Both scripts end with os._exit: deltalake's background threads can abort the interpreter
 // while it shuts down ("terminate called without an active exception"), after the work is done.
 const READ_ROWS: &str = r#"
@@ -370,6 +355,7 @@ fn python_deltalake_reads_what_canon_writes() {
         &python,
         READ_ROWS,
         &[&root.join("tables/sales").to_string_lossy()],
+        &[],
     ));
     let ours = canon_rows(root);
     assert_eq!(ours.as_array().map(Vec::len), Some(5));
@@ -430,6 +416,7 @@ fn python_deltalake_reads_canon_deletes_and_updates() {
         &python,
         READ_ROWS,
         &[&root.join("tables/sales").to_string_lossy()],
+        &[],
     ));
     let ours = canon_rows(root);
     assert_eq!(ours.as_array().map(Vec::len), Some(3), "{ours}");
@@ -447,14 +434,19 @@ fn canon_reads_what_python_deltalake_writes() {
     );
     let root = dir.path();
     let table = root.join("tables/sales");
-    run_python(&python, WRITE_TABLE, &[&table.to_string_lossy()]);
+    run_python(&python, WRITE_TABLE, &[&table.to_string_lossy()], &[]);
     assert!(
         table
             .join("_delta_log/00000000000000000001.checkpoint.parquet")
             .exists()
     );
 
-    let theirs = json(&run_python(&python, READ_ROWS, &[&table.to_string_lossy()]));
+    let theirs = json(&run_python(
+        &python,
+        READ_ROWS,
+        &[&table.to_string_lossy()],
+        &[],
+    ));
     let ours = canon_rows(root);
     assert_eq!(ours.as_array().map(Vec::len), Some(5));
     assert_eq!(theirs, ours);
@@ -606,7 +598,7 @@ fn check_catches_rows_another_engine_wrote() {
     let root = dir.path();
     ok(canon(root, &["delta", "create", "sales"], None));
     let table = root.join("tables/sales");
-    run_python(&python, APPEND_ROWS, &[&table.to_string_lossy()]);
+    run_python(&python, APPEND_ROWS, &[&table.to_string_lossy()], &[]);
     let passing = canon(root, &["check", "sales"], None);
     assert_eq!(passing.status.code(), Some(0), "{}", stderr(&passing));
 

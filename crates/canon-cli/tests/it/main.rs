@@ -140,3 +140,26 @@ fn tool(
         }
     }
 }
+
+/// Runs a Python script (`python -c`) with arguments and extra environment, asserts it
+/// succeeded and returns its standard output.
+pub fn run_python(
+    python: &Path,
+    script: &str,
+    args: &[&str],
+    env: &[(&'static str, String)],
+) -> String {
+    let output = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run python");
+    assert!(
+        output.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

@@ -65,20 +65,9 @@ impl Moto {
     /// Runs a Python script with boto3 and pyarrow against this server: `ENDPOINT` and the
     /// AWS environment are set. Returns its standard output.
     pub fn python(&self, script: &str, args: &[&str]) -> String {
-        let output = Command::new(&self.python)
-            .arg("-c")
-            .arg(script)
-            .args(args)
-            .envs(self.aws_env())
-            .env("ENDPOINT", self.endpoint())
-            .output()
-            .expect("run python");
-        assert!(
-            output.status.success(),
-            "python failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        let mut env = self.aws_env();
+        env.push(("ENDPOINT", self.endpoint()));
+        crate::run_python(&self.python, script, args, &env)
     }
 
     /// Creates a bucket.
