@@ -14,6 +14,7 @@ mod changes;
 mod dml;
 mod error;
 mod factory;
+mod merge;
 pub mod ops;
 mod state;
 mod table;

@@ -20,6 +20,7 @@ use deltalake_core::protocol::SaveMode;
 use url::Url;
 
 use super::dml::{self, Change};
+use super::merge;
 use super::state::{Constraint, Inner, Loaded, external, read, write};
 use super::write::DeltaSink;
 use canon_model::delta::DeltaSpec;
@@ -189,7 +190,7 @@ impl TableProvider for DeltaDataset {
         clauses: Vec<MergeIntoClause>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let columns = self.inner.logical.fields().len();
-        let change = dml::merge(columns, &merge_schema, source, on, clauses)?;
+        let change = merge::merge(columns, &merge_schema, source, on, clauses)?;
         dml::plan(Arc::clone(&self.inner), change, state)
     }
 }

@@ -487,9 +487,10 @@ async fn delete_and_update_need_allow_dml() {
     }
 }
 
-/// MERGE INTO runs delta-rs's merge: matched rows update or delete, unmatched ones insert;
-/// the table's stored constraints hold, and a contract constraint the table does not store
-/// refuses the MERGE, since its rows cannot be checked before delta-rs commits them.
+/// MERGE INTO runs delta-rs's merge: matched rows update or delete, unmatched ones insert.
+/// The rows its clauses would write are checked first against NOT NULL, the table's
+/// stored constraints and the contract's own; a violation names the rule and a row, and
+/// the version does not move.
 #[tokio::test]
 async fn merge_under_the_contract() {
     let fx = Fixture::new();
@@ -520,28 +521,52 @@ async fn merge_under_the_contract() {
     .await;
     assert_eq!(all, ["1/15.0/m/eu", "3/30.0/c/eu", "9/90.0/n/us"]);
 
-    // The table stores `amount >= 0`; delta-rs's merge enforces it (its error counts the
-    // failing rows without naming the constraint).
-    let negative = "MERGE INTO events AS t \
-         USING (SELECT 3 AS id, -1.0 AS amount) AS s ON t.id = s.id \
+    // Each clause kind, checked on the rows it would write: a matched UPDATE and a
+    // NOT MATCHED BY SOURCE update break the stored constraint, an INSERT the NOT NULL
+    // column. The earlier DELETE takes row 1, so the later UPDATE never writes it.
+    let broken = [
+        (
+            "MERGE INTO events AS t USING (SELECT 3 AS id, -1.0 AS amount) AS s \
+             ON t.id = s.id WHEN MATCHED THEN UPDATE SET amount = s.amount",
+            vec!["constraint `check_1` (amount >= 0)", "id: 3", "amount: -1.0"],
+        ),
+        (
+            "MERGE INTO events AS t USING (SELECT 1 AS id) AS s ON t.id = s.id \
+             WHEN NOT MATCHED BY SOURCE AND t.id = 9 THEN UPDATE SET amount = -5.0",
+            vec!["constraint `check_1` (amount >= 0)", "id: 9", "amount: -5.0"],
+        ),
+        (
+            "MERGE INTO events AS t USING (SELECT 7 AS id, 1.0 AS amount) AS s \
+             ON t.id = s.id WHEN NOT MATCHED THEN INSERT (amount) VALUES (s.amount)",
+            vec!["NOT NULL column `id`"],
+        ),
+    ];
+    for (sql, expected) in broken {
+        let error = query_err(&session, sql).await;
+        assert_contains(&error.to_string(), &expected);
+        assert_contains(&error.to_string(), &["nothing was committed"]);
+    }
+    let delete_first = "MERGE INTO events AS t \
+         USING (SELECT 1 AS id, -1.0 AS amount) AS s ON t.id = s.id \
+         WHEN MATCHED AND s.id = 1 THEN DELETE \
          WHEN MATCHED THEN UPDATE SET amount = s.amount";
-    let error = query_err(&session, negative).await;
-    assert_contains(&error.to_string(), &["1 rows failed validation check"]);
-    assert_eq!(latest_version(&runtime).await, v + 1);
+    assert_eq!(column(&session, delete_first).await, ["1"]);
+    assert_eq!(latest_version(&runtime).await, v + 2);
 
+    // A constraint only the contract declares is checked the same way.
     let strict = fx.runtime(&stricter()).await;
     let error = query_err(
         &strict.session(),
-        "MERGE INTO events AS t USING (SELECT 1 AS id) AS s ON t.id = s.id \
-         WHEN MATCHED THEN DELETE",
+        "MERGE INTO events AS t USING (SELECT 3 AS id) AS s ON t.id = s.id \
+         WHEN MATCHED THEN UPDATE SET note = 'bad'",
     )
     .await;
     assert_contains(
         &error.to_string(),
-        &[
-            "MERGE INTO Delta dataset `events` refused",
-            "`check_2` (note <> 'bad')",
-        ],
+        &["constraint `check_2` (note <> 'bad')", "id: 3"],
     );
-    assert_eq!(latest_version(&runtime).await, v + 1);
+    let kept = "MERGE INTO events AS t USING (SELECT 3 AS id) AS s ON t.id = s.id \
+         WHEN MATCHED THEN UPDATE SET note = 'fine'";
+    assert_eq!(column(&strict.session(), kept).await, ["1"]);
+    assert_eq!(latest_version(&runtime).await, v + 3);
 }
