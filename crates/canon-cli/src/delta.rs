@@ -76,6 +76,10 @@ pub enum DeltaCommand {
         /// Retention in hours (at least the table's own).
         #[arg(long)]
         retention_hours: Option<u64>,
+        /// Also remove what no version references: files left by writers that failed
+        /// or were killed, once older than the retention period.
+        #[arg(long)]
+        orphans: bool,
         /// Delete the files instead of listing them.
         #[arg(long)]
         apply: bool,
@@ -208,11 +212,17 @@ pub async fn run(
         DeltaCommand::Vacuum {
             dataset,
             retention_hours,
+            orphans,
             apply,
         } => {
             let table = delta_dataset(&runtime, &dataset)?;
             let policy = &runtime.project().policy;
-            let result = ops::vacuum(table, policy, retention_hours, !apply)
+            let options = ops::VacuumOptions {
+                retention_hours,
+                orphans,
+                dry_run: !apply,
+            };
+            let result = ops::vacuum(table, policy, options)
                 .await
                 .map_err(CanonError::from)?;
             let verb = if result.dry_run {

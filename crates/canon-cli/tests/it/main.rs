@@ -3,6 +3,7 @@
 mod azurite;
 mod check;
 mod cli;
+mod crash;
 mod delta;
 mod example;
 mod explain;

@@ -18,6 +18,7 @@ mod merge;
 pub mod ops;
 mod state;
 mod table;
+mod uploads;
 mod write;
 
 use std::sync::Arc;

@@ -8,12 +8,15 @@ use std::num::NonZeroU64;
 
 use deltalake_core::kernel::StructType;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake_core::operations::vacuum::VacuumMode;
+use deltalake_core::table::config::TablePropertiesExt;
 use deltalake_core::{DeltaTable, DeltaTableError, TableProperty};
 use futures::TryStreamExt;
 use serde::Serialize;
 
 use super::changes::cdf_enabled;
 use super::error::DeltaError;
+use super::uploads;
 use crate::policy::{PolicyViolation, SqlPolicy, StatementClass};
 
 /// The longest vacuum retention Canon passes to delta-rs: about 114 years. Longer ones
@@ -186,15 +189,17 @@ pub async fn create(
             dataset: dataset.clone(),
             message: e.to_string(),
         })?;
-    let mut table = builder(&url, stores)
+    let table = builder(&url, stores)
         .and_then(|b| b.build())
         .map_err(fail)?;
-    // A location without a table is what `create` expects; anything else is an error.
-    match table.load().await {
-        Ok(()) | Err(DeltaTableError::NotATable(_)) => {}
-        Err(e) => return Err(fail(e)),
-    }
-    if table.version().is_some() {
+    // Listing the log answers whether a table is there; loading a location without one
+    // would log the kernel's failure as an error on every successful create.
+    let exists = table
+        .log_store()
+        .is_delta_table_location()
+        .await
+        .map_err(fail)?;
+    if exists {
         return Err(DeltaError::Invalid {
             dataset,
             message: format!("a Delta table already exists at {}", display(&url)),
@@ -295,16 +300,32 @@ pub struct Vacuumed {
     pub files: Vec<String>,
 }
 
-/// Removes data files no longer referenced by versions within the retention period. The
-/// table's retention (7 days unless the table says otherwise) is enforced: a shorter
-/// `retention_hours` is refused by delta-rs. Deleting needs `allow_dml`; a dry run only
-/// lists.
+/// What a vacuum may remove, and whether it only lists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VacuumOptions {
+    /// The retention period in hours; the table's own (7 days unless the table says
+    /// otherwise) when `None`. A shorter one than the table's is refused.
+    pub retention_hours: Option<u64>,
+    /// Also remove what no version references: data files and unfinished local uploads
+    /// left by writers that failed or were killed, once older than the retention period.
+    pub orphans: bool,
+    /// Only list the files.
+    pub dry_run: bool,
+}
+
+/// Removes data files no longer referenced by versions within the retention period, and
+/// with `orphans` the files no version ever referenced. The table's retention is
+/// enforced. Deleting needs `allow_dml`; a dry run only lists.
 pub async fn vacuum(
     dataset: &DeltaDataset,
     policy: &SqlPolicy,
-    retention_hours: Option<u64>,
-    dry_run: bool,
+    options: VacuumOptions,
 ) -> Result<Vacuumed, DeltaError> {
+    let VacuumOptions {
+        retention_hours,
+        orphans,
+        dry_run,
+    } = options;
     if !dry_run {
         allowed(
             policy,
@@ -312,33 +333,65 @@ pub async fn vacuum(
             &format!("VACUUM {}", dataset.name()),
         )?;
     }
+    let invalid = |message: String| DeltaError::Invalid {
+        dataset: dataset.name().to_string(),
+        message,
+    };
     let retention = retention_hours
         .map(|hours| {
             i64::try_from(hours)
                 .ok()
                 .filter(|_| hours <= MAX_RETENTION_HOURS)
                 .and_then(chrono::Duration::try_hours)
-                .ok_or_else(|| DeltaError::Invalid {
-                    dataset: dataset.name().to_string(),
-                    message: format!(
+                .ok_or_else(|| {
+                    invalid(format!(
                         "a retention of {hours} hours is too long; at most \
                          {MAX_RETENTION_HOURS} hours"
-                    ),
+                    ))
                 })
         })
         .transpose()?;
     let table = latest(dataset).await?;
+    let table_retention = table
+        .snapshot()
+        .map_err(table_error(dataset.name()))?
+        .table_config()
+        .deleted_file_retention_duration();
+    let mode = if orphans {
+        VacuumMode::Full
+    } else {
+        VacuumMode::Lite
+    };
     let mut builder = table
         .vacuum()
+        .with_mode(mode)
         .with_dry_run(dry_run)
         .with_enforce_retention_duration(true);
     if let Some(retention) = retention {
         builder = builder.with_retention_period(retention);
     }
     let (_, metrics) = builder.await.map_err(table_error(dataset.name()))?;
+    let mut files = metrics.files_deleted;
+    let local_dir = dataset.stores().local_path(dataset.url());
+    if let (true, Some(dir)) = (orphans, local_dir) {
+        // delta-rs accepted the retention, so it is at least the table's.
+        let retention = retention
+            .and_then(|r| r.to_std().ok())
+            .unwrap_or(table_retention);
+        let abandoned = uploads::abandoned(&dir, retention)
+            .map_err(|e| invalid(format!("cannot list {}: {e}", dir.display())))?;
+        for upload in abandoned {
+            if !dry_run {
+                std::fs::remove_file(&upload.path).map_err(|e| {
+                    invalid(format!("cannot remove {}: {e}", upload.path.display()))
+                })?;
+            }
+            files.push(upload.relative);
+        }
+    }
     Ok(Vacuumed {
         dry_run: metrics.dry_run,
-        files: metrics.files_deleted,
+        files,
     })
 }
 

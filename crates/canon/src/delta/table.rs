@@ -65,6 +65,11 @@ impl DeltaDataset {
         &self.inner.url
     }
 
+    /// The object stores the table is read and written through.
+    pub(crate) fn stores(&self) -> &Stores {
+        &self.inner.stores
+    }
+
     /// The scan configuration from the contract.
     pub fn spec(&self) -> &DeltaSpec {
         &self.inner.spec

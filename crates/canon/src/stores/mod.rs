@@ -10,7 +10,7 @@ mod counting;
 mod view;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use datafusion::error::{DataFusionError, Result};
@@ -20,7 +20,7 @@ use object_store::local::LocalFileSystem;
 use url::Url;
 
 use canon_model::Project;
-use canon_model::store::{StoreKind, StoreSpec, store_key};
+use canon_model::store::{PROJECT_SCHEME, StoreKind, StoreSpec, store_key};
 
 pub use crate::error::StoreError;
 use counting::CountingStore;
@@ -61,6 +61,8 @@ struct Built {
 #[derive(Debug)]
 pub struct Stores {
     declared: BTreeMap<String, StoreSpec>,
+    /// The directory `project:///…` locations are in.
+    root: PathBuf,
     built: RwLock<BTreeMap<String, Arc<Built>>>,
 }
 
@@ -81,6 +83,7 @@ impl Stores {
             })?;
         let project = Built::counted(Arc::new(root), Access::SortedListings);
         Ok(Self {
+            root: project_root.to_path_buf(),
             declared: declared
                 .iter()
                 .map(|s| (s.url.clone(), s.clone()))
@@ -112,6 +115,21 @@ impl Stores {
         // Another thread may have built it meanwhile; the first one stays, with its counts.
         let entry = map.entry(key).or_insert(built);
         Ok(Arc::clone(&entry.store))
+    }
+
+    /// Where a location is on this machine's disk: `file://` and `project://` locations;
+    /// `None` for object storage.
+    pub fn local_path(&self, url: &Url) -> Option<PathBuf> {
+        match url.scheme() {
+            "file" => url.to_file_path().ok(),
+            PROJECT_SCHEME => {
+                // The same path as a `file://` URL decodes it the way `url` encoded it.
+                let decoded = Url::parse("file:///").ok()?.join(url.path()).ok()?;
+                let absolute = decoded.to_file_path().ok()?;
+                Some(self.root.join(absolute.strip_prefix("/").ok()?))
+            }
+            _ => None,
+        }
     }
 
     /// Refuses Delta commits to a store that cannot make them atomic or is read-only.
