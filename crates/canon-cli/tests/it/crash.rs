@@ -57,7 +57,12 @@ fn files(table: &Path) -> BTreeSet<String> {
 fn count(root: &Path) -> String {
     ok(canon(
         root,
-        &["query", "--format", "csv", "SELECT count(*) AS n FROM events"],
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT count(*) AS n FROM events",
+        ],
         None,
     ))
 }
@@ -119,7 +124,10 @@ fn a_killed_writer_leaves_only_what_vacuum_removes() {
             break;
         }
         let status = writer.try_wait().expect("writer status");
-        assert!(status.is_none(), "the writer ended before writing: {status:?}");
+        assert!(
+            status.is_none(),
+            "the writer ended before writing: {status:?}"
+        );
         assert!(
             waited.elapsed() < Duration::from_secs(120),
             "the writer wrote no file in 120 s"
@@ -149,7 +157,11 @@ fn a_killed_writer_leaves_only_what_vacuum_removes() {
     left.insert(uncommitted.to_string());
 
     // Within the retention period, nothing is removed: a live writer's files look the same.
-    let recent = ok(canon(root, &["delta", "vacuum", "events", "--orphans"], None));
+    let recent = ok(canon(
+        root,
+        &["delta", "vacuum", "events", "--orphans"],
+        None,
+    ));
     assert!(recent.contains("would remove 0 file(s)"), "{recent}");
 
     // Once older than the table's retention (7 days), they are exactly what vacuum
@@ -164,7 +176,11 @@ fn a_killed_writer_leaves_only_what_vacuum_removes() {
     }
     let lite = ok(canon(root, &["delta", "vacuum", "events"], None));
     assert!(lite.contains("would remove 0 file(s)"), "{lite}");
-    let dry = ok(canon(root, &["delta", "vacuum", "events", "--orphans"], None));
+    let dry = ok(canon(
+        root,
+        &["delta", "vacuum", "events", "--orphans"],
+        None,
+    ));
     assert_eq!(listed(&dry), left, "{dry}");
     let applied = ok(canon(
         root,

@@ -112,7 +112,6 @@ pub(crate) fn merge(
     })
 }
 
-
 /// Adds one `WHEN …` clause to delta-rs's merge.
 pub(super) fn merge_clause(
     merge: MergeBuilder,
@@ -200,10 +199,8 @@ pub(super) async fn check_merged_rows(
         MergeIntoClauseKind::NotMatched,
         MergeIntoClauseKind::NotMatchedBySource,
     ] {
-        let of_kind: Vec<&MergeIntoClause> = clauses
-            .iter()
-            .filter(|c| rows_of(c.kind) == kind)
-            .collect();
+        let of_kind: Vec<&MergeIntoClause> =
+            clauses.iter().filter(|c| rows_of(c.kind) == kind).collect();
         if of_kind
             .iter()
             .all(|c| matches!(c.action, MergeIntoAction::Delete))
@@ -216,11 +213,9 @@ pub(super) async fn check_merged_rows(
                     .clone()
                     .join_on(source.clone(), JoinType::Inner, [on.clone()])?
             }
-            MergeIntoClauseKind::NotMatched | MergeIntoClauseKind::NotMatchedByTarget => {
-                source
-                    .clone()
-                    .join_on(target.clone(), JoinType::LeftAnti, [on.clone()])?
-            }
+            MergeIntoClauseKind::NotMatched | MergeIntoClauseKind::NotMatchedByTarget => source
+                .clone()
+                .join_on(target.clone(), JoinType::LeftAnti, [on.clone()])?,
             MergeIntoClauseKind::NotMatchedBySource => {
                 target
                     .clone()

@@ -528,12 +528,20 @@ async fn merge_under_the_contract() {
         (
             "MERGE INTO events AS t USING (SELECT 3 AS id, -1.0 AS amount) AS s \
              ON t.id = s.id WHEN MATCHED THEN UPDATE SET amount = s.amount",
-            vec!["constraint `check_1` (amount >= 0)", "id: 3", "amount: -1.0"],
+            vec![
+                "constraint `check_1` (amount >= 0)",
+                "id: 3",
+                "amount: -1.0",
+            ],
         ),
         (
             "MERGE INTO events AS t USING (SELECT 1 AS id) AS s ON t.id = s.id \
              WHEN NOT MATCHED BY SOURCE AND t.id = 9 THEN UPDATE SET amount = -5.0",
-            vec!["constraint `check_1` (amount >= 0)", "id: 9", "amount: -5.0"],
+            vec![
+                "constraint `check_1` (amount >= 0)",
+                "id: 9",
+                "amount: -5.0",
+            ],
         ),
         (
             "MERGE INTO events AS t USING (SELECT 7 AS id, 1.0 AS amount) AS s \
