@@ -1,19 +1,28 @@
-//! sqllogictest files (`tests/slt/*.slt`, DataFusion's format, with DataFusion's answers)
-//! run through Canon sessions under a permissive policy. Where Canon deliberately answers
-//! otherwise, the record is listed in [`DIFFERENCES`] with the error Canon gives and why;
-//! each listed record must still be refused that way, and every entry must be used.
+//! sqllogictest files (`tests/slt/*.slt`, DataFusion's format) run through plain DataFusion
+//! and through Canon sessions under a permissive policy, with the same tables: every file
+//! holds plain DataFusion's answers, and Canon must give the same. Where Canon deliberately
+//! answers otherwise, the record is listed in [`DIFFERENCES`] with the error Canon gives and
+//! why; each listed record must still be refused that way, and every entry must be used.
+//!
+//! `CANON_SLT_COMPLETE=1` first rewrites the files with plain DataFusion's answers, as
+//! DataFusion's own `--complete` does; review the diff before committing it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use canon::datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
-use canon::datafusion::arrow::datatypes::DataType;
+use canon::datafusion::arrow::datatypes::{DataType, Schema};
 use canon::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use canon::datafusion::error::DataFusionError;
+use canon::datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use canon::datafusion::sql::parser::Statement as DfStatement;
 use canon::datafusion::sql::sqlparser::ast::Statement;
 use canon::{CanonError, Session};
-use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Record, Runner, strict_column_validator};
+use sqllogictest::{
+    AsyncDB, DBOutput, DefaultColumnType, Record, Runner, default_normalizer, default_validator,
+    strict_column_validator,
+};
 
 use crate::common::{Fixture, arr, batch};
 
@@ -78,32 +87,10 @@ impl AsyncDB for CanonDb {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, CanonError> {
-        let is_dml = self.session.parse(sql)?.iter().any(|s| {
-            matches!(s, DfStatement::Statement(s)
-                if matches!(**s, Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)))
-        });
+        let is_dml = self.session.parse(sql)?.iter().any(is_dml);
         let df = self.session.sql(sql).await?;
-        let batches = df.collect().await?;
-        let rows = render(&batches)?;
-        let columns = batches.first().map_or(0, RecordBatch::num_columns);
-        if is_dml {
-            let count = rows
-                .first()
-                .and_then(|r| r.first())
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
-            return Ok(DBOutput::StatementComplete(count));
-        }
-        if columns == 0 {
-            return Ok(DBOutput::StatementComplete(0));
-        }
-        let types = batches[0]
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| column_type(f.data_type()))
-            .collect();
-        Ok(DBOutput::Rows { types, rows })
+        let schema = df.schema().inner().clone();
+        Ok(output(is_dml, &schema, &df.collect().await?)?)
     }
 
     async fn shutdown(&mut self) {}
@@ -111,6 +98,64 @@ impl AsyncDB for CanonDb {
     fn engine_name(&self) -> &str {
         "canon"
     }
+}
+
+/// Plain DataFusion as sqllogictest's database: where every file's answers come from.
+struct PlainDb {
+    ctx: SessionContext,
+}
+
+#[async_trait]
+impl AsyncDB for PlainDb {
+    type Error = DataFusionError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, DataFusionError> {
+        let state = self.ctx.state();
+        let statement =
+            state.sql_to_statement(sql, &state.config().options().sql_parser.dialect)?;
+        let df = self.ctx.sql(sql).await?;
+        let schema = df.schema().inner().clone();
+        output(is_dml(&statement), &schema, &df.collect().await?)
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "datafusion"
+    }
+}
+
+fn is_dml(statement: &DfStatement) -> bool {
+    matches!(statement, DfStatement::Statement(s)
+        if matches!(**s, Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)))
+}
+
+/// A statement's result as sqllogictest compares it: DML answers with its row count, a
+/// statement without columns with 0.
+fn output(
+    is_dml: bool,
+    schema: &Schema,
+    batches: &[RecordBatch],
+) -> Result<DBOutput<DefaultColumnType>, DataFusionError> {
+    let rows = render(batches)?;
+    if is_dml {
+        let count = rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        return Ok(DBOutput::StatementComplete(count));
+    }
+    if schema.fields().is_empty() {
+        return Ok(DBOutput::StatementComplete(0));
+    }
+    let types = schema
+        .fields()
+        .iter()
+        .map(|f| column_type(f.data_type()))
+        .collect();
+    Ok(DBOutput::Rows { types, rows })
 }
 
 /// Integers are `I`, floats and decimals `R`, strings `T`, everything else `?`.
@@ -130,7 +175,7 @@ fn column_type(data_type: &DataType) -> DefaultColumnType {
 }
 
 /// Cells as DataFusion's sqllogictests write them: `NULL`, and `(empty)` for ''.
-fn render(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, CanonError> {
+fn render(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, DataFusionError> {
     let options = FormatOptions::default().with_null("NULL");
     let mut rows = Vec::new();
     for batch in batches {
@@ -138,8 +183,7 @@ fn render(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, CanonError> {
             .columns()
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| CanonError::DataFusion(e.into()))?;
+            .collect::<Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {
             rows.push(
                 formatters
@@ -153,6 +197,50 @@ fn render(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, CanonError> {
         }
     }
     Ok(rows)
+}
+
+/// Runs a file through plain DataFusion, with the same `trips` table: the file's answers
+/// must be DataFusion's own. With `CANON_SLT_COMPLETE` set, writes them into the file first.
+async fn plain_datafusion_answers(file: &Path, trips: &Path) {
+    if std::env::var_os("CANON_SLT_COMPLETE").is_some() {
+        plain_runner(trips)
+            .update_test_file(
+                file,
+                " ",
+                default_validator,
+                default_normalizer,
+                strict_column_validator,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+    if let Err(e) = plain_runner(trips).run_file_async(file).await {
+        panic!(
+            "{}: plain DataFusion does not give the file's answer: {}",
+            file.display(),
+            e.display(false)
+        );
+    }
+}
+
+/// A runner on a fresh plain DataFusion context with `trips` registered.
+fn plain_runner(
+    trips: &Path,
+) -> Runner<PlainDb, impl sqllogictest::MakeConnection<Conn = PlainDb>> {
+    let trips = trips.to_string_lossy().into_owned();
+    let mut runner = Runner::new(move || {
+        let trips = trips.clone();
+        async move {
+            // Canon's sessions show settings through the information schema too.
+            let config = SessionConfig::new().with_information_schema(true);
+            let ctx = SessionContext::new_with_config(config);
+            ctx.register_parquet("trips", &trips, ParquetReadOptions::default())
+                .await?;
+            Ok::<_, DataFusionError>(PlainDb { ctx })
+        }
+    });
+    runner.with_column_validator(strict_column_validator);
+    runner
 }
 
 fn slt_files() -> Vec<PathBuf> {
@@ -174,7 +262,7 @@ fn record_sql<T: sqllogictest::ColumnType>(record: &Record<T>) -> Option<&str> {
 }
 
 #[tokio::test]
-async fn sqllogictest_files_run_through_canon_sessions() {
+async fn sqllogictest_files_answer_as_plain_datafusion_through_canon_sessions() {
     let fx = Fixture::new();
     fx.write_parquet(
         "trips/part-0.parquet",
@@ -199,11 +287,15 @@ async fn sqllogictest_files_run_through_canon_sessions() {
             ),
         ]),
     );
-    let runtime = fx.runtime(PROJECT).await;
     let files = slt_files();
-    assert!(files.len() >= 3, "{files:?}");
+    assert!(files.len() >= 7, "{files:?}");
+    let trips = fx.root().join("trips");
+    for file in &files {
+        plain_datafusion_answers(file, &trips).await;
+    }
+    let runtime = fx.runtime(PROJECT).await;
     let mut used = BTreeSet::new();
-    for file in files {
+    for file in &files {
         // One session per file: its tables and settings are its own.
         let session = runtime.session();
         let db_session = session.clone();
@@ -212,7 +304,7 @@ async fn sqllogictest_files_run_through_canon_sessions() {
             async move { Ok::<_, CanonError>(CanonDb { session }) }
         });
         runner.with_column_validator(strict_column_validator);
-        let records = sqllogictest::parse_file::<DefaultColumnType>(&file)
+        let records = sqllogictest::parse_file::<DefaultColumnType>(file)
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         for record in records {
             let listed =
