@@ -379,7 +379,7 @@ os._exit(0)
 "#;
 
 #[test]
-fn python_deltalake_reads_canon_deletes_and_updates() {
+fn python_deltalake_reads_canon_deletes_updates_and_merges() {
     let Some(python) = python() else { return };
     let dir = project(SALES);
     let root = dir.path();
@@ -411,6 +411,14 @@ fn python_deltalake_reads_canon_deletes_and_updates() {
         None,
     ));
     assert_eq!(updated, "count\n2\n");
+    let merge = "MERGE INTO sales AS t \
+         USING (SELECT * FROM (VALUES (3, 9.0, 'm', 'us'), (5, 5.0, 'new', 'us')) \
+                AS v(id, amount, note, region)) AS s ON t.id = s.id \
+         WHEN MATCHED THEN UPDATE SET amount = s.amount, note = s.note \
+         WHEN NOT MATCHED THEN INSERT (id, amount, note, region) \
+              VALUES (s.id, s.amount, s.note, s.region)";
+    let merged = ok(canon(root, &["query", "--format", "csv", merge], None));
+    assert_eq!(merged, "count\n2\n");
 
     let theirs = json(&run_python(
         &python,
@@ -419,9 +427,11 @@ fn python_deltalake_reads_canon_deletes_and_updates() {
         &[],
     ));
     let ours = canon_rows(root);
-    assert_eq!(ours.as_array().map(Vec::len), Some(3), "{ours}");
+    assert_eq!(ours.as_array().map(Vec::len), Some(4), "{ours}");
     assert_eq!(theirs, ours);
     assert_eq!(ours[0]["note"], "z");
+    assert_eq!(ours[1]["note"], "m");
+    assert_eq!(ours[3]["note"], "new");
 }
 
 #[test]
