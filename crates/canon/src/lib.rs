@@ -21,8 +21,9 @@
 //! 2. [`diagnostics`]: the event stream, a leaf whose events carry their own payloads.
 //! 3. Engine adapters: [`contract`] (the `ARROW(…)` type planner), `view` (tables
 //!    computed at scan time), `finished` (the root node that records how a plan's run
-//!    ended) and [`stores`] (the object store registry: local files, S3, Azure, GCS and
-//!    HTTP, each store counting its requests).
+//!    ended), [`stores`] (the object store registry: local files, S3, Azure, GCS and
+//!    HTTP, each store counting its requests) and [`optimizer`] (Canon's own logical
+//!    optimizer rules).
 //! 4. [`profile`]: the `SessionConfig` and `RuntimeEnv` built from the profile.
 //! 5. [`evolution`] (the schema-evolution adapter) and [`registry`] (contract → DDL →
 //!    table, with one [`registry::TableFormat`] hook per format that brings its own
@@ -53,6 +54,7 @@ mod finished;
 mod formats;
 pub mod functions;
 mod hook;
+pub mod optimizer;
 pub mod prepared;
 pub mod profile;
 pub mod registry;

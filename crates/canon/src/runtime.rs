@@ -53,13 +53,16 @@ impl std::fmt::Debug for Runtime {
 /// functions and formats, the factories of Canon's own table formats, and Canon's type
 /// planner. Catalogs are added per session.
 pub(crate) fn template(profile: &RuntimeProfile, formats: &Formats) -> SessionState {
-    let mut state = SessionStateBuilder::new()
+    let mut builder = SessionStateBuilder::new()
         .with_config(profile.session_config().clone())
         .with_runtime_env(Arc::clone(profile.runtime_env()))
         .with_default_features()
         .with_type_planner(Arc::new(ArrowTypePlanner))
-        .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
-        .build();
+        .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()));
+    for rule in crate::optimizer::rules() {
+        builder = builder.with_optimizer_rule(rule);
+    }
+    let mut state = builder.build();
     for format in formats.iter() {
         state
             .table_factories_mut()

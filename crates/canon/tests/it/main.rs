@@ -17,6 +17,7 @@ mod functions;
 mod inserts;
 mod lineage;
 mod macros;
+mod optimizer;
 mod options;
 mod owned_settings;
 mod partitioned;

@@ -1,0 +1,168 @@
+//! Semi-join pushdown: a key-set semi join moves below the inner joins, onto the input
+//! that holds its keys.
+//!
+//! DataFusion decorrelates `x IN (SELECT k … GROUP BY k HAVING …)` into a left semi join
+//! on top of the query's joins, so TPC-H q18 joins every order with all of lineitem before
+//! keeping the handful of orders whose key is in the set. A semi join only filters its left
+//! input by columns of that input, so it commutes with an inner join whenever those columns
+//! all come from one side: `(A ⋈ B) ⋉ S = (A ⋉ S) ⋈ B`. The rule applies that identity
+//! when the right side is a *key set*, unique on the join keys (an aggregate grouped by
+//! them, or a declared key), so that each left row meets at most one set row and the semi
+//! join is a plain membership filter. It leaves correlated `EXISTS` over a detail table
+//! (TPC-H q21) where DataFusion put it: pushed onto the big side, that would filter more
+//! rows, not fewer.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{Column, DFSchema, Dependency, JoinType, Result};
+use datafusion::logical_expr::{Expr, Join, LogicalPlan, Projection};
+use datafusion::optimizer::optimizer::ApplyOrder;
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+
+/// Moves a left semi join whose right side is unique on the join keys below the inner
+/// joins under it, onto the input that holds every left column it reads.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SemiJoinPushdown;
+
+impl OptimizerRule for SemiJoinPushdown {
+    fn name(&self) -> &str {
+        "canon_semi_join_pushdown"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::TopDown)
+    }
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        let LogicalPlan::Join(semi) = plan else {
+            return Ok(Transformed::no(plan));
+        };
+        match push_down(&semi)? {
+            Some(pushed) => Ok(Transformed::yes(pushed)),
+            None => Ok(Transformed::no(LogicalPlan::Join(semi))),
+        }
+    }
+}
+
+/// `(A ⋈ B) ⋉ S` as `(A ⋉ S) ⋈ B` (or `A ⋈ (B ⋉ S)`), when that is sound and `S` is a
+/// key set; `None` when the rule does not apply. A projection of plain columns between the
+/// semi join and the inner join (DataFusion prunes columns there) is passed first.
+fn push_down(semi: &Join) -> Result<Option<LogicalPlan>> {
+    if semi.join_type != JoinType::LeftSemi || semi.on.is_empty() || !is_key_set(semi) {
+        return Ok(None);
+    }
+    match semi.left.as_ref() {
+        LogicalPlan::Join(inner) if inner.join_type == JoinType::Inner => {
+            below_inner_join(semi, inner)
+        }
+        LogicalPlan::Projection(projection)
+            if projection.expr.iter().all(|e| matches!(e, Expr::Column(_)))
+                && matches!(projection.input.as_ref(),
+                    LogicalPlan::Join(j) if j.join_type == JoinType::Inner) =>
+        {
+            // The semi join reads only columns the projection passes on, and keeps its
+            // input's schema, so the projection's output is unchanged.
+            let moved = on_input(semi, &projection.input)?;
+            let projection = Projection::try_new_with_schema(
+                projection.expr.clone(),
+                moved,
+                Arc::clone(&projection.schema),
+            )?;
+            Ok(Some(LogicalPlan::Projection(projection)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The semi join moved onto the inner join's side that holds every left column it reads.
+fn below_inner_join(semi: &Join, inner: &Join) -> Result<Option<LogicalPlan>> {
+    let read = left_columns(semi);
+    let holds = |schema: &DFSchema| read.iter().all(|c| schema.has_column(c));
+    let onto_left = holds(inner.left.schema());
+    if !onto_left && !holds(inner.right.schema()) {
+        return Ok(None);
+    }
+    let (left, right) = if onto_left {
+        (on_input(semi, &inner.left)?, Arc::clone(&inner.right))
+    } else {
+        (Arc::clone(&inner.left), on_input(semi, &inner.right)?)
+    };
+    // A semi join keeps its left input's schema, so the inner join's is unchanged.
+    let join = Join::try_new(
+        left,
+        right,
+        inner.on.clone(),
+        inner.filter.clone(),
+        JoinType::Inner,
+        inner.join_constraint,
+        inner.null_equality,
+        inner.null_aware,
+    )?;
+    Ok(Some(LogicalPlan::Join(join)))
+}
+
+/// The same semi join, with another left input.
+fn on_input(semi: &Join, input: &Arc<LogicalPlan>) -> Result<Arc<LogicalPlan>> {
+    let join = Join::try_new(
+        Arc::clone(input),
+        Arc::clone(&semi.right),
+        semi.on.clone(),
+        semi.filter.clone(),
+        JoinType::LeftSemi,
+        semi.join_constraint,
+        semi.null_equality,
+        semi.null_aware,
+    )?;
+    Ok(Arc::new(LogicalPlan::Join(join)))
+}
+
+/// Whether the semi join's right side has at most one row per value of its join keys:
+/// some unique key of the right input lies within them.
+fn is_key_set(semi: &Join) -> bool {
+    let schema = semi.right.schema();
+    let mut keys = HashSet::new();
+    for (_, right) in &semi.on {
+        let Expr::Column(column) = right else {
+            return false;
+        };
+        match schema.maybe_index_of_column(column) {
+            Some(index) => keys.insert(index),
+            None => return false,
+        };
+    }
+    schema.functional_dependencies().iter().any(|dependence| {
+        dependence.mode == Dependency::Single
+            && !dependence.source_indices.is_empty()
+            && dependence.source_indices.iter().all(|i| keys.contains(i))
+    })
+}
+
+/// Every column of the semi join's left input that its keys and filter read.
+fn left_columns(semi: &Join) -> Vec<Column> {
+    let left = semi.left.schema();
+    let mut read: Vec<Column> = Vec::new();
+    let mut add = |expr: &Expr| {
+        for column in expr.column_refs() {
+            if left.has_column(column) && !read.contains(column) {
+                read.push(column.clone());
+            }
+        }
+    };
+    for (l, _) in &semi.on {
+        add(l);
+    }
+    if let Some(filter) = &semi.filter {
+        add(filter);
+    }
+    read
+}
