@@ -16,6 +16,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc, as datafusion-cli and datafusion-python use (see BENCHMARKS.md for its figure).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The error type of the benchmarks: any error, with its message.
 pub type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 

@@ -19,6 +19,10 @@ use clap::{Parser, Subcommand};
 
 use output::OutputFormat;
 
+/// mimalloc, as datafusion-cli and datafusion-python use (see BENCHMARKS.md for its figure).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Query and inspect a Canon project.
 #[derive(Debug, Parser)]
 #[command(name = "canon", version, about)]
