@@ -62,6 +62,7 @@ pub(crate) fn schema(
         "notes",
         "evolution",
         "adapter",
+        "keys",
     ];
     // One JSON column per table format with a factory of its own (`delta`), holding the
     // state of that format's datasets.
@@ -72,6 +73,15 @@ pub(crate) fn schema(
         let options: Vec<String> = d.iter().map(|r| json(&r.spec.options)).collect();
         let notes: Vec<String> = d.iter().map(|r| json(&r.notes)).collect();
         let evolution: Vec<String> = d.iter().map(|r| json(&r.spec.read_rules())).collect();
+        let keys: Vec<String> = d
+            .iter()
+            .map(|r| {
+                json(&serde_json::json!({
+                    "primary_key": r.spec.primary_key,
+                    "unique": r.spec.unique,
+                }))
+            })
+            .collect();
         let mut columns: Vec<ArrayRef> = vec![
             strings(d.iter().map(|r| r.spec.name.as_str())),
             strings(d.iter().map(|r| r.spec.format.name())),
@@ -82,6 +92,7 @@ pub(crate) fn schema(
             strings(notes.iter().map(String::as_str)),
             strings(evolution.iter().map(String::as_str)),
             strings(d.iter().map(|r| r.adapter)),
+            strings(keys.iter().map(String::as_str)),
         ];
         for name in &state_columns {
             // Read at scan time: the version a Delta dataset reads moves with its writes.

@@ -22,7 +22,9 @@ pub(super) fn render(spec: &DatasetSpec) -> String {
             )
         })
         .collect();
-    let _ = writeln!(out, "{}", columns.join(",\n"));
+    let keys = key_clauses(spec);
+    let items: Vec<String> = columns.into_iter().chain(keys).collect();
+    let _ = writeln!(out, "{}", items.join(",\n"));
     let _ = writeln!(out, ")");
     let _ = writeln!(out, "STORED AS {}", spec.format.stored_as());
     if !spec.partitioned_by.is_empty() {
@@ -59,4 +61,23 @@ pub(super) fn render(spec: &DatasetSpec) -> String {
         let _ = write!(out, "\nOPTIONS (\n{}\n)", opts.join(",\n"));
     }
     out
+}
+
+/// `PRIMARY KEY (…)` and `UNIQUE (…)` table constraints, in declaration order.
+fn key_clauses(spec: &DatasetSpec) -> Vec<String> {
+    let list = |columns: &[String]| {
+        columns
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let primary = (!spec.primary_key.is_empty())
+        .then(|| format!("  PRIMARY KEY ({})", list(&spec.primary_key)));
+    let unique = spec
+        .unique
+        .iter()
+        .filter(|set| !set.is_empty())
+        .map(|set| format!("  UNIQUE ({})", list(set)));
+    primary.into_iter().chain(unique).collect()
 }

@@ -146,6 +146,11 @@ pub struct DatasetSpec {
     pub evolution: Option<EvolutionSpec>,
     /// SQL boolean expressions every row must satisfy (NULL counts as satisfied).
     pub constraints: Vec<String>,
+    /// The columns whose values identify a row: unique, never NULL; empty when none is
+    /// declared. DataFusion plans with it (functional dependencies); `canon check` verifies it.
+    pub primary_key: Vec<String>,
+    /// Further column sets whose values are unique where none of them is NULL.
+    pub unique: Vec<Vec<String>>,
     /// How a Delta dataset is scanned and created; `Some` exactly for `format = "delta"`.
     pub delta: Option<DeltaSpec>,
     /// Where the dataset is declared.

@@ -4,6 +4,7 @@
 mod declarations;
 mod delta;
 mod diagnostics;
+mod keys;
 mod raw;
 mod rules;
 mod settings;

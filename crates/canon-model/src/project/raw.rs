@@ -156,6 +156,10 @@ pub(crate) struct RawDataset {
     pub evolution: Option<Spanned<RawEvolution>>,
     #[serde(default)]
     pub constraints: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub primary_key: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub unique: Vec<Spanned<Vec<Spanned<String>>>>,
     pub delta: Option<Spanned<RawDelta>>,
 }
 

@@ -169,6 +169,7 @@ impl Validator<'_> {
         let columns = self.columns(&raw, &partitioned_by, is_delta, span.clone(), &key);
         self.partitions(&raw, &columns, is_delta, &key);
         let ordered_by = self.ordered_by(&raw, &columns, &key);
+        let (primary_key, unique) = self.keys(&raw, &columns, &key);
         let evolution_span = raw.evolution.as_ref().map(Spanned::span);
         let evolution = raw
             .evolution
@@ -220,6 +221,8 @@ impl Validator<'_> {
             columns,
             evolution,
             constraints,
+            primary_key,
+            unique,
             delta,
             origin,
         })

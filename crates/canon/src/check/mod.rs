@@ -1,12 +1,14 @@
 //! `canon check`: every file of each dataset against its contract — schema under the
 //! dataset's evolution rules, CSV headers, partition values, NOT NULL columns and the
-//! dataset's constraints (SQL, evaluated by DataFusion). Reads only; never writes.
+//! dataset's constraints (SQL, evaluated by DataFusion); then the declared keys across all
+//! files. Reads only; never writes.
 //!
 //! Tables of a format with a factory of its own (Delta) are read as that format reads
 //! them (for Delta: the current version's files, deletion vectors honoured), and checked
 //! against the contract's NOT NULL columns and every constraint, the contract's and the
 //! table's own.
 
+mod keys;
 mod nullable;
 
 use std::sync::Arc;
@@ -32,6 +34,9 @@ use canon_model::util::{quote_ident, quote_literal};
 
 /// The name each file is registered under while it is checked.
 const FILE_TABLE: &str = "__canon_check_file";
+
+/// The name the whole dataset is registered under while its keys are checked.
+const DATASET_TABLE: &str = "__canon_check_dataset";
 
 /// What the check found in one file.
 #[derive(Debug, Clone, Serialize)]
@@ -152,7 +157,24 @@ async fn check_dataset(
         report.files.push(checker.check(url, file).await);
         progress(&spec.name, i + 1, total);
     }
+    if has_keys(spec) {
+        let _ = ctx.deregister_table(DATASET_TABLE);
+        // Read without the keys it declares, which the optimizer would otherwise trust.
+        let table = Arc::new(nullable::AllNullable::new(Arc::clone(&planned.provider)));
+        match ctx.register_table(DATASET_TABLE, table) {
+            Ok(_) => {
+                let found = keys::key_problems(&ctx, DATASET_TABLE, spec).await;
+                report.problems.extend(found);
+            }
+            Err(e) => report.problems.push(e.strip_backtrace()),
+        }
+    }
     report
+}
+
+/// Whether the contract declares a key to check across the dataset.
+fn has_keys(spec: &DatasetSpec) -> bool {
+    !spec.primary_key.is_empty() || !spec.unique.is_empty()
 }
 
 /// Everything needed to check the files of one dataset.
@@ -417,6 +439,9 @@ async fn check_table(
         .map_err(|e| e.strip_backtrace())?;
     let (rows, found) = measure(&ctx, spec, &[], &constraints).await?;
     problems.extend(found);
+    if has_keys(spec) {
+        problems.extend(keys::key_problems(&ctx, FILE_TABLE, spec).await);
+    }
     Ok(FileReport {
         path: spec.location.clone(),
         rows: Some(rows),

@@ -482,3 +482,45 @@ batch_size = 0
         )],
     );
 }
+
+/// A key names declared columns, each once; a primary key's columns are NOT NULL.
+#[test]
+fn keys_name_declared_columns() {
+    let base = r#"[project]
+name = "p"
+
+[[dataset]]
+name = "t"
+format = "parquet"
+location = "events"
+columns = [
+  { name = "id", type = "Int64", nullable = false },
+  { name = "email", type = "Utf8" },
+]
+"#;
+    let with = |keys: &str| base.replace("columns = [", &format!("{keys}\ncolumns = ["));
+    expect_problem(
+        &with(r#"primary_key = ["idd"]"#),
+        r#""idd""#,
+        "dataset[t].primary_key",
+        "key column `idd` is not in `columns`",
+    );
+    expect_problem(
+        &with(r#"primary_key = ["id", "email"]"#),
+        r#""email"]"#,
+        "dataset[t].primary_key",
+        "primary key column `email` must be declared nullable = false",
+    );
+    expect_problem(
+        &with(r#"unique = [["email", "email"]]"#),
+        r#""email"]]"#,
+        "dataset[t].unique[0]",
+        "key column `email` is named twice",
+    );
+    expect_problem(
+        &with(r#"unique = [["email"], []]"#),
+        "[]]",
+        "dataset[t].unique[1]",
+        "a key names at least one column",
+    );
+}
