@@ -62,6 +62,9 @@ pub(crate) fn template(profile: &RuntimeProfile, formats: &Formats) -> SessionSt
     for rule in crate::optimizer::rules() {
         builder = builder.with_optimizer_rule(rule);
     }
+    for rule in crate::optimizer::physical_rules() {
+        builder = builder.with_physical_optimizer_rule(rule);
+    }
     let mut state = builder.build();
     for format in formats.iter() {
         state

@@ -1,17 +1,26 @@
-//! Canon's own logical optimizer rules, appended to DataFusion's in every session.
+//! Canon's own optimizer rules, appended to DataFusion's in every session: logical ones,
+//! and physical ones that run after DataFusion's.
 //!
 //! Each rule keeps every answer DataFusion would give (the tests run the same queries with
 //! and without it) and is kept only for the figure it earned in BENCHMARKS.md.
 
 mod semi_join;
+mod unordered;
 
 use std::sync::Arc;
 
 use datafusion::optimizer::OptimizerRule;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 
 pub use semi_join::SemiJoinPushdown;
+pub use unordered::{MAX_UNORDERED_ROWS, UnorderedRepartitions};
 
-/// The rules Canon adds after DataFusion's own, in order.
+/// The logical rules Canon adds after DataFusion's own, in order.
 pub fn rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     vec![Arc::new(SemiJoinPushdown)]
+}
+
+/// The physical rules Canon adds after DataFusion's own, in order.
+pub fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    vec![Arc::new(UnorderedRepartitions)]
 }

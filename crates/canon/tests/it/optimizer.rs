@@ -203,3 +203,80 @@ async fn other_semi_and_anti_joins_answer_as_plain_datafusion() {
         assert_eq!(ours, plain_rows(&ctx, sql).await, "{sql}");
     }
 }
+
+const SORTED: &str = r#"
+[project]
+name = "sorted"
+
+[profile]
+target_partitions = 2
+
+[[dataset]]
+name = "lines"
+format = "parquet"
+location = "lines"
+ordered_by = ["k ASC"]
+columns = [
+  { name = "k", type = "Int64", nullable = false },
+  { name = "v", type = "Int64", nullable = false },
+]
+"#;
+
+/// The physical plan's text.
+async fn physical_plan(session: &canon::Session, sql: &str) -> String {
+    let explained = rows(session, &format!("EXPLAIN {sql}")).await;
+    explained
+        .iter()
+        .find(|row| row[0] == "physical_plan")
+        .map(|row| row[1].clone())
+        .unwrap_or_else(|| panic!("no physical plan: {explained:?}"))
+}
+
+/// Over a small sorted dataset, an aggregate hashes instead of merging sorted partitions;
+/// where the result's order rests on the files' order the plan keeps it. Both answer as
+/// plain DataFusion does.
+#[tokio::test]
+async fn small_sorted_inputs_are_hashed_unless_the_order_is_needed() {
+    let fx = Fixture::new();
+    for (file, keys) in [("a", 0..500_i64), ("b", 500..1000)] {
+        let k: Vec<i64> = keys.clone().flat_map(|k| [k, k]).collect();
+        let v: Vec<i64> = k.iter().map(|k| k % 7).collect();
+        fx.write_parquet(
+            &format!("lines/{file}.parquet"),
+            &batch(vec![
+                ("k", arr(Int64Array::from(k))),
+                ("v", arr(Int64Array::from(v))),
+            ]),
+        );
+    }
+    let runtime = fx.runtime(SORTED).await;
+    let session = runtime.session();
+    let ctx = SessionContext::new();
+    let path = fx.root().join("lines");
+    ctx.register_parquet(
+        "lines",
+        &path.to_string_lossy(),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .expect("register");
+
+    let grouped = "SELECT k, sum(v) AS s FROM lines GROUP BY k HAVING sum(v) > 10";
+    let plan = physical_plan(&session, grouped).await;
+    assert!(plan.contains("RepartitionExec"), "{plan}");
+    assert!(!plan.contains("preserve_order=true"), "{plan}");
+    let sorted = format!("SELECT * FROM ({grouped}) ORDER BY k");
+    let ours = pretty_format_batches(&collect(&session, &sorted).await)
+        .expect("formats")
+        .to_string();
+    assert_eq!(ours, plain_rows(&ctx, &sorted).await);
+
+    // A window over the key streams on the files' order: the plan keeps what it needs,
+    // and the answers stay.
+    let window = "SELECT k, v, sum(v) OVER (PARTITION BY k ORDER BY v) AS running \
+                  FROM lines ORDER BY k, v LIMIT 20";
+    let ours = pretty_format_batches(&collect(&session, window).await)
+        .expect("formats")
+        .to_string();
+    assert_eq!(ours, plain_rows(&ctx, window).await);
+}
