@@ -16,7 +16,7 @@ pub(super) async fn key_problems(
     table: &str,
     spec: &DatasetSpec,
 ) -> Vec<String> {
-    let primary = (!spec.primary_key.is_empty()).then(|| ("primary key", &spec.primary_key));
+    let primary = (!spec.primary_key.is_empty()).then_some(("primary key", &spec.primary_key));
     let unique = spec.unique.iter().map(|set| ("unique key", set));
     let mut problems = Vec::new();
     for (kind, columns) in primary.into_iter().chain(unique) {

@@ -154,7 +154,7 @@ async fn deletion_vectors_hide_deleted_rows_from_queries_and_check() {
         "[[dataset]]\nname = \"events\"",
         "[[dataset]]\nname = \"events\"\nconstraints = [\"amount >= 0\"]",
     );
-    let project = Project::load(&fx.write_project(&strict)).expect("project loads");
+    let project = Project::load(fx.write_project(&strict)).expect("project loads");
     let report = canon::check::check_project(&project, &[], &mut |_, _, _| {})
         .await
         .expect("check runs");
