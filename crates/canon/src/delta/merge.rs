@@ -16,7 +16,6 @@ use datafusion::common::{Column, DFSchema, JoinType, Result, ScalarValue, TableR
 use datafusion::execution::context::{SessionContext, SessionState};
 use datafusion::logical_expr::dml::{MergeIntoAction, MergeIntoClause, MergeIntoClauseKind};
 use datafusion::logical_expr::{Expr, col, lit};
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::DataFrame;
 use deltalake_core::DeltaResult;
 use deltalake_core::operations::merge::{
@@ -24,7 +23,6 @@ use deltalake_core::operations::merge::{
 };
 use futures::StreamExt;
 
-use super::dml::Change;
 use super::state::Inner;
 use super::write::Rules;
 
@@ -41,16 +39,15 @@ fn is_scan_only(data_type: &DataType) -> bool {
 pub(super) const TARGET: &str = "target";
 pub(super) const SOURCE: &str = "source";
 
-/// A `MERGE`'s expressions with their columns renamed to `target.` and `source.`, from the
-/// qualifiers DataFusion planned them with (`merge_schema`: the table's columns, then the
-/// source's).
-pub(crate) fn merge(
+/// A `MERGE`'s condition and clauses with their columns renamed to `target.` and
+/// `source.`, from the qualifiers DataFusion planned them with (`merge_schema`: the table's
+/// columns, then the source's).
+pub(crate) fn renamed(
     target_columns: usize,
     merge_schema: &DFSchema,
-    source: Arc<dyn ExecutionPlan>,
     on: Expr,
     clauses: Vec<MergeIntoClause>,
-) -> Result<Change> {
+) -> Result<(Expr, Vec<MergeIntoClause>)> {
     let qualifiers: Vec<Option<TableReference>> =
         merge_schema.iter().map(|(q, _)| q.cloned()).collect();
     let target = qualifiers.first().cloned().flatten();
@@ -105,11 +102,7 @@ pub(crate) fn merge(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Change::Merge {
-        source,
-        on: rename(on)?,
-        clauses,
-    })
+    Ok((rename(on)?, clauses))
 }
 
 /// Adds one `WHEN …` clause to delta-rs's merge.

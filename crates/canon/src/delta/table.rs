@@ -195,7 +195,12 @@ impl TableProvider for DeltaDataset {
         clauses: Vec<MergeIntoClause>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let columns = self.inner.logical.fields().len();
-        let change = merge::merge(columns, &merge_schema, source, on, clauses)?;
+        let (on, clauses) = merge::renamed(columns, &merge_schema, on, clauses)?;
+        let change = Change::Merge {
+            source,
+            on,
+            clauses,
+        };
         dml::plan(Arc::clone(&self.inner), change, state)
     }
 }
