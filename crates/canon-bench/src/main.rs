@@ -4,6 +4,7 @@
 
 mod caches;
 mod compare;
+mod memory;
 mod report;
 mod smallfiles;
 mod startup;

@@ -13,6 +13,7 @@ use canon::datafusion::prelude::SessionContext;
 
 use crate::BenchResult;
 use crate::compare::{self, Row};
+use crate::memory;
 use crate::report::{Table, median, ms, ratio};
 use crate::tpch_project::{self, TABLES};
 
@@ -144,7 +145,8 @@ pub async fn run(options: &Options) -> BenchResult<()> {
 
     let queries = select(&options.only)?;
     println!(
-        "TPC-H over {}: {} queries, median of {} runs (ms); ratio = engine time / Canon time",
+        "TPC-H over {}: {} queries, median of {} runs (ms); ratio = engine time / Canon time; \
+         MiB = the process's peak resident size during the engine's runs",
         options.data.display(),
         queries.len(),
         options.runs
@@ -153,7 +155,7 @@ pub async fn run(options: &Options) -> BenchResult<()> {
     if duckdb.is_some() {
         header.extend(["duckdb", "duckdb/canon"]);
     }
-    header.push("note");
+    header.extend(["canon MiB", "df MiB", "note"]);
     let mut table = Table::new(&header).left_aligned(&[header.len() - 1]);
     let mut totals = [Duration::ZERO; 3];
     let mut mismatches = Vec::new();
@@ -169,19 +171,24 @@ pub async fn run(options: &Options) -> BenchResult<()> {
         };
         // Runs alternate between the engines so that load from elsewhere on the machine
         // falls on both alike.
+        let (mut canon_peak, mut plain_peak) = (None, None);
         for run in 0..options.runs.max(1) {
-            let (batches, t) =
-                time_async(async { Ok(session.sql(query.sql).await?.collect().await?) })
-                    .await
-                    .map_err(|e| format!("{} on canon: {e}", query.name))?;
+            let (timed, peak) = memory::with_peak(time_async(async {
+                Ok(session.sql(query.sql).await?.collect().await?)
+            }))
+            .await;
+            let (batches, t) = timed.map_err(|e| format!("{} on canon: {e}", query.name))?;
+            canon_peak = canon_peak.max(peak);
             canon_out.times.push(t);
             if run == 0 {
                 canon_out.rows = compare::rows_from_batches(&batches)?;
             }
-            let (batches, t) =
-                time_async(async { Ok(plain.sql(query.sql).await?.collect().await?) })
-                    .await
-                    .map_err(|e| format!("{} on datafusion: {e}", query.name))?;
+            let (timed, peak) = memory::with_peak(time_async(async {
+                Ok(plain.sql(query.sql).await?.collect().await?)
+            }))
+            .await;
+            let (batches, t) = timed.map_err(|e| format!("{} on datafusion: {e}", query.name))?;
+            plain_peak = plain_peak.max(peak);
             plain_out.times.push(t);
             if run == 0 {
                 plain_out.rows = compare::rows_from_batches(&batches)?;
@@ -208,6 +215,7 @@ pub async fn run(options: &Options) -> BenchResult<()> {
                 mismatches.push(format!("{}: duckdb differs from canon: {}", query.name, m));
             }
         }
+        cells.extend([memory::mib(canon_peak), memory::mib(plain_peak)]);
         if c > p {
             slower.push(query.name);
             cells.push("canon slower".into());
@@ -225,6 +233,7 @@ pub async fn run(options: &Options) -> BenchResult<()> {
     if duckdb.is_some() {
         cells.extend([ms(totals[2]), ratio(totals[2], totals[0])]);
     }
+    cells.extend([String::new(), String::new()]);
     cells.push(if totals[0] > totals[1] {
         "canon slower".into()
     } else {
