@@ -29,6 +29,7 @@ pub mod lineage;
 pub mod policy;
 pub mod profile;
 pub mod project;
+pub mod server;
 pub mod store;
 pub mod util;
 

@@ -158,6 +158,28 @@ pub enum Event {
         /// The parameter values, as SQL.
         parameters: Vec<String>,
     },
+    /// A server connection (`canon serve`) was authenticated and given its own session.
+    SessionOpened {
+        /// The session every later event of this connection names.
+        session: String,
+        /// The protocol the client speaks (`flight_sql` or `postgres`).
+        protocol: String,
+        /// The server's number for the connection, unique while it runs.
+        connection: u64,
+        /// The client's address.
+        peer: String,
+        /// The user name the client gave (any name is accepted; the token authenticates).
+        user: String,
+    },
+    /// A server connection's session ended.
+    SessionClosed {
+        /// The session.
+        session: String,
+        /// The server's number for the connection.
+        connection: u64,
+        /// Why: the client closed it, it was idle too long, or the server stopped.
+        reason: String,
+    },
 }
 
 impl Event {
@@ -174,6 +196,8 @@ impl Event {
             Self::MacroCreated { .. } => "macro_created",
             Self::StatementPrepared { .. } => "statement_prepared",
             Self::StatementExecuted { .. } => "statement_executed",
+            Self::SessionOpened { .. } => "session_opened",
+            Self::SessionClosed { .. } => "session_closed",
         }
     }
 

@@ -7,6 +7,7 @@ mod diagnostics;
 mod keys;
 mod raw;
 mod rules;
+mod server;
 mod settings;
 mod stores;
 mod validate;
@@ -19,6 +20,7 @@ use crate::declarations::{MacroSpec, OverrideSpec};
 use crate::error::{Problem, ProjectError};
 use crate::policy::SqlPolicy;
 use crate::profile::{DiagnosticsSpec, ProfileSpec};
+use crate::server::ServerSpec;
 
 /// A loaded and validated project: profile, policy and dataset contracts.
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct Project {
     pub overrides: Vec<OverrideSpec>,
     /// Prepared statements every session can execute (`[[prepared]]`), in file order.
     pub prepared: Vec<PreparedSpec>,
+    /// The limits `canon serve` keeps (`[server]`).
+    pub server: ServerSpec,
 }
 
 impl Project {

@@ -30,6 +30,17 @@ pub(crate) struct RawProject {
     pub diagnostics: RawDiagnostics,
     #[serde(default, rename = "store")]
     pub stores: Vec<Spanned<RawStore>>,
+    #[serde(default)]
+    pub server: RawServer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub max_connections: Option<Spanned<i64>>,
+    pub statement_timeout: Option<Spanned<String>>,
+    pub idle_timeout: Option<Spanned<String>>,
+    pub shutdown_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

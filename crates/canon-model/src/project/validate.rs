@@ -36,6 +36,7 @@ pub(super) fn project(
     let overrides = v.overrides(raw.functions);
     let functions = v.macros(raw.macros, &policy);
     let prepared = v.prepared(raw.prepared, &policy);
+    let server = v.server(raw.server);
 
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut datasets = Vec::new();
@@ -64,6 +65,7 @@ pub(super) fn project(
             functions,
             overrides,
             prepared,
+            server,
         })
     } else {
         v.problems.sort_by_key(|p| (p.line, p.column));

@@ -6,12 +6,14 @@
 //! method checks the policy and records what it runs, then hands the work to the layer
 //! that does it (`prepared`, `sql::explain`, DataFusion itself).
 
+mod listing;
 mod schema;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, UInt64Array};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::execution::context::SessionContext;
@@ -31,6 +33,7 @@ use crate::registry::DatasetTables;
 use crate::sql::Explanation;
 use crate::sql::explain::explain_plan;
 
+pub use listing::{TableEntry, TableKind};
 pub(crate) use schema::SessionSchema;
 
 /// A session: every statement passes the policy, is recorded, then runs.
@@ -149,6 +152,20 @@ impl Session {
         guard_owned_settings(&plan)?;
         crate::functions::guard_drop(&self.ctx, &plan)?;
         Ok((plan, class, text))
+    }
+
+    /// The columns a statement would return, planned under the policy but not run; its
+    /// `$n` parameters may stay unbound.
+    pub async fn output_schema(&self, sql: &str) -> Result<SchemaRef> {
+        let statement = self.one_statement(sql)?;
+        let (plan, _, _) = self.plan_statement(statement).await?;
+        Ok(Arc::clone(plan.schema().inner()))
+    }
+
+    /// Every table this session can query: datasets, its own tables and Canon's system
+    /// tables, ordered by catalog, schema and name.
+    pub async fn tables(&self) -> Result<Vec<TableEntry>> {
+        listing::tables(&self.ctx).await
     }
 
     /// A DataFrame over a dataset or session table, for building queries with DataFusion's

@@ -524,3 +524,56 @@ columns = [
         "a key names at least one column",
     );
 }
+
+#[test]
+fn server_limits_must_be_counts_and_durations() {
+    let toml = r#"[project]
+name = "p"
+
+[server]
+max_connections = 0
+"#;
+    expect_problem(
+        toml,
+        "0\n",
+        "server.max_connections",
+        "0 is not a number of connections",
+    );
+    let toml = r#"[project]
+name = "p"
+
+[server]
+statement_timeout = "soon"
+"#;
+    expect_problem(
+        toml,
+        "\"soon\"",
+        "server.statement_timeout",
+        "`soon` is not a duration",
+    );
+}
+
+#[tokio::test]
+async fn server_limits_are_read_and_zero_means_none() {
+    let fx = fixture();
+    let runtime = fx
+        .runtime(
+            r#"[project]
+name = "p"
+
+[server]
+max_connections = 8
+statement_timeout = "30s"
+idle_timeout = "0s"
+"#,
+        )
+        .await;
+    let server = &runtime.project().server;
+    assert_eq!(server.max_connections, 8);
+    assert_eq!(
+        server.statement_timeout,
+        Some(std::time::Duration::from_secs(30))
+    );
+    assert_eq!(server.idle_timeout, None);
+    assert_eq!(server.shutdown_timeout, std::time::Duration::from_secs(10));
+}
