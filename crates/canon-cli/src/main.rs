@@ -5,6 +5,7 @@ mod explain;
 mod graph;
 mod output;
 mod progress;
+mod serve;
 mod shell;
 mod sql_error;
 mod stream;
@@ -140,6 +141,8 @@ enum Command {
     },
     /// Show the runtime profile's settings and fingerprint.
     Profile,
+    /// Serve the project over Arrow Flight SQL, a session per connection, until SIGTERM.
+    Serve(serve::ServeArgs),
     /// Create, write and maintain the project's Delta datasets.
     Delta {
         #[command(subcommand)]
@@ -438,6 +441,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Delta { command } => {
             delta::run(&cli.project, cli.diagnostics.as_deref(), command).await
         }
+        Command::Serve(args) => serve::run(&cli.project, cli.diagnostics.as_deref(), args).await,
         Command::Profile => {
             let project = Project::load(&cli.project)?;
             let profile = canon::RuntimeProfile::build(&project)

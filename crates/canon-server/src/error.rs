@@ -1,0 +1,46 @@
+//! The errors that stop `canon serve` from starting or serving.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Why the server could not start, or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// No shared secret is set and `--no-auth` was not given.
+    #[error(
+        "CANON_SERVER_TOKEN is not set: set it to the token clients must present, \
+         or pass --no-auth to serve on a loopback address without authentication"
+    )]
+    NoToken,
+    /// `--no-auth` was given for an address other hosts can reach.
+    #[error("--no-auth serves only loopback addresses, and {addr} is not one")]
+    NoAuthNotLoopback {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// Neither protocol was asked for.
+    #[error("nothing to serve: give --flight-sql ADDR")]
+    NothingToServe,
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The operating system's answer.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key could not be read.
+    #[error("cannot read {}", path.display())]
+    TlsFile {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's answer.
+        source: std::io::Error,
+    },
+    /// The TLS certificate and key were read but do not make a configuration.
+    #[error("TLS configuration")]
+    Tls(#[source] tonic::transport::Error),
+    /// The transport failed while serving.
+    #[error("Flight SQL transport")]
+    Transport(#[source] tonic::transport::Error),
+}

@@ -1,0 +1,28 @@
+//! `canon serve`: Canon's sessions, policy and contracts over Arrow Flight SQL, for ADBC,
+//! JDBC and ODBC clients, BI tools and services.
+//!
+//! Each client connection gets its own Canon session, made on its first authenticated
+//! request; every statement runs through that session, so the SQL policy, the plan hook
+//! and diagnostics apply to the server exactly as to the library and the CLI. Results
+//! stream to the client batch by batch.
+//!
+//! Layers, bottom to top; each imports only from those below it:
+//! 1. [`error`]: why the server could not start or serve.
+//! 2. [`auth`]: the shared secret and the handshake's session tokens.
+//! 3. [`connection`]: connections against the limit, their sessions, idle closing.
+//! 4. `stream`: result streams cut at the statement timeout.
+//! 5. `flight`: the Flight SQL service (statements, prepared statements, metadata).
+//! 6. [`serve`]: listening sockets, TLS and shutdown.
+
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod connection;
+pub mod error;
+mod flight;
+pub mod serve;
+mod stream;
+
+pub use auth::{Auth, TOKEN_VARIABLE};
+pub use error::ServerError;
+pub use serve::{ServeOptions, Server, TlsFiles};
