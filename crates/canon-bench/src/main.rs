@@ -6,6 +6,7 @@ mod caches;
 mod compare;
 mod memory;
 mod report;
+mod serve;
 mod smallfiles;
 mod startup;
 mod storage;
@@ -108,6 +109,21 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// `canon serve` under 1, 8 and 32 Flight SQL clients, next to in-process sessions.
+    Serve {
+        /// The release `canon` binary.
+        #[arg(long)]
+        canon: PathBuf,
+        /// Scratch directory for the data and the project.
+        #[arg(long, default_value = ".bench/work")]
+        work: PathBuf,
+        /// Rows in the dataset.
+        #[arg(long, default_value_t = 2_000_000)]
+        rows: u64,
+        /// Seconds each load runs.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
     /// The same files on local disk and on an S3 server: first and repeated queries, with
     /// and without caches, and the requests each made.
     Storage {
@@ -177,6 +193,20 @@ async fn run(command: Cmd) -> BenchResult<()> {
                 work,
                 datasets,
                 runs,
+            })
+            .await
+        }
+        Cmd::Serve {
+            canon,
+            work,
+            rows,
+            seconds,
+        } => {
+            serve::run(&serve::Options {
+                canon,
+                work,
+                rows,
+                seconds,
             })
             .await
         }

@@ -1,0 +1,374 @@
+//! `canon serve` under load: queries per second and p50/p99 latency of a point query and an
+//! aggregate with 1, 8 and 32 Flight SQL clients, each on its own connection, next to the
+//! same queries on in-process sessions; and rows per second of a large result both ways.
+//!
+//! The server is the release `canon` binary, started here on a loopback port and stopped
+//! with SIGTERM at the end; the clients are arrow-flight's Flight SQL client.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use canon::Runtime;
+use canon::datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::BenchResult;
+use crate::report::{Table, ms};
+
+/// The shared secret of the benchmark's server.
+const TOKEN: &str = "canon-bench";
+
+/// What the server benchmark needs.
+pub struct Options {
+    /// The release `canon` binary.
+    pub canon: PathBuf,
+    /// Scratch directory for the data and the project.
+    pub work: PathBuf,
+    /// Rows in the dataset (and in the large result).
+    pub rows: u64,
+    /// How long each load runs.
+    pub seconds: u64,
+}
+
+/// One kind of query under load.
+#[derive(Clone, Copy)]
+enum Workload {
+    Point,
+    Aggregate,
+}
+
+impl Workload {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Point => "point query (by key)",
+            Self::Aggregate => "aggregate (GROUP BY 1,000 keys)",
+        }
+    }
+
+    /// The statement for the `n`th query: point queries spread over the keys.
+    fn sql(self, n: u64, rows: u64) -> String {
+        match self {
+            Self::Point => {
+                let id = n.wrapping_mul(7_919) % rows.max(1);
+                format!("SELECT id, k, v, s FROM events WHERE id = {id}")
+            }
+            Self::Aggregate => {
+                "SELECT k, count(*) AS n, avg(v) AS mean FROM events GROUP BY k".to_string()
+            }
+        }
+    }
+}
+
+/// Latencies of one load.
+struct Load {
+    queries: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Load {
+    fn qps(&self) -> String {
+        format!("{:.0}", self.queries as f64 / self.elapsed.as_secs_f64())
+    }
+
+    fn percentile(&self, p: f64) -> String {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted.get(index).map_or("-".into(), |d| ms(*d))
+    }
+}
+
+/// Runs the benchmark and prints its tables.
+pub async fn run(options: &Options) -> BenchResult<()> {
+    let dir = options.work.join("serve");
+    let project = prepare(&dir, options.rows).await?;
+    let mut server = Server::start(&options.canon, &project)?;
+    let result = measure(options, &project, &server.uri).await;
+    server.stop()?;
+    result
+}
+
+async fn measure(options: &Options, project: &Path, uri: &str) -> BenchResult<()> {
+    let runtime = Arc::new(Runtime::load(project).await?);
+    let seconds = Duration::from_secs(options.seconds);
+    println!(
+        "canon serve: {} rows of parquet, each load for {} s; Flight SQL clients each on their \
+         own connection, against in-process sessions (one per task)",
+        options.rows, options.seconds
+    );
+    let mut table = Table::new(&[
+        "query",
+        "clients",
+        "Flight SQL q/s",
+        "p50",
+        "p99",
+        "in-process q/s",
+        "p50",
+        "p99",
+    ])
+    .left_aligned(&[0]);
+    for workload in [Workload::Point, Workload::Aggregate] {
+        for clients in [1usize, 8, 32] {
+            let flight = flight_load(uri, workload, clients, seconds, options.rows).await?;
+            let local = local_load(&runtime, workload, clients, seconds, options.rows).await?;
+            table.row(vec![
+                workload.label().to_string(),
+                clients.to_string(),
+                flight.qps(),
+                flight.percentile(0.5),
+                flight.percentile(0.99),
+                local.qps(),
+                local.percentile(0.5),
+                local.percentile(0.99),
+            ]);
+        }
+    }
+    print!("{}", table.render());
+
+    println!();
+    let mut table = Table::new(&["large result", "rows", "time", "rows/s"]).left_aligned(&[0]);
+    let sql = "SELECT id, k, v, s FROM events";
+    let mut client = connect(uri).await?;
+    let started = Instant::now();
+    let rows = flight_rows(&mut client, sql).await?;
+    let elapsed = started.elapsed();
+    table.row(vec![
+        "Flight SQL".into(),
+        rows.to_string(),
+        ms(elapsed),
+        per_second(rows, elapsed),
+    ]);
+    let session = runtime.session();
+    let started = Instant::now();
+    let mut stream = session.sql(sql).await?.execute_stream().await?;
+    let mut rows = 0u64;
+    while let Some(batch) = stream.try_next().await? {
+        rows += batch.num_rows() as u64;
+    }
+    let elapsed = started.elapsed();
+    table.row(vec![
+        "in-process stream".into(),
+        rows.to_string(),
+        ms(elapsed),
+        per_second(rows, elapsed),
+    ]);
+    print!("{}", table.render());
+    Ok(())
+}
+
+fn per_second(rows: u64, elapsed: Duration) -> String {
+    format!("{:.2} M", rows as f64 / elapsed.as_secs_f64() / 1e6)
+}
+
+/// Writes the dataset (one parquet file) and its project; returns the project file.
+async fn prepare(dir: &Path, rows: u64) -> BenchResult<PathBuf> {
+    let data = dir.join("data");
+    let marker = dir.join(format!(".rows-{rows}"));
+    if !marker.exists() {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(&data)?;
+        let ctx = SessionContext::new();
+        let file = data.join("events.parquet");
+        let sql = format!(
+            "COPY (SELECT value AS id, CAST(value % 1000 AS INT) AS k, \
+             CAST(value AS DOUBLE) * 0.5 AS v, concat('name-', value % 5000) AS s \
+             FROM generate_series(0, {}) ORDER BY id) TO '{}' STORED AS PARQUET",
+            rows.saturating_sub(1),
+            file.display()
+        );
+        ctx.sql(&sql).await?.collect().await?;
+        std::fs::write(&marker, "")?;
+    }
+    let project = dir.join("canon.toml");
+    std::fs::write(
+        &project,
+        r#"[project]
+name = "serve-bench"
+
+[[dataset]]
+name = "events"
+format = "parquet"
+location = "data/"
+ordered_by = ["id ASC"]
+primary_key = ["id"]
+columns = [
+  { name = "id", type = "Int64", nullable = false },
+  { name = "k", type = "Int32", nullable = false },
+  { name = "v", type = "Float64", nullable = false },
+  { name = "s", type = "Utf8", nullable = false },
+]
+"#,
+    )?;
+    Ok(project)
+}
+
+/// The `canon serve` process.
+struct Server {
+    child: Child,
+    uri: String,
+}
+
+impl Server {
+    fn start(canon: &Path, project: &Path) -> BenchResult<Self> {
+        let mut child = Command::new(canon)
+            .args(["-p"])
+            .arg(project)
+            .args([
+                "serve",
+                "--flight-sql",
+                "127.0.0.1:0",
+                "--max-connections",
+                "100",
+            ])
+            .env("CANON_SERVER_TOKEN", TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+        let uri = line
+            .trim()
+            .strip_prefix("canon serve: Flight SQL on grpc://")
+            .map(|addr| format!("http://{addr}"))
+            .ok_or_else(|| format!("canon serve printed {line:?}"))?;
+        Ok(Self { child, uri })
+    }
+
+    fn stop(&mut self) -> BenchResult<()> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        let status = self.child.wait()?;
+        if !status.success() {
+            return Err(format!("canon serve exited with {status}").into());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client on a connection of its own.
+async fn connect(uri: &str) -> BenchResult<FlightSqlServiceClient<Channel>> {
+    let channel = Endpoint::from_shared(uri.to_string())?
+        .tcp_nodelay(true)
+        .connect()
+        .await?;
+    let mut client = FlightSqlServiceClient::new(channel);
+    client.set_header("authorization", format!("Bearer {TOKEN}"));
+    Ok(client)
+}
+
+/// Runs one statement and counts the rows it streams back.
+async fn flight_rows(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> BenchResult<u64> {
+    let info = client.execute(sql.to_string(), None).await?;
+    let mut rows = 0u64;
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.ok_or("an endpoint without a ticket")?;
+        let mut stream = client.do_get(ticket).await?;
+        while let Some(batch) = stream.try_next().await? {
+            rows += batch.num_rows() as u64;
+        }
+    }
+    Ok(rows)
+}
+
+async fn flight_load(
+    uri: &str,
+    workload: Workload,
+    clients: usize,
+    duration: Duration,
+    rows: u64,
+) -> BenchResult<Load> {
+    let mut connections = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        connections.push(connect(uri).await?);
+    }
+    // One warm-up query per connection: the session is made on the first request.
+    for client in &mut connections {
+        flight_rows(client, &workload.sql(0, rows)).await?;
+    }
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = connections
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut client)| {
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut n = i as u64;
+                while Instant::now() < deadline {
+                    let sql = workload.sql(n, rows);
+                    let t = Instant::now();
+                    flight_rows(&mut client, &sql)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    latencies.push(t.elapsed());
+                    n += clients as u64;
+                }
+                Ok::<_, String>(latencies)
+            })
+        })
+        .collect();
+    gather(tasks, started).await
+}
+
+async fn local_load(
+    runtime: &Arc<Runtime>,
+    workload: Workload,
+    clients: usize,
+    duration: Duration,
+    rows: u64,
+) -> BenchResult<Load> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            let session = runtime.session();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut n = i as u64;
+                while Instant::now() < deadline {
+                    let sql = workload.sql(n, rows);
+                    let t = Instant::now();
+                    let run = async {
+                        let mut stream = session.sql(&sql).await?.execute_stream().await?;
+                        while stream.try_next().await?.is_some() {}
+                        Ok::<_, Box<dyn std::error::Error>>(())
+                    };
+                    run.await.map_err(|e| e.to_string())?;
+                    latencies.push(t.elapsed());
+                    n += clients as u64;
+                }
+                Ok::<_, String>(latencies)
+            })
+        })
+        .collect();
+    gather(tasks, started).await
+}
+
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<Result<Vec<Duration>, String>>>,
+    started: Instant,
+) -> BenchResult<Load> {
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    Ok(Load {
+        queries: latencies.len(),
+        elapsed: started.elapsed(),
+        latencies,
+    })
+}
