@@ -210,6 +210,8 @@ columns = [
 /// The `canon serve` process.
 struct Server {
     child: Child,
+    /// Kept open: the server says when it has stopped.
+    stdout: std::io::BufReader<std::process::ChildStdout>,
     uri: String,
 }
 
@@ -229,15 +231,15 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut stdout = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?);
         let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+        std::io::BufRead::read_line(&mut stdout, &mut line)?;
         let uri = line
             .trim()
             .strip_prefix("canon serve: Flight SQL on grpc://")
             .map(|addr| format!("http://{addr}"))
             .ok_or_else(|| format!("canon serve printed {line:?}"))?;
-        Ok(Self { child, uri })
+        Ok(Self { child, stdout, uri })
     }
 
     fn stop(&mut self) -> BenchResult<()> {
@@ -245,8 +247,10 @@ impl Server {
             .args(["-TERM", &self.child.id().to_string()])
             .status()?;
         let status = self.child.wait()?;
-        if !status.success() {
-            return Err(format!("canon serve exited with {status}").into());
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stdout, &mut rest)?;
+        if !status.success() || !rest.contains("canon serve: stopped") {
+            return Err(format!("canon serve exited with {status}: {rest}").into());
         }
         Ok(())
     }

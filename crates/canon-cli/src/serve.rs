@@ -1,5 +1,6 @@
 //! `canon serve`: the project over Arrow Flight SQL until SIGTERM or SIGINT.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,14 +79,21 @@ pub async fn run(
         .map_err(usage)?;
     if let Some(addr) = server.flight_sql_addr() {
         let scheme = if server.tls() { "grpc+tls" } else { "grpc" };
-        println!("canon serve: Flight SQL on {scheme}://{addr}");
+        say(&format!("canon serve: Flight SQL on {scheme}://{addr}"));
     }
     server
         .run(stop_signal())
         .await
         .map_err(|e| Failure::runtime(render(&e)))?;
-    println!("canon serve: stopped");
+    say("canon serve: stopped");
     Ok(())
+}
+
+/// One line on standard output, for whoever started the server; a reader that has gone
+/// away must not stop the server (`println!` would panic).
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// Completes on SIGTERM or SIGINT.

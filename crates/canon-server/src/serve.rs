@@ -43,7 +43,8 @@ pub struct Server {
     runtime: Arc<Runtime>,
     auth: Arc<Auth>,
     limits: ServerSpec,
-    tls: Option<ServerTlsConfig>,
+    tls: bool,
+    transport: Transport,
     flight_sql: TcpListener,
 }
 
@@ -56,7 +57,12 @@ impl Server {
         options: ServeOptions,
     ) -> Result<Self, ServerError> {
         let addr = options.flight_sql.ok_or(ServerError::NothingToServe)?;
-        let tls = options.tls.as_ref().map(tls_config).transpose()?;
+        let mut transport = Transport::builder();
+        if let Some(files) = &options.tls {
+            transport = transport
+                .tls_config(tls_config(files)?)
+                .map_err(ServerError::Tls)?;
+        }
         let flight_sql = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
@@ -64,7 +70,8 @@ impl Server {
             runtime,
             auth: Arc::new(auth),
             limits: options.limits,
-            tls,
+            tls: options.tls.is_some(),
+            transport,
             flight_sql,
         })
     }
@@ -76,7 +83,7 @@ impl Server {
 
     /// Whether clients connect with TLS.
     pub fn tls(&self) -> bool {
-        self.tls.is_some()
+        self.tls
     }
 
     /// Serves until `shutdown` completes; then stops accepting connections, gives
@@ -93,10 +100,7 @@ impl Server {
             Arc::clone(&self.auth),
             self.limits.statement_timeout,
         ));
-        let mut transport = Transport::builder();
-        if let Some(tls) = self.tls {
-            transport = transport.tls_config(tls).map_err(ServerError::Tls)?;
-        }
+        let mut transport = self.transport;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving =
             transport
@@ -164,5 +168,9 @@ fn tls_config(files: &TlsFiles) -> Result<ServerTlsConfig, ServerError> {
         })
     };
     let identity = Identity::from_pem(read(&files.cert)?, read(&files.key)?);
+    // tonic builds its TLS configuration with the process's crypto provider, and more than
+    // one is compiled in (object_store's and deltalake's clients bring aws-lc-rs): choose
+    // ring, tonic's own, unless the process has already chosen.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Ok(ServerTlsConfig::new().identity(identity))
 }

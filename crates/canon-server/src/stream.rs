@@ -9,24 +9,28 @@ use tokio::time::{Instant, Sleep};
 
 use crate::connection::Busy;
 
-/// A stream that ends with `on_deadline` once `deadline` passes; dropping the inner stream
-/// cancels the statement behind it.
+/// A stream that holds its connection busy until it ends, and that may be cut at a
+/// deadline with a last item; dropping the inner stream cancels the statement behind it.
 pub struct Limited<S, T> {
     inner: Option<S>,
-    deadline: Option<Pin<Box<Sleep>>>,
-    on_deadline: Option<T>,
+    deadline: Option<(Pin<Box<Sleep>>, T)>,
     _busy: Busy,
 }
 
 impl<S, T> Limited<S, T> {
-    /// `inner`, cut at `deadline` (if any) with `on_deadline`, holding `busy` until it ends.
-    pub fn new(inner: S, deadline: Option<Instant>, on_deadline: T, busy: Busy) -> Self {
+    /// `inner`, holding `busy` until it ends.
+    pub fn new(inner: S, busy: Busy) -> Self {
         Self {
             inner: Some(inner),
-            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
-            on_deadline: Some(on_deadline),
+            deadline: None,
             _busy: busy,
         }
+    }
+
+    /// Ends the stream with `last` once `at` has passed.
+    pub fn with_deadline(mut self, at: Instant, last: T) -> Self {
+        self.deadline = Some((Box::pin(tokio::time::sleep_until(at)), last));
+        self
     }
 }
 
@@ -39,12 +43,11 @@ where
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
-        if let Some(deadline) = this.deadline.as_mut()
-            && deadline.as_mut().poll(cx).is_ready()
+        if let Some((sleep, _)) = this.deadline.as_mut()
+            && sleep.as_mut().poll(cx).is_ready()
         {
             this.inner = None;
-            this.deadline = None;
-            return Poll::Ready(this.on_deadline.take());
+            return Poll::Ready(this.deadline.take().map(|(_, last)| last));
         }
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);

@@ -3,7 +3,7 @@
 //! usable, 8 concurrent clients, metadata, limits, and shutdown on SIGTERM.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -101,14 +101,25 @@ elif mode == "metadata":
         out["trips"] = [[f.name, str(f.type), f.nullable] for f in schema]
         info = conn.adbc_get_info()
         out["vendor"] = info.get("vendor_name")
-elif mode == "long":
+elif mode == "statement":
+    # One statement, then another on the same connection: each one's error, or None.
     def work():
         with connect() as conn:
-            out["long"] = error(lambda: rows(conn, args[0]))
+            out["error"] = error(lambda: rows(conn, args[0]))
             out["after"] = error(lambda: rows(conn, "SELECT 1 AS one"))
     refused = error(work)
     if refused is not None:
-        out["long"] = refused
+        out["error"] = refused
+elif mode == "tls":
+    kwargs = {"username": "ana", "password": token,
+              "adbc.flight.sql.client_option.tls_root_certs": open(args[0]).read()}
+    with flight_sql.connect(uri, db_kwargs=kwargs) as conn:
+        out["rows"] = rows(conn, args[1])
+    def plaintext():
+        plain = uri.replace("grpc+tls://", "grpc://")
+        with flight_sql.connect(plain, db_kwargs={"username": "ana", "password": token}) as conn:
+            rows(conn, "SELECT 1")
+    out["plaintext"] = error(plaintext)
 elif mode == "idle":
     import time
     with connect() as conn:
@@ -125,6 +136,38 @@ elif mode == "hold":
 print(json.dumps(out), flush=True)
 "#;
 
+/// Writes a self-signed certificate for localhost and 127.0.0.1, with its key, into a
+/// directory (as `cert.pem` and `key.pem`).
+const SELF_SIGNED: &str = r#"
+import datetime, ipaddress, sys
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+now = datetime.datetime.now(datetime.timezone.utc)
+cert = (
+    x509.CertificateBuilder()
+    .subject_name(name)
+    .issuer_name(name)
+    .public_key(key.public_key())
+    .serial_number(x509.random_serial_number())
+    .not_valid_before(now - datetime.timedelta(minutes=5))
+    .not_valid_after(now + datetime.timedelta(days=1))
+    .add_extension(x509.SubjectAlternativeName(
+        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    .sign(key, hashes.SHA256())
+)
+with open(sys.argv[1] + "/cert.pem", "wb") as f:
+    f.write(cert.public_bytes(serialization.Encoding.PEM))
+with open(sys.argv[1] + "/key.pem", "wb") as f:
+    f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+"#;
+
 /// A statement that runs for minutes: long enough to be cut by any limit a test sets.
 const LONG: &str =
     "SELECT count(*) AS n FROM generate_series(1, 50000000000) AS t(v) WHERE v % 7 = 3";
@@ -132,7 +175,7 @@ const LONG: &str =
 /// A running `canon serve`, killed if a test ends without stopping it.
 struct Served {
     child: Child,
-    stdout: BufReader<ChildStdout>,
+    stdout: Option<BufReader<ChildStdout>>,
     uri: String,
 }
 
@@ -160,7 +203,11 @@ impl Served {
             panic!("no address line: {line:?}; stderr: {}", stderr(&output))
         };
         let uri = uri.to_string();
-        Self { child, stdout, uri }
+        Self {
+            child,
+            stdout: Some(stdout),
+            uri,
+        }
     }
 
     /// Sends SIGTERM and waits (at most a minute) for the exit status and the rest of
@@ -184,7 +231,9 @@ impl Served {
             std::thread::sleep(Duration::from_millis(50));
         };
         let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut self.stdout, &mut rest);
+        if let Some(stdout) = self.stdout.as_mut() {
+            let _ = std::io::Read::read_to_string(stdout, &mut rest);
+        }
         (status.code(), rest)
     }
 }
@@ -216,13 +265,9 @@ const POINT: &str = "SELECT id, zone_id, payment, fare FROM trips WHERE id = 42"
 const JOIN: &str = "SELECT z.borough, count(*) AS n FROM trips t JOIN zones z USING (zone_id) \
      GROUP BY z.borough ORDER BY z.borough";
 
-fn flight_python() -> Option<PathBuf> {
-    python()
-}
-
 #[test]
 fn answers_equal_canon_query_with_basic_and_bearer_auth_and_prepared_statements() {
-    let Some(python) = flight_python() else {
+    let Some(python) = python() else {
         return;
     };
     let dir = quickstart_copy();
@@ -291,7 +336,7 @@ fn answers_equal_canon_query_with_basic_and_bearer_auth_and_prepared_statements(
 
 #[test]
 fn wrong_or_missing_credentials_are_refused() {
-    let Some(python) = flight_python() else {
+    let Some(python) = python() else {
         return;
     };
     let dir = quickstart_copy();
@@ -317,7 +362,7 @@ fn wrong_or_missing_credentials_are_refused() {
 
 #[test]
 fn policy_refusals_and_bad_sql_leave_the_connection_usable() {
-    let Some(python) = flight_python() else {
+    let Some(python) = python() else {
         return;
     };
     let dir = quickstart_copy();
@@ -334,7 +379,7 @@ fn policy_refusals_and_bad_sql_leave_the_connection_usable() {
 
 #[test]
 fn eight_concurrent_clients_get_the_same_answers() {
-    let Some(python) = flight_python() else {
+    let Some(python) = python() else {
         return;
     };
     let dir = quickstart_copy();
@@ -352,7 +397,7 @@ fn eight_concurrent_clients_get_the_same_answers() {
 
 #[test]
 fn metadata_lists_datasets_system_tables_and_columns() {
-    let Some(python) = flight_python() else {
+    let Some(python) = python() else {
         return;
     };
     let dir = quickstart_copy();
@@ -394,20 +439,20 @@ fn metadata_lists_datasets_system_tables_and_columns() {
 
 #[test]
 fn a_statement_past_the_timeout_is_cancelled_and_the_connection_stays_usable() {
-    let Some(python) = flight_python() else {
+    let Some(python) = python() else {
         return;
     };
     let dir = quickstart_copy();
     let served = Served::start(dir.path(), &["--statement-timeout", "1s"], Some(TOKEN));
-    let out = client(&python, &served.uri, "long", &[LONG]);
-    let long = out["long"].as_str().expect("the long statement failed");
+    let out = client(&python, &served.uri, "statement", &[LONG]);
+    let long = out["error"].as_str().expect("the long statement failed");
     assert!(long.contains("statement timeout of 1s"), "{long}");
     assert_eq!(out["after"], Value::Null, "{out}");
 }
 
 #[test]
 fn connections_past_the_limit_are_refused_with_the_reason() {
-    let Some(python) = flight_python() else {
+    let Some(python) = python() else {
         return;
     };
     let dir = quickstart_copy();
@@ -423,8 +468,8 @@ fn connections_past_the_limit_are_refused_with_the_reason() {
     let mut line = String::new();
     holder_out.read_line(&mut line).expect("holder started");
     assert_eq!(line.trim(), "started");
-    let out = client(&python, &served.uri, "long", &["SELECT 1 AS one"]);
-    let refused = out["long"].as_str().expect("second connection refused");
+    let out = client(&python, &served.uri, "statement", &["SELECT 1 AS one"]);
+    let refused = out["error"].as_str().expect("second connection refused");
     assert!(refused.contains("maximum of 1 connections"), "{refused}");
     let _ = holder.kill();
     let _ = holder.wait();
@@ -432,7 +477,7 @@ fn connections_past_the_limit_are_refused_with_the_reason() {
 
 #[test]
 fn sigterm_stops_accepting_and_cancels_what_runs_past_the_shutdown_timeout() {
-    let Some(python) = flight_python() else {
+    let Some(python) = python() else {
         return;
     };
     let dir = quickstart_copy();
@@ -461,8 +506,31 @@ fn sigterm_stops_accepting_and_cancels_what_runs_past_the_shutdown_timeout() {
 }
 
 #[test]
+fn tls_serves_clients_that_trust_the_certificate_and_refuses_plaintext() {
+    let Some(python) = python() else { return };
+    let dir = quickstart_copy();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).expect("certs dir");
+    crate::run_python(&python, SELF_SIGNED, &[&certs.to_string_lossy()], &[]);
+    let cert = certs.join("cert.pem").to_string_lossy().into_owned();
+    let key = certs.join("key.pem").to_string_lossy().into_owned();
+    let served = Served::start(
+        dir.path(),
+        &["--tls-cert", &cert, "--tls-key", &key],
+        Some(TOKEN),
+    );
+    assert!(served.uri.starts_with("grpc+tls://"), "{}", served.uri);
+    let out = client(&python, &served.uri, "tls", &[&cert, AGGREGATE]);
+    assert_eq!(out["rows"], expected(dir.path(), AGGREGATE));
+    assert!(
+        out["plaintext"].is_string(),
+        "a plaintext client was served: {out}"
+    );
+}
+
+#[test]
 fn an_idle_connection_is_closed_and_its_client_reconnects() {
-    let Some(python) = flight_python() else {
+    let Some(python) = python() else {
         return;
     };
     let dir = quickstart_copy();
@@ -482,6 +550,79 @@ fn an_idle_connection_is_closed_and_its_client_reconnects() {
         .map(|r| r["reason"].as_str().unwrap_or("").to_string())
         .collect();
     assert!(reasons.iter().any(|r| r == "idle timeout"), "{reasons:?}");
+}
+
+#[test]
+fn malformed_bytes_do_not_take_the_server_down() {
+    use std::io::{Read, Write};
+    let Some(python) = python() else { return };
+    let dir = quickstart_copy();
+    let served = Served::start(dir.path(), &[], Some(TOKEN));
+    let addr = served.uri.trim_start_matches("grpc://");
+    for garbage in [
+        &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\xff\xff\xff\xff\xff\xff\xff"[..],
+        &[0xffu8; 4096][..],
+    ] {
+        let mut socket = std::net::TcpStream::connect(addr).expect("connect");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let _ = socket.write_all(garbage);
+        let mut answer = Vec::new();
+        let _ = socket.read_to_end(&mut answer);
+    }
+    let out = client(
+        &python,
+        &served.uri,
+        "statement",
+        &["SELECT count(*) AS n FROM zones"],
+    );
+    assert_eq!(out["error"], Value::Null, "{out}");
+}
+
+#[test]
+fn a_server_whose_output_is_no_longer_read_still_stops_cleanly() {
+    let dir = quickstart_copy();
+    let mut served = Served::start(dir.path(), &[], Some(TOKEN));
+    served.stdout = None;
+    let (code, _) = served.terminate();
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn unreadable_or_invalid_tls_files_stop_the_start_with_exit_2() {
+    let dir = quickstart_copy();
+    std::fs::write(dir.path().join("junk.pem"), "not a certificate").expect("write");
+    let cases = [
+        ("missing.pem", "cannot read"),
+        ("junk.pem", "TLS configuration"),
+    ];
+    for (file, message) in cases {
+        let args = [
+            "serve",
+            "--flight-sql",
+            "127.0.0.1:0",
+            "--tls-cert",
+            file,
+            "--tls-key",
+            file,
+        ];
+        let mut command = Command::new(env!("CARGO_BIN_EXE_canon"));
+        let output = command
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("CANON_PROJECT")
+            .env("CANON_SERVER_TOKEN", TOKEN)
+            .output()
+            .expect("run canon serve");
+        assert_eq!(output.status.code(), Some(2), "{file}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(message),
+            "{file}: {}",
+            stderr(&output)
+        );
+    }
 }
 
 #[test]
@@ -505,7 +646,7 @@ fn without_a_token_the_server_refuses_to_start() {
 
 #[test]
 fn no_auth_on_loopback_serves_anonymous_clients() {
-    let Some(python) = flight_python() else {
+    let Some(python) = python() else {
         return;
     };
     let dir = quickstart_copy();
@@ -513,8 +654,8 @@ fn no_auth_on_loopback_serves_anonymous_clients() {
     let out = client(
         &python,
         &served.uri,
-        "long",
+        "statement",
         &["SELECT count(*) AS n FROM zones"],
     );
-    assert_eq!(out["long"], Value::Null, "{out}");
+    assert_eq!(out["error"], Value::Null, "{out}");
 }

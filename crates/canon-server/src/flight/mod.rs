@@ -161,9 +161,10 @@ impl FlightSql {
             .build(batches.map_err(|e| FlightError::from(ArrowError::from(e))))
             .map_err(Status::from)
             .boxed();
-        let deadline = self.statement_timeout.map(|limit| (started + limit, limit));
-        let on_deadline = Err(timed_out(deadline.map_or(Duration::ZERO, |(_, l)| l)));
-        let limited = Limited::new(flight, deadline.map(|(d, _)| d), on_deadline, busy);
+        let mut limited = Limited::new(flight, busy);
+        if let Some(limit) = self.statement_timeout {
+            limited = limited.with_deadline(started + limit, Err(timed_out(limit)));
+        }
         Response::new(Box::pin(limited))
     }
 
@@ -198,12 +199,7 @@ impl FlightSql {
             .build(batches.map_err(|e| FlightError::from(ArrowError::from(e))))
             .map_err(Status::from)
             .boxed();
-        Ok(Response::new(Box::pin(Limited::new(
-            flight,
-            None,
-            Err(Status::ok("")),
-            busy,
-        ))))
+        Ok(Response::new(Box::pin(Limited::new(flight, busy))))
     }
 
     /// Runs a statement that returns a row count (DML, DDL) and returns the count.
