@@ -141,7 +141,7 @@ enum Command {
     },
     /// Show the runtime profile's settings and fingerprint.
     Profile,
-    /// Serve the project over Arrow Flight SQL, a session per connection, until SIGTERM.
+    /// Serve the project over Flight SQL and Postgres wire, a session per connection.
     Serve(serve::ServeArgs),
     /// Create, write and maintain the project's Delta datasets.
     Delta {

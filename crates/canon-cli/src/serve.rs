@@ -1,4 +1,5 @@
-//! `canon serve`: the project over Arrow Flight SQL until SIGTERM or SIGINT.
+//! `canon serve`: the project over Arrow Flight SQL and the Postgres wire protocol until
+//! SIGTERM or SIGINT.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -14,8 +15,11 @@ use crate::Failure;
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Serve Arrow Flight SQL on this address (e.g. 127.0.0.1:50051; port 0 picks one).
-    #[arg(long, value_name = "ADDR", required = true)]
+    #[arg(long, value_name = "ADDR", required_unless_present = "postgres")]
     flight_sql: Option<SocketAddr>,
+    /// Serve the Postgres wire protocol on this address (e.g. 127.0.0.1:5432).
+    #[arg(long, value_name = "ADDR")]
+    postgres: Option<SocketAddr>,
     /// Serve without authentication; only for loopback addresses.
     #[arg(long)]
     no_auth: bool,
@@ -45,7 +49,7 @@ pub async fn run(
     diagnostics: Option<&Path>,
     args: ServeArgs,
 ) -> Result<(), Failure> {
-    let addrs: Vec<SocketAddr> = args.flight_sql.into_iter().collect();
+    let addrs: Vec<SocketAddr> = args.flight_sql.into_iter().chain(args.postgres).collect();
     // Authentication is settled before the project loads: a server that would refuse
     // to start says so at once.
     let token = std::env::var(TOKEN_VARIABLE).ok();
@@ -71,6 +75,7 @@ pub async fn run(
     };
     let options = ServeOptions {
         flight_sql: args.flight_sql,
+        postgres: args.postgres,
         tls,
         limits,
     };
@@ -80,6 +85,9 @@ pub async fn run(
     if let Some(addr) = server.flight_sql_addr() {
         let scheme = if server.tls() { "grpc+tls" } else { "grpc" };
         say(&format!("canon serve: Flight SQL on {scheme}://{addr}"));
+    }
+    if let Some(addr) = server.postgres_addr() {
+        say(&format!("canon serve: Postgres on postgresql://{addr}"));
     }
     server
         .run(stop_signal())

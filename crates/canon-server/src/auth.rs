@@ -87,6 +87,11 @@ impl Auth {
         })
     }
 
+    /// The shared secret, for protocols whose own handshake checks it (Postgres SCRAM).
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.secret.as_ref().map(|Secret(token)| token.as_str())
+    }
+
     /// Whether clients must authenticate.
     pub fn required(&self) -> bool {
         self.secret.is_some()

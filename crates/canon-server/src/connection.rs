@@ -56,6 +56,7 @@ impl Connections {
             refused,
             connections: Arc::clone(self),
             in_flight: AtomicUsize::new(0),
+            last_active: Mutex::new(std::time::Instant::now()),
             state: Mutex::default(),
         })
     }
@@ -69,6 +70,8 @@ pub struct Connection {
     refused: bool,
     connections: Arc<Connections>,
     in_flight: AtomicUsize,
+    /// When the last request ended (or the connection opened).
+    last_active: Mutex<std::time::Instant>,
     state: Mutex<State>,
 }
 
@@ -145,7 +148,12 @@ impl Connection {
     pub fn prepared_name(&self) -> String {
         let mut state = self.state();
         state.next_handle = state.next_handle.wrapping_add(1);
-        let name = format!("flight_{}_{}", self.id, state.next_handle);
+        let prefix = if self.protocol == "postgres" {
+            "pg"
+        } else {
+            "flight"
+        };
+        let name = format!("{prefix}_{}_{}", self.id, state.next_handle);
         state.prepared.insert(name.clone(), Vec::new());
         name
     }
@@ -182,11 +190,29 @@ impl Connection {
         Busy(Arc::clone(self))
     }
 
-    fn idle(&self) -> bool {
+    /// Whether nothing runs on this connection.
+    pub fn idle(&self) -> bool {
         self.in_flight.load(Ordering::Relaxed) == 0
     }
 
-    fn closed(&self) {
+    /// How long the connection has had nothing in flight.
+    pub fn idle_for(&self) -> Duration {
+        if !self.idle() {
+            return Duration::ZERO;
+        }
+        self.last_active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+
+    /// Says why the server is about to close this connection, for its `session_closed`.
+    pub fn closing_because(&self, reason: &'static str) {
+        self.state().closed_because = Some(reason);
+    }
+
+    /// Ends the connection: records its session's end and frees its place.
+    pub(crate) fn closed(&self) {
         let mut state = self.state();
         let reason = state
             .closed_because
@@ -213,6 +239,7 @@ pub struct Busy(Arc<Connection>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
+        *self.0.last_active.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -252,7 +279,7 @@ impl<IO> Tracked<IO> {
         };
         while idle.as_mut().poll(cx).is_ready() {
             if self.connection.idle() {
-                self.connection.state().closed_because = Some("idle timeout");
+                self.connection.closing_because("idle timeout");
                 return true;
             }
             idle.as_mut().reset(Instant::now() + timeout);

@@ -19,7 +19,7 @@ pub enum ServerError {
         addr: SocketAddr,
     },
     /// Neither protocol was asked for.
-    #[error("nothing to serve: give --flight-sql ADDR")]
+    #[error("nothing to serve: give --flight-sql ADDR, --postgres ADDR or both")]
     NothingToServe,
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}")]
@@ -37,6 +37,17 @@ pub enum ServerError {
         /// The operating system's answer.
         source: std::io::Error,
     },
+    /// A TLS file holds no PEM certificate or key where one was expected.
+    #[error("{}: {message}", path.display())]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The certificate and key do not go together.
+    #[error("TLS configuration")]
+    Certificate(#[source] rustls::Error),
     /// The TLS certificate and key were read but do not make a configuration.
     #[error("TLS configuration")]
     Tls(#[source] tonic::transport::Error),

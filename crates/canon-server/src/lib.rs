@@ -1,5 +1,5 @@
-//! `canon serve`: Canon's sessions, policy and contracts over Arrow Flight SQL, for ADBC,
-//! JDBC and ODBC clients, BI tools and services.
+//! `canon serve`: Canon's sessions, policy and contracts over Arrow Flight SQL and the
+//! Postgres wire protocol, for ADBC, JDBC and ODBC clients, psql, BI tools and services.
 //!
 //! Each client connection gets its own Canon session, made on its first authenticated
 //! request; every statement runs through that session, so the SQL policy, the plan hook
@@ -10,9 +10,11 @@
 //! 1. [`error`]: why the server could not start or serve.
 //! 2. [`auth`]: the shared secret and the handshake's session tokens.
 //! 3. [`connection`]: connections against the limit, their sessions, idle closing.
-//! 4. `stream`: result streams cut at the statement timeout.
-//! 5. `flight`: the Flight SQL service (statements, prepared statements, metadata).
-//! 6. [`serve`]: listening sockets, TLS and shutdown.
+//! 4. `stream`: result streams cut at the statement timeout; `tls`: one certificate for
+//!    both protocols.
+//! 5. `flight`: the Flight SQL service (statements, prepared statements, metadata), and
+//!    `pg`: the Postgres wire protocol (authentication, simple and extended queries).
+//! 6. [`serve`]: listening sockets and shutdown.
 
 #![deny(missing_docs)]
 
@@ -20,9 +22,12 @@ pub mod auth;
 pub mod connection;
 pub mod error;
 mod flight;
+mod pg;
 pub mod serve;
 mod stream;
+mod tls;
 
 pub use auth::{Auth, TOKEN_VARIABLE};
 pub use error::ServerError;
-pub use serve::{ServeOptions, Server, TlsFiles};
+pub use serve::{ServeOptions, Server};
+pub use tls::TlsFiles;

@@ -1,8 +1,8 @@
-//! The server itself: listening sockets, TLS, the connection limit, and a shutdown that
-//! stops accepting, lets in-flight statements finish within a bound, then cancels them.
+//! The server itself: listening sockets for Flight SQL and the Postgres wire protocol,
+//! TLS, the connection limit they share, and a shutdown that stops accepting, lets
+//! in-flight statements finish within a bound, then cancels them.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,27 +11,23 @@ use canon::Runtime;
 use canon::canon_model::server::ServerSpec;
 use futures::Stream;
 use tokio::net::{TcpListener, TcpStream};
-use tonic::transport::{Identity, Server as Transport, ServerTlsConfig};
+use tokio::sync::watch;
+use tonic::transport::Server as Transport;
 
 use crate::auth::Auth;
 use crate::connection::{Connections, Tracked};
 use crate::error::ServerError;
 use crate::flight::FlightSql;
-
-/// The certificate and private key (PEM files) the server presents.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    /// The certificate chain.
-    pub cert: PathBuf,
-    /// The private key.
-    pub key: PathBuf,
-}
+use crate::pg::listener::{self as pg, PgOptions};
+use crate::tls::{Tls, TlsFiles};
 
 /// What to serve, where, and under which limits.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Where Flight SQL listens.
     pub flight_sql: Option<SocketAddr>,
+    /// Where the Postgres wire protocol listens.
+    pub postgres: Option<SocketAddr>,
     /// TLS for every listener, when given.
     pub tls: Option<TlsFiles>,
     /// Connection, statement, idle and shutdown limits.
@@ -43,9 +39,9 @@ pub struct Server {
     runtime: Arc<Runtime>,
     auth: Arc<Auth>,
     limits: ServerSpec,
-    tls: bool,
-    transport: Transport,
-    flight_sql: TcpListener,
+    tls: Option<Tls>,
+    flight_sql: Option<TcpListener>,
+    postgres: Option<TcpListener>,
 }
 
 impl Server {
@@ -56,34 +52,33 @@ impl Server {
         auth: Auth,
         options: ServeOptions,
     ) -> Result<Self, ServerError> {
-        let addr = options.flight_sql.ok_or(ServerError::NothingToServe)?;
-        let mut transport = Transport::builder();
-        if let Some(files) = &options.tls {
-            transport = transport
-                .tls_config(tls_config(files)?)
-                .map_err(ServerError::Tls)?;
+        if options.flight_sql.is_none() && options.postgres.is_none() {
+            return Err(ServerError::NothingToServe);
         }
-        let flight_sql = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServerError::Bind { addr, source })?;
+        let tls = options.tls.as_ref().map(Tls::load).transpose()?;
         Ok(Self {
             runtime,
             auth: Arc::new(auth),
             limits: options.limits,
-            tls: options.tls.is_some(),
-            transport,
-            flight_sql,
+            tls,
+            flight_sql: listen(options.flight_sql).await?,
+            postgres: listen(options.postgres).await?,
         })
     }
 
     /// Where Flight SQL listens (with the port the system chose, if it was 0).
     pub fn flight_sql_addr(&self) -> Option<SocketAddr> {
-        self.flight_sql.local_addr().ok()
+        self.flight_sql.as_ref()?.local_addr().ok()
+    }
+
+    /// Where the Postgres wire protocol listens.
+    pub fn postgres_addr(&self) -> Option<SocketAddr> {
+        self.postgres.as_ref()?.local_addr().ok()
     }
 
     /// Whether clients connect with TLS.
     pub fn tls(&self) -> bool {
-        self.tls
+        self.tls.is_some()
     }
 
     /// Serves until `shutdown` completes; then stops accepting connections, gives
@@ -91,26 +86,59 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let grace = self.limits.shutdown_timeout;
         let connections = Connections::new(Arc::clone(&self.runtime), self.limits.max_connections);
-        let incoming = accept(
-            self.flight_sql,
-            Arc::clone(&connections),
-            self.limits.idle_timeout,
-        );
-        let service = FlightServiceServer::new(FlightSql::new(
-            Arc::clone(&self.auth),
-            self.limits.statement_timeout,
-        ));
-        let mut transport = self.transport;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving =
-            transport
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, async {
-                    let _ = stopped.await;
-                });
+        let (stop, stopped) = watch::channel(false);
+        let (flight_tls, pg_tls) = match self.tls {
+            Some(tls) => (Some(tls.flight_sql), Some(tls.postgres)),
+            None => (None, None),
+        };
+
+        let flight = {
+            let connections = Arc::clone(&connections);
+            let auth = Arc::clone(&self.auth);
+            let limits = self.limits.clone();
+            let mut stopped = stopped.clone();
+            let listener = self.flight_sql;
+            async move {
+                let Some(listener) = listener else {
+                    return Ok(());
+                };
+                let mut transport = Transport::builder();
+                if let Some(tls) = flight_tls {
+                    transport = transport.tls_config(tls).map_err(ServerError::Tls)?;
+                }
+                let service =
+                    FlightServiceServer::new(FlightSql::new(auth, limits.statement_timeout));
+                let incoming = accept(listener, connections, limits.idle_timeout);
+                let signal = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                transport
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(incoming, signal)
+                    .await
+                    .map_err(ServerError::Transport)
+            }
+        };
+        let postgres = {
+            let options = Arc::new(PgOptions {
+                auth: Arc::clone(&self.auth),
+                tls: pg_tls,
+                statement_timeout: self.limits.statement_timeout,
+                idle_timeout: self.limits.idle_timeout,
+            });
+            let connections = Arc::clone(&connections);
+            let listener = self.postgres;
+            async move {
+                if let Some(listener) = listener {
+                    pg::serve(listener, connections, options, stopped).await;
+                }
+                Ok::<(), ServerError>(())
+            }
+        };
+        let serving = async { tokio::try_join!(flight, postgres).map(drop) };
         tokio::pin!(serving);
         tokio::select! {
-            result = &mut serving => return result.map_err(ServerError::Transport),
+            result = &mut serving => return result,
             () = shutdown => {}
         }
         tracing::info!(
@@ -118,9 +146,9 @@ impl Server {
             grace = ?grace,
             "shutting down: no new connections, in-flight statements may finish"
         );
-        let _ = stop.send(());
+        let _ = stop.send(true);
         match tokio::time::timeout(grace, &mut serving).await {
-            Ok(result) => result.map_err(ServerError::Transport),
+            Ok(result) => result,
             Err(_) => {
                 tracing::warn!(
                     open = connections.open(),
@@ -132,7 +160,19 @@ impl Server {
     }
 }
 
-/// The accepted connections of `listener`, each admitted against the limit and tracked.
+/// A listening socket at `addr`, if one is asked for.
+async fn listen(addr: Option<SocketAddr>) -> Result<Option<TcpListener>, ServerError> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+/// The accepted Flight SQL connections of `listener`, each admitted against the limit and
+/// tracked.
 fn accept(
     listener: TcpListener,
     connections: Arc<Connections>,
@@ -158,19 +198,4 @@ fn accept(
             Some((accepted, listener))
         }
     })
-}
-
-fn tls_config(files: &TlsFiles) -> Result<ServerTlsConfig, ServerError> {
-    let read = |path: &PathBuf| {
-        std::fs::read(path).map_err(|source| ServerError::TlsFile {
-            path: path.clone(),
-            source,
-        })
-    };
-    let identity = Identity::from_pem(read(&files.cert)?, read(&files.key)?);
-    // tonic builds its TLS configuration with the process's crypto provider, and more than
-    // one is compiled in (object_store's and deltalake's clients bring aws-lc-rs): choose
-    // ring, tonic's own, unless the process has already chosen.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Ok(ServerTlsConfig::new().identity(identity))
 }

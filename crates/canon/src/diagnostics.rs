@@ -70,6 +70,8 @@ pub enum Event {
     },
     /// The SQL policy refused a statement.
     PolicyRejected {
+        /// The session it was refused in.
+        session: String,
         /// The policy key that refused it.
         rule: String,
         /// The statement's class.
@@ -210,11 +212,11 @@ impl Event {
             _ => None,
         }
     }
-}
 
-impl From<&PolicyViolation> for Event {
-    fn from(violation: &PolicyViolation) -> Self {
+    /// The refusal of `violation` in `session`.
+    pub fn policy_rejected(session: String, violation: &PolicyViolation) -> Self {
         Self::PolicyRejected {
+            session,
             rule: violation.rule.to_string(),
             class: violation.class,
             statement: violation.statement.clone(),

@@ -150,7 +150,8 @@ impl QueryPlanner for PlanHook {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         if let Err(violation) = self.policy.check_plan(plan) {
             // Best effort: the refusal itself is what returns.
-            let _ = self.diagnostics.record(Event::from(&violation));
+            let rejected = Event::policy_rejected(session.session_id().to_string(), &violation);
+            let _ = self.diagnostics.record(rejected);
             return Err(DataFusionError::External(Box::new(violation)));
         }
         // Checked here: once DataFusion's file sink runs, a refused write is reported only

@@ -20,11 +20,9 @@ use crate::prepared::{self, Declared, SessionStatements};
 use crate::profile::RuntimeProfile;
 use crate::project::Project;
 use crate::registry::{self, DatasetTables, Formats, RegisteredDataset};
+pub use crate::session::SYSTEM_SCHEMA;
 use crate::session::{Session, SessionSchema};
 use crate::system;
-
-/// The schema Canon's system tables live in.
-pub const SYSTEM_SCHEMA: &str = "canon";
 
 /// A loaded project, ready to hand out sessions.
 pub struct Runtime {

@@ -11,6 +11,7 @@ mod explain_graph;
 mod functions;
 mod moto;
 mod object_storage;
+mod postgres;
 mod serve;
 mod sql_errors;
 mod streaming;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::{canon, ok, python, quickstart_copy, stderr};
 
-const TOKEN: &str = "s3rver-t0ken";
+pub const TOKEN: &str = "s3rver-t0ken";
 
 /// The client: ADBC's Flight SQL driver through its DB-API, one mode per scenario.
 const CLIENT: &str = r#"
@@ -169,21 +169,31 @@ with open(sys.argv[1] + "/key.pem", "wb") as f:
 "#;
 
 /// A statement that runs for minutes: long enough to be cut by any limit a test sets.
-const LONG: &str =
+pub const LONG: &str =
     "SELECT count(*) AS n FROM generate_series(1, 50000000000) AS t(v) WHERE v % 7 = 3";
 
 /// A running `canon serve`, killed if a test ends without stopping it.
-struct Served {
+pub struct Served {
     child: Child,
     stdout: Option<BufReader<ChildStdout>>,
-    uri: String,
+    /// Flight SQL's URI (`grpc://…` or `grpc+tls://…`).
+    pub uri: String,
+    /// The Postgres listener's address (`127.0.0.1:port`).
+    pub postgres: String,
 }
 
 impl Served {
-    fn start(dir: &Path, extra: &[&str], token: Option<&str>) -> Self {
+    /// Starts `canon serve` with both listeners on loopback ports the system picks.
+    pub fn start(dir: &Path, extra: &[&str], token: Option<&str>) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_canon"));
         command
-            .args(["serve", "--flight-sql", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--flight-sql",
+                "127.0.0.1:0",
+                "--postgres",
+                "127.0.0.1:0",
+            ])
             .args(extra)
             .current_dir(dir)
             .env_remove("CANON_PROJECT")
@@ -195,24 +205,29 @@ impl Served {
         }
         let mut child = command.spawn().expect("spawn canon serve");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("read the address line");
-        let Some(uri) = line.trim().strip_prefix("canon serve: Flight SQL on ") else {
+        let mut listening = |prefix: &str| {
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("read an address line");
+            line.trim().strip_prefix(prefix).map(str::to_string)
+        };
+        let uri = listening("canon serve: Flight SQL on ");
+        let postgres = listening("canon serve: Postgres on postgresql://");
+        let (Some(uri), Some(postgres)) = (uri, postgres) else {
             let _ = child.kill();
             let output = child.wait_with_output().expect("wait");
-            panic!("no address line: {line:?}; stderr: {}", stderr(&output))
+            panic!("no address lines; stderr: {}", stderr(&output))
         };
-        let uri = uri.to_string();
         Self {
             child,
             stdout: Some(stdout),
             uri,
+            postgres,
         }
     }
 
     /// Sends SIGTERM and waits (at most a minute) for the exit status and the rest of
     /// standard output.
-    fn terminate(mut self) -> (Option<i32>, String) {
+    pub fn terminate(mut self) -> (Option<i32>, String) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
             .args(["-TERM", &pid])
@@ -246,7 +261,7 @@ impl Drop for Served {
 }
 
 /// Runs the client in `mode` against `uri` and returns what it printed.
-fn client(python: &Path, uri: &str, mode: &str, args: &[&str]) -> Value {
+pub fn client(python: &Path, uri: &str, mode: &str, args: &[&str]) -> Value {
     let mut all = vec![uri, mode];
     all.extend_from_slice(args);
     let printed = crate::run_python(python, CLIENT, &all, &[("TOKEN", TOKEN.to_string())]);
@@ -254,15 +269,15 @@ fn client(python: &Path, uri: &str, mode: &str, args: &[&str]) -> Value {
 }
 
 /// What `canon query` answers, as JSON rows.
-fn expected(dir: &Path, sql: &str) -> Value {
+pub fn expected(dir: &Path, sql: &str) -> Value {
     let text = ok(canon(dir, &["query", "--format", "json", sql], None));
     serde_json::from_str(&text).expect("canon query --format json")
 }
 
-const AGGREGATE: &str = "SELECT payment, count(*) AS n, round(sum(fare), 2) AS total \
+pub const AGGREGATE: &str = "SELECT payment, count(*) AS n, round(sum(fare), 2) AS total \
      FROM trips GROUP BY payment ORDER BY payment";
-const POINT: &str = "SELECT id, zone_id, payment, fare FROM trips WHERE id = 42";
-const JOIN: &str = "SELECT z.borough, count(*) AS n FROM trips t JOIN zones z USING (zone_id) \
+pub const POINT: &str = "SELECT id, zone_id, payment, fare FROM trips WHERE id = 42";
+pub const JOIN: &str = "SELECT z.borough, count(*) AS n FROM trips t JOIN zones z USING (zone_id) \
      GROUP BY z.borough ORDER BY z.borough";
 
 #[test]
@@ -366,7 +381,9 @@ fn policy_refusals_and_bad_sql_leave_the_connection_usable() {
         return;
     };
     let dir = quickstart_copy();
-    let served = Served::start(dir.path(), &[], Some(TOKEN));
+    let events = dir.path().join("events.jsonl");
+    let events_arg = events.to_string_lossy().into_owned();
+    let served = Served::start(dir.path(), &["--diagnostics", &events_arg], Some(TOKEN));
     let out = client(&python, &served.uri, "policy", &[]);
     let ddl = out["ddl"].as_str().expect("DDL refused");
     assert!(ddl.contains("allow_ddl"), "{ddl}");
@@ -375,6 +392,23 @@ fn policy_refusals_and_bad_sql_leave_the_connection_usable() {
     let count = expected(dir.path(), "SELECT count(*) AS n FROM trips");
     assert_eq!(out["after_ddl"], count);
     assert_eq!(out["after_typo"], count);
+
+    // The refusal is recorded under the session of the connection, and so of its user.
+    let (code, _) = served.terminate();
+    assert_eq!(code, Some(0));
+    let records: Vec<Value> = std::fs::read_to_string(&events)
+        .expect("diagnostics log")
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let of_kind =
+        |kind: &str| -> Vec<&Value> { records.iter().filter(|r| r["kind"] == kind).collect() };
+    let opened = of_kind("session_opened");
+    let rejected = of_kind("policy_rejected");
+    assert_eq!((opened.len(), rejected.len()), (1, 1), "{records:?}");
+    assert_eq!(opened[0]["user"], "ana");
+    assert_eq!(rejected[0]["session"], opened[0]["session"]);
+    assert_eq!(rejected[0]["rule"], "allow_ddl");
 }
 
 #[test]
@@ -594,10 +628,7 @@ fn a_server_whose_output_is_no_longer_read_still_stops_cleanly() {
 fn unreadable_or_invalid_tls_files_stop_the_start_with_exit_2() {
     let dir = quickstart_copy();
     std::fs::write(dir.path().join("junk.pem"), "not a certificate").expect("write");
-    let cases = [
-        ("missing.pem", "cannot read"),
-        ("junk.pem", "TLS configuration"),
-    ];
+    let cases = [("missing.pem", "cannot read"), ("junk.pem", "junk.pem: ")];
     for (file, message) in cases {
         let args = [
             "serve",

@@ -2,6 +2,7 @@
 //! caller's Canon session, so the policy, the plan hook and diagnostics apply on every
 //! path: statements, updates, prepared statements and metadata.
 
+mod convert;
 mod metadata;
 
 use std::pin::Pin;
@@ -22,17 +23,14 @@ use arrow_flight::sql::{
 };
 use arrow_flight::{
     Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
-    IpcMessage, SchemaAsIpc, Ticket, decode::FlightRecordBatchStream,
+    Ticket,
 };
-use canon::datafusion::arrow::array::{Array, UInt64Array};
 use canon::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use canon::datafusion::arrow::error::ArrowError;
-use canon::datafusion::arrow::ipc::writer::IpcWriteOptions;
 use canon::datafusion::arrow::record_batch::RecordBatch;
 use canon::datafusion::error::DataFusionError;
 use canon::datafusion::execution::SendableRecordBatchStream;
 use canon::datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use canon::datafusion::scalar::ScalarValue;
 use canon::{CanonError, Session};
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
@@ -43,6 +41,10 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::auth::Auth;
 use crate::connection::{Busy, Connection, ConnectionInfo};
 use crate::stream::Limited;
+
+use convert::{
+    arrow_status, handle_name, parameter_rows, row_count, schema_bytes, status, timed_out,
+};
 
 type DoGetStream = <FlightSql as FlightService>::DoGetStream;
 type HandshakeStream = Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>;
@@ -215,93 +217,6 @@ impl FlightSql {
     }
 }
 
-/// The `count` of a DML result (DataFusion's one UInt64 cell); 0 for statements without one.
-fn row_count(batches: &[RecordBatch]) -> i64 {
-    let count: u64 = batches
-        .iter()
-        .filter(|b| b.num_columns() == 1)
-        .filter_map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<UInt64Array>()
-                .map(|c| c.iter().flatten().sum::<u64>())
-        })
-        .sum();
-    i64::try_from(count).unwrap_or(i64::MAX)
-}
-
-/// A Canon error as the status a client sees: refusals and bad SQL are the client's, the
-/// rest the server's.
-fn status(error: CanonError) -> Status {
-    let message = error.to_string();
-    match &error {
-        CanonError::Policy(_) => Status::permission_denied(message),
-        CanonError::Syntax(_) | CanonError::Prepared(_) => Status::invalid_argument(message),
-        CanonError::DataFusion(e) => match e.find_root() {
-            DataFusionError::SQL(..)
-            | DataFusionError::Plan(_)
-            | DataFusionError::SchemaError(..)
-            | DataFusionError::NotImplemented(_) => Status::invalid_argument(message),
-            DataFusionError::ResourcesExhausted(_) => Status::resource_exhausted(message),
-            _ => Status::internal(message),
-        },
-        _ => Status::internal(message),
-    }
-}
-
-fn arrow_status(error: ArrowError) -> Status {
-    Status::internal(error.to_string())
-}
-
-fn timed_out(limit: Duration) -> Status {
-    Status::deadline_exceeded(format!(
-        "statement cancelled: it ran past the server's statement timeout of {}",
-        humantime_like(limit)
-    ))
-}
-
-/// A duration as people write it (`30s`, `1.5s`).
-fn humantime_like(d: Duration) -> String {
-    format!("{}s", d.as_secs_f64())
-}
-
-/// The IPC bytes of a schema, as prepared-statement results carry them.
-fn schema_bytes(schema: &Schema) -> Result<prost::bytes::Bytes, Status> {
-    let message: IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
-        .try_into()
-        .map_err(arrow_status)?;
-    let IpcMessage(bytes) = message;
-    Ok(bytes)
-}
-
-/// A prepared-statement handle as the name of Canon's prepared statement.
-fn handle_name(handle: &[u8]) -> Result<String, Status> {
-    String::from_utf8(handle.to_vec())
-        .map_err(|_| Status::invalid_argument("prepared statement handle is not Canon's"))
-}
-
-/// The parameter rows a client bound, each row as values.
-async fn parameter_rows(stream: PeekableFlightDataStream) -> Result<Vec<Vec<ScalarValue>>, Status> {
-    let batches: Vec<RecordBatch> =
-        FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from))
-            .try_collect()
-            .await
-            .map_err(Status::from)?;
-    let mut rows = Vec::new();
-    for batch in &batches {
-        for row in 0..batch.num_rows() {
-            let values = batch
-                .columns()
-                .iter()
-                .map(|column| ScalarValue::try_from_array(column, row))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Status::invalid_argument(format!("parameter values: {e}")))?;
-            rows.push(values);
-        }
-    }
-    Ok(rows)
-}
-
 #[tonic::async_trait]
 impl FlightSqlService for FlightSql {
     type FlightService = FlightSql;
@@ -378,9 +293,7 @@ impl FlightSqlService for FlightSql {
         let caller = self.caller(&request)?;
         let sql = query.query.trim().trim_end_matches(';');
         let started = Instant::now();
-        let dataset_schema = self
-            .within(started, caller.session.output_schema(sql))
-            .await?;
+        let (dataset_schema, _) = self.within(started, caller.session.describe(sql)).await?;
         let name = caller.connection.prepared_name();
         let prepare = format!("PREPARE {name} AS {sql}");
         let prepared = self

@@ -5,8 +5,8 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::TableType;
 use datafusion::execution::context::SessionContext;
 
+use super::SYSTEM_SCHEMA;
 use crate::error::Result;
-use crate::runtime::SYSTEM_SCHEMA;
 
 /// One table a session can query.
 #[derive(Debug, Clone)]

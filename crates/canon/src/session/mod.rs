@@ -34,6 +34,9 @@ use crate::sql::Explanation;
 use crate::sql::explain::explain_plan;
 
 pub use listing::{TableEntry, TableKind};
+
+/// The schema of every session that holds Canon's system tables.
+pub const SYSTEM_SCHEMA: &str = "canon";
 pub(crate) use schema::SessionSchema;
 
 /// A session: every statement passes the policy, is recorded, then runs.
@@ -154,12 +157,25 @@ impl Session {
         Ok((plan, class, text))
     }
 
-    /// The columns a statement would return, planned under the policy but not run; its
-    /// `$n` parameters may stay unbound.
-    pub async fn output_schema(&self, sql: &str) -> Result<SchemaRef> {
+    /// The columns a statement would return and the `$n` parameters it takes, in order,
+    /// with the types planning gives them; planned under the policy but not run.
+    pub async fn describe(&self, sql: &str) -> Result<(SchemaRef, Vec<Parameter>)> {
         let statement = self.one_statement(sql)?;
         let (plan, _, _) = self.plan_statement(statement).await?;
-        Ok(Arc::clone(plan.schema().inner()))
+        let mut parameters: Vec<Parameter> = plan
+            .get_parameter_types()?
+            .into_iter()
+            .map(|(name, data_type)| Parameter {
+                name,
+                data_type,
+                inferred: true,
+            })
+            .collect();
+        parameters.sort_by_key(|p| {
+            let position = p.name.trim_start_matches('$').parse::<usize>();
+            (position.unwrap_or(usize::MAX), p.name.clone())
+        });
+        Ok((Arc::clone(plan.schema().inner()), parameters))
     }
 
     /// Every table this session can query: datasets, its own tables and Canon's system
@@ -375,7 +391,9 @@ impl Session {
 
     /// Records a refusal; recording is best effort so the refusal itself is what returns.
     fn rejected(&self, violation: PolicyViolation) -> CanonError {
-        let _ = self.diagnostics.record(Event::from(&violation));
+        let _ = self
+            .diagnostics
+            .record(Event::policy_rejected(self.id(), &violation));
         violation.into()
     }
 }

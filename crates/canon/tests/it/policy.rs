@@ -237,6 +237,7 @@ async fn refusals_are_recorded_as_policy_rejected() {
         .map(|r| serde_json::from_str(&r[1]).expect("detail is JSON"))
         .collect();
     assert_eq!(details[0]["kind"], "policy_rejected");
+    assert_eq!(details[0]["session"], session.id());
     assert_eq!(details[0]["rule"], "allow_ddl");
     assert_eq!(details[0]["class"], "ddl");
     assert_eq!(details[0]["statement"], "CREATE VIEW v AS SELECT 1");
