@@ -265,24 +265,20 @@ impl<IO> Tracked<IO> {
         }
     }
 
-    /// Any traffic starts the idle clock again.
-    fn active(&mut self) {
-        if let (Some(idle), Some(timeout)) = (self.idle.as_mut(), self.idle_timeout) {
-            idle.as_mut().reset(Instant::now() + timeout);
-        }
-    }
-
-    /// Whether the idle timeout has passed with nothing in flight.
+    /// Whether the connection has had nothing in flight for the idle timeout. The clock
+    /// is the connection's own (requests end, not bytes move), read only when the timer
+    /// fires, so that reads and writes cost nothing extra.
     fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
         let (Some(idle), Some(timeout)) = (self.idle.as_mut(), self.idle_timeout) else {
             return false;
         };
         while idle.as_mut().poll(cx).is_ready() {
-            if self.connection.idle() {
+            let idle_for = self.connection.idle_for();
+            if idle_for >= timeout {
                 self.connection.closing_because("idle timeout");
                 return true;
             }
-            idle.as_mut().reset(Instant::now() + timeout);
+            idle.as_mut().reset(Instant::now() + (timeout - idle_for));
         }
         false
     }
@@ -302,13 +298,9 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Tracked<IO> {
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
         match Pin::new(&mut this.io).poll_read(cx, buf) {
-            Poll::Ready(result) => {
-                this.active();
-                Poll::Ready(result)
-            }
             // End of stream closes the connection the way a client's close would.
             Poll::Pending if this.idle_expired(cx) => Poll::Ready(Ok(())),
-            Poll::Pending => Poll::Pending,
+            polled => polled,
         }
     }
 }
@@ -319,12 +311,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Tracked<IO> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let this = &mut *self;
-        let result = Pin::new(&mut this.io).poll_write(cx, data);
-        if result.is_ready() {
-            this.active();
-        }
-        result
+        Pin::new(&mut self.io).poll_write(cx, data)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::serve::{AGGREGATE, JOIN, LONG, POINT, Served, TOKEN, expected};
+use crate::serve::{AGGREGATE, JOIN, LONG, POINT, Served, TOKEN, events, expected};
 use crate::{python, quickstart_copy};
 
 /// The client: psycopg 3, one mode per scenario.
@@ -70,8 +70,8 @@ fn client(python: &std::path::Path, served: &Served, mode: &str, args: &[&str]) 
 fn answers_equal_canon_query_over_both_protocols_with_scram_and_parameters() {
     let Some(python) = python() else { return };
     let dir = quickstart_copy();
-    let events = dir.path().join("events.jsonl");
-    let events_arg = events.to_string_lossy().into_owned();
+    let log = dir.path().join("events.jsonl");
+    let events_arg = log.to_string_lossy().into_owned();
     let served = Served::start(dir.path(), &["--diagnostics", &events_arg], Some(TOKEN));
     let out = client(&python, &served, "queries", &[AGGREGATE, POINT, JOIN]);
     for (i, sql) in [AGGREGATE, POINT, JOIN].into_iter().enumerate() {
@@ -92,11 +92,7 @@ fn answers_equal_canon_query_over_both_protocols_with_scram_and_parameters() {
     // parameterized query ran as one of Canon's prepared statements.
     let (code, _) = served.terminate();
     assert_eq!(code, Some(0));
-    let records: Vec<Value> = std::fs::read_to_string(&events)
-        .expect("diagnostics log")
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let records = events(&log);
     let opened: Vec<&Value> = records
         .iter()
         .filter(|r| r["kind"] == "session_opened")

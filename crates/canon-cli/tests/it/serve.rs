@@ -268,6 +268,31 @@ pub fn client(python: &Path, uri: &str, mode: &str, args: &[&str]) -> Value {
     serde_json::from_str(printed.trim()).expect("client output is JSON")
 }
 
+/// The diagnostics log a server wrote with `--diagnostics`, one JSON record per line.
+pub fn events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("diagnostics log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+/// Starts a client that runs a long statement on a connection of its own, and returns
+/// once the statement is under way.
+fn hold(python: &Path, uri: &str) -> (Child, BufReader<ChildStdout>) {
+    let mut holder = Command::new(python)
+        .args(["-c", CLIENT, uri, "hold", LONG])
+        .env("TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn holder");
+    let mut out = BufReader::new(holder.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("holder started");
+    assert_eq!(line.trim(), "started");
+    (holder, out)
+}
+
 /// What `canon query` answers, as JSON rows.
 pub fn expected(dir: &Path, sql: &str) -> Value {
     let text = ok(canon(dir, &["query", "--format", "json", sql], None));
@@ -286,8 +311,8 @@ fn answers_equal_canon_query_with_basic_and_bearer_auth_and_prepared_statements(
         return;
     };
     let dir = quickstart_copy();
-    let events = dir.path().join("events.jsonl");
-    let events_arg = events.to_string_lossy().into_owned();
+    let log = dir.path().join("events.jsonl");
+    let events_arg = log.to_string_lossy().into_owned();
     let served = Served::start(dir.path(), &["--diagnostics", &events_arg], Some(TOKEN));
     let out = client(&python, &served.uri, "queries", &[AGGREGATE, POINT, JOIN]);
 
@@ -311,11 +336,7 @@ fn answers_equal_canon_query_with_basic_and_bearer_auth_and_prepared_statements(
 
     // Each connection had its own session, opened for its user and closed with it, and
     // the statements were recorded under that session.
-    let records: Vec<Value> = std::fs::read_to_string(&events)
-        .expect("diagnostics log")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
+    let records = events(&log);
     let opened: Vec<&Value> = records
         .iter()
         .filter(|r| r["kind"] == "session_opened")
@@ -342,9 +363,9 @@ fn answers_equal_canon_query_with_basic_and_bearer_auth_and_prepared_statements(
         .filter(|r| r["kind"] == "session_closed")
         .count();
     assert_eq!(closed, 2);
-    let log = std::fs::read_to_string(&events).unwrap_or_default();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
-        !log.contains(TOKEN),
+        !text.contains(TOKEN),
         "the token reached the diagnostics log"
     );
 }
@@ -381,8 +402,8 @@ fn policy_refusals_and_bad_sql_leave_the_connection_usable() {
         return;
     };
     let dir = quickstart_copy();
-    let events = dir.path().join("events.jsonl");
-    let events_arg = events.to_string_lossy().into_owned();
+    let log = dir.path().join("events.jsonl");
+    let events_arg = log.to_string_lossy().into_owned();
     let served = Served::start(dir.path(), &["--diagnostics", &events_arg], Some(TOKEN));
     let out = client(&python, &served.uri, "policy", &[]);
     let ddl = out["ddl"].as_str().expect("DDL refused");
@@ -396,11 +417,7 @@ fn policy_refusals_and_bad_sql_leave_the_connection_usable() {
     // The refusal is recorded under the session of the connection, and so of its user.
     let (code, _) = served.terminate();
     assert_eq!(code, Some(0));
-    let records: Vec<Value> = std::fs::read_to_string(&events)
-        .expect("diagnostics log")
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let records = events(&log);
     let of_kind =
         |kind: &str| -> Vec<&Value> { records.iter().filter(|r| r["kind"] == kind).collect() };
     let opened = of_kind("session_opened");
@@ -492,16 +509,7 @@ fn connections_past_the_limit_are_refused_with_the_reason() {
     let dir = quickstart_copy();
     let served = Served::start(dir.path(), &["--max-connections", "1"], Some(TOKEN));
     // The long statement holds the one connection while the second client tries.
-    let mut holder = Command::new(&python)
-        .args(["-c", CLIENT, &served.uri, "hold", LONG])
-        .env("TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn holder");
-    let mut holder_out = BufReader::new(holder.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    holder_out.read_line(&mut line).expect("holder started");
-    assert_eq!(line.trim(), "started");
+    let (mut holder, _holder_out) = hold(&python, &served.uri);
     let out = client(&python, &served.uri, "statement", &["SELECT 1 AS one"]);
     let refused = out["error"].as_str().expect("second connection refused");
     assert!(refused.contains("maximum of 1 connections"), "{refused}");
@@ -516,16 +524,7 @@ fn sigterm_stops_accepting_and_cancels_what_runs_past_the_shutdown_timeout() {
     };
     let dir = quickstart_copy();
     let served = Served::start(dir.path(), &["--shutdown-timeout", "1s"], Some(TOKEN));
-    let mut holder = Command::new(&python)
-        .args(["-c", CLIENT, &served.uri, "hold", LONG])
-        .env("TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn holder");
-    let mut holder_out = BufReader::new(holder.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    holder_out.read_line(&mut line).expect("holder started");
-    assert_eq!(line.trim(), "started");
+    let (mut holder, mut holder_out) = hold(&python, &served.uri);
     let (code, rest) = served.terminate();
     assert_eq!(code, Some(0));
     assert!(rest.contains("canon serve: stopped"), "{rest}");
@@ -568,18 +567,16 @@ fn an_idle_connection_is_closed_and_its_client_reconnects() {
         return;
     };
     let dir = quickstart_copy();
-    let events = dir.path().join("events.jsonl");
-    let events_arg = events.to_string_lossy().into_owned();
+    let log = dir.path().join("events.jsonl");
+    let events_arg = log.to_string_lossy().into_owned();
     let args = ["--idle-timeout", "1s", "--diagnostics", &events_arg];
     let served = Served::start(dir.path(), &args, Some(TOKEN));
     let out = client(&python, &served.uri, "idle", &["2.5"]);
     assert_eq!(out["after"], json!([{"two": 2}]));
     let (code, _) = served.terminate();
     assert_eq!(code, Some(0));
-    let log = std::fs::read_to_string(&events).expect("diagnostics log");
-    let reasons: Vec<String> = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    let reasons: Vec<String> = events(&log)
+        .into_iter()
         .filter(|r| r["kind"] == "session_closed")
         .map(|r| r["reason"].as_str().unwrap_or("").to_string())
         .collect();
