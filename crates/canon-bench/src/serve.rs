@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_flight::sql::client::FlightSqlServiceClient;
-use canon::Runtime;
 use canon::datafusion::prelude::SessionContext;
+use canon::{Runtime, Session};
 use futures::TryStreamExt;
 use tonic::transport::{Channel, Endpoint};
 
@@ -114,8 +114,12 @@ async fn measure(options: &Options, project: &Path, uri: &str) -> BenchResult<()
     .left_aligned(&[0]);
     for workload in [Workload::Point, Workload::Aggregate] {
         for clients in [1usize, 8, 32] {
-            let flight = flight_load(uri, workload, clients, seconds, options.rows).await?;
-            let local = local_load(&runtime, workload, clients, seconds, options.rows).await?;
+            let remote = flight_clients(uri, clients, workload, options.rows).await?;
+            let flight = load(remote, workload, seconds, options.rows).await?;
+            let sessions = (0..clients)
+                .map(|_| Client::Local(runtime.session()))
+                .collect();
+            let local = load(sessions, workload, seconds, options.rows).await?;
             table.row(vec![
                 workload.label().to_string(),
                 clients.to_string(),
@@ -145,11 +149,7 @@ async fn measure(options: &Options, project: &Path, uri: &str) -> BenchResult<()
     ]);
     let session = runtime.session();
     let started = Instant::now();
-    let mut stream = session.sql(sql).await?.execute_stream().await?;
-    let mut rows = 0u64;
-    while let Some(batch) = stream.try_next().await? {
-        rows += batch.num_rows() as u64;
-    }
+    let rows = local_rows(&session, sql).await?;
     let elapsed = started.elapsed();
     table.row(vec![
         "in-process stream".into(),
@@ -288,24 +288,61 @@ async fn flight_rows(client: &mut FlightSqlServiceClient<Channel>, sql: &str) ->
     Ok(rows)
 }
 
-async fn flight_load(
+/// One client of a load: a Flight SQL connection, or a session in this process.
+enum Client {
+    Flight(FlightSqlServiceClient<Channel>),
+    Local(Session),
+}
+
+impl Client {
+    /// Runs one statement to its last row; returns how many rows it streamed.
+    async fn rows(&mut self, sql: &str) -> Result<u64, String> {
+        let rows = match self {
+            Self::Flight(client) => flight_rows(client, sql).await,
+            Self::Local(session) => local_rows(session, sql).await,
+        };
+        rows.map_err(|e| e.to_string())
+    }
+}
+
+/// Runs one statement in a session and counts the rows it streams.
+async fn local_rows(session: &Session, sql: &str) -> BenchResult<u64> {
+    let mut stream = session.sql(sql).await?.execute_stream().await?;
+    let mut rows = 0u64;
+    while let Some(batch) = stream.try_next().await? {
+        rows += batch.num_rows() as u64;
+    }
+    Ok(rows)
+}
+
+/// `clients` Flight SQL connections, each warmed up by one query (its session is made on
+/// its first request).
+async fn flight_clients(
     uri: &str,
-    workload: Workload,
     clients: usize,
+    workload: Workload,
+    rows: u64,
+) -> BenchResult<Vec<Client>> {
+    let mut connected = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let mut client = Client::Flight(connect(uri).await?);
+        client.rows(&workload.sql(0, rows)).await?;
+        connected.push(client);
+    }
+    Ok(connected)
+}
+
+/// Each client runs the workload's queries back to back for `duration`.
+async fn load(
+    clients: Vec<Client>,
+    workload: Workload,
     duration: Duration,
     rows: u64,
 ) -> BenchResult<Load> {
-    let mut connections = Vec::with_capacity(clients);
-    for _ in 0..clients {
-        connections.push(connect(uri).await?);
-    }
-    // One warm-up query per connection: the session is made on the first request.
-    for client in &mut connections {
-        flight_rows(client, &workload.sql(0, rows)).await?;
-    }
+    let count = clients.len() as u64;
     let started = Instant::now();
     let deadline = started + duration;
-    let tasks: Vec<_> = connections
+    let tasks: Vec<_> = clients
         .into_iter()
         .enumerate()
         .map(|(i, mut client)| {
@@ -315,45 +352,9 @@ async fn flight_load(
                 while Instant::now() < deadline {
                     let sql = workload.sql(n, rows);
                     let t = Instant::now();
-                    flight_rows(&mut client, &sql)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    client.rows(&sql).await?;
                     latencies.push(t.elapsed());
-                    n += clients as u64;
-                }
-                Ok::<_, String>(latencies)
-            })
-        })
-        .collect();
-    gather(tasks, started).await
-}
-
-async fn local_load(
-    runtime: &Arc<Runtime>,
-    workload: Workload,
-    clients: usize,
-    duration: Duration,
-    rows: u64,
-) -> BenchResult<Load> {
-    let started = Instant::now();
-    let deadline = started + duration;
-    let tasks: Vec<_> = (0..clients)
-        .map(|i| {
-            let session = runtime.session();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut n = i as u64;
-                while Instant::now() < deadline {
-                    let sql = workload.sql(n, rows);
-                    let t = Instant::now();
-                    let run = async {
-                        let mut stream = session.sql(&sql).await?.execute_stream().await?;
-                        while stream.try_next().await?.is_some() {}
-                        Ok::<_, Box<dyn std::error::Error>>(())
-                    };
-                    run.await.map_err(|e| e.to_string())?;
-                    latencies.push(t.elapsed());
-                    n += clients as u64;
+                    n += count;
                 }
                 Ok::<_, String>(latencies)
             })

@@ -3,6 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use canon::CanonError;
+use canon::datafusion::error::DataFusionError;
+
 /// Why the server could not start, or stopped serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -54,4 +57,38 @@ pub enum ServerError {
     /// The transport failed while serving.
     #[error("Flight SQL transport")]
     Transport(#[source] tonic::transport::Error),
+}
+
+/// Whose fault a failed statement is, as both protocols report it to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// The SQL policy refused it.
+    Refused,
+    /// The SQL does not parse, or breaks Canon's prepared-statement rules.
+    Syntax,
+    /// It parses but does not plan: unknown names, wrong types, unsupported features.
+    Plan,
+    /// It ran out of memory (or another resource) under the runtime's limits.
+    Exhausted,
+    /// Anything else: the server's fault, not the statement's.
+    Server,
+}
+
+impl Fault {
+    /// The fault of `error`.
+    pub fn of(error: &CanonError) -> Self {
+        match error {
+            CanonError::Policy(_) => Self::Refused,
+            CanonError::Syntax(_) | CanonError::Prepared(_) => Self::Syntax,
+            CanonError::DataFusion(e) => match e.find_root() {
+                DataFusionError::SQL(..) => Self::Syntax,
+                DataFusionError::Plan(_)
+                | DataFusionError::SchemaError(..)
+                | DataFusionError::NotImplemented(_) => Self::Plan,
+                DataFusionError::ResourcesExhausted(_) => Self::Exhausted,
+                _ => Self::Server,
+            },
+            _ => Self::Server,
+        }
+    }
 }

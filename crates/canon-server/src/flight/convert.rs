@@ -7,47 +7,31 @@ use arrow_flight::error::FlightError;
 use arrow_flight::sql::server::PeekableFlightDataStream;
 use arrow_flight::{IpcMessage, SchemaAsIpc, decode::FlightRecordBatchStream};
 use canon::CanonError;
-use canon::datafusion::arrow::array::{Array, UInt64Array};
 use canon::datafusion::arrow::datatypes::Schema;
 use canon::datafusion::arrow::error::ArrowError;
 use canon::datafusion::arrow::ipc::writer::IpcWriteOptions;
 use canon::datafusion::arrow::record_batch::RecordBatch;
-use canon::datafusion::error::DataFusionError;
 use canon::datafusion::scalar::ScalarValue;
+use canon::session::rows_affected;
 use futures::TryStreamExt;
 use tonic::Status;
 
-/// The `count` of a DML result (DataFusion's one UInt64 cell); 0 for statements without one.
+use crate::error::Fault;
+
+/// The row count of a DML result, as Flight SQL's `i64`.
 pub(super) fn row_count(batches: &[RecordBatch]) -> i64 {
-    let count: u64 = batches
-        .iter()
-        .filter(|b| b.num_columns() == 1)
-        .filter_map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<UInt64Array>()
-                .map(|c| c.iter().flatten().sum::<u64>())
-        })
-        .sum();
-    i64::try_from(count).unwrap_or(i64::MAX)
+    i64::try_from(rows_affected(batches)).unwrap_or(i64::MAX)
 }
 
 /// A Canon error as the status a client sees: refusals and bad SQL are the client's, the
 /// rest the server's.
 pub(super) fn status(error: CanonError) -> Status {
     let message = error.to_string();
-    match &error {
-        CanonError::Policy(_) => Status::permission_denied(message),
-        CanonError::Syntax(_) | CanonError::Prepared(_) => Status::invalid_argument(message),
-        CanonError::DataFusion(e) => match e.find_root() {
-            DataFusionError::SQL(..)
-            | DataFusionError::Plan(_)
-            | DataFusionError::SchemaError(..)
-            | DataFusionError::NotImplemented(_) => Status::invalid_argument(message),
-            DataFusionError::ResourcesExhausted(_) => Status::resource_exhausted(message),
-            _ => Status::internal(message),
-        },
-        _ => Status::internal(message),
+    match Fault::of(&error) {
+        Fault::Refused => Status::permission_denied(message),
+        Fault::Syntax | Fault::Plan => Status::invalid_argument(message),
+        Fault::Exhausted => Status::resource_exhausted(message),
+        Fault::Server => Status::internal(message),
     }
 }
 

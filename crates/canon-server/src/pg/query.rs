@@ -8,11 +8,10 @@ use std::time::Duration;
 use arrow_pg::datatypes::df::deserialize_parameters;
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
 use async_trait::async_trait;
-use canon::datafusion::arrow::array::{Array, UInt64Array};
 use canon::datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use canon::datafusion::common::ParamValues;
 use canon::datafusion::dataframe::DataFrame;
-use canon::datafusion::error::DataFusionError;
+use canon::session::rows_affected;
 use canon::{CanonError, Session};
 use futures::{Sink, StreamExt};
 use pgwire::api::portal::{Format, Portal};
@@ -26,6 +25,7 @@ use pgwire::messages::PgWireBackendMessage;
 use tokio::time::Instant;
 
 use crate::connection::Connection;
+use crate::error::Fault;
 use crate::stream::Limited;
 
 /// One Postgres connection: its Canon connection and the server's statement timeout.
@@ -147,12 +147,7 @@ impl PgConnection {
                     .written_since_begin
                     .lock()
                     .unwrap_or_else(|e| e.into_inner()) += 1;
-                let count = batches
-                    .iter()
-                    .filter_map(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
-                    .map(|c| c.iter().flatten().sum::<u64>())
-                    .sum::<u64>();
-                let rows = usize::try_from(count).unwrap_or(usize::MAX);
+                let rows = usize::try_from(rows_affected(&batches)).unwrap_or(usize::MAX);
                 let tag = match tag {
                     "INSERT" => Tag::new(tag).with_oid(0).with_rows(rows),
                     _ => Tag::new(tag).with_rows(rows),
@@ -458,18 +453,12 @@ fn user_error(code: &str, message: String) -> PgWireError {
 /// A Canon error as Postgres reports it: the policy's refusals as insufficient privilege,
 /// bad SQL as syntax errors, the rest as internal errors.
 fn pg_error(error: CanonError) -> PgWireError {
-    let code = match &error {
-        CanonError::Policy(_) => "42501",
-        CanonError::Syntax(_) | CanonError::Prepared(_) => "42601",
-        CanonError::DataFusion(e) => match e.find_root() {
-            DataFusionError::SQL(..) => "42601",
-            DataFusionError::Plan(_)
-            | DataFusionError::SchemaError(..)
-            | DataFusionError::NotImplemented(_) => "42000",
-            DataFusionError::ResourcesExhausted(_) => "53200",
-            _ => "XX000",
-        },
-        _ => "XX000",
+    let code = match Fault::of(&error) {
+        Fault::Refused => "42501",
+        Fault::Syntax => "42601",
+        Fault::Plan => "42000",
+        Fault::Exhausted => "53200",
+        Fault::Server => "XX000",
     };
     user_error(code, error.to_string())
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, UInt64Array};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::execution::context::SessionContext;
@@ -201,17 +202,7 @@ impl Session {
         };
         let options = DataFrameWriteOptions::new().with_insert_operation(op);
         let batches = rows.write_table(dataset, options).await?;
-        let count = batches
-            .first()
-            .filter(|b| b.num_columns() == 1 && b.num_rows() == 1)
-            .and_then(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<UInt64Array>()
-                    .map(|c| c.value(0))
-            })
-            .unwrap_or_default();
-        Ok(count)
+        Ok(rows_affected(&batches))
     }
 
     /// The rows of one data file (parquet, csv, json/ndjson or arrow, by its extension).
@@ -396,6 +387,17 @@ impl Session {
             .record(Event::policy_rejected(self.id(), &violation));
         violation.into()
     }
+}
+
+/// The row count a DML statement's result carries (DataFusion's one UInt64 `count`
+/// column), summed over its batches; 0 for results without one.
+pub fn rows_affected(batches: &[RecordBatch]) -> u64 {
+    batches
+        .iter()
+        .filter(|b| b.num_columns() == 1)
+        .filter_map(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
+        .flat_map(|counts| counts.iter().flatten())
+        .fold(0, u64::saturating_add)
 }
 
 /// `SET` and `RESET` of a setting the profile or the policy owns are refused: DataFusion
