@@ -10,8 +10,9 @@
 //! 1. [`error`]: why the server could not start or serve.
 //! 2. [`auth`]: the shared secret and the handshake's session tokens.
 //! 3. [`connection`]: connections against the limit, their sessions, idle closing.
-//! 4. `stream`: result streams cut at the statement timeout; `tls`: one certificate for
-//!    both protocols.
+//! 4. `stream`: result streams cut at the statement timeout; `contain`: a panic in the
+//!    engine fails its statement, not the connection; `tls`: one certificate for both
+//!    protocols.
 //! 5. `flight`: the Flight SQL service (statements, prepared statements, metadata), and
 //!    `pg`: the Postgres wire protocol (authentication, simple and extended queries).
 //! 6. [`serve`]: listening sockets and shutdown.
@@ -20,6 +21,7 @@
 
 pub mod auth;
 pub mod connection;
+mod contain;
 pub mod error;
 mod flight;
 mod pg;

@@ -105,6 +105,12 @@ pub fn azurite() -> Option<PathBuf> {
     tool(&AZURITE, "CANON_TEST_AZURITE", "test-azurite")
 }
 
+/// psql, Postgres's command-line client, found or installed by `scripts/test-psql`.
+pub fn psql() -> Option<PathBuf> {
+    static PSQL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    tool(&PSQL, "CANON_TEST_PSQL", "test-psql")
+}
+
 /// A test tool: the path in `variable` (CI sets it), else what the project's install
 /// script prints. With `CI` set, a missing tool fails the test; elsewhere it skips, saying
 /// so.

@@ -1,12 +1,12 @@
-//! `canon serve --postgres` as a real process, with psycopg as the client: answers equal
-//! to `canon query` over the simple and the extended protocol, parameters, SCRAM,
-//! refusals on a connection that stays usable, transactions Canon cannot honour, limits
-//! and shutdown.
+//! `canon serve --postgres` as a real process, with psycopg and psql as the clients:
+//! answers equal to `canon query` over the simple and the extended protocol, parameters,
+//! SCRAM, refusals on a connection that stays usable, transactions Canon cannot honour,
+//! limits and shutdown, and the catalog psql's `\d` and DBeaver read.
 
 use serde_json::Value;
 
 use crate::serve::{AGGREGATE, JOIN, LONG, POINT, Served, TOKEN, events, expected};
-use crate::{python, quickstart_copy};
+use crate::{psql, python, quickstart_copy};
 
 /// The client: psycopg 3, one mode per scenario.
 const CLIENT: &str = r#"
@@ -46,6 +46,37 @@ elif mode == "transaction":
         out["rows"] = rows(conn.cursor(), args[0])
         conn.rollback()
         out["after"] = rows(conn.cursor(), args[0])
+elif mode == "catalog":
+    # What DBeaver reads to fill its navigator, over the extended protocol as JDBC sends it.
+    with connect(autocommit=True) as conn:
+        cur = conn.cursor()
+        out["who"] = rows(cur, "SELECT current_schema() AS schema, session_user AS usr")
+        out["search_path"] = rows(cur, "SHOW search_path")
+        namespaces = rows(cur, "SELECT n.oid,n.*,d.description FROM pg_catalog.pg_namespace n "
+            "LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=n.oid AND d.objsubid=0 "
+            "AND d.classoid='pg_namespace'::regclass ORDER BY nspname")
+        out["namespaces"] = [n["nspname"] for n in namespaces]
+        public = [n["oid"] for n in namespaces if n["nspname"] == "public"][0]
+        relations = rows(cur, "select c.oid,c.*,d.description,"
+            "pg_catalog.pg_get_expr(c.relpartbound, c.oid) as partition_expr, "
+            "pg_catalog.pg_get_partkeydef(c.oid) as partition_key from pg_catalog.pg_class c "
+            "left outer join pg_catalog.pg_description d on d.objoid=c.oid and d.objsubid=0 "
+            "and d.classoid='pg_class'::regclass where c.relnamespace=%s "
+            "and c.relkind not in ('i','I','c')", (public,))
+        out["relations"] = sorted([r["relname"], r["relkind"]] for r in relations)
+        trips = [r["oid"] for r in relations if r["relname"] == args[0]][0]
+        columns = rows(cur, "select c.relname,a.*,pg_catalog.pg_get_expr(ad.adbin, ad.adrelid, true) "
+            "as def_value,dsc.description,dep.objid from pg_catalog.pg_attribute a "
+            "inner join pg_catalog.pg_class c on (a.attrelid=c.oid) "
+            "left outer join pg_catalog.pg_attrdef ad on (a.attrelid=ad.adrelid and a.attnum = ad.adnum) "
+            "left outer join pg_catalog.pg_description dsc on (c.oid=dsc.objoid and a.attnum = dsc.objsubid) "
+            "left outer join pg_depend dep on dep.refobjid = a.attrelid AND dep.deptype = 'i' "
+            "and dep.refobjsubid = a.attnum and dep.classid = dep.refclassid "
+            "where a.attnum > 0 and NOT a.attisdropped and c.oid=%s order by a.attnum", (trips,))
+        out["columns"] = [[c["attname"], c["attnotnull"]] for c in columns]
+        out["information_schema"] = rows(cur, "SELECT column_name, is_nullable "
+            "FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s "
+            "ORDER BY ordinal_position", (args[0],))
 elif mode == "refused":
     out["wrong_password"] = error(lambda: connect(password="not-the-token").close())
 elif mode == "statement":
@@ -173,4 +204,150 @@ fn the_statement_timeout_cancels_a_long_query_and_shutdown_exits_0() {
     let (code, rest) = served.terminate();
     assert_eq!(code, Some(0));
     assert!(rest.contains("canon serve: stopped"), "{rest}");
+}
+
+/// Runs psql's `command` against the server as user `bo`, unaligned, and returns its output.
+fn run_psql(psql: &std::path::Path, served: &Served, command: &str) -> String {
+    let (host, port) = served.postgres.rsplit_once(':').expect("host:port");
+    let output = std::process::Command::new(psql)
+        .args([
+            "-X",
+            "-A",
+            "-F",
+            "|",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            command,
+        ])
+        .arg(format!(
+            "host={host} port={port} user=bo dbname=canon sslmode=disable connect_timeout=10"
+        ))
+        .env("PGPASSWORD", TOKEN)
+        .output()
+        .expect("psql runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "psql {command}: {stderr}{stdout}");
+    stdout
+}
+
+/// The columns of the quickstart's `trips` contract as Postgres names their types, with
+/// whether the contract declares them non-null.
+const TRIPS: [(&str, &str, bool); 6] = [
+    ("id", "bigint", true),
+    ("pickup_at", "timestamp with time zone", true),
+    ("zone_id", "integer", true),
+    ("payment", "text", true),
+    ("fare", "double precision", false),
+    ("year", "integer", true),
+];
+
+#[test]
+fn psql_describes_the_datasets_and_canons_system_tables() {
+    let Some(psql) = psql() else { return };
+    let dir = quickstart_copy();
+    let served = Served::start(dir.path(), &[], Some(TOKEN));
+
+    let tables = run_psql(&psql, &served, r"\dt");
+    for dataset in ["trips", "zones"] {
+        assert!(
+            tables
+                .lines()
+                .any(|l| l.starts_with(&format!("public|{dataset}|table|"))),
+            "{tables}"
+        );
+    }
+    let described = run_psql(&psql, &served, r"\d trips");
+    assert!(
+        described.starts_with("Table \"public.trips\""),
+        "{described}"
+    );
+    let columns: Vec<(String, String, bool)> = described
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('|').collect();
+            match fields.as_slice() {
+                [name, ty, _collation, nullable, _default] if *name != "Column" => {
+                    Some((name.to_string(), ty.to_string(), *nullable == "not null"))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    let want: Vec<(String, String, bool)> = TRIPS
+        .iter()
+        .map(|(n, t, nn)| (n.to_string(), t.to_string(), *nn))
+        .collect();
+    assert_eq!(columns, want, "{described}");
+
+    let system = run_psql(&psql, &served, r"\dv canon.*");
+    for table in [
+        "datasets",
+        "diagnostics",
+        "functions",
+        "prepared",
+        "profile",
+    ] {
+        assert!(
+            system
+                .lines()
+                .any(|l| l.starts_with(&format!("canon|{table}|view|"))),
+            "{system}"
+        );
+    }
+    let schemas = run_psql(&psql, &served, r"\dn");
+    assert!(
+        schemas.lines().any(|l| l.starts_with("canon|")),
+        "{schemas}"
+    );
+    assert!(
+        schemas.lines().any(|l| l.starts_with("public|")),
+        "{schemas}"
+    );
+}
+
+#[test]
+fn dbeaver_reads_schemas_tables_and_columns_from_pg_catalog() {
+    let Some(python) = python() else { return };
+    let dir = quickstart_copy();
+    let served = Served::start(dir.path(), &[], Some(TOKEN));
+    let out = client(&python, &served, "catalog", &["trips"]);
+
+    assert_eq!(out["who"][0]["usr"], "bo", "{out}");
+    assert_eq!(out["who"][0]["schema"], "public", "{out}");
+    assert_eq!(out["search_path"][0]["search_path"], "public", "{out}");
+    let namespaces = out["namespaces"].as_array().expect("namespaces");
+    for schema in ["canon", "public"] {
+        assert!(namespaces.iter().any(|n| n == schema), "{out}");
+    }
+    let relations = &out["relations"];
+    assert_eq!(
+        relations,
+        &serde_json::json!([["trips", "r"], ["zones", "r"]]),
+        "{out}"
+    );
+    let columns: Vec<(String, bool)> = out["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| (c[0].as_str().unwrap_or_default().to_string(), c[1] == true))
+        .collect();
+    let want: Vec<(String, bool)> = TRIPS
+        .iter()
+        .map(|(n, _, nn)| (n.to_string(), *nn))
+        .collect();
+    assert_eq!(columns, want, "{out}");
+    let listed: Vec<(String, bool)> = out["information_schema"]
+        .as_array()
+        .expect("information_schema")
+        .iter()
+        .map(|c| {
+            (
+                c["column_name"].as_str().unwrap_or_default().to_string(),
+                c["is_nullable"] == "NO",
+            )
+        })
+        .collect();
+    assert_eq!(listed, want, "{out}");
 }

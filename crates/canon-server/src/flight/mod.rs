@@ -40,6 +40,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::Auth;
 use crate::connection::{Busy, Connection, ConnectionInfo};
+use crate::contain::{contained, contained_stream};
 use crate::stream::Limited;
 
 use convert::{
@@ -113,12 +114,13 @@ impl FlightSql {
         })
     }
 
-    /// Runs `work` within the statement timeout.
+    /// Runs `work` within the statement timeout, a panic in it failing this statement only.
     async fn within<T>(
         &self,
         started: Instant,
         work: impl Future<Output = Result<T, CanonError>>,
     ) -> Result<T, Status> {
+        let work = contained(work);
         let result = match self.statement_timeout {
             Some(limit) => tokio::time::timeout_at(started + limit, work)
                 .await
@@ -271,7 +273,9 @@ impl FlightSqlService for FlightSql {
         })?;
         let started = Instant::now();
         let batches = self
-            .within(started, async { Ok(df.execute_stream().await?) })
+            .within(started, async {
+                Ok(contained_stream(df.execute_stream().await?))
+            })
             .await?;
         Ok(self.stream(batches, started, caller.busy))
     }

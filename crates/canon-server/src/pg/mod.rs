@@ -1,8 +1,10 @@
 //! The Postgres wire protocol on pgwire: a handler set per connection, holding that
 //! connection's Canon session, so every statement passes Canon's policy, plan hook and
-//! diagnostics as it does over Flight SQL.
+//! diagnostics as it does over Flight SQL. Each session also gets a `pg_catalog`, so
+//! psql's `\d` and DBeaver can list what there is (`catalog`).
 
 mod auth;
+mod catalog;
 pub(crate) mod listener;
 mod query;
 

@@ -25,8 +25,11 @@ use pgwire::messages::PgWireBackendMessage;
 use tokio::time::Instant;
 
 use crate::connection::Connection;
+use crate::contain::{contained, contained_stream};
 use crate::error::Fault;
 use crate::stream::Limited;
+
+use super::catalog;
 
 /// One Postgres connection: its Canon connection and the server's statement timeout.
 pub struct PgConnection {
@@ -35,6 +38,8 @@ pub struct PgConnection {
     /// Writes since the client's BEGIN: Canon commits each statement as it runs, so a
     /// ROLLBACK after one cannot be honoured and is refused.
     written_since_begin: Mutex<u64>,
+    /// Whether the session has its `pg_catalog` yet (given on first use).
+    catalog_installed: Mutex<bool>,
 }
 
 /// A parsed statement of the extended protocol.
@@ -69,10 +74,12 @@ impl PgConnection {
             connection,
             statement_timeout,
             written_since_begin: Mutex::new(0),
+            catalog_installed: Mutex::new(false),
         })
     }
 
-    /// The connection's session, made for the client's user on first use.
+    /// The connection's session, made for the client's user on first use and given a
+    /// `pg_catalog` then.
     fn session<C: ClientInfo>(&self, client: &C) -> PgWireResult<Session> {
         if self.connection.refused() {
             return Err(user_error(
@@ -88,15 +95,26 @@ impl PgConnection {
             .get(METADATA_USER)
             .cloned()
             .unwrap_or_default();
-        Ok(self.connection.session(&user))
+        let session = self.connection.session(&user);
+        let mut installed = self
+            .catalog_installed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !*installed {
+            catalog::install(&session, &user).map_err(pg_error)?;
+            *installed = true;
+        }
+        Ok(session)
     }
 
-    /// Runs `work` within the statement timeout counted from `started`.
+    /// Runs `work` within the statement timeout counted from `started`, a panic in it
+    /// failing this statement only.
     async fn within<T>(
         &self,
         started: Instant,
         work: impl Future<Output = Result<T, CanonError>>,
     ) -> PgWireResult<T> {
+        let work = contained(work);
         let result = match self.statement_timeout {
             Some(limit) => tokio::time::timeout_at(started + limit, work)
                 .await
@@ -175,7 +193,9 @@ impl PgConnection {
             None,
         )?);
         let batches = self
-            .within(started, async { Ok(df.execute_stream().await?) })
+            .within(started, async {
+                Ok(contained_stream(df.execute_stream().await?))
+            })
             .await?;
         let encoding = Arc::clone(&fields);
         let rows = batches
@@ -228,7 +248,9 @@ impl SimpleQueryHandler for PgQueries {
     {
         let session = self.conn.session(client)?;
         let _busy = self.conn.connection.busy();
-        let statements = session.parse(query).map_err(pg_error)?;
+        let statements = session
+            .parse(&catalog::rewrite(query, &session))
+            .map_err(pg_error)?;
         let mut responses = Vec::with_capacity(statements.len());
         for statement in statements {
             let text = statement.to_string();
@@ -265,15 +287,15 @@ impl QueryParser for PgParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let sql = sql.trim().trim_end_matches(';').trim().to_string();
+        let sql = sql.trim().trim_end_matches(';').trim();
         if sql.is_empty() {
             return Ok(None);
         }
-        let kind = kind_of(&sql);
+        let kind = kind_of(sql);
         let empty = Arc::new(Schema::empty());
         if let Kind::Protocol(_) = kind {
             return Ok(Some(PgStatement {
-                sql,
+                sql: sql.to_string(),
                 kind,
                 prepared: None,
                 columns: empty,
@@ -281,6 +303,7 @@ impl QueryParser for PgParser {
             }));
         }
         let session = self.conn.session(client)?;
+        let sql = catalog::rewrite(sql, &session).into_owned();
         let _busy = self.conn.connection.busy();
         let started = Instant::now();
         let (columns, parameters) = self.conn.within(started, session.describe(&sql)).await?;

@@ -185,6 +185,30 @@ impl Session {
         listing::tables(&self.ctx).await
     }
 
+    /// Installs what a front end needs into this session alone, such as a Postgres
+    /// `pg_catalog` schema and its functions: `install` gets the session's context.
+    ///
+    /// The session's catalogs and functions are its own, so nothing reaches other
+    /// sessions; statements run afterwards still pass the policy and the plan hook.
+    pub fn extend<F>(&self, install: F) -> Result<()>
+    where
+        F: FnOnce(&SessionContext) -> datafusion::error::Result<()>,
+    {
+        Ok(install(&self.ctx)?)
+    }
+
+    /// The catalog and schema that unqualified names resolve in
+    /// (`datafusion.catalog.default_catalog` and `default_schema`).
+    pub fn default_namespace(&self) -> (String, String) {
+        let state = self.ctx.state_ref();
+        let state = state.read();
+        let catalog = &state.config_options().catalog;
+        (
+            catalog.default_catalog.clone(),
+            catalog.default_schema.clone(),
+        )
+    }
+
     /// A DataFrame over a dataset or session table, for building queries with DataFusion's
     /// DataFrame API. Its plans pass the same policy and are recorded like SQL when they run.
     pub async fn table(&self, name: &str) -> Result<DataFrame> {
