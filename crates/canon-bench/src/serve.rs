@@ -1,9 +1,11 @@
 //! `canon serve` under load: queries per second and p50/p99 latency of a point query and an
 //! aggregate with 1, 8 and 32 Flight SQL clients, each on its own connection, next to the
-//! same queries on in-process sessions; and rows per second of a large result both ways.
+//! same queries on in-process sessions; and rows per second of a large result over Flight
+//! SQL, over Postgres wire and in process.
 //!
-//! The server is the release `canon` binary, started here on a loopback port and stopped
-//! with SIGTERM at the end; the clients are arrow-flight's Flight SQL client.
+//! The server is the release `canon` binary, started here on loopback ports and stopped
+//! with SIGTERM at the end; the clients are arrow-flight's Flight SQL client and
+//! tokio-postgres (extended protocol, binary results, rows streamed as they arrive).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -88,12 +90,13 @@ pub async fn run(options: &Options) -> BenchResult<()> {
     let dir = options.work.join("serve");
     let project = prepare(&dir, options.rows).await?;
     let mut server = Server::start(&options.canon, &project)?;
-    let result = measure(options, &project, &server.uri).await;
+    let result = measure(options, &project, &server).await;
     server.stop()?;
     result
 }
 
-async fn measure(options: &Options, project: &Path, uri: &str) -> BenchResult<()> {
+async fn measure(options: &Options, project: &Path, server: &Server) -> BenchResult<()> {
+    let uri = server.uri.as_str();
     let runtime = Arc::new(Runtime::load(project).await?);
     let seconds = Duration::from_secs(options.seconds);
     println!(
@@ -143,6 +146,15 @@ async fn measure(options: &Options, project: &Path, uri: &str) -> BenchResult<()
     let elapsed = started.elapsed();
     table.row(vec![
         "Flight SQL".into(),
+        rows.to_string(),
+        ms(elapsed),
+        per_second(rows, elapsed),
+    ]);
+    let started = Instant::now();
+    let rows = postgres_rows(&server.postgres, sql).await?;
+    let elapsed = started.elapsed();
+    table.row(vec![
+        "Postgres wire".into(),
         rows.to_string(),
         ms(elapsed),
         per_second(rows, elapsed),
@@ -212,7 +224,10 @@ struct Server {
     child: Child,
     /// Kept open: the server says when it has stopped.
     stdout: std::io::BufReader<std::process::ChildStdout>,
+    /// Flight SQL's endpoint.
     uri: String,
+    /// The Postgres listener's `host:port`.
+    postgres: String,
 }
 
 impl Server {
@@ -224,6 +239,8 @@ impl Server {
                 "serve",
                 "--flight-sql",
                 "127.0.0.1:0",
+                "--postgres",
+                "127.0.0.1:0",
                 "--max-connections",
                 "100",
             ])
@@ -232,14 +249,23 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()?;
         let mut stdout = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?);
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut stdout, &mut line)?;
-        let uri = line
-            .trim()
-            .strip_prefix("canon serve: Flight SQL on grpc://")
-            .map(|addr| format!("http://{addr}"))
-            .ok_or_else(|| format!("canon serve printed {line:?}"))?;
-        Ok(Self { child, stdout, uri })
+        let mut listening = |prefix: &str| -> BenchResult<String> {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut stdout, &mut line)?;
+            let addr = line.trim().strip_prefix(prefix).map(str::to_string);
+            Ok(addr.ok_or_else(|| format!("canon serve printed {line:?}"))?)
+        };
+        let uri = format!(
+            "http://{}",
+            listening("canon serve: Flight SQL on grpc://")?
+        );
+        let postgres = listening("canon serve: Postgres on postgresql://")?;
+        Ok(Self {
+            child,
+            stdout,
+            uri,
+            postgres,
+        })
     }
 
     fn stop(&mut self) -> BenchResult<()> {
@@ -306,6 +332,22 @@ impl Client {
 }
 
 /// Runs one statement in a session and counts the rows it streams.
+/// Rows of `sql` over Postgres wire, counted as they stream in.
+async fn postgres_rows(addr: &str, sql: &str) -> BenchResult<u64> {
+    let (host, port) = addr.rsplit_once(':').ok_or("host:port")?;
+    let config = format!("host={host} port={port} user=bench dbname=canon password={TOKEN}");
+    let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await?;
+    let connection = tokio::spawn(connection);
+    let rows = client
+        .query_raw(sql, std::iter::empty::<i32>())
+        .await?
+        .try_fold(0u64, |n, _row| async move { Ok(n + 1) })
+        .await?;
+    drop(client);
+    connection.await??;
+    Ok(rows)
+}
+
 async fn local_rows(session: &Session, sql: &str) -> BenchResult<u64> {
     let mut stream = session.sql(sql).await?.execute_stream().await?;
     let mut rows = 0u64;

@@ -351,3 +351,47 @@ fn dbeaver_reads_schemas_tables_and_columns_from_pg_catalog() {
         .collect();
     assert_eq!(listed, want, "{out}");
 }
+
+#[test]
+fn malformed_messages_do_not_take_the_server_down() {
+    use std::io::{Read, Write};
+    let Some(python) = python() else { return };
+    let dir = quickstart_copy();
+    let served = Served::start(dir.path(), &[], Some(TOKEN));
+    // A startup message for user `bo`, protocol 3.0, to reach the authenticated phase's
+    // framing with what follows it.
+    let mut startup = Vec::new();
+    let body = b"\x00\x03\x00\x00user\x00bo\x00database\x00canon\x00\x00";
+    let length = u32::try_from(body.len() + 4).expect("short");
+    startup.extend_from_slice(&length.to_be_bytes());
+    startup.extend_from_slice(body);
+    let after_startup = |tail: &[u8]| [startup.as_slice(), tail].concat();
+    let cases: Vec<Vec<u8>> = vec![
+        vec![0xff; 4096],
+        b"\xff\xff\xff\xff\x00\x03\x00\x00".to_vec(),
+        b"\x7f\xff\xff\xff\x00\x03\x00\x00".to_vec(),
+        b"\x00\x00\x00\x08\x04\xd2\x16\x2f\x16\x03\x01\xff\xff garbage".to_vec(),
+        after_startup(b"p\x7f\xff\xff\xffxx"),
+        after_startup(b"Q\x00\x00\x00\x02"),
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+    ];
+    for garbage in &cases {
+        let mut socket = std::net::TcpStream::connect(&served.postgres).expect("connect");
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .expect("timeout");
+        let _ = socket.write_all(garbage);
+        let mut answer = Vec::new();
+        let _ = socket.read_to_end(&mut answer);
+    }
+    let out = client(
+        &python,
+        &served,
+        "statement",
+        &["SELECT count(*) AS n FROM zones"],
+    );
+    assert_eq!(out["error"], Value::Null, "{out}");
+    assert_eq!(out["after"], Value::Null, "{out}");
+    let (code, _) = served.terminate();
+    assert_eq!(code, Some(0));
+}
