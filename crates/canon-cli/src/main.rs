@@ -7,7 +7,6 @@ mod output;
 mod progress;
 mod serve;
 mod shell;
-mod sql_error;
 mod stream;
 
 use std::io::Write;
@@ -208,7 +207,7 @@ impl Failure {
         let status = if e.is_project_error() { 2 } else { 1 };
         Self {
             status,
-            message: sql_error::render(&e, sql),
+            message: canon::sql::render_error(&e, sql),
         }
     }
 

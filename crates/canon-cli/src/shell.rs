@@ -6,8 +6,8 @@ use rustyline::error::ReadlineError;
 
 use crate::Failure;
 use crate::output::{self, OutputFormat};
-use crate::sql_error;
 use crate::stream::{self, StreamError};
+use canon::sql::render_error;
 
 const HELP: &str =
     "Statements end with `;`. \\d lists datasets, \\d NAME describes one, \\q quits.";
@@ -102,15 +102,15 @@ async fn meta_command(
 /// Runs the statements of `sql`; an error comes back rendered, pointing into `sql`.
 async fn run_sql(session: &Session, sql: &str, format: OutputFormat) -> Result<(), String> {
     let mut out = stream::Output::new(std::io::stdout().lock());
-    let statements = session.parse(sql).map_err(|e| sql_error::render(&e, sql))?;
+    let statements = session.parse(sql).map_err(|e| render_error(&e, sql))?;
     for (i, statement) in statements.into_iter().enumerate() {
         let df = session
             .statement(statement)
             .await
-            .map_err(|e| sql_error::render(&e, sql))?;
+            .map_err(|e| render_error(&e, sql))?;
         match stream::print(df, &mut out, format, i == 0).await {
             Ok(()) => {}
-            Err(StreamError::Query(e)) => return Err(sql_error::render(&e, sql)),
+            Err(StreamError::Query(e)) => return Err(render_error(&e, sql)),
             // Standard output's reader went away: nothing more can be shown.
             Err(StreamError::Output(_)) if out.closed() => return Ok(()),
             Err(StreamError::Output(e)) => return Err(e.to_string()),

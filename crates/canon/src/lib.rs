@@ -22,8 +22,9 @@
 //! 3. Engine adapters: [`contract`] (the `ARROW(…)` type planner), `view` (tables
 //!    computed at scan time), `finished` (the root node that records how a plan's run
 //!    ended), [`stores`] (the object store registry: local files, S3, Azure, GCS and
-//!    HTTP, each store counting its requests) and [`optimizer`] (Canon's own logical
-//!    optimizer rules).
+//!    HTTP, each store counting its requests), [`optimizer`] (Canon's own logical
+//!    optimizer rules) and `hosted` (tables whose scans run in Canon's runtime when another
+//!    DataFusion context reads them).
 //! 4. [`profile`]: the `SessionConfig` and `RuntimeEnv` built from the profile.
 //! 5. [`evolution`] (the schema-evolution adapter) and [`registry`] (contract → DDL →
 //!    table, with one [`registry::TableFormat`] hook per format that brings its own
@@ -54,6 +55,7 @@ mod finished;
 mod formats;
 pub mod functions;
 mod hook;
+mod hosted;
 pub mod optimizer;
 pub mod prepared;
 pub mod profile;

@@ -16,6 +16,7 @@ use crate::contract::ArrowTypePlanner;
 use crate::diagnostics::{Diagnostics, Event};
 use crate::error::Result;
 use crate::functions;
+use crate::hosted::HostedSchema;
 use crate::prepared::{self, Declared, SessionStatements};
 use crate::profile::RuntimeProfile;
 use crate::project::Project;
@@ -186,15 +187,11 @@ impl Runtime {
     /// A new session from the template: same config, runtime, functions and policy.
     pub fn session(&self) -> Session {
         let options = self.template.config().options();
-        let catalog = MemoryCatalogProvider::new();
-        // Memory catalogs accept any schema name; these calls cannot fail.
-        let _ = catalog.register_schema(
-            &options.catalog.default_schema,
-            Arc::new(SessionSchema::new(Arc::clone(&self.tables))),
-        );
-        let _ = catalog.register_schema(SYSTEM_SCHEMA, Arc::clone(&self.system));
         let catalogs = MemoryCatalogProviderList::new();
-        catalogs.register_catalog(options.catalog.default_catalog.clone(), Arc::new(catalog));
+        catalogs.register_catalog(
+            options.catalog.default_catalog.clone(),
+            self.session_catalog(),
+        );
         let statements = Arc::new(SessionStatements::new(Arc::clone(&self.declared)));
         let config = self
             .template
@@ -212,6 +209,38 @@ impl Runtime {
             self.diagnostics.clone(),
             statements,
         )
+    }
+
+    /// The catalog every session starts with: the project's datasets in the default
+    /// schema (read-only, with room for scratch tables) and Canon's system tables.
+    fn session_catalog(&self) -> Arc<dyn CatalogProvider> {
+        let options = self.template.config().options();
+        let catalog = MemoryCatalogProvider::new();
+        // Memory catalogs accept any schema name; these calls cannot fail.
+        let _ = catalog.register_schema(
+            &options.catalog.default_schema,
+            Arc::new(SessionSchema::new(Arc::clone(&self.tables))),
+        );
+        let _ = catalog.register_schema(SYSTEM_SCHEMA, Arc::clone(&self.system));
+        Arc::new(catalog)
+    }
+
+    /// The datasets and system tables as a catalog for another DataFusion context (such as
+    /// datafusion-python's, through the FFI). Its scans are planned and run in a session of
+    /// this runtime, with the project's object stores, caches and memory pool; everything
+    /// else that context runs is its own, outside Canon's policy and plan hook.
+    pub fn catalog(&self) -> Arc<dyn CatalogProvider> {
+        let state = Arc::new(self.session().ctx.state());
+        let own = self.session_catalog();
+        let hosted = MemoryCatalogProvider::new();
+        for name in own.schema_names() {
+            if let Some(schema) = own.schema(&name) {
+                let schema = HostedSchema::new(schema, Arc::clone(&state));
+                // Memory catalogs accept any schema name; this cannot fail.
+                let _ = hosted.register_schema(&name, Arc::new(schema));
+            }
+        }
+        Arc::new(hosted)
     }
 
     /// The project this runtime was built from.

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::serve::{AGGREGATE, JOIN, LONG, POINT, Served, TOKEN, events, expected};
+use crate::serve::{AGGREGATE, JOIN, LONG, POINT, Served, TOKEN, events, expected, send_garbage};
 use crate::{psql, python, quickstart_copy};
 
 /// The client: psycopg 3, one mode per scenario.
@@ -354,7 +354,6 @@ fn dbeaver_reads_schemas_tables_and_columns_from_pg_catalog() {
 
 #[test]
 fn malformed_messages_do_not_take_the_server_down() {
-    use std::io::{Read, Write};
     let Some(python) = python() else { return };
     let dir = quickstart_copy();
     let served = Served::start(dir.path(), &[], Some(TOKEN));
@@ -376,13 +375,7 @@ fn malformed_messages_do_not_take_the_server_down() {
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
     ];
     for garbage in &cases {
-        let mut socket = std::net::TcpStream::connect(&served.postgres).expect("connect");
-        socket
-            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
-            .expect("timeout");
-        let _ = socket.write_all(garbage);
-        let mut answer = Vec::new();
-        let _ = socket.read_to_end(&mut answer);
+        send_garbage(&served.postgres, garbage);
     }
     let out = client(
         &python,

@@ -10,10 +10,11 @@
 
 use std::fmt::Write as _;
 
-use canon::CanonError;
-use canon::datafusion::common::Diagnostic;
-use canon::datafusion::error::DataFusionError;
-use canon::datafusion::sql::sqlparser::parser::ParserError;
+use datafusion::common::Diagnostic;
+use datafusion::error::DataFusionError;
+use datafusion::sql::sqlparser::parser::ParserError;
+
+use crate::error::CanonError;
 
 /// Where in the SQL text an error is: 1-based line and column, and how many characters to
 /// underline (at least one).
@@ -176,7 +177,7 @@ fn hints(diagnostic: &Diagnostic, said: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use canon::datafusion::common::{Location, Span};
+    use datafusion::common::{Location, Span};
 
     fn parser(message: &str) -> CanonError {
         CanonError::DataFusion(DataFusionError::SQL(
