@@ -3,9 +3,9 @@
 //! Layers, bottom to top; each imports only from those below it:
 //! 1. `errors`: Canon's errors as Python exceptions under `canon.CanonError`.
 //! 2. `blocking`: the process's Tokio runtime; waiting without the GIL, Ctrl-C cancels.
-//! 3. `result`: results as Arrow C streams (the PyCapsule interface).
-//! 4. `session`: SQL, Ibis and sqlglot queries, explanations, prepared statements;
-//!    `interop`: the catalog and functions as datafusion-python's FFI capsules.
+//! 3. `result`: results as Arrow C streams (the PyCapsule interface); `interop`: the
+//!    catalog and functions as datafusion-python's FFI capsules.
+//! 4. `session`: SQL, Ibis and sqlglot queries, explanations, prepared statements.
 //! 5. `runtime`: loading a project and handing out sessions and the catalog.
 
 mod blocking;
