@@ -101,6 +101,24 @@ elif mode == "metadata":
         out["trips"] = [[f.name, str(f.type), f.nullable] for f in schema]
         info = conn.adbc_get_info()
         out["vendor"] = info.get("vendor_name")
+elif mode == "primary_keys":
+    # GetPrimaryKeys, which ADBC does not expose: the command encoded by hand (protobuf
+    # length-delimited fields in an Any) and sent with pyarrow's Flight client.
+    import pyarrow.flight as flight
+    def field(number, data):
+        size, n = b"", len(data)
+        while True:
+            byte, n = n & 0x7F, n >> 7
+            size += bytes([byte | (0x80 if n else 0)])
+            if not n:
+                break
+        return bytes([number << 3 | 2]) + size + data
+    command = (field(1, b"type.googleapis.com/arrow.flight.protocol.sql.CommandGetPrimaryKeys")
+               + field(2, field(3, args[0].encode())))
+    client = flight.FlightClient(uri)
+    options = flight.FlightCallOptions(headers=[(b"authorization", ("Bearer " + token).encode())])
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(command), options)
+    out["keys"] = client.do_get(info.endpoints[0].ticket, options).read_all().to_pylist()
 elif mode == "statement":
     # One statement, then another on the same connection: each one's error, or None.
     def work():
@@ -444,6 +462,37 @@ fn eight_concurrent_clients_get_the_same_answers() {
     assert_eq!((aggregates.len(), points.len()), (40, 40));
     assert!(aggregates.iter().all(|r| *r == aggregate));
     assert!(points.iter().all(|r| *r == point));
+}
+
+#[test]
+fn primary_keys_come_from_the_contracts() {
+    let Some(python) = python() else { return };
+    let dir = quickstart_copy();
+    let project = dir.path().join("canon.toml");
+    let text = std::fs::read_to_string(&project).expect("read the project");
+    let keyed = text.replacen(
+        "ordered_by = [\"pickup_at ASC\"]\n",
+        "ordered_by = [\"pickup_at ASC\"]\nprimary_key = [\"id\"]\n",
+        1,
+    );
+    assert_ne!(keyed, text, "the quickstart's trips declare an order");
+    std::fs::write(&project, keyed).expect("write the project");
+    let served = Served::start(dir.path(), &[], Some(TOKEN));
+
+    let trips = client(&python, &served.uri, "primary_keys", &["trips"]);
+    let keys = trips["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 1, "{trips}");
+    assert_eq!(keys[0]["db_schema_name"], "public");
+    assert_eq!(keys[0]["table_name"], "trips");
+    assert_eq!(keys[0]["column_name"], "id");
+    assert_eq!(keys[0]["key_sequence"], 1);
+    assert!(
+        keys[0]["catalog_name"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty())
+    );
+    let zones = client(&python, &served.uri, "primary_keys", &["zones"]);
+    assert_eq!(zones["keys"], json!([]), "zones declare no key");
 }
 
 #[test]

@@ -1,16 +1,19 @@
 //! Flight SQL's metadata answers, from what the caller's session can see: catalogs,
-//! schemas, tables with their columns, table types, SqlInfo and the XDBC type list.
+//! schemas, tables with their columns, primary keys (the contracts'), table types,
+//! SqlInfo and the XDBC type list.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::metadata::{
     SqlInfoData, SqlInfoDataBuilder, XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder,
 };
 use arrow_flight::sql::{
-    CommandGetCatalogs, CommandGetDbSchemas, CommandGetTableTypes, CommandGetTables, Nullable,
-    Searchable, SqlInfo, XdbcDataType,
+    CommandGetCatalogs, CommandGetDbSchemas, CommandGetPrimaryKeys, CommandGetTableTypes,
+    CommandGetTables, Nullable, Searchable, SqlInfo, XdbcDataType,
 };
+use canon::datafusion::arrow::array::{ArrayRef, Int32Array, StringArray};
+use canon::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use canon::datafusion::arrow::record_batch::RecordBatch;
 use canon::session::{TableEntry, TableKind};
 
@@ -140,4 +143,48 @@ pub fn table_types(command: CommandGetTableTypes) -> Result<RecordBatch, FlightE
         builder.append(kind.sql_name());
     }
     builder.build()
+}
+
+/// The columns of a `GetPrimaryKeys` answer, as the Flight SQL specification lists them.
+pub static PRIMARY_KEYS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("catalog_name", DataType::Utf8, true),
+        Field::new("db_schema_name", DataType::Utf8, true),
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("column_name", DataType::Utf8, false),
+        Field::new("key_name", DataType::Utf8, true),
+        Field::new("key_sequence", DataType::Int32, false),
+    ]))
+});
+
+/// The primary key of the table the command names (its contract's `primary_key`), one
+/// row per column in key order; no rows when it has none.
+pub fn primary_keys(
+    command: &CommandGetPrimaryKeys,
+    tables: &[TableEntry],
+) -> Result<RecordBatch, FlightError> {
+    let matches = |wanted: &Option<String>, have: &str| wanted.as_deref().is_none_or(|w| w == have);
+    let mut rows: Vec<(&TableEntry, &str, i32)> = Vec::new();
+    for table in tables.iter().filter(|t| {
+        t.name == command.table
+            && matches(&command.catalog, &t.catalog)
+            && matches(&command.db_schema, &t.schema)
+    }) {
+        for (column, sequence) in table.primary_key.iter().zip(1i32..) {
+            rows.push((table, column, sequence));
+        }
+    }
+    let text = |values: Vec<&str>| -> ArrayRef { Arc::new(StringArray::from(values)) };
+    let columns: Vec<ArrayRef> = vec![
+        text(rows.iter().map(|r| r.0.catalog.as_str()).collect()),
+        text(rows.iter().map(|r| r.0.schema.as_str()).collect()),
+        text(rows.iter().map(|r| r.0.name.as_str()).collect()),
+        text(rows.iter().map(|r| r.1).collect()),
+        Arc::new(StringArray::from(vec![None::<&str>; rows.len()])),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.2))),
+    ];
+    Ok(RecordBatch::try_new(
+        Arc::clone(&PRIMARY_KEYS_SCHEMA),
+        columns,
+    )?)
 }

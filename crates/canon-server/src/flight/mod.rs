@@ -16,10 +16,10 @@ use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
     ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
-    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
-    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementQuery,
-    CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
-    TicketStatementQuery,
+    CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
+    CommandGetXdbcTypeInfo, CommandPreparedStatementQuery, CommandPreparedStatementUpdate,
+    CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt,
+    SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
     Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
@@ -440,6 +440,15 @@ impl FlightSqlService for FlightSql {
         Self::metadata_info(query, &schema, request.into_inner())
     }
 
+    async fn get_flight_info_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(&request)?;
+        Self::metadata_info(query, &metadata::PRIMARY_KEYS_SCHEMA, request.into_inner())
+    }
+
     async fn get_flight_info_table_types(
         &self,
         query: CommandGetTableTypes,
@@ -504,6 +513,16 @@ impl FlightSqlService for FlightSql {
         let caller = self.caller(&request)?;
         let tables = caller.session.tables().await.map_err(status)?;
         Self::batch(metadata::tables(query, &tables), caller.busy)
+    }
+
+    async fn do_get_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let caller = self.caller(&request)?;
+        let tables = caller.session.tables().await.map_err(status)?;
+        Self::batch(metadata::primary_keys(&query, &tables), caller.busy)
     }
 
     async fn do_get_table_types(

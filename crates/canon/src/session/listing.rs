@@ -2,6 +2,8 @@
 //! catalog and schema, with its kind and columns.
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::common::Constraint;
 use datafusion::datasource::TableType;
 use datafusion::execution::context::SessionContext;
 
@@ -21,6 +23,8 @@ pub struct TableEntry {
     pub kind: TableKind,
     /// Its columns.
     pub columns: SchemaRef,
+    /// The columns of its primary key, in key order; empty when it declares none.
+    pub primary_key: Vec<String>,
 }
 
 /// The kinds of tables a session lists, in the words SQL clients use.
@@ -81,10 +85,27 @@ pub(super) async fn tables(ctx: &SessionContext) -> Result<Vec<TableEntry>> {
                     schema: schema_name.clone(),
                     name,
                     kind,
+                    primary_key: primary_key(table.as_ref()),
                     columns: table.schema(),
                 });
             }
         }
     }
     Ok(entries)
+}
+
+/// The column names of `table`'s primary key (a contract's `primary_key`), if it has one.
+fn primary_key(table: &dyn TableProvider) -> Vec<String> {
+    let schema = table.schema();
+    let indices = table.constraints().and_then(|constraints| {
+        constraints.iter().find_map(|c| match c {
+            Constraint::PrimaryKey(indices) => Some(indices.clone()),
+            Constraint::Unique(_) => None,
+        })
+    });
+    indices
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| schema.fields().get(i).map(|f| f.name().clone()))
+        .collect()
 }
