@@ -1,6 +1,7 @@
-"""Canon's Python package next to datafusion-python on the same parquet file and queries:
+"""Canon's Python package next to datafusion-python on the same parquet files and queries:
 rows per second of a large result transferred into pyarrow, and the per-query time of a
-small query (planning, running and handing over one row).
+small query over a 1,000-row table (planning, running and handing over its answer), which
+is mostly the per-query overhead of each.
 
 Usage: python scripts/python_bench.py --work DIR [--rows N] [--runs R] [--small-runs S]
 Prints a table; run by `scripts/bench --only python` with the release build of both.
@@ -31,10 +32,19 @@ columns = [
   {{ name = "v", type = "Float64", nullable = false }},
   {{ name = "s", type = "Utf8", nullable = false }},
 ]
+
+[[dataset]]
+name = "small"
+format = "parquet"
+location = "small/"
+columns = [
+  {{ name = "id", type = "Int64", nullable = false }},
+  {{ name = "k", type = "Int32", nullable = false }},
+]
 """
 
 LARGE = "SELECT id, k, v, s FROM events"
-SMALL = "SELECT k, v FROM events WHERE id = 4242"
+SMALL = "SELECT k, count(*) AS n FROM small WHERE id < 100 GROUP BY k ORDER BY k LIMIT 1"
 
 
 def prepare(work: Path, rows: int) -> Path:
@@ -52,6 +62,17 @@ def prepare(work: Path, rows: int) -> Path:
             }
         )
         pq.write_table(table, file)
+    small = work / "small"
+    small.mkdir(exist_ok=True)
+    pq.write_table(
+        pa.table(
+            {
+                "id": pa.array(range(1000), pa.int64()),
+                "k": pa.array([i % 10 for i in range(1000)], pa.int32()),
+            }
+        ),
+        small / "small.parquet",
+    )
     (work / "canon.toml").write_text(PROJECT.format())
     return work / "canon.toml"
 
@@ -77,6 +98,7 @@ def main():
     session = canon.Runtime.load(str(project)).session()
     ctx = datafusion.SessionContext()
     ctx.register_parquet("events", str(args.work / "data" / "events.parquet"))
+    ctx.register_parquet("small", str(args.work / "small" / "small.parquet"))
 
     peers = {
         "canon": lambda sql: session.sql(sql).to_pyarrow(),
@@ -84,7 +106,7 @@ def main():
     }
     print(
         f"Python: canon {canon.__version__} and datafusion-python {datafusion.__version__}, "
-        f"pyarrow {pa.__version__}; {args.rows} rows of parquet"
+        f"pyarrow {pa.__version__}; {args.rows} rows of parquet, and a 1,000-row table"
     )
     print(f"{'':<40}{'canon':>16}{'datafusion-python':>20}")
     large = {}

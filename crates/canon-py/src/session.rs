@@ -93,9 +93,15 @@ impl PySession {
     /// An unbound Ibis table with a dataset's (or session table's) schema, for building
     /// expressions that `sql()` runs.
     fn ibis<'py>(&self, py: Python<'py>, table: String) -> PyResult<Bound<'py, PyAny>> {
-        let sample = self.run(py, format!("SELECT * FROM {table} LIMIT 0"))?;
-        let sample = Bound::new(py, sample)?;
-        let schema = QueryResult::to_pyarrow(&sample)?.getattr("schema")?;
+        let session = self.session.clone();
+        let name = table.clone();
+        let empty = wait(py, move || async move {
+            let df = session.table(&name).await.map_err(|e| raise(e, None))?;
+            df.limit(0, Some(0))
+                .map_err(|e| raise(canon::CanonError::from(e), None))
+        })?;
+        let empty = Bound::new(py, QueryResult::new(empty, None))?;
+        let schema = QueryResult::to_pyarrow(&empty)?.getattr("schema")?;
         py.import("canon._compile")?
             .call_method1("ibis_table", (table, schema))
     }

@@ -58,3 +58,9 @@ def test_other_objects_are_refused(session):
     with pytest.raises(TypeError) as error:
         session.sql(42)
     assert "SQL text" in str(error.value)
+
+
+def test_an_ibis_table_of_an_unknown_name(session):
+    with pytest.raises(canon.QueryError) as error:
+        session.ibis("nope")
+    assert "nope" in str(error.value)
