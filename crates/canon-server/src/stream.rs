@@ -1,13 +1,43 @@
-//! Result streams with the server's limits: a statement's deadline covers its results too,
-//! and the connection counts as busy until the last batch is sent.
+//! Statements under the server's limits: planning cut at the statement timeout, result
+//! streams whose deadline covers their results too, and the connection counted as busy
+//! until the last batch is sent.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::time::Duration;
+
+use canon::CanonError;
 use futures::Stream;
 use tokio::time::{Instant, Sleep};
 
 use crate::connection::Busy;
+use crate::contain::contained;
+
+/// Why a statement under the server's limits ended without its result.
+pub enum Cut {
+    /// It failed (or panicked inside the engine).
+    Failed(CanonError),
+    /// It ran past the statement timeout, which is given.
+    TimedOut(Duration),
+}
+
+/// Runs `work` until `started` plus `timeout` (when there is one), a panic in it failing
+/// it like an error.
+pub async fn bounded<T>(
+    started: Instant,
+    timeout: Option<Duration>,
+    work: impl Future<Output = Result<T, CanonError>>,
+) -> Result<T, Cut> {
+    let work = contained(work);
+    let result = match timeout {
+        Some(limit) => tokio::time::timeout_at(started + limit, work)
+            .await
+            .map_err(|_| Cut::TimedOut(limit))?,
+        None => work.await,
+    };
+    result.map_err(Cut::Failed)
+}
 
 /// A stream that holds its connection busy until it ends, and that may be cut at a
 /// deadline with a last item; dropping the inner stream cancels the statement behind it.

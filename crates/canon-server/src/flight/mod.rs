@@ -40,8 +40,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::Auth;
 use crate::connection::{Busy, Connection, ConnectionInfo};
-use crate::contain::{contained, contained_stream};
-use crate::stream::Limited;
+use crate::contain::contained_stream;
+use crate::stream::{Cut, Limited, bounded};
 
 use convert::{
     arrow_status, handle_name, parameter_rows, row_count, schema_bytes, status, timed_out,
@@ -120,14 +120,12 @@ impl FlightSql {
         started: Instant,
         work: impl Future<Output = Result<T, CanonError>>,
     ) -> Result<T, Status> {
-        let work = contained(work);
-        let result = match self.statement_timeout {
-            Some(limit) => tokio::time::timeout_at(started + limit, work)
-                .await
-                .map_err(|_| timed_out(limit))?,
-            None => work.await,
-        };
-        result.map_err(status)
+        bounded(started, self.statement_timeout, work)
+            .await
+            .map_err(|cut| match cut {
+                Cut::Failed(e) => status(e),
+                Cut::TimedOut(limit) => timed_out(limit),
+            })
     }
 
     /// The FlightInfo of a planned statement, whose ticket its connection keeps.

@@ -25,9 +25,9 @@ use pgwire::messages::PgWireBackendMessage;
 use tokio::time::Instant;
 
 use crate::connection::Connection;
-use crate::contain::{contained, contained_stream};
+use crate::contain::contained_stream;
 use crate::error::Fault;
-use crate::stream::Limited;
+use crate::stream::{Cut, Limited, bounded};
 
 use super::catalog;
 
@@ -114,14 +114,12 @@ impl PgConnection {
         started: Instant,
         work: impl Future<Output = Result<T, CanonError>>,
     ) -> PgWireResult<T> {
-        let work = contained(work);
-        let result = match self.statement_timeout {
-            Some(limit) => tokio::time::timeout_at(started + limit, work)
-                .await
-                .map_err(|_| timed_out(limit))?,
-            None => work.await,
-        };
-        result.map_err(pg_error)
+        bounded(started, self.statement_timeout, work)
+            .await
+            .map_err(|cut| match cut {
+                Cut::Failed(e) => pg_error(e),
+                Cut::TimedOut(limit) => timed_out(limit),
+            })
     }
 
     /// Answers a protocol-level statement.
