@@ -104,6 +104,9 @@ fn text(explanation: &Explanation, sections: Sections) -> String {
         chosen.push(("logical plan", explanation.logical_plan.clone()));
         chosen.push(("optimized plan", explanation.optimized_plan.clone()));
         chosen.push(("physical plan", explanation.physical_plan.clone()));
+        if let Some(workers) = &explanation.workers {
+            chosen.push(("workers", workers.clone()));
+        }
         if let Some(metrics) = &explanation.metrics {
             chosen.push(("metrics", metrics.clone()));
         }

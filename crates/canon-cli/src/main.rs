@@ -8,6 +8,7 @@ mod progress;
 mod serve;
 mod shell;
 mod stream;
+mod worker;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -142,6 +143,8 @@ enum Command {
     Profile,
     /// Serve the project over Flight SQL and Postgres wire, a session per connection.
     Serve(serve::ServeArgs),
+    /// Run the stages of the project's distributed plans that coordinators send here.
+    Worker(worker::WorkerArgs),
     /// Create, write and maintain the project's Delta datasets.
     Delta {
         #[command(subcommand)]
@@ -229,10 +232,14 @@ impl Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        // Without CANON_LOG, only errors and the progress of long Delta writes show.
+        // Without CANON_LOG, only errors, the progress of long Delta writes and the tasks
+        // a worker runs show.
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CANON_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,canon::delta=info")),
+            tracing_subscriber::EnvFilter::try_from_env("CANON_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(
+                    "error,canon::delta=info,canon::distributed=info",
+                )
+            }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -441,6 +448,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             delta::run(&cli.project, cli.diagnostics.as_deref(), command).await
         }
         Command::Serve(args) => serve::run(&cli.project, cli.diagnostics.as_deref(), args).await,
+        Command::Worker(args) => worker::run(&cli.project, cli.diagnostics.as_deref(), args).await,
         Command::Profile => {
             let project = Project::load(&cli.project)?;
             let profile = canon::RuntimeProfile::build(&project)

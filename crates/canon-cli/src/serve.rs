@@ -99,13 +99,13 @@ pub async fn run(
 
 /// One line on standard output, for whoever started the server; a reader that has gone
 /// away must not stop the server (`println!` would panic).
-fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// Completes on SIGTERM or SIGINT.
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {
@@ -135,6 +135,6 @@ fn render(error: &ServerError) -> String {
     message
 }
 
-fn usage(error: ServerError) -> Failure {
+pub(crate) fn usage(error: ServerError) -> Failure {
     Failure::usage(render(&error))
 }

@@ -12,7 +12,7 @@
 //! 2. Specs: [`dialect`] and [`policy`] (how SQL is read and which statements may run),
 //!    [`profile`] (the runtime knobs and their fingerprint), [`evolution`] and [`delta`]
 //!    (per-dataset rules as data), [`declarations`] (macros, overrides, prepared
-//!    statements), [`lineage`] (what a plan reads, as data), [`store`] (object stores
+//!    statements), [`distributed`] (the workers of distributed plans), [`lineage`] (what a plan reads, as data), [`store`] (object stores
 //!    and their options).
 //! 3. [`contract`]: dataset contracts and their canonical `CREATE EXTERNAL TABLE`.
 //! 4. [`project`]: the project file, parsed and validated into all of the above.
@@ -23,6 +23,7 @@ pub mod contract;
 pub mod declarations;
 pub mod delta;
 pub mod dialect;
+pub mod distributed;
 pub mod error;
 pub mod evolution;
 pub mod lineage;

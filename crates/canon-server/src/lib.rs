@@ -15,7 +15,8 @@
 //!    protocols.
 //! 5. `flight`: the Flight SQL service (statements, prepared statements, metadata), and
 //!    `pg`: the Postgres wire protocol (authentication, simple and extended queries).
-//! 6. [`serve`]: listening sockets and shutdown.
+//! 6. [`serve`]: listening sockets and shutdown; [`worker`]: `canon worker`, the worker
+//!    service of the project's distributed plans.
 
 #![deny(missing_docs)]
 
@@ -28,8 +29,10 @@ mod pg;
 pub mod serve;
 mod stream;
 mod tls;
+pub mod worker;
 
 pub use auth::{Auth, TOKEN_VARIABLE};
 pub use error::ServerError;
 pub use serve::{ServeOptions, Server};
 pub use tls::TlsFiles;
+pub use worker::WorkerServer;

@@ -161,7 +161,7 @@ impl Server {
 }
 
 /// A listening socket at `addr`, if one is asked for.
-async fn listen(addr: Option<SocketAddr>) -> Result<Option<TcpListener>, ServerError> {
+pub(crate) async fn listen(addr: Option<SocketAddr>) -> Result<Option<TcpListener>, ServerError> {
     let Some(addr) = addr else {
         return Ok(None);
     };

@@ -52,6 +52,9 @@ pub enum CanonError {
     /// An object store the project needs could not be made.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The workers of distributed plans are misdeclared, or one failed a query.
+    #[error(transparent)]
+    Worker(#[from] Box<WorkerError>),
     /// Writing the diagnostics log failed.
     #[error("diagnostics file {}: {source}", path.display())]
     DiagnosticsLog {
@@ -73,9 +76,18 @@ impl From<DataFusionError> for CanonError {
             Ok(violation) => Self::Policy(*violation),
             Err(inner) => match inner.downcast::<CanonError>() {
                 Ok(canon) => *canon,
-                Err(inner) => Self::DataFusion(DataFusionError::External(inner)),
+                Err(inner) => match inner.downcast::<WorkerError>() {
+                    Ok(worker) => Self::Worker(worker),
+                    Err(inner) => Self::DataFusion(DataFusionError::External(inner)),
+                },
             },
         }
+    }
+}
+
+impl From<WorkerError> for CanonError {
+    fn from(error: WorkerError) -> Self {
+        Self::Worker(Box::new(error))
     }
 }
 
@@ -103,8 +115,49 @@ impl CanonError {
         matches!(
             self,
             Self::Project(_) | Self::Registration(_) | Self::Declaration(_) | Self::Store(_)
-        )
+        ) || matches!(self, Self::Worker(worker) if matches!(**worker, WorkerError::List { .. }))
     }
+}
+
+/// A worker of distributed plans: its address list, or a query it could not take part in.
+/// Every error names the worker, so that the one to look at is known.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// `CANON_WORKERS` holds something that is not a list of worker addresses.
+    #[error("{variable}: {message}")]
+    List {
+        /// The environment variable read.
+        variable: &'static str,
+        /// What is wrong with its value.
+        message: String,
+    },
+    /// No connection to the worker could be made.
+    #[error("worker {worker} cannot be reached: {source}")]
+    Unreachable {
+        /// The worker's address.
+        worker: url::Url,
+        /// The transport's error.
+        source: BoxError,
+    },
+    /// Connecting took longer than `distributed.connect_timeout`.
+    #[error(
+        "worker {worker} did not answer within {} (distributed.connect_timeout)",
+        humantime::format_duration(*timeout)
+    )]
+    ConnectTimeout {
+        /// The worker's address.
+        worker: url::Url,
+        /// The bound that passed.
+        timeout: std::time::Duration,
+    },
+    /// The worker was reached, but its part of the query failed or the connection broke.
+    #[error("worker {worker}: {source}")]
+    Failed {
+        /// The worker's address.
+        worker: url::Url,
+        /// What the worker or the transport reported.
+        source: Box<DataFusionError>,
+    },
 }
 
 /// An object store could not be made.

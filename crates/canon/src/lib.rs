@@ -23,8 +23,9 @@
 //!    computed at scan time), `finished` (the root node that records how a plan's run
 //!    ended), [`stores`] (the object store registry: local files, S3, Azure, GCS and
 //!    HTTP, each store counting its requests), [`optimizer`] (Canon's own logical
-//!    optimizer rules) and `hosted` (tables whose scans run in Canon's runtime when another
-//!    DataFusion context reads them).
+//!    optimizer rules), `hosted` (tables whose scans run in Canon's runtime when another
+//!    DataFusion context reads them) and [`distributed`] (distributed plans over
+//!    datafusion-distributed: the coordinator's planner and channels, workers' sessions).
 //! 4. [`profile`]: the `SessionConfig` and `RuntimeEnv` built from the profile.
 //! 5. [`evolution`] (the schema-evolution adapter) and [`registry`] (contract → DDL →
 //!    table, with one [`registry::TableFormat`] hook per format that brings its own
@@ -49,6 +50,7 @@ pub mod contract;
 #[cfg(feature = "delta")]
 pub mod delta;
 pub mod diagnostics;
+pub mod distributed;
 pub mod error;
 pub mod evolution;
 mod finished;
@@ -78,6 +80,7 @@ pub use delta::DeltaError;
 pub use diagnostics::{Diagnostics, Event, Record};
 pub use error::{
     CanonError, DeclarationError, ProjectError, RegistrationError, Result, SessionError,
+    WorkerError,
 };
 pub use functions::Tier;
 pub use policy::{PolicyViolation, SqlPolicy, StatementClass};

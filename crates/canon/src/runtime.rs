@@ -14,7 +14,9 @@ use datafusion::execution::context::{SessionContext, SessionState};
 
 use crate::contract::ArrowTypePlanner;
 use crate::diagnostics::{Diagnostics, Event};
+use crate::distributed::{DatasetFiles, WorkerSessions};
 use crate::error::Result;
+use crate::evolution::EvolutionAdapterFactory;
 use crate::functions;
 use crate::hosted::HostedSchema;
 use crate::prepared::{self, Declared, SessionStatements};
@@ -24,6 +26,8 @@ use crate::registry::{self, DatasetTables, Formats, RegisteredDataset};
 pub use crate::session::SYSTEM_SCHEMA;
 use crate::session::{Session, SessionSchema};
 use crate::system;
+use canon_model::distributed::DistributedSpec;
+use datafusion::physical_expr_adapter::PhysicalExprAdapterFactory;
 
 /// A loaded project, ready to hand out sessions.
 pub struct Runtime {
@@ -51,7 +55,12 @@ impl std::fmt::Debug for Runtime {
 /// The session template: the profile's config and runtime, DataFusion's default
 /// functions and formats, the factories of Canon's own table formats, and Canon's type
 /// planner. Catalogs are added per session.
-pub(crate) fn template(profile: &RuntimeProfile, formats: &Formats) -> SessionState {
+pub(crate) fn template(
+    profile: &RuntimeProfile,
+    formats: &Formats,
+    workers: Vec<url::Url>,
+    distributed: &DistributedSpec,
+) -> Result<SessionState> {
     let mut builder = SessionStateBuilder::new()
         .with_config(profile.session_config().clone())
         .with_runtime_env(Arc::clone(profile.runtime_env()))
@@ -64,13 +73,20 @@ pub(crate) fn template(profile: &RuntimeProfile, formats: &Formats) -> SessionSt
     for rule in crate::optimizer::physical_rules() {
         builder = builder.with_physical_optimizer_rule(rule);
     }
+    let distributes = !workers.is_empty();
+    if distributes {
+        builder = crate::distributed::coordinate(builder, workers, distributed)?;
+    }
     let mut state = builder.build();
+    if distributes {
+        crate::distributed::mark(&mut state);
+    }
     for format in formats.iter() {
         state
             .table_factories_mut()
             .insert(format.stored_as().to_string(), format.factory());
     }
-    state
+    Ok(state)
 }
 
 /// Buffered diagnostics reach the log when the runtime goes, even while sessions made from
@@ -98,7 +114,8 @@ impl Runtime {
             settings: profile.settings().clone(),
         })?;
         let formats = crate::formats::compiled(profile.stores());
-        let mut template = template(&profile, &formats);
+        let workers = crate::distributed::workers(&project.distributed)?;
+        let mut template = template(&profile, &formats, workers, &project.distributed)?;
         let overrides = functions::install(
             &mut template,
             &project.functions,
@@ -241,6 +258,30 @@ impl Runtime {
             }
         }
         Arc::new(hosted)
+    }
+
+    /// A worker for this project's distributed plans (`canon worker`): the tasks it is
+    /// sent run with the project's functions, profile, object stores and memory pool, and
+    /// each dataset's file scans read under the dataset's evolution rules.
+    pub fn worker(&self) -> crate::distributed::Worker {
+        let datasets = self
+            .datasets
+            .iter()
+            .flat_map(|d| {
+                let adapter: Arc<dyn PhysicalExprAdapterFactory> = Arc::new(
+                    EvolutionAdapterFactory::new(&d.spec.name, d.spec.read_rules()),
+                );
+                d.locations.iter().map(move |location| DatasetFiles {
+                    name: d.spec.name.clone(),
+                    location: location.clone(),
+                    adapter: Arc::clone(&adapter),
+                })
+            })
+            .collect();
+        let sessions =
+            WorkerSessions::new(self.template.clone(), datasets, &self.project.distributed);
+        crate::distributed::Worker::from_session_builder(sessions)
+            .with_runtime_env(Arc::clone(self.profile.runtime_env()))
     }
 
     /// The project this runtime was built from.

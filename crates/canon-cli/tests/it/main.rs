@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod crash;
 mod delta;
+mod distributed;
 mod example;
 mod explain;
 mod explain_graph;

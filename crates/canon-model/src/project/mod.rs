@@ -4,6 +4,7 @@
 mod declarations;
 mod delta;
 mod diagnostics;
+mod distributed;
 mod keys;
 mod raw;
 mod rules;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::contract::DatasetSpec;
 use crate::declarations::PreparedSpec;
 use crate::declarations::{MacroSpec, OverrideSpec};
+use crate::distributed::DistributedSpec;
 use crate::error::{Problem, ProjectError};
 use crate::policy::SqlPolicy;
 use crate::profile::{DiagnosticsSpec, ProfileSpec};
@@ -45,6 +47,8 @@ pub struct Project {
     pub prepared: Vec<PreparedSpec>,
     /// The limits `canon serve` keeps (`[server]`).
     pub server: ServerSpec,
+    /// The workers distributed plans run on (`[distributed]`).
+    pub distributed: DistributedSpec,
 }
 
 impl Project {

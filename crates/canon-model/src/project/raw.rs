@@ -32,6 +32,18 @@ pub(crate) struct RawProject {
     pub stores: Vec<Spanned<RawStore>>,
     #[serde(default)]
     pub server: RawServer,
+    #[serde(default)]
+    pub distributed: RawDistributed,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDistributed {
+    #[serde(default)]
+    pub workers: Vec<Spanned<String>>,
+    pub connect_timeout: Option<Spanned<String>>,
+    pub keepalive_timeout: Option<Spanned<String>>,
+    pub bytes_per_partition: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

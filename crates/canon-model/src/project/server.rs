@@ -40,7 +40,7 @@ impl Validator<'_> {
     }
 
     /// A duration such as "30s"; "0s" means no limit.
-    fn timeout(&mut self, text: &Spanned<String>, key: &str) -> Option<Duration> {
+    pub(super) fn timeout(&mut self, text: &Spanned<String>, key: &str) -> Option<Duration> {
         match humantime::parse_duration(text.get_ref()) {
             Ok(d) if d.is_zero() => None,
             Ok(d) => Some(d),

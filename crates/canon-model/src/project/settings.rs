@@ -133,7 +133,7 @@ impl Validator<'_> {
         }
     }
 
-    fn byte_size(&mut self, value: &Spanned<String>, key: &str) -> Option<u64> {
+    pub(super) fn byte_size(&mut self, value: &Spanned<String>, key: &str) -> Option<u64> {
         let text = value.get_ref().trim();
         if text == "0" {
             return Some(0);

@@ -37,6 +37,7 @@ pub(super) fn project(
     let functions = v.macros(raw.macros, &policy);
     let prepared = v.prepared(raw.prepared, &policy);
     let server = v.server(raw.server);
+    let distributed = v.distributed(raw.distributed);
 
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut datasets = Vec::new();
@@ -66,6 +67,7 @@ pub(super) fn project(
             overrides,
             prepared,
             server,
+            distributed,
         })
     } else {
         v.problems.sort_by_key(|p| (p.line, p.column));

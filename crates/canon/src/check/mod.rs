@@ -92,7 +92,7 @@ pub async fn check_project(
 ) -> Result<CheckReport> {
     let profile = RuntimeProfile::build(project)?;
     let formats = crate::formats::compiled(profile.stores());
-    let state = crate::runtime::template(&profile, &formats);
+    let state = crate::runtime::template(&profile, &formats, Vec::new(), &Default::default())?;
     let mut datasets = Vec::new();
     for spec in project
         .datasets

@@ -16,6 +16,7 @@ mod error;
 mod factory;
 mod merge;
 pub mod ops;
+mod spread;
 mod state;
 mod table;
 mod uploads;

@@ -127,6 +127,9 @@ impl TableProvider for DeltaDataset {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let loaded = self.inner.fresh().await?;
+        if crate::distributed::is_distributed(session.config()) {
+            return super::spread::scan(&self.inner, &loaded, session, projection, filters, limit);
+        }
         loaded
             .table
             .update_datafusion_session(session)

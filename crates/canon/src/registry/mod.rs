@@ -7,7 +7,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::catalog::TableProvider;
 use datafusion::common::DFSchema;
-use datafusion::datasource::listing::{ListingTable, ListingTableConfig};
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
 use datafusion::sql::parser::DFParser;
@@ -45,6 +45,9 @@ pub struct RegisteredDataset {
     pub adapter: &'static str,
     /// The format that built the table, when it has a factory of its own.
     format: Option<Arc<dyn TableFormat>>,
+    /// Where a listing table's files are (empty for other tables): a distributed scan
+    /// of these files reads under the dataset's rules on every worker.
+    pub(crate) locations: Vec<ListingTableUrl>,
 }
 
 impl RegisteredDataset {
@@ -185,7 +188,9 @@ async fn register(
         .iter()
         .find(|f| f.stored_as().eq_ignore_ascii_case(&cmd.file_type))
         .cloned();
+    let mut locations = Vec::new();
     let (provider, adapter) = if let Some(listing) = provider.downcast_ref::<ListingTable>() {
+        locations = listing.table_paths().clone();
         verify_schema(&contract, &provider.schema())?;
         files::check(state, spec, listing).await?;
         let table = with_evolution(state, spec, listing, &cmd)
@@ -214,6 +219,7 @@ async fn register(
         provider,
         adapter,
         format,
+        locations,
     })
 }
 

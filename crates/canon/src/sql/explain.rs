@@ -10,6 +10,10 @@ use datafusion::physical_plan::{collect, displayable};
 use serde::Serialize;
 
 use super::{Lineage, canonical_sql, fingerprint, lineage};
+use crate::distributed::{
+    DistributedGetterExt, DistributedMetricsFormat, Routes, display_plan_ascii, explain_analyze,
+    is_distributed_plan,
+};
 use crate::error::{CanonError, Result};
 use crate::finished::unwrapped;
 
@@ -36,6 +40,10 @@ pub struct Explanation {
     /// The physical plan with the metrics of a run, when analyzed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<String>,
+    /// For a distributed plan, the workers its stages run on: the task each worker ran
+    /// when analyzed, else the workers tasks are routed among when it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers: Option<String>,
 }
 
 /// Explains a plan as it would run in `state`: canonical SQL in `dialect`, the optimized
@@ -53,6 +61,10 @@ pub(crate) async fn explain_plan(
         Err(e) => (None, Some(e.strip_backtrace())),
     };
     let optimized = state.optimize(&plan)?;
+    // Routes are recorded for this explanation only.
+    let routes = Arc::new(Routes::default());
+    let mut state = state;
+    state.config_mut().set_extension(Arc::clone(&routes));
     // The session's query planner is the plan hook: the policy applies and the plan is
     // recorded, as when the query runs.
     let physical = state
@@ -60,12 +72,23 @@ pub(crate) async fn explain_plan(
         .create_physical_plan(&optimized, &state)
         .await
         .map_err(CanonError::from)?;
+    let run = unwrapped(&physical);
+    let distributed = is_distributed_plan(run.as_ref());
     let metrics = if analyze {
         collect(Arc::clone(&physical), state.task_ctx()).await?;
-        let with_metrics = DisplayableExecutionPlan::with_metrics(unwrapped(&physical).as_ref());
-        Some(with_metrics.indent(true).to_string())
+        Some(if distributed {
+            explain_analyze(Arc::clone(run), DistributedMetricsFormat::PerTask).await?
+        } else {
+            let with_metrics = DisplayableExecutionPlan::with_metrics(run.as_ref());
+            with_metrics.indent(true).to_string()
+        })
     } else {
         None
+    };
+    let workers = match (distributed, analyze) {
+        (false, _) => None,
+        (true, true) => Some(routes.render()),
+        (true, false) => Some(routed_among(&state)?),
     };
     let catalog = &state.config_options().catalog;
     Ok(Explanation {
@@ -73,9 +96,11 @@ pub(crate) async fn explain_plan(
         fingerprint: fingerprint(&optimized),
         logical_plan: plan.display_indent_schema().to_string(),
         optimized_plan: optimized.display_indent_schema().to_string(),
-        physical_plan: displayable(unwrapped(&physical).as_ref())
-            .indent(true)
-            .to_string(),
+        physical_plan: if distributed {
+            display_plan_ascii(run.as_ref(), false)
+        } else {
+            displayable(run.as_ref()).indent(true).to_string()
+        },
         lineage: lineage::of(
             &optimized,
             &catalog.default_catalog,
@@ -84,5 +109,16 @@ pub(crate) async fn explain_plan(
         canonical_sql,
         canonical_sql_error,
         metrics,
+        workers,
     })
+}
+
+/// The workers a distributed plan's tasks are routed among when it runs.
+fn routed_among(state: &SessionState) -> Result<String> {
+    let urls = state.get_distributed_worker_resolver()?.get_urls()?;
+    let urls: Vec<String> = urls.iter().map(ToString::to_string).collect();
+    Ok(format!(
+        "each stage's tasks are assigned when the query runs, among: {}\n",
+        urls.join(", ")
+    ))
 }

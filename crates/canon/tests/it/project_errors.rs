@@ -577,3 +577,58 @@ idle_timeout = "0s"
     assert_eq!(server.idle_timeout, None);
     assert_eq!(server.shutdown_timeout, std::time::Duration::from_secs(10));
 }
+
+#[test]
+fn distributed_workers_must_be_distinct_http_addresses() {
+    let with = |section: &str| format!("[project]\nname = \"p\"\n\n[distributed]\n{section}\n");
+    expect_problem(
+        &with(r#"workers = ["grpc://a:1"]"#),
+        "\"grpc://a:1\"",
+        "distributed.workers",
+        "`grpc://a:1` is not a worker address",
+    );
+    expect_problem(
+        &with(r#"workers = ["http://a:1", "http://a:1"]"#),
+        "\"http://a:1\"]",
+        "distributed.workers",
+        "`http://a:1` is listed twice",
+    );
+    expect_problem(
+        &with(r#"bytes_per_partition = "0""#),
+        "\"0\"",
+        "distributed.bytes_per_partition",
+        "must be more than 0 bytes",
+    );
+    expect_problem(
+        &with(r#"connect_timeout = "later""#),
+        "\"later\"",
+        "distributed.connect_timeout",
+        "`later` is not a duration",
+    );
+}
+
+#[tokio::test]
+async fn distributed_settings_are_read() {
+    let fx = fixture();
+    let runtime = fx
+        .runtime(
+            r#"[project]
+name = "p"
+
+[distributed]
+workers = ["http://10.0.0.1:50061", "https://worker-2:50061"]
+connect_timeout = "1s"
+bytes_per_partition = "64MiB"
+"#,
+        )
+        .await;
+    let spec = &runtime.project().distributed;
+    let workers: Vec<String> = spec.workers.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        workers,
+        ["http://10.0.0.1:50061/", "https://worker-2:50061/"]
+    );
+    assert_eq!(spec.connect_timeout, std::time::Duration::from_secs(1));
+    assert_eq!(spec.keepalive_timeout, std::time::Duration::from_secs(20));
+    assert_eq!(spec.bytes_per_partition, 64 * 1024 * 1024);
+}

@@ -1,0 +1,103 @@
+//! Scale-out on datafusion-distributed: with workers declared (`[distributed] workers`, or
+//! `CANON_WORKERS`), every session plans distributed queries. The coordinator is the
+//! ordinary session, so the policy, the plan hook and diagnostics apply there as always;
+//! the stages below it run on workers, which are Canon processes of the same project
+//! (`canon worker`) with the same functions, stores and profile.
+//!
+//! Layers, bottom to top: `routes` (which worker ran which task), `channels` (bounded
+//! connections whose errors name the worker), `worker` (the sessions a worker runs its
+//! tasks in); this module installs the coordinator's side into the session template.
+
+mod channels;
+mod routes;
+mod worker;
+
+use std::sync::Arc;
+
+use datafusion::error::Result as DfResult;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::SessionState;
+use datafusion::prelude::SessionConfig;
+use datafusion_distributed::{DistributedExt, SessionStateBuilderExt, WorkerResolver};
+use url::Url;
+
+use crate::error::WorkerError;
+use canon_model::distributed::{DistributedSpec, WORKERS_ENV, parse_workers};
+use channels::{Channels, Timeouts};
+pub(crate) use routes::Routes;
+pub(crate) use worker::{DatasetFiles, WorkerSessions};
+
+pub use datafusion_distributed::{
+    DistributedExec, DistributedGetterExt, DistributedMetricsFormat, Worker, display_plan_ascii,
+    explain_analyze,
+};
+
+/// The workers sessions distribute to: `CANON_WORKERS` when it is set (empty turns
+/// distribution off), else the project's `[distributed] workers`.
+pub fn workers(spec: &DistributedSpec) -> Result<Vec<Url>, WorkerError> {
+    match std::env::var(WORKERS_ENV) {
+        Ok(value) => parse_workers(&value).map_err(|message| WorkerError::List {
+            variable: WORKERS_ENV,
+            message,
+        }),
+        Err(std::env::VarError::NotPresent) => Ok(spec.workers.clone()),
+        Err(std::env::VarError::NotUnicode(_)) => Err(WorkerError::List {
+            variable: WORKERS_ENV,
+            message: "is not valid UTF-8".to_string(),
+        }),
+    }
+}
+
+/// The fixed worker list of a project.
+#[derive(Debug, Clone)]
+struct WorkerList(Arc<Vec<Url>>);
+
+impl WorkerResolver for WorkerList {
+    fn get_urls(&self) -> DfResult<Vec<Url>> {
+        Ok(self.0.as_ref().clone())
+    }
+}
+
+fn timeouts(spec: &DistributedSpec) -> Timeouts {
+    Timeouts {
+        connect: spec.connect_timeout,
+        keepalive: spec.keepalive_timeout,
+    }
+}
+
+/// The coordinator's side: the distributed planner over the template's query planner,
+/// the workers to route tasks to and Canon's bounded channels to them. Call it before the
+/// plan hook is installed, so that the hook sees every plan, distributed or not.
+pub(crate) fn coordinate(
+    builder: SessionStateBuilder,
+    workers: Vec<Url>,
+    spec: &DistributedSpec,
+) -> DfResult<SessionStateBuilder> {
+    let bytes = usize::try_from(spec.bytes_per_partition).unwrap_or(usize::MAX);
+    builder
+        .with_distributed_worker_resolver(WorkerList(Arc::new(workers)))
+        .with_distributed_channel_resolver(Channels::new(timeouts(spec)))
+        .with_distributed_planner()
+        .with_distributed_file_scan_config_bytes_per_partition(bytes)
+}
+
+/// Whether sessions with this config plan distributed queries, so that tables whose own
+/// scans cannot cross processes hand the planner plain file scans instead.
+#[cfg_attr(not(feature = "delta"), allow(dead_code))]
+pub(crate) fn is_distributed(config: &SessionConfig) -> bool {
+    config.get_extension::<Marker>().is_some()
+}
+
+/// Present in the config of sessions that distribute.
+#[derive(Debug)]
+struct Marker;
+
+/// Marks a template's config as distributing (see [`is_distributed`]).
+pub(crate) fn mark(state: &mut SessionState) {
+    state.config_mut().set_extension(Arc::new(Marker));
+}
+
+/// Whether the plan is a distributed one, with stages on workers.
+pub fn is_distributed_plan(plan: &dyn datafusion::physical_plan::ExecutionPlan) -> bool {
+    plan.is::<DistributedExec>()
+}
