@@ -4,6 +4,7 @@
 
 mod caches;
 mod compare;
+mod distributed;
 mod memory;
 mod report;
 mod serve;
@@ -77,6 +78,24 @@ enum Cmd {
         no_declared_order: bool,
         /// Timed runs per query and engine.
         #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Only these queries (q1 … q22); all when not given.
+        #[arg(long = "query")]
+        queries: Vec<String>,
+    },
+    /// TPC-H on one node against the same queries over `canon worker` processes.
+    Distributed {
+        /// Directory with one sub-directory of parquet files per TPC-H table.
+        #[arg(long)]
+        data: PathBuf,
+        /// The release `canon` binary, started as the workers.
+        #[arg(long)]
+        canon: PathBuf,
+        /// How many workers.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Timed runs per query and set-up.
+        #[arg(long, default_value_t = 3)]
         runs: usize,
         /// Only these queries (q1 … q22); all when not given.
         #[arg(long = "query")]
@@ -182,6 +201,22 @@ async fn run(command: Cmd) -> BenchResult<()> {
             runs,
             queries,
         } => tpch::phases(&data, !no_declared_order, runs, &queries).await,
+        Cmd::Distributed {
+            data,
+            canon,
+            workers,
+            runs,
+            queries,
+        } => {
+            distributed::run(&distributed::Options {
+                data,
+                canon,
+                workers,
+                runs,
+                only: queries,
+            })
+            .await
+        }
         Cmd::Startup {
             canon,
             work,

@@ -276,7 +276,7 @@ pub async fn explain(data: &Path, declare_order: bool, only: &[String]) -> Bench
 }
 
 /// The queries named (all when none are), or an error naming an unknown one.
-fn select(only: &[String]) -> BenchResult<Vec<&'static Query>> {
+pub(crate) fn select(only: &[String]) -> BenchResult<Vec<&'static Query>> {
     if let Some(unknown) = only
         .iter()
         .find(|o| !QUERIES.iter().any(|q| q.name == o.as_str()))
@@ -388,7 +388,9 @@ fn plan_text(batches: &[RecordBatch]) -> BenchResult<String> {
     Ok(canon::datafusion::arrow::util::pretty::pretty_format_batches(batches)?.to_string())
 }
 
-async fn time_async<T>(f: impl Future<Output = BenchResult<T>>) -> BenchResult<(T, Duration)> {
+pub(crate) async fn time_async<T>(
+    f: impl Future<Output = BenchResult<T>>,
+) -> BenchResult<(T, Duration)> {
     let start = Instant::now();
     let value = f.await?;
     Ok((value, start.elapsed()))

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use canon::CanonError;
 use canon_server::WorkerServer;
 
 use crate::Failure;
@@ -16,6 +17,9 @@ pub struct WorkerArgs {
     /// Listen on this address (e.g. 127.0.0.1:50061; port 0 picks one).
     #[arg(long, value_name = "ADDR")]
     listen: SocketAddr,
+    /// Accept coordinators without the shared secret; only for loopback addresses.
+    #[arg(long)]
+    no_auth: bool,
 }
 
 /// Loads the project, opens the socket, prints where it is, and runs tasks.
@@ -24,8 +28,10 @@ pub async fn run(
     diagnostics: Option<&Path>,
     args: WorkerArgs,
 ) -> Result<(), Failure> {
+    let token =
+        canon::distributed::worker_token().map_err(|e| Failure::from(CanonError::from(e)))?;
     let runtime = crate::load(project, diagnostics).await?;
-    let worker = WorkerServer::bind(Arc::new(runtime), args.listen)
+    let worker = WorkerServer::bind(Arc::new(runtime), args.listen, token, args.no_auth)
         .await
         .map_err(usage)?;
     if let Some(addr) = worker.addr() {

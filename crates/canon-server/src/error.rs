@@ -15,6 +15,16 @@ pub enum ServerError {
          or pass --no-auth to serve on a loopback address without authentication"
     )]
     NoToken,
+    /// A worker was started without the secret coordinators must present.
+    #[error(
+        "CANON_WORKER_TOKEN is not set: set it, on the workers and the coordinators, to the \
+         secret coordinators present, or pass --no-auth to listen on a loopback address \
+         without authentication"
+    )]
+    NoWorkerToken,
+    /// The worker could not be set up from the runtime.
+    #[error(transparent)]
+    Worker(CanonError),
     /// `--no-auth` was given for an address other hosts can reach.
     #[error("--no-auth serves only loopback addresses, and {addr} is not one")]
     NoAuthNotLoopback {

@@ -69,8 +69,20 @@ pub enum CanonError {
 /// refusals, diagnostics failures) come back typed, not as opaque external errors.
 impl From<DataFusionError> for CanonError {
     fn from(error: DataFusionError) -> Self {
-        let DataFusionError::External(inner) = error else {
-            return Self::DataFusion(error);
+        let inner = match error {
+            DataFusionError::External(inner) => inner,
+            // An error several tasks share (a failed worker's, say) is held once the query
+            // is over; unwrapped, it keeps its own type.
+            DataFusionError::Shared(shared) => {
+                return match shared.as_ref() {
+                    DataFusionError::External(inner) => match inner.downcast_ref::<WorkerError>() {
+                        Some(worker) => Self::Worker(Box::new(worker.clone())),
+                        None => Self::DataFusion(DataFusionError::Shared(shared)),
+                    },
+                    _ => Self::DataFusion(DataFusionError::Shared(shared)),
+                };
+            }
+            error => return Self::DataFusion(error),
         };
         match inner.downcast::<PolicyViolation>() {
             Ok(violation) => Self::Policy(*violation),
@@ -120,8 +132,9 @@ impl CanonError {
 }
 
 /// A worker of distributed plans: its address list, or a query it could not take part in.
-/// Every error names the worker, so that the one to look at is known.
-#[derive(Debug, thiserror::Error)]
+/// Every error names the worker, so that the one to look at is known. Cloned, because
+/// every task a worker's failure stops reports the same error.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum WorkerError {
     /// `CANON_WORKERS` holds something that is not a list of worker addresses.
     #[error("{variable}: {message}")]
@@ -132,12 +145,12 @@ pub enum WorkerError {
         message: String,
     },
     /// No connection to the worker could be made.
-    #[error("worker {worker} cannot be reached: {source}")]
+    #[error("worker {worker} cannot be reached: {}", causes(source.as_ref()))]
     Unreachable {
         /// The worker's address.
         worker: url::Url,
         /// The transport's error.
-        source: BoxError,
+        source: Arc<dyn std::error::Error + Send + Sync>,
     },
     /// Connecting took longer than `distributed.connect_timeout`.
     #[error(
@@ -151,13 +164,26 @@ pub enum WorkerError {
         timeout: std::time::Duration,
     },
     /// The worker was reached, but its part of the query failed or the connection broke.
-    #[error("worker {worker}: {source}")]
+    #[error("worker {worker}: {}", source.message())]
     Failed {
         /// The worker's address.
         worker: url::Url,
         /// What the worker or the transport reported.
-        source: Box<DataFusionError>,
+        source: Arc<DataFusionError>,
     },
+}
+
+/// An error and its causes, one after another: a transport's own message alone
+/// ("transport error") does not say what went wrong.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 /// An object store could not be made.

@@ -262,8 +262,9 @@ impl Runtime {
 
     /// A worker for this project's distributed plans (`canon worker`): the tasks it is
     /// sent run with the project's functions, profile, object stores and memory pool, and
-    /// each dataset's file scans read under the dataset's evolution rules.
-    pub fn worker(&self) -> crate::distributed::Worker {
+    /// each dataset's file scans read under the dataset's evolution rules. Fails when
+    /// `CANON_WORKER_TOKEN` cannot be sent.
+    pub fn worker(&self) -> Result<crate::distributed::Worker> {
         let datasets = self
             .datasets
             .iter()
@@ -278,10 +279,10 @@ impl Runtime {
                 })
             })
             .collect();
-        let sessions =
-            WorkerSessions::new(self.template.clone(), datasets, &self.project.distributed);
-        crate::distributed::Worker::from_session_builder(sessions)
-            .with_runtime_env(Arc::clone(self.profile.runtime_env()))
+        let channels = crate::distributed::channels(&self.project.distributed)?;
+        let sessions = WorkerSessions::new(self.template.clone(), datasets, channels);
+        Ok(crate::distributed::Worker::from_session_builder(sessions)
+            .with_runtime_env(Arc::clone(self.profile.runtime_env())))
     }
 
     /// The project this runtime was built from.

@@ -55,14 +55,25 @@ struct Workers {
 }
 
 impl Workers {
+    /// `n` workers on loopback without authentication.
     fn start(dir: &Path, n: usize) -> Self {
+        Self::start_with(dir, n, None)
+    }
+
+    /// `n` workers on loopback that require the secret `token` when one is given.
+    fn start_with(dir: &Path, n: usize, token: Option<&str>) -> Self {
         let mut workers = Self {
             children: Vec::new(),
             urls: Vec::new(),
         };
         for _ in 0..n {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_canon"))
-                .args(["worker", "--listen", "127.0.0.1:0"])
+            let mut command = Command::new(env!("CARGO_BIN_EXE_canon"));
+            command.args(["worker", "--listen", "127.0.0.1:0"]);
+            match token {
+                Some(token) => command.env("CANON_WORKER_TOKEN", token),
+                None => command.arg("--no-auth").env_remove("CANON_WORKER_TOKEN"),
+            };
+            let mut child = command
                 .current_dir(dir)
                 .env_remove("CANON_PROJECT")
                 .env_remove("CANON_WORKERS")
@@ -111,7 +122,16 @@ impl Drop for Workers {
 /// Runs `canon` in `dir` with `CANON_WORKERS` set to `workers` (unset when `None`),
 /// failing the test if it does not finish within two minutes: it must never hang.
 fn canon_on(dir: &Path, workers: Option<&str>, args: &[&str]) -> Output {
+    canon_as(dir, workers, None, args)
+}
+
+/// [`canon_on`], presenting `token` as the workers' shared secret.
+fn canon_as(dir: &Path, workers: Option<&str>, token: Option<&str>, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_canon"));
+    match token {
+        Some(token) => command.env("CANON_WORKER_TOKEN", token),
+        None => command.env_remove("CANON_WORKER_TOKEN"),
+    };
     command
         .args(args)
         .current_dir(dir)
@@ -335,4 +355,42 @@ fn an_unreachable_worker_in_the_project_is_named() {
     let bad = canon_on(root, Some("ftp://host"), &["query", "SELECT 1"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stdout(&bad));
     assert!(stderr(&bad).contains("CANON_WORKERS"), "{}", stderr(&bad));
+}
+
+#[test]
+fn workers_take_tasks_only_from_coordinators_with_the_shared_secret() {
+    let dir = project();
+    let root = dir.path();
+    let workers = Workers::start_with(root, 2, Some("s3cret-for-workers"));
+    let list = workers.list();
+    let query = QUERIES[0];
+    let local = ok(canon_on(root, None, &["query", query]));
+    let with = canon_as(
+        root,
+        Some(&list),
+        Some("s3cret-for-workers"),
+        &["query", query],
+    );
+    assert_eq!(ok(with), local);
+
+    for wrong in [None, Some("guess")] {
+        let refused = canon_as(root, Some(&list), wrong, &["query", query]);
+        assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
+        let message = stderr(&refused);
+        assert!(message.contains("CANON_WORKER_TOKEN"), "{message}");
+        assert!(message.contains("worker http://127.0.0.1:"), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
+    }
+
+    // A worker needs the secret, or --no-auth on loopback only.
+    let no_token = canon_on(root, None, &["worker", "--listen", "127.0.0.1:0"]);
+    assert_eq!(no_token.status.code(), Some(2), "{}", stdout(&no_token));
+    assert!(stderr(&no_token).contains("CANON_WORKER_TOKEN is not set"));
+    let open = canon_on(
+        root,
+        None,
+        &["worker", "--listen", "0.0.0.0:0", "--no-auth"],
+    );
+    assert_eq!(open.status.code(), Some(2), "{}", stdout(&open));
+    assert!(stderr(&open).contains("only loopback"), "{}", stderr(&open));
 }

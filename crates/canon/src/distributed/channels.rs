@@ -19,8 +19,11 @@ use datafusion_distributed::{
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use tonic::codegen::http::HeaderMap;
+use tonic::body::Body;
+use tonic::codegen::http::header::AUTHORIZATION;
+use tonic::codegen::http::{HeaderMap, HeaderValue, Request};
 use tonic::transport::{Channel, Endpoint};
+use tower::ServiceBuilder;
 use url::Url;
 
 use super::routes::Routes;
@@ -35,18 +38,22 @@ pub(crate) struct Timeouts {
     pub keepalive: Duration,
 }
 
-/// Canon's [`ChannelResolver`]: cached channels to each worker, with bounded connects.
+/// Canon's [`ChannelResolver`]: cached channels to each worker, with bounded connects and
+/// the workers' shared secret on every request.
 #[derive(Clone)]
 pub(crate) struct Channels {
     timeouts: Timeouts,
+    /// `authorization: Bearer …`, marked sensitive so that it is never printed.
+    secret: Option<HeaderValue>,
     /// Channels reconnect by themselves; a failed connect is not cached.
     cache: Arc<Mutex<HashMap<Url, Channel>>>,
 }
 
 impl Channels {
-    pub(crate) fn new(timeouts: Timeouts) -> Self {
+    pub(crate) fn new(timeouts: Timeouts, secret: Option<HeaderValue>) -> Self {
         Self {
             timeouts,
+            secret,
             cache: Arc::default(),
         }
     }
@@ -62,7 +69,7 @@ impl Channels {
         }
         let unreachable = |source: tonic::transport::Error| WorkerError::Unreachable {
             worker: url.clone(),
-            source: Box::new(source),
+            source: Arc::new(source),
         };
         // Pings every half of the keep-alive bound, each answered within the other half.
         let ping = self.timeouts.keepalive / 2;
@@ -92,6 +99,15 @@ impl ChannelResolver for Channels {
             .channel(url)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let secret = self.secret.clone();
+        let channel = ServiceBuilder::new()
+            .map_request(move |mut request: Request<Body>| {
+                if let Some(secret) = &secret {
+                    request.headers_mut().insert(AUTHORIZATION, secret.clone());
+                }
+                request
+            })
+            .service(channel);
         Ok(Box::new(Named {
             worker: url.clone(),
             inner: create_worker_client(BoxCloneSyncChannel::new(channel)),
@@ -114,7 +130,7 @@ fn named(worker: &Url, error: DataFusionError) -> DataFusionError {
     }
     DataFusionError::External(Box::new(WorkerError::Failed {
         worker: worker.clone(),
-        source: Box::new(error),
+        source: Arc::new(error),
     }))
 }
 

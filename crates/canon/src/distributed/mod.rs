@@ -14,7 +14,7 @@ mod worker;
 
 use std::sync::Arc;
 
-use datafusion::error::Result as DfResult;
+use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::prelude::SessionConfig;
@@ -23,8 +23,10 @@ use url::Url;
 
 use crate::error::WorkerError;
 use canon_model::distributed::{DistributedSpec, WORKERS_ENV, parse_workers};
-use channels::{Channels, Timeouts};
+pub(crate) use channels::Channels;
+use channels::Timeouts;
 pub(crate) use routes::Routes;
+use tonic::codegen::http::HeaderValue;
 pub(crate) use worker::{DatasetFiles, WorkerSessions};
 
 pub use datafusion_distributed::{
@@ -58,10 +60,43 @@ impl WorkerResolver for WorkerList {
     }
 }
 
-fn timeouts(spec: &DistributedSpec) -> Timeouts {
-    Timeouts {
+/// The environment variable holding the secret workers and coordinators share.
+pub const TOKEN_ENV: &str = "CANON_WORKER_TOKEN";
+
+/// Channels to workers under the project's bounds, presenting `CANON_WORKER_TOKEN` when
+/// it is set.
+pub(crate) fn channels(spec: &DistributedSpec) -> Result<Channels, WorkerError> {
+    let timeouts = Timeouts {
         connect: spec.connect_timeout,
         keepalive: spec.keepalive_timeout,
+    };
+    Ok(Channels::new(timeouts, secret()?))
+}
+
+/// The `authorization` value of `CANON_WORKER_TOKEN`, when it is set.
+fn secret() -> Result<Option<HeaderValue>, WorkerError> {
+    let Some(token) = worker_token()? else {
+        return Ok(None);
+    };
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| WorkerError::List {
+            variable: TOKEN_ENV,
+            message: "must be printable ASCII".to_string(),
+        })?;
+    value.set_sensitive(true);
+    Ok(Some(value))
+}
+
+/// The workers' shared secret, when `CANON_WORKER_TOKEN` is set and not empty.
+pub fn worker_token() -> Result<Option<String>, WorkerError> {
+    match std::env::var(TOKEN_ENV) {
+        Ok(token) if token.is_empty() => Ok(None),
+        Ok(token) => Ok(Some(token)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(WorkerError::List {
+            variable: TOKEN_ENV,
+            message: "is not valid UTF-8".to_string(),
+        }),
     }
 }
 
@@ -74,9 +109,10 @@ pub(crate) fn coordinate(
     spec: &DistributedSpec,
 ) -> DfResult<SessionStateBuilder> {
     let bytes = usize::try_from(spec.bytes_per_partition).unwrap_or(usize::MAX);
+    let channels = channels(spec).map_err(|e| DataFusionError::External(Box::new(e)))?;
     builder
         .with_distributed_worker_resolver(WorkerList(Arc::new(workers)))
-        .with_distributed_channel_resolver(Channels::new(timeouts(spec)))
+        .with_distributed_channel_resolver(channels)
         .with_distributed_planner()
         .with_distributed_file_scan_config_bytes_per_partition(bytes)
 }

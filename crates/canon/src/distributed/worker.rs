@@ -20,9 +20,7 @@ use datafusion_distributed::{
     WorkerQueryContext, WorkerSessionBuilder,
 };
 
-use super::channels::{Channels, Timeouts};
-use super::timeouts;
-use canon_model::distributed::DistributedSpec;
+use super::channels::Channels;
 
 /// A dataset's file location and the adapter its scans read under.
 #[derive(Debug, Clone)]
@@ -40,19 +38,20 @@ pub(crate) struct DatasetFiles {
 pub(crate) struct WorkerSessions {
     template: SessionState,
     datasets: Arc<Vec<DatasetFiles>>,
-    timeouts: Timeouts,
+    /// For the stages that read from other workers.
+    channels: Channels,
 }
 
 impl WorkerSessions {
     pub(crate) fn new(
         template: SessionState,
         datasets: Vec<DatasetFiles>,
-        spec: &DistributedSpec,
+        channels: Channels,
     ) -> Self {
         Self {
             template,
             datasets: Arc::new(datasets),
-            timeouts: timeouts(spec),
+            channels,
         }
     }
 }
@@ -76,7 +75,7 @@ impl WorkerSessionBuilder for WorkerSessions {
             .with_scalar_functions(template.scalar_functions().values().cloned().collect())
             .with_aggregate_functions(template.aggregate_functions().values().cloned().collect())
             .with_window_functions(template.window_functions().values().cloned().collect())
-            .with_distributed_channel_resolver(Channels::new(self.timeouts))
+            .with_distributed_channel_resolver(self.channels.clone())
             .with_distributed_worker_plan_rewrite_handler(
                 move |event: WorkerPlanRewriteEvent<'_>| prepare(event, &datasets),
             );
