@@ -136,7 +136,7 @@ impl CanonError {
 /// every task a worker's failure stops reports the same error.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WorkerError {
-    /// `CANON_WORKERS` holds something that is not a list of worker addresses.
+    /// `CANON_WORKERS` or `CANON_WORKER_TOKEN` holds something Canon cannot use.
     #[error("{variable}: {message}")]
     List {
         /// The environment variable read.

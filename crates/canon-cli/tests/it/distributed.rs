@@ -102,6 +102,16 @@ impl Workers {
         self.urls.join(",")
     }
 
+    /// Sends `signal` (STOP, CONT) to worker `i`.
+    fn signal(&self, i: usize, signal: &str) {
+        let pid = self.children[i].id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -{signal} {pid}");
+    }
+
     /// Kills worker `i` and waits until it is gone.
     fn kill(&mut self, i: usize) {
         let child = &mut self.children[i];
@@ -323,6 +333,23 @@ fn a_dead_worker_fails_the_query_naming_it() {
     assert_eq!(
         ok(canon_on(root, Some(&alive), &["query", QUERIES[1]])),
         local
+    );
+}
+
+#[test]
+fn a_hung_worker_fails_the_query_within_the_bounds() {
+    let dir = project();
+    let root = dir.path();
+    let workers = Workers::start(root, 2);
+    // Stopped, the worker's socket still accepts connections, but nothing answers them.
+    workers.signal(1, "STOP");
+    let failed = canon_on(root, Some(&workers.list()), &["query", QUERIES[0]]);
+    workers.signal(1, "CONT");
+    assert_eq!(failed.status.code(), Some(1), "{}", stdout(&failed));
+    let message = stderr(&failed);
+    assert!(
+        message.contains(&format!("worker {}/", workers.urls[1])),
+        "{message}"
     );
 }
 

@@ -19,14 +19,15 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::prelude::SessionConfig;
 use datafusion_distributed::{DistributedExt, SessionStateBuilderExt, WorkerResolver};
+use tonic::codegen::http::HeaderValue;
 use url::Url;
 
 use crate::error::WorkerError;
 use canon_model::distributed::{DistributedSpec, WORKERS_ENV, parse_workers};
-pub(crate) use channels::Channels;
 use channels::Timeouts;
+
+pub(crate) use channels::Channels;
 pub(crate) use routes::Routes;
-use tonic::codegen::http::HeaderValue;
 pub(crate) use worker::{DatasetFiles, WorkerSessions};
 
 pub use datafusion_distributed::{

@@ -16,8 +16,8 @@ use datafusion::execution::context::SessionState;
 use datafusion::physical_expr_adapter::PhysicalExprAdapterFactory;
 use datafusion::physical_plan::{ExecutionPlan, displayable};
 use datafusion_distributed::{
-    DistributedExt, DistributedTaskContext, WorkerPlanRewriteEvent, WorkerPlanRewriteEventResponse,
-    WorkerQueryContext, WorkerSessionBuilder,
+    DistributedConfig, DistributedExt, DistributedTaskContext, WorkerPlanRewriteEvent,
+    WorkerPlanRewriteEventResponse, WorkerQueryContext, WorkerSessionBuilder,
 };
 
 use super::channels::Channels;
@@ -61,13 +61,16 @@ impl WorkerSessionBuilder for WorkerSessions {
     async fn build_session_state(&self, ctx: WorkerQueryContext) -> Result<SessionState> {
         let mut builder = ctx.builder;
         // The project's settings, with what the coordinator sent for this task kept: its
-        // extensions (task index, distributed options) and the shuffle batch size.
+        // extensions (task index, distributed options) and a shuffle batch size it set.
         if let Some(config) = builder.config().as_mut() {
-            let sent = config.options().clone();
+            let sent = Arc::clone(config.options());
+            let shuffle = DistributedConfig::from_config_options(&sent)?.shuffle_batch_size;
             let options = config.options_mut();
             *options = self.template.config().options().as_ref().clone();
             options.extensions = sent.extensions.clone();
-            options.execution.batch_size = sent.execution.batch_size;
+            if shuffle != 0 {
+                options.execution.batch_size = sent.execution.batch_size;
+            }
         }
         let template = &self.template;
         let datasets = Arc::clone(&self.datasets);

@@ -166,6 +166,30 @@ async fn deletion_vectors_hide_deleted_rows_from_queries_and_check() {
         "{report:?}"
     );
 
+    // Distributed plans read Delta tables as plain parquet scans, which cannot apply a
+    // deletion vector: the query is refused, saying why, before any worker is asked.
+    let distributed = format!(
+        "{EVENTS}\n[distributed]\nworkers = [\"http://127.0.0.1:9\", \"http://127.0.0.1:10\"]\n"
+    );
+    let refused = fx
+        .runtime(&distributed)
+        .await
+        .session()
+        .sql("SELECT id FROM events")
+        .await
+        .expect("plans logically")
+        .collect()
+        .await
+        .expect_err("a deletion vector cannot be read by a distributed plan")
+        .to_string();
+    assert!(
+        refused.contains(
+            "Delta dataset `events` cannot be read by distributed plans: its files have \
+             deletion vectors"
+        ),
+        "{refused}"
+    );
+
     // A DELETE through delta-rs rewrites the file without bringing row 2 back.
     assert_eq!(
         column(&session, "DELETE FROM events WHERE id = 4").await,
