@@ -40,27 +40,47 @@ impl DistributedSpec {
     }
 }
 
-/// Parses one worker address: an absolute `http` or `https` URL with a host.
+/// Parses one worker address: an absolute `http` URL with a host and no credentials.
+///
+/// Workers speak plain HTTP/2 (gRPC): `https` is refused rather than tried, so that no one
+/// believes the shared secret travels encrypted.
 pub fn parse_worker(text: &str) -> Result<Url, String> {
     let url = Url::parse(text.trim()).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "`{text}` is not a worker address: use http://host:port or https://host:port"
-        ));
+    match url.scheme() {
+        "http" => {}
+        "https" => {
+            return Err(format!(
+                "`{text}`: workers speak plain HTTP/2 (http://host:port); put them on a private \
+                 network or behind TLS-terminating networking"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "`{text}` is not a worker address: use http://host:port"
+            ));
+        }
     }
     if url.host().is_none() {
         return Err(format!("`{text}` names no host"));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "a worker address holds no credentials: set CANON_WORKER_TOKEN instead".to_string(),
+        );
+    }
     Ok(url)
 }
 
-/// The worker list of the `CANON_WORKERS` value: comma-separated addresses; an empty value
-/// turns distribution off.
+/// The worker list of the `CANON_WORKERS` value: comma-separated addresses, each once; an
+/// empty value turns distribution off.
 pub fn parse_workers(value: &str) -> Result<Vec<Url>, String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .map(parse_worker)
-        .collect()
+    let mut workers: Vec<Url> = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let url = parse_worker(part)?;
+        if workers.contains(&url) {
+            return Err(format!("`{part}` is listed twice"));
+        }
+        workers.push(url);
+    }
+    Ok(workers)
 }

@@ -15,8 +15,9 @@
 //!    protocols.
 //! 5. `flight`: the Flight SQL service (statements, prepared statements, metadata), and
 //!    `pg`: the Postgres wire protocol (authentication, simple and extended queries).
-//! 6. [`serve`]: listening sockets and shutdown; [`worker`]: `canon worker`, the worker
-//!    service of the project's distributed plans.
+//! 6. [`serve`]: listening sockets and shutdown.
+//! 7. [`worker`]: `canon worker`, the worker service of the project's distributed plans, on
+//!    a listening socket opened as `serve` opens its own.
 
 #![deny(missing_docs)]
 

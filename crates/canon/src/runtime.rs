@@ -272,9 +272,17 @@ impl Runtime {
                 let adapter: Arc<dyn PhysicalExprAdapterFactory> = Arc::new(
                     EvolutionAdapterFactory::new(&d.spec.name, d.spec.read_rules()),
                 );
+                let columns: Vec<String> = d
+                    .provider
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect();
                 d.locations.iter().map(move |location| DatasetFiles {
                     name: d.spec.name.clone(),
                     location: location.clone(),
+                    columns: columns.clone(),
                     adapter: Arc::clone(&adapter),
                 })
             })

@@ -217,8 +217,9 @@ fn project() -> tempfile::TempDir {
     );
     ok(canon_on(root, None, &["delta", "create", "sales"]));
     let mut csv = String::from("id,zone_id,amount,region\n");
+    // A NULL partition value and one with a space (escaped in the file's path) too.
     for i in 0..600 {
-        let region = ["eu", "us", "apac"][i % 3];
+        let region = ["eu", "us", "apac", "", "north america"][i % 5];
         csv.push_str(&format!("{i},{},{}.25,{region}\n", i % 7 + 1, i % 50));
     }
     std::fs::write(root.join("sales.csv"), csv).expect("csv");

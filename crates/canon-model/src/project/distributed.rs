@@ -1,6 +1,9 @@
 //! Validation of the `[distributed]` section.
 
 use std::collections::HashSet;
+use std::time::Duration;
+
+use toml::Spanned;
 
 use super::raw::RawDistributed;
 use super::validate::Validator;
@@ -21,15 +24,17 @@ impl Validator<'_> {
                 Err(message) => self.problem(worker.span(), "distributed.workers", message),
             }
         }
-        if let Some(timeout) = raw.connect_timeout
-            && let Some(d) = self.timeout(&timeout, "distributed.connect_timeout")
-        {
-            spec.connect_timeout = d;
+        if let Some(timeout) = raw.connect_timeout {
+            let key = "distributed.connect_timeout";
+            if let Some(d) = self.bound(&timeout, key) {
+                spec.connect_timeout = d;
+            }
         }
-        if let Some(timeout) = raw.keepalive_timeout
-            && let Some(d) = self.timeout(&timeout, "distributed.keepalive_timeout")
-        {
-            spec.keepalive_timeout = d;
+        if let Some(timeout) = raw.keepalive_timeout {
+            let key = "distributed.keepalive_timeout";
+            if let Some(d) = self.bound(&timeout, key) {
+                spec.keepalive_timeout = d;
+            }
         }
         if let Some(size) = raw.bytes_per_partition {
             let key = "distributed.bytes_per_partition";
@@ -40,5 +45,19 @@ impl Validator<'_> {
             }
         }
         spec
+    }
+
+    /// A bound of a second or more: without one, a dead worker could stall a query.
+    fn bound(&mut self, text: &Spanned<String>, key: &str) -> Option<Duration> {
+        let problems = self.problems_len();
+        match self.timeout(text, key) {
+            Some(d) if d >= Duration::from_secs(1) => Some(d),
+            _ if self.problems_len() > problems => None,
+            _ => {
+                let message = format!("`{}` is too short: at least 1s", text.get_ref());
+                self.problem(text.span(), key, message);
+                None
+            }
+        }
     }
 }

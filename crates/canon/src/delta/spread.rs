@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{DFSchema, Result, ScalarValue, plan_err};
+use datafusion::common::{DFSchema, Result, ScalarValue, internal_datafusion_err, plan_err};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
@@ -25,7 +25,9 @@ use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 use delta_kernel::table_features::ColumnMappingMode;
+use object_store::ObjectMeta;
 use object_store::path::Path;
+use url::Url;
 
 use super::state::{Inner, Loaded};
 
@@ -85,19 +87,41 @@ pub(crate) fn scan(
         if file.deletion_vector_descriptor().is_some() {
             return refuse("its files have deletion vectors");
         }
-        let size = u64::try_from(file.size()).unwrap_or(0);
-        let path = Path::from_iter(root.parts().chain(Path::from(file.path().as_ref()).parts()));
+        if Url::parse(&file.path()).is_ok() {
+            return refuse("its log names data files by absolute URL");
+        }
+        let Ok(size) = u64::try_from(file.size()) else {
+            return plan_err!(
+                "Delta dataset `{}`: the log gives {} a negative size ({})",
+                inner.name,
+                file.path(),
+                file.size()
+            );
+        };
+        // delta-rs's own reading of the logged path, under the table's root.
+        let location: Path = root
+            .parts()
+            .chain(file.object_store_path().parts())
+            .collect();
         let values = file.partition_values_map();
         let partition_values = partition_fields
             .iter()
             .map(|field| match values.get(field.name()).cloned().flatten() {
-                Some(text) => ScalarValue::try_from_string(text, field.data_type()),
-                None => ScalarValue::try_new_null(field.data_type()),
+                // Delta writes an empty partition value for NULL.
+                Some(text) if !text.is_empty() => {
+                    ScalarValue::try_from_string(text, field.data_type())
+                }
+                _ => ScalarValue::try_new_null(field.data_type()),
             })
             .collect::<Result<Vec<_>>>()?;
-        files.push(
-            PartitionedFile::new(path.to_string(), size).with_partition_values(partition_values),
-        );
+        let meta = ObjectMeta {
+            location,
+            last_modified: file.modification_datetime().unwrap_or_default(),
+            size,
+            e_tag: None,
+            version: None,
+        };
+        files.push(PartitionedFile::new_from_meta(meta).with_partition_values(partition_values));
     }
 
     // Read the projected columns and those the filters need; filter; then project.
@@ -105,6 +129,14 @@ pub(crate) fn scan(
         Some(p) => p.clone(),
         None => (0..output.fields().len()).collect(),
     };
+    // The projection was planned against the schema the table had then; a writer may have
+    // changed it since.
+    if wanted.iter().any(|&i| i >= output.fields().len()) {
+        return plan_err!(
+            "Delta dataset `{}` changed its schema while the query was planned; run it again",
+            inner.name
+        );
+    }
     let mut needed: HashSet<String> = wanted
         .iter()
         .filter_map(|&i| output.fields().get(i).map(|f| f.name().clone()))
@@ -138,15 +170,20 @@ pub(crate) fn scan(
         .as_ref()
         .map(|p| session.create_physical_expr(p.clone(), &df_schema))
         .transpose()?;
-    if let Some(p) = &physical_predicate {
+    if let Some(p) = &physical_predicate
+        && inner.spec.parquet_pushdown
+    {
         source = source.with_predicate(Arc::clone(p));
     }
     let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(store)?, Arc::new(source))
         .with_file_group(FileGroup::new(files))
         .with_projection_indices(Some(read.clone()))?
+        // With filters, rows are dropped after the scan: a limit on the scan would lose some.
         .with_limit(if filters.is_empty() { limit } else { None })
         .build();
     let mut plan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
+    // The filters are applied here, exactly: the table tells DataFusion what delta-rs's
+    // scan would, which may be `Exact`, and then nothing above filters again.
     if let Some(p) = physical_predicate {
         plan = Arc::new(FilterExec::try_new(p, plan)?);
     }
@@ -163,7 +200,10 @@ fn project(
     let exprs = wanted
         .iter()
         .map(|&i| {
-            let field = output.field(i);
+            let field = output
+                .fields()
+                .get(i)
+                .ok_or_else(|| internal_datafusion_err!("column {i} of {}", output))?;
             let index = read.index_of(field.name())?;
             let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(field.name(), index));
             let expr = if read.field(index).data_type() == field.data_type() {

@@ -50,6 +50,7 @@ pub(crate) struct Channels {
 }
 
 impl Channels {
+    /// Channels under `timeouts`, sending `secret` as the `authorization` header if given.
     pub(crate) fn new(timeouts: Timeouts, secret: Option<HeaderValue>) -> Self {
         Self {
             timeouts,
@@ -134,6 +135,7 @@ fn named(worker: &Url, error: DataFusionError) -> DataFusionError {
     }))
 }
 
+/// The stream with each of its errors naming `worker`.
 fn named_stream<T: Send + 'static>(
     worker: &Url,
     stream: BoxStream<'static, Result<T>>,

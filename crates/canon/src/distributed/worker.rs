@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::common::plan_err;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::datasource::physical_plan::FileScanConfig;
@@ -29,6 +30,8 @@ pub(crate) struct DatasetFiles {
     pub name: String,
     /// Where its files are.
     pub location: ListingTableUrl,
+    /// Its columns as its scans see them (file columns, then partition columns).
+    pub columns: Vec<String>,
     /// The adapter of its evolution rules (strict without rules).
     pub adapter: Arc<dyn PhysicalExprAdapterFactory>,
 }
@@ -43,6 +46,8 @@ pub(crate) struct WorkerSessions {
 }
 
 impl WorkerSessions {
+    /// Sessions from `template` (the runtime's), reading `datasets` under their rules and
+    /// reaching other workers through `channels`.
     pub(crate) fn new(
         template: SessionState,
         datasets: Vec<DatasetFiles>,
@@ -137,20 +142,38 @@ fn readapt(
     if config.expr_adapter_factory.is_some() {
         return Ok(Transformed::no(node));
     }
+    // A dataset's scan reads files under its location, with its columns; several datasets
+    // may share a directory tree, so both must fit, and the innermost location wins.
+    let columns: Vec<&String> = config
+        .file_schema()
+        .fields()
+        .iter()
+        .chain(config.table_partition_cols().iter())
+        .map(|f| f.name())
+        .collect();
     let holds = |dataset: &&DatasetFiles| {
         dataset.location.object_store() == config.object_store_url
+            && dataset.columns.iter().eq(columns.iter().copied())
             && config.file_groups.iter().all(|group| {
                 group
                     .iter()
                     .all(|file| dataset.location.contains(&file.object_meta.location, false))
             })
     };
-    let Some(dataset) = datasets
-        .iter()
-        .filter(holds)
-        .max_by_key(|d| d.location.prefix().as_ref().len())
-    else {
+    let depth = |d: &DatasetFiles| d.location.prefix().as_ref().len();
+    let candidates: Vec<&DatasetFiles> = datasets.iter().filter(holds).collect();
+    let Some(deepest) = candidates.iter().map(|d| depth(d)).max() else {
         return Ok(Transformed::no(node));
+    };
+    let innermost: Vec<&&DatasetFiles> =
+        candidates.iter().filter(|d| depth(d) == deepest).collect();
+    let [dataset] = innermost.as_slice() else {
+        let names: Vec<&str> = innermost.iter().map(|d| d.name.as_str()).collect();
+        return plan_err!(
+            "a scan on this worker fits datasets {} alike (same location and columns); their \
+             evolution rules cannot be told apart",
+            names.join(", ")
+        );
     };
     tracing::debug!(dataset = %dataset.name, "scan reads under the dataset's rules");
     let mut config = config.clone();

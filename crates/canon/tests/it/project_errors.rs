@@ -600,6 +600,24 @@ fn distributed_workers_must_be_distinct_http_addresses() {
         "must be more than 0 bytes",
     );
     expect_problem(
+        &with(r#"workers = ["https://a:1"]"#),
+        "\"https://a:1\"",
+        "distributed.workers",
+        "workers speak plain HTTP/2",
+    );
+    expect_problem(
+        &with(r#"workers = ["http://me:pw@a:1"]"#),
+        "\"http://me:pw@a:1\"",
+        "distributed.workers",
+        "a worker address holds no credentials",
+    );
+    expect_problem(
+        &with(r#"keepalive_timeout = "0s""#),
+        "\"0s\"",
+        "distributed.keepalive_timeout",
+        "`0s` is too short: at least 1s",
+    );
+    expect_problem(
         &with(r#"connect_timeout = "later""#),
         "\"later\"",
         "distributed.connect_timeout",
@@ -616,7 +634,7 @@ async fn distributed_settings_are_read() {
 name = "p"
 
 [distributed]
-workers = ["http://10.0.0.1:50061", "https://worker-2:50061"]
+workers = ["http://10.0.0.1:50061", "http://worker-2:50061"]
 connect_timeout = "1s"
 bytes_per_partition = "64MiB"
 "#,
@@ -626,7 +644,7 @@ bytes_per_partition = "64MiB"
     let workers: Vec<String> = spec.workers.iter().map(ToString::to_string).collect();
     assert_eq!(
         workers,
-        ["http://10.0.0.1:50061/", "https://worker-2:50061/"]
+        ["http://10.0.0.1:50061/", "http://worker-2:50061/"]
     );
     assert_eq!(spec.connect_timeout, std::time::Duration::from_secs(1));
     assert_eq!(spec.keepalive_timeout, std::time::Duration::from_secs(20));
