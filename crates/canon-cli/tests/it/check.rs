@@ -2,25 +2,9 @@
 
 use std::sync::Arc;
 
-use canon::datafusion::arrow::array::{
-    ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch,
-};
-use canon::datafusion::parquet::arrow::ArrowWriter;
+use canon::datafusion::arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array};
 
-use crate::{canon, ok, quickstart_copy, stderr, stdout};
-
-fn write_parquet(path: &std::path::Path, columns: Vec<(&str, ArrayRef)>) {
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    let batch = RecordBatch::try_from_iter(columns).expect("batch");
-    let mut writer = ArrowWriter::try_new(
-        std::fs::File::create(path).expect("create"),
-        batch.schema(),
-        None,
-    )
-    .expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
-}
+use crate::{canon, ok, quickstart_copy, stderr, stdout, write_parquet};
 
 #[test]
 fn the_example_project_passes() {

@@ -7,11 +7,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use canon::datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
-use canon::datafusion::parquet::arrow::ArrowWriter;
+use canon::datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array};
 
 use crate::moto::free_port;
-use crate::{ok, quickstart_copy, stderr, stdout};
+use crate::{ok, quickstart_copy, stderr, stdout, write_parquet};
 
 /// Small files still make several tasks per stage, so every query here is distributed.
 const DISTRIBUTED: &str = r#"
@@ -164,15 +163,6 @@ fn canon_as(dir: &Path, workers: Option<&str>, token: Option<&str>, args: &[&str
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().expect("output")
-}
-
-fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>) {
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    let batch = RecordBatch::try_from_iter(columns).expect("batch");
-    let file = std::fs::File::create(path).expect("create");
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
 }
 
 /// The quickstart with the Delta and evolved datasets, their data written, and the

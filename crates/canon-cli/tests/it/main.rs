@@ -71,6 +71,18 @@ pub fn canon(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("wait for canon")
 }
 
+/// Writes one batch of `columns` as a parquet file, making its directory.
+pub fn write_parquet(path: &Path, columns: Vec<(&str, canon::datafusion::arrow::array::ArrayRef)>) {
+    use canon::datafusion::arrow::array::RecordBatch;
+    use canon::datafusion::parquet::arrow::ArrowWriter;
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let batch = RecordBatch::try_from_iter(columns).expect("batch");
+    let file = std::fs::File::create(path).expect("create");
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+}
+
 /// Standard output as text.
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
