@@ -38,14 +38,22 @@ pub use datafusion_distributed::{
 /// The workers sessions distribute to: `CANON_WORKERS` when it is set (empty turns
 /// distribution off), else the project's `[distributed] workers`.
 pub fn workers(spec: &DistributedSpec) -> Result<Vec<Url>, WorkerError> {
-    match std::env::var(WORKERS_ENV) {
-        Ok(value) => parse_workers(&value).map_err(|message| WorkerError::List {
+    match variable(WORKERS_ENV)? {
+        Some(value) => parse_workers(&value).map_err(|message| WorkerError::List {
             variable: WORKERS_ENV,
             message,
         }),
-        Err(std::env::VarError::NotPresent) => Ok(spec.workers.clone()),
+        None => Ok(spec.workers.clone()),
+    }
+}
+
+/// An environment variable's value, `None` when it is not set.
+fn variable(name: &'static str) -> Result<Option<String>, WorkerError> {
+    match std::env::var(name) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(WorkerError::List {
-            variable: WORKERS_ENV,
+            variable: name,
             message: "is not valid UTF-8".to_string(),
         }),
     }
@@ -90,15 +98,7 @@ fn secret() -> Result<Option<HeaderValue>, WorkerError> {
 
 /// The workers' shared secret, when `CANON_WORKER_TOKEN` is set and not empty.
 pub fn worker_token() -> Result<Option<String>, WorkerError> {
-    match std::env::var(TOKEN_ENV) {
-        Ok(token) if token.is_empty() => Ok(None),
-        Ok(token) => Ok(Some(token)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(WorkerError::List {
-            variable: TOKEN_ENV,
-            message: "is not valid UTF-8".to_string(),
-        }),
-    }
+    Ok(variable(TOKEN_ENV)?.filter(|token| !token.is_empty()))
 }
 
 /// The coordinator's side: the distributed planner over the template's query planner,
