@@ -55,6 +55,10 @@ enum Cmd {
         /// Only these queries (q1 … q22); all when not given.
         #[arg(long = "query")]
         queries: Vec<String>,
+        /// Run Canon on this project instead of the generated one, e.g. a copy of it in
+        /// the data directory with one profile setting changed.
+        #[arg(long)]
+        project: Option<PathBuf>,
     },
     /// Physical plans of TPC-H queries in Canon and in the plain session.
     Explain {
@@ -180,6 +184,7 @@ async fn run(command: Cmd) -> BenchResult<()> {
             duckdb,
             runs,
             queries,
+            project,
         } => {
             tpch::run(&tpch::Options {
                 data,
@@ -187,6 +192,7 @@ async fn run(command: Cmd) -> BenchResult<()> {
                 runs,
                 only: queries,
                 declare_order: !no_declared_order,
+                project,
             })
             .await
         }

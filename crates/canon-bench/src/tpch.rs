@@ -74,6 +74,8 @@ pub struct Options {
     pub only: Vec<String>,
     /// Whether the project declares the tables' sort orders.
     pub declare_order: bool,
+    /// A project file to use instead of the generated one (to measure a profile setting).
+    pub project: Option<PathBuf>,
 }
 
 /// Timings and first-run rows of one engine for one query.
@@ -132,7 +134,10 @@ pub async fn plain_session(data: &Path) -> BenchResult<SessionContext> {
 
 /// Runs the benchmark and prints its table; an error if any engine's rows differ.
 pub async fn run(options: &Options) -> BenchResult<()> {
-    let project = write_project(&options.data, options.declare_order)?;
+    let project = match &options.project {
+        Some(project) => project.clone(),
+        None => write_project(&options.data, options.declare_order)?,
+    };
     let runtime = Runtime::load(&project)
         .await
         .map_err(|e| format!("loading {}: {e}", project.display()))?;

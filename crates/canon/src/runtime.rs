@@ -124,19 +124,20 @@ impl Runtime {
         )
         .await?;
 
-        let registered = match registry::register_all(&template, &formats, &project.datasets).await
-        {
-            Ok(registered) => registered,
-            Err(e) => {
-                for failure in &e.failures {
-                    diagnostics.record(Event::RegistrationFailed {
-                        dataset: failure.dataset.clone(),
-                        error: failure.message.clone(),
-                    })?;
+        let manifest = registry::Manifest::load(&project.cache_dir(), profile.fingerprint());
+        let registered =
+            match registry::register_all(&template, &formats, &project.datasets, &manifest).await {
+                Ok(registered) => registered,
+                Err(e) => {
+                    for failure in &e.failures {
+                        diagnostics.record(Event::RegistrationFailed {
+                            dataset: failure.dataset.clone(),
+                            error: failure.message.clone(),
+                        })?;
+                    }
+                    return Err(e.into());
                 }
-                return Err(e.into());
-            }
-        };
+            };
         for r in &registered {
             diagnostics.record(Event::DatasetRegistered {
                 dataset: r.spec.name.clone(),

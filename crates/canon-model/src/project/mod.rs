@@ -72,7 +72,7 @@ impl Project {
 
     /// Parses and validates project text; relative paths resolve against `root`.
     pub fn parse(text: &str, file: &Path, root: &Path) -> Result<Self, ProjectError> {
-        let source = Source { text, file };
+        let source = Source::new(text, file);
         let mut raw: raw::RawProject = toml::from_str(text).map_err(|e| {
             let (line, column) = e
                 .span()
@@ -98,6 +98,12 @@ impl Project {
         &self.profile.diagnostics
     }
 
+    /// Where Canon keeps what it may reuse between runs of this project (today the
+    /// manifest of verified data files): `.canon/` beside the project file.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join(".canon")
+    }
+
     /// The dataset with this name, if the project declares one.
     pub fn dataset(&self, name: &str) -> Option<&DatasetSpec> {
         self.datasets.iter().find(|d| d.name == name)
@@ -108,15 +114,39 @@ impl Project {
 pub(crate) struct Source<'a> {
     text: &'a str,
     file: &'a Path,
+    /// Byte offset of each line's start, ascending: every declaration is located, so a
+    /// project of thousands of datasets must not rescan the text for each one.
+    line_starts: Vec<usize>,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    fn new(text: &'a str, file: &'a Path) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self {
+            text,
+            file,
+            line_starts,
+        }
+    }
+
     /// 1-based line and column of a byte offset.
     fn locate(&self, offset: usize) -> (usize, usize) {
-        let before = &self.text[..offset.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        (line, column)
+        let offset = offset.min(self.text.len());
+        // The first line starts at 0, so at least one start is at or before `offset`.
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let start = self
+            .line_starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(0, |l| l.chars().count())
+            + 1;
+        (line.max(1), column)
     }
 }
 
@@ -128,4 +158,24 @@ fn parse_error_key(message: &str) -> String {
         .filter(|k| !k.is_empty())
         .unwrap_or("(syntax)");
     key.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every offset, including ends of lines, multi-byte characters and past the end,
+    /// is located as counting from the start of the text would locate it.
+    #[test]
+    fn locate_matches_counting_from_the_start() {
+        let text = "[project]\nname = \"é\"\n\n[[dataset]]\r\nname = \"ä ö\"\n";
+        let source = Source::new(text, Path::new("canon.toml"));
+        for offset in (0..=text.len() + 3).filter(|&o| o >= text.len() || text.is_char_boundary(o))
+        {
+            let before = &text[..offset.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            assert_eq!(source.locate(offset), (line, column), "offset {offset}");
+        }
+    }
 }

@@ -16,6 +16,7 @@ use object_store::{ObjectMeta, ObjectStore};
 use crate::contract::{DatasetSpec, Format};
 use crate::error::DatasetError;
 use crate::evolution::{FileColumn, check_widened_value, resolve_file_column, widening_factor};
+use crate::registry::verified::{DatasetEntry, Stamp};
 
 /// How much of a CSV file is read to find its header line.
 const HEADER_PROBE_BYTES: u64 = 64 * 1024;
@@ -113,27 +114,44 @@ pub(crate) async fn check_file(
 
 /// Checks every file of a listing table against the contract; the first problem, in path
 /// order, fails. Footers and headers are read several files at a time, as many as
-/// DataFusion's `meta_fetch_concurrency` allows, which matters on object stores.
+/// DataFusion's `meta_fetch_concurrency` allows, which matters on object stores. A file
+/// the dataset's manifest entry vouches for (same contract, same stamp) is not read again.
+/// Returns the entry to keep for the dataset: every file that passed.
 pub(super) async fn check(
     state: &SessionState,
     spec: &DatasetSpec,
     table: &ListingTable,
-) -> Result<(), DatasetError> {
+    contract: String,
+    known: Option<&DatasetEntry>,
+) -> Result<DatasetEntry, DatasetError> {
+    let mut passed = DatasetEntry::new(contract);
     let probe = probe(state, spec, table);
     if matches!(probe, Probe::Nothing) {
-        return Ok(());
+        return Ok(passed);
     }
     let files = list(state, table).await?;
     let concurrency = usize::from(state.config_options().execution.meta_fetch_concurrency);
-    futures::stream::iter(files.iter().map(|(url, file)| async move {
-        check_file(state, spec, table, url, file, probe)
-            .await
-            .map_err(|e| e.context(format!("file {}", display_path(url, file))))
+    let contract = passed.contract().to_string();
+    let checked: Vec<(String, Stamp)> = futures::stream::iter(files.iter().map(|(url, file)| {
+        let contract = &contract;
+        async move {
+            let path = display_path(url, file);
+            let stamp = Stamp::of(file);
+            if !known.is_some_and(|entry| entry.vouches_for(contract, &path, &stamp)) {
+                check_file(state, spec, table, url, file, probe)
+                    .await
+                    .map_err(|e| e.context(format!("file {path}")))?;
+            }
+            Ok::<_, DatasetError>((path, stamp))
+        }
     }))
     .buffered(concurrency)
-    .try_collect::<Vec<()>>()
+    .try_collect()
     .await?;
-    Ok(())
+    for (path, stamp) in checked {
+        passed.insert(path, stamp);
+    }
+    Ok(passed)
 }
 
 async fn check_schema(

@@ -8,6 +8,7 @@ use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::catalog::TableProvider;
 use datafusion::common::DFSchema;
 use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
 use datafusion::sql::parser::DFParser;
@@ -21,8 +22,12 @@ use crate::evolution::{read_under_rules, rules_provider};
 
 pub(crate) mod files;
 mod format;
+mod verified;
 
 pub use format::{DatasetTables, Formats, TableFormat, TableFunctionSpec};
+use verified::DatasetEntry;
+pub use verified::MANIFEST_FILE;
+pub(crate) use verified::Manifest;
 
 /// How many datasets register at once; listing and footer reads are I/O bound.
 const CONCURRENCY: usize = 16;
@@ -58,22 +63,26 @@ impl RegisteredDataset {
     }
 }
 
-/// Registers every dataset, or returns every failure and registers none.
+/// Registers every dataset, or returns every failure and registers none. The files the
+/// manifest vouches for are not read again; when all register, the manifest keeps what
+/// was verified.
 pub(crate) async fn register_all(
     state: &SessionState,
     formats: &Formats,
     datasets: &[DatasetSpec],
+    manifest: &Manifest,
 ) -> Result<Vec<RegisteredDataset>, RegistrationError> {
     let started = std::time::Instant::now();
     let total = datasets.len();
-    let results: Vec<Result<RegisteredDataset, DatasetError>> = futures::stream::iter(datasets)
-        .map(|spec| register(state, formats, spec))
+    let state = &registration_state(state);
+    let results: Vec<Result<Registered, DatasetError>> = futures::stream::iter(datasets)
+        .map(|spec| register(state, formats, spec, manifest))
         .buffered(CONCURRENCY)
         .enumerate()
         .inspect(|(i, result)| {
             let done = i + 1;
             match result {
-                Ok(r) => tracing::debug!(dataset = %r.spec.name, done, total, "registered"),
+                Ok((r, _)) => tracing::debug!(dataset = %r.spec.name, done, total, "registered"),
                 Err(e) => tracing::warn!(done, total, error = %e, "dataset failed registration"),
             }
             if done % 100 == 0 && done < total {
@@ -84,10 +93,16 @@ pub(crate) async fn register_all(
         .collect()
         .await;
     let mut registered = Vec::with_capacity(results.len());
+    let mut verified = std::collections::BTreeMap::new();
     let mut failures = Vec::new();
     for (spec, result) in datasets.iter().zip(results) {
         match result {
-            Ok(r) => registered.push(r),
+            Ok((r, entry)) => {
+                if let Some(entry) = entry {
+                    verified.insert(r.spec.name.clone(), entry);
+                }
+                registered.push(r);
+            }
             Err(error) => failures.push(DatasetFailure {
                 dataset: spec.name.clone(),
                 origin: spec.origin.to_string(),
@@ -103,10 +118,24 @@ pub(crate) async fn register_all(
         "registration finished"
     );
     if failures.is_empty() {
+        manifest.save(verified);
         Ok(registered)
     } else {
         Err(RegistrationError { failures })
     }
+}
+
+/// The state datasets register under: the template's, except that DataFusion's listing
+/// factory does not pre-warm file statistics. A scan collects them (into the same cache)
+/// when its session has `collect_statistics` on, so a process that queries a few of many
+/// datasets reads the statistics of those few only; what registration verifies is the
+/// same either way.
+fn registration_state(template: &SessionState) -> SessionState {
+    let mut config = template.config().clone();
+    config.options_mut().execution.collect_statistics = false;
+    SessionStateBuilder::new_from_existing(template.clone())
+        .with_config(config)
+        .build()
 }
 
 /// The table DataFusion builds from a dataset's canonical DDL, with the contract's exact
@@ -172,11 +201,15 @@ pub(crate) async fn plan(
     })
 }
 
+/// A registered dataset, and the manifest entry of its verified files (listing tables).
+type Registered = (RegisteredDataset, Option<DatasetEntry>);
+
 async fn register(
     state: &SessionState,
     formats: &Formats,
     spec: &DatasetSpec,
-) -> Result<RegisteredDataset, DatasetError> {
+    manifest: &Manifest,
+) -> Result<Registered, DatasetError> {
     let ddl = spec.ddl();
     let Planned {
         cmd,
@@ -189,10 +222,13 @@ async fn register(
         .find(|f| f.stored_as().eq_ignore_ascii_case(&cmd.file_type))
         .cloned();
     let mut locations = Vec::new();
+    let mut verified = None;
     let (provider, adapter) = if let Some(listing) = provider.downcast_ref::<ListingTable>() {
         locations = listing.table_paths().clone();
         verify_schema(&contract, &provider.schema())?;
-        files::check(state, spec, listing).await?;
+        let key = manifest.contract_key(spec, &ddl);
+        let known = manifest.entry(&spec.name);
+        verified = Some(files::check(state, spec, listing, key, known).await?);
         let table = with_evolution(state, spec, listing, &cmd)
             .map_err(|e| DatasetError::caused(e.strip_backtrace(), e))?;
         let adapter = if spec.evolution.is_some() {
@@ -211,7 +247,7 @@ async fn register(
         (provider, "none")
     };
 
-    Ok(RegisteredDataset {
+    let registered = RegisteredDataset {
         schema_fingerprint: crate::contract::schema_fingerprint(&contract),
         spec: spec.clone(),
         ddl,
@@ -220,7 +256,8 @@ async fn register(
         adapter,
         format,
         locations,
-    })
+    };
+    Ok((registered, verified))
 }
 
 /// Attaches Canon's expression adapter, which applies the dataset's evolution rules (or

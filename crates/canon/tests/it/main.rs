@@ -36,3 +36,4 @@ mod stores;
 mod system_tables;
 mod types;
 mod udfs;
+mod verified_files;
