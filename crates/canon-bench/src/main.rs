@@ -167,6 +167,10 @@ enum Cmd {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // As the `canon` binary runs; both engines measured here share the process.
+    if let Err(e) = canon::process::disable_transparent_huge_pages() {
+        eprintln!("canon-bench: transparent huge pages stay on: {e}");
+    }
     match run(Cli::parse().command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -244,6 +244,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if let Err(error) = canon::process::disable_transparent_huge_pages() {
+        tracing::debug!(%error, "transparent huge pages stay on");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

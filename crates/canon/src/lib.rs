@@ -18,7 +18,8 @@
 //! core. Its layers, bottom to top; each imports only from the layers below it:
 //!
 //! 1. [`error`]: every error type, importing nothing of the runtime.
-//! 2. [`diagnostics`]: the event stream, a leaf whose events carry their own payloads.
+//! 2. [`diagnostics`]: the event stream, a leaf whose events carry their own payloads;
+//!    [`process`]: process-wide settings Canon's binaries apply at start, a leaf too.
 //! 3. Engine adapters: [`contract`] (the `ARROW(…)` type planner), `view` (tables
 //!    computed at scan time), `finished` (the root node that records how a plan's run
 //!    ended), [`stores`] (the object store registry: local files, S3, Azure, GCS and
@@ -60,6 +61,7 @@ mod hook;
 mod hosted;
 pub mod optimizer;
 pub mod prepared;
+pub mod process;
 pub mod profile;
 pub mod registry;
 pub mod runtime;
