@@ -117,11 +117,6 @@ impl Manifest {
         }
     }
 
-    /// No manifest: every file is read.
-    pub fn none() -> Self {
-        Self::default()
-    }
-
     /// What a dataset's files are verified against: its canonical DDL (columns, format,
     /// options, location), its schema and evolution rules, the profile and Canon's version.
     pub(crate) fn contract_key(&self, spec: &DatasetSpec, ddl: &str) -> String {
