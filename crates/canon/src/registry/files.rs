@@ -124,17 +124,15 @@ pub(super) async fn check(
     contract: String,
     known: Option<&DatasetEntry>,
 ) -> Result<DatasetEntry, DatasetError> {
-    let mut passed = DatasetEntry::new(contract);
     let probe = probe(state, spec, table);
     if matches!(probe, Probe::Nothing) {
-        return Ok(passed);
+        return Ok(DatasetEntry::new(contract, Vec::new()));
     }
     let files = list(state, table).await?;
     let concurrency = usize::from(state.config_options().execution.meta_fetch_concurrency);
-    let contract = passed.contract().to_string();
-    let checked: Vec<(String, Stamp)> = futures::stream::iter(files.iter().map(|(url, file)| {
-        let contract = &contract;
-        async move {
+    let contract = &contract;
+    let passed: Vec<(String, Stamp)> =
+        futures::stream::iter(files.iter().map(|(url, file)| async move {
             let path = display_path(url, file);
             let stamp = Stamp::of(file);
             if !known.is_some_and(|entry| entry.vouches_for(contract, &path, &stamp)) {
@@ -143,15 +141,11 @@ pub(super) async fn check(
                     .map_err(|e| e.context(format!("file {path}")))?;
             }
             Ok::<_, DatasetError>((path, stamp))
-        }
-    }))
-    .buffered(concurrency)
-    .try_collect()
-    .await?;
-    for (path, stamp) in checked {
-        passed.insert(path, stamp);
-    }
-    Ok(passed)
+        }))
+        .buffered(concurrency)
+        .try_collect()
+        .await?;
+    Ok(DatasetEntry::new(contract.clone(), passed))
 }
 
 async fn check_schema(

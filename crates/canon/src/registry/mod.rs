@@ -221,12 +221,13 @@ async fn register(
         .iter()
         .find(|f| f.stored_as().eq_ignore_ascii_case(&cmd.file_type))
         .cloned();
+    let schema_fingerprint = crate::contract::schema_fingerprint(&contract);
     let mut locations = Vec::new();
     let mut verified = None;
     let (provider, adapter) = if let Some(listing) = provider.downcast_ref::<ListingTable>() {
         locations = listing.table_paths().clone();
         verify_schema(&contract, &provider.schema())?;
-        let key = manifest.contract_key(spec, &ddl);
+        let key = manifest.contract_key(spec, &ddl, &schema_fingerprint);
         let known = manifest.entry(&spec.name);
         verified = Some(files::check(state, spec, listing, key, known).await?);
         let table = with_evolution(state, spec, listing, &cmd)
@@ -248,7 +249,7 @@ async fn register(
     };
 
     let registered = RegisteredDataset {
-        schema_fingerprint: crate::contract::schema_fingerprint(&contract),
+        schema_fingerprint,
         spec: spec.clone(),
         ddl,
         notes,

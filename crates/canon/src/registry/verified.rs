@@ -55,22 +55,12 @@ pub(crate) struct DatasetEntry {
 }
 
 impl DatasetEntry {
-    /// An empty entry for files verified under `contract`.
-    pub(crate) fn new(contract: String) -> Self {
+    /// The files that passed under `contract`.
+    pub(crate) fn new(contract: String, files: impl IntoIterator<Item = (String, Stamp)>) -> Self {
         Self {
             contract,
-            files: BTreeMap::new(),
+            files: files.into_iter().collect(),
         }
-    }
-
-    /// The contract key the files passed under.
-    pub(crate) fn contract(&self) -> &str {
-        &self.contract
-    }
-
-    /// Records a file that passed.
-    pub(crate) fn insert(&mut self, path: String, stamp: Stamp) {
-        self.files.insert(path, stamp);
     }
 
     /// Whether this file, as listed now, passed under the same contract.
@@ -118,14 +108,20 @@ impl Manifest {
     }
 
     /// What a dataset's files are verified against: its canonical DDL (columns, format,
-    /// options, location), its schema and evolution rules, the profile and Canon's version.
-    pub(crate) fn contract_key(&self, spec: &DatasetSpec, ddl: &str) -> String {
+    /// options, location), its schema's fingerprint and evolution rules, the profile and
+    /// Canon's version.
+    pub(crate) fn contract_key(
+        &self,
+        spec: &DatasetSpec,
+        ddl: &str,
+        schema_fingerprint: &str,
+    ) -> String {
         let mut hasher = Sha256::new();
         for part in [
             env!("CARGO_PKG_VERSION"),
             &self.salt,
             ddl,
-            &spec.schema_fingerprint(),
+            schema_fingerprint,
             &serde_json::to_string(&spec.read_rules()).unwrap_or_default(),
         ] {
             hasher.update(part.as_bytes());
