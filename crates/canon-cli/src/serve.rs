@@ -82,6 +82,7 @@ pub async fn run(
     let server = Server::bind(Arc::new(runtime), auth, options)
         .await
         .map_err(usage)?;
+    let stop = stop_signal();
     if let Some(addr) = server.flight_sql_addr() {
         let scheme = if server.tls() { "grpc+tls" } else { "grpc" };
         say(&format!("canon serve: Flight SQL on {scheme}://{addr}"));
@@ -90,7 +91,7 @@ pub async fn run(
         say(&format!("canon serve: Postgres on postgresql://{addr}"));
     }
     server
-        .run(stop_signal())
+        .run(stop)
         .await
         .map_err(|e| Failure::runtime(render(&e)))?;
     say("canon serve: stopped");
@@ -104,22 +105,33 @@ pub(crate) fn say(line: &str) {
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub(crate) async fn stop_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; stop the server with SIGINT");
-                std::future::pending::<()>().await;
-            }
+/// Listens for SIGTERM and SIGINT from this call on; the future completes on either.
+///
+/// Called before the listening addresses are printed: whoever reads them may stop the
+/// server at once, and a signal that came before the handlers would kill the process
+/// (or, between the handler and its listener, be lost).
+pub(crate) fn stop_signal() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        tokio::select! {
+            () = received(terminate, "SIGTERM") => {}
+            () = received(interrupt, "SIGINT") => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+    }
+}
+
+/// Completes when `listener` receives its signal; never, if it could not be installed.
+async fn received(listener: std::io::Result<tokio::signal::unix::Signal>, name: &str) {
+    match listener {
+        Ok(mut listener) => {
+            listener.recv().await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for {name}; stop the server with the other signal");
+            std::future::pending::<()>().await;
+        }
     }
 }
 

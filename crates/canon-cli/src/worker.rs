@@ -34,12 +34,13 @@ pub async fn run(
     let worker = WorkerServer::bind(Arc::new(runtime), args.listen, token, args.no_auth)
         .await
         .map_err(usage)?;
+    let stop = stop_signal();
     if let Some(addr) = worker.addr() {
         say(&format!("canon worker: listening on http://{addr}"));
     }
     tracing::info!(addr = ?worker.addr(), "worker started");
     worker
-        .run(stop_signal())
+        .run(stop)
         .await
         .map_err(|e| Failure::runtime(e.to_string()))?;
     say("canon worker: stopped");
