@@ -70,10 +70,10 @@ pub(crate) fn template(
     for rule in crate::optimizer::rules() {
         builder = builder.with_optimizer_rule(rule);
     }
-    for rule in crate::optimizer::physical_rules() {
+    let distributes = !workers.is_empty();
+    for rule in crate::optimizer::physical_rules(distributes) {
         builder = builder.with_physical_optimizer_rule(rule);
     }
-    let distributes = !workers.is_empty();
     if distributes {
         builder = crate::distributed::coordinate(builder, workers, distributed)?;
     }

@@ -204,6 +204,94 @@ async fn other_semi_and_anti_joins_answer_as_plain_datafusion() {
     }
 }
 
+/// The q17 shape: orders well below their customer's average, for a few customers. The
+/// average is computed only for the customers the filter keeps (the aggregate reads its
+/// input semi-joined with their keys), and the answers stay.
+#[tokio::test]
+async fn a_grouped_aggregate_reads_only_the_keys_its_join_can_match() {
+    let fx = shop();
+    let runtime = fx.runtime(SHOP).await;
+    let session = runtime.session();
+    let ctx = plain(&fx).await;
+    let sql = "SELECT c_name, count(*) AS n, sum(o_total) AS total \
+               FROM orders, customer \
+               WHERE c_custkey = o_custkey AND c_name IN ('bo', 'cy') \
+                 AND o_total < (SELECT 0.5 * avg(o_total) FROM orders o2 \
+                                WHERE o2.o_custkey = c_custkey) \
+               GROUP BY c_name ORDER BY c_name";
+    let ours = pretty_format_batches(&collect(&session, sql).await)
+        .expect("formats")
+        .to_string();
+    assert_eq!(ours, plain_rows(&ctx, sql).await);
+    assert!(ours.contains("| cy     | 1 | 9.0   |"), "{ours}");
+
+    let plan = logical_plan(&session, sql).await;
+    let aggregate = plan
+        .iter()
+        .position(|l| l.contains("Aggregate: groupBy=[[o2.o_custkey]]"))
+        .unwrap_or_else(|| panic!("no grouped aggregate:\n{}", plan.join("\n")));
+    let reduced = plan
+        .get(aggregate + 1)
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert!(
+        reduced.contains("LeftSemi Join") && reduced.contains("__canon_group_keys"),
+        "the aggregate reads all its input:\n{}",
+        plan.join("\n")
+    );
+}
+
+/// Shapes around the group-key reduction answer as plain DataFusion does: an aggregate on
+/// the join's left, a NULL group key, a key source behind two joins, a volatile filter
+/// (no reduction) and an unfiltered other side (no reduction).
+#[tokio::test]
+async fn group_key_reduction_keeps_every_answer() {
+    let fx = shop();
+    let runtime = fx.runtime(SHOP).await;
+    let session = runtime.session();
+    let ctx = plain(&fx).await;
+    for (sql, reduced) in [
+        (
+            "SELECT s.o_orderkey, s.total, l_quantity \
+             FROM (SELECT o_orderkey, sum(o_total) AS total FROM orders GROUP BY o_orderkey) s \
+             JOIN lineitem ON s.o_orderkey = l_orderkey WHERE l_quantity > 10 \
+             ORDER BY s.o_orderkey, l_quantity",
+            true,
+        ),
+        (
+            "SELECT c_name, s.quantity FROM customer \
+             JOIN orders ON c_custkey = o_custkey \
+             JOIN (SELECT l_orderkey, sum(l_quantity) AS quantity FROM lineitem \
+                   GROUP BY l_orderkey) s ON s.l_orderkey = o_orderkey \
+             WHERE o_total > 8 ORDER BY c_name, s.quantity",
+            true,
+        ),
+        (
+            "SELECT s.o_orderkey, s.total FROM lineitem \
+             JOIN (SELECT o_orderkey, sum(o_total) AS total FROM orders GROUP BY o_orderkey) s \
+             ON s.o_orderkey = l_orderkey WHERE random() < 2.0 ORDER BY s.o_orderkey",
+            false,
+        ),
+        (
+            "SELECT s.o_orderkey, s.total FROM lineitem \
+             JOIN (SELECT o_orderkey, sum(o_total) AS total FROM orders GROUP BY o_orderkey) s \
+             ON s.o_orderkey = l_orderkey ORDER BY s.o_orderkey",
+            false,
+        ),
+    ] {
+        let ours = pretty_format_batches(&collect(&session, sql).await)
+            .expect("formats")
+            .to_string();
+        assert_eq!(ours, plain_rows(&ctx, sql).await, "{sql}");
+        let plan = logical_plan(&session, sql).await.join("\n");
+        assert_eq!(
+            plan.contains("__canon_group_keys"),
+            reduced,
+            "{sql}\n{plan}"
+        );
+    }
+}
+
 const SORTED: &str = r#"
 [project]
 name = "sorted"
@@ -279,4 +367,51 @@ async fn small_sorted_inputs_are_hashed_unless_the_order_is_needed() {
         .expect("formats")
         .to_string();
     assert_eq!(ours, plain_rows(&ctx, window).await);
+}
+
+/// The q15 shape: a view read twice, for the top total and for the customers who have it.
+/// The aggregate is computed once and read by both occurrences, a second run of the same
+/// session answers alike, and subplans that may differ between reads are not shared.
+#[tokio::test]
+async fn an_aggregate_read_twice_is_computed_once() {
+    let fx = shop();
+    let runtime = fx.runtime(SHOP).await;
+    let session = runtime.session();
+    let ctx = plain(&fx).await;
+    let sql = "WITH revenue AS (SELECT o_custkey, sum(o_total) AS total FROM orders \
+                                GROUP BY o_custkey) \
+               SELECT c_name, total FROM customer, revenue \
+               WHERE c_custkey = o_custkey AND total = (SELECT max(total) FROM revenue) \
+               ORDER BY c_name";
+    let expected = plain_rows(&ctx, sql).await;
+    assert!(expected.contains("| cy     | 89.0  |"), "{expected}");
+    for _ in 0..2 {
+        let ours = pretty_format_batches(&collect(&session, sql).await)
+            .expect("formats")
+            .to_string();
+        assert_eq!(ours, expected);
+    }
+    let plan = physical_plan(&session, sql).await;
+    assert_eq!(
+        plan.matches("CanonSharedExec: readers=2").count(),
+        2,
+        "{plan}"
+    );
+
+    for sql in [
+        "WITH r AS (SELECT o_custkey, sum(o_total * random()) AS t FROM orders \
+                    GROUP BY o_custkey) \
+         SELECT count(*) FROM r WHERE t <= (SELECT max(t) FROM r)",
+        "WITH r AS (SELECT x, count(*) AS n FROM (VALUES (1), (2), (2)) v(x) GROUP BY x) \
+         SELECT x FROM r WHERE n = (SELECT max(n) FROM r)",
+    ] {
+        let plan = physical_plan(&session, sql).await;
+        assert!(!plan.contains("CanonSharedExec"), "{sql}\n{plan}");
+        let ours = pretty_format_batches(&collect(&session, sql).await)
+            .expect("formats")
+            .to_string();
+        if !sql.contains("random") {
+            assert_eq!(ours, plain_rows(&ctx, sql).await, "{sql}");
+        }
+    }
 }

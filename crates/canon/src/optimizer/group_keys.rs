@@ -1,0 +1,294 @@
+//! Group-key reduction: a grouped aggregate that an inner join meets on its group keys
+//! reads only the rows whose keys the join's other side can hold.
+//!
+//! DataFusion decorrelates TPC-H q17's `l_quantity < (SELECT 0.2 * avg(l_quantity) FROM
+//! lineitem WHERE l_partkey = p_partkey)` into an aggregate of all of lineitem grouped by
+//! part, inner-joined with the few parts that qualify: it averages 200,000 parts to keep
+//! about 200. A group survives an inner join on its keys only if the other side holds its
+//! key, and the other side's keys are among those of the filtered scan that feeds them
+//! through inner joins. So the aggregate may read `input ⋉ π_keys(filtered scan)` instead
+//! of its input: a group that survives keeps every row, one that cannot is never built.
+//! The same holds wherever the aggregate's rows reach the output only through a match:
+//! as the filtering side of a semi or anti join (q17 becomes one once the keys show the
+//! aggregate unique), or as the optional side of an outer join.
+//!
+//! The key source is always a filtered scan (a `Filter`, or a scan with filters, over
+//! nothing but projections and scans) with no volatile predicate: selective, cheap to read
+//! a second time, and the same rows both times. The rule does not reduce an aggregate twice.
+
+use std::sync::Arc;
+
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{Column, JoinConstraint, JoinType, NullEquality, Result};
+use datafusion::logical_expr::{
+    Aggregate, Expr, Filter, Join, LogicalPlan, Projection, SubqueryAlias,
+};
+use datafusion::optimizer::optimizer::ApplyOrder;
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+
+/// The alias of the key set a reduced aggregate is semi-joined with.
+const KEYS_ALIAS: &str = "__canon_group_keys";
+
+/// Semi-joins the input of a grouped aggregate, met by a join on its group keys, with the
+/// keys of the filtered scan that feeds the join's other side.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GroupKeyReduction;
+
+impl OptimizerRule for GroupKeyReduction {
+    fn name(&self) -> &str {
+        "canon_group_key_reduction"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::TopDown)
+    }
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        let LogicalPlan::Join(join) = &plan else {
+            return Ok(Transformed::no(plan));
+        };
+        // The aggregate's rows must reach the output only through matches with the other
+        // side. A null-aware anti join (`NOT IN`) also reads a NULL key the reduction drops.
+        let sides: &[Side] = match join.join_type {
+            _ if join.null_aware || join.on.is_empty() => &[],
+            JoinType::Inner => &[Side::Right, Side::Left],
+            JoinType::Left | JoinType::LeftSemi | JoinType::LeftAnti => &[Side::Right],
+            JoinType::Right | JoinType::RightSemi | JoinType::RightAnti => &[Side::Left],
+            _ => &[],
+        };
+        for &side in sides {
+            if let Some(reduced) = reduce(join, side)? {
+                return Ok(Transformed::yes(LogicalPlan::Join(reduced)));
+            }
+        }
+        Ok(Transformed::no(plan))
+    }
+}
+
+/// Which input of the join holds the aggregate.
+#[derive(Clone, Copy)]
+enum Side {
+    Left,
+    Right,
+}
+
+/// The join with the aggregate on `side` reduced, or `None` when the rule does not apply.
+fn reduce(join: &Join, side: Side) -> Result<Option<Join>> {
+    let (grouped, other) = match side {
+        Side::Left => (&join.left, &join.right),
+        Side::Right => (&join.right, &join.left),
+    };
+    let mut grouped_keys = Vec::with_capacity(join.on.len());
+    let mut other_keys = Vec::with_capacity(join.on.len());
+    for (left, right) in &join.on {
+        let (g, o) = match side {
+            Side::Left => (left, right),
+            Side::Right => (right, left),
+        };
+        let (Expr::Column(g), Expr::Column(o)) = (g, o) else {
+            return Ok(None);
+        };
+        let (Some(g), Some(o)) = (
+            grouped.schema().maybe_index_of_column(g),
+            other.schema().maybe_index_of_column(o),
+        ) else {
+            return Ok(None);
+        };
+        grouped_keys.push(g);
+        other_keys.push(o);
+    }
+    let Some(keys) = key_set(other, &other_keys)? else {
+        return Ok(None);
+    };
+    let Some(reduced) = reduce_aggregate(grouped, &grouped_keys, &keys, join.null_equality)? else {
+        return Ok(None);
+    };
+    let (left, right) = match side {
+        Side::Left => (Arc::new(reduced), Arc::clone(&join.right)),
+        Side::Right => (Arc::clone(&join.left), Arc::new(reduced)),
+    };
+    Join::try_new(
+        left,
+        right,
+        join.on.clone(),
+        join.filter.clone(),
+        join.join_type,
+        join.join_constraint,
+        join.null_equality,
+        join.null_aware,
+    )
+    .map(Some)
+}
+
+/// `plan` with the aggregate under it (reached through aliases, filters and column
+/// projections of the key columns at `indices`) reading only rows whose group keys are in
+/// `keys`; `None` when there is no such aggregate or it is reduced already.
+fn reduce_aggregate(
+    plan: &LogicalPlan,
+    indices: &[usize],
+    keys: &LogicalPlan,
+    null_equality: NullEquality,
+) -> Result<Option<LogicalPlan>> {
+    let rebuilt = match plan {
+        LogicalPlan::SubqueryAlias(alias) => {
+            reduce_aggregate(&alias.input, indices, keys, null_equality)?
+                .map(|input| SubqueryAlias::try_new(Arc::new(input), alias.alias.clone()))
+                .transpose()?
+                .map(LogicalPlan::SubqueryAlias)
+        }
+        LogicalPlan::Filter(filter) => {
+            reduce_aggregate(&filter.input, indices, keys, null_equality)?
+                .map(|input| Filter::try_new(filter.predicate.clone(), Arc::new(input)))
+                .transpose()?
+                .map(LogicalPlan::Filter)
+        }
+        LogicalPlan::Projection(projection) => {
+            let Some(inner) = projected_indices(projection, indices) else {
+                return Ok(None);
+            };
+            reduce_aggregate(&projection.input, &inner, keys, null_equality)?
+                .map(|input| {
+                    Projection::try_new_with_schema(
+                        projection.expr.clone(),
+                        Arc::new(input),
+                        Arc::clone(&projection.schema),
+                    )
+                })
+                .transpose()?
+                .map(LogicalPlan::Projection)
+        }
+        LogicalPlan::Aggregate(aggregate) => {
+            if is_reduced(&aggregate.input) {
+                return Ok(None);
+            }
+            let mut on = Vec::with_capacity(indices.len());
+            for (position, &index) in indices.iter().enumerate() {
+                let Some(Expr::Column(group)) = aggregate.group_expr.get(index) else {
+                    return Ok(None);
+                };
+                let key = Column::new(Some(KEYS_ALIAS), key_name(position));
+                on.push((Expr::Column(group.clone()), Expr::Column(key)));
+            }
+            let input = Join::try_new(
+                Arc::clone(&aggregate.input),
+                Arc::new(keys.clone()),
+                on,
+                None,
+                JoinType::LeftSemi,
+                JoinConstraint::On,
+                null_equality,
+                false,
+            )?;
+            let aggregate = Aggregate::try_new(
+                Arc::new(LogicalPlan::Join(input)),
+                aggregate.group_expr.clone(),
+                aggregate.aggr_expr.clone(),
+            )?;
+            Some(LogicalPlan::Aggregate(aggregate))
+        }
+        _ => None,
+    };
+    Ok(rebuilt)
+}
+
+/// Whether an aggregate's input is a key set semi join this rule added.
+fn is_reduced(input: &LogicalPlan) -> bool {
+    matches!(input, LogicalPlan::Join(join)
+        if join.join_type == JoinType::LeftSemi
+            && matches!(join.right.as_ref(),
+                LogicalPlan::SubqueryAlias(alias) if alias.alias.table() == KEYS_ALIAS))
+}
+
+/// The name of the key set's column for the join's `position`th key.
+fn key_name(position: usize) -> String {
+    format!("k{position}")
+}
+
+/// Where the projection's outputs at `indices` come from in its input, if each is a column
+/// passed on (perhaps renamed).
+fn projected_indices(projection: &Projection, indices: &[usize]) -> Option<Vec<usize>> {
+    let input = projection.input.schema();
+    indices
+        .iter()
+        .map(|&i| match projection.expr.get(i)?.clone().unalias() {
+            Expr::Column(column) => input.maybe_index_of_column(&column),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The key columns at `indices` of `plan`, as `__canon_group_keys(k0, k1, …)` read from
+/// the filtered scan they come from; `None` without one.
+fn key_set(plan: &LogicalPlan, indices: &[usize]) -> Result<Option<LogicalPlan>> {
+    let Some((scan, indices)) = filtered_scan(plan, indices.to_vec()) else {
+        return Ok(None);
+    };
+    let schema = scan.schema();
+    let columns = indices
+        .iter()
+        .enumerate()
+        .map(|(position, &i)| {
+            Expr::Column(Column::from(schema.qualified_field(i))).alias(key_name(position))
+        })
+        .collect();
+    let projection = Projection::try_new(columns, Arc::new(scan.clone()))?;
+    let alias = SubqueryAlias::try_new(Arc::new(LogicalPlan::Projection(projection)), KEYS_ALIAS)?;
+    Ok(Some(LogicalPlan::SubqueryAlias(alias)))
+}
+
+/// The filtered scan below `plan` that every value of its columns at `indices` comes
+/// from, through projections of columns and inner or semi joins (which only drop rows),
+/// with the indices of those columns in it.
+fn filtered_scan(plan: &LogicalPlan, indices: Vec<usize>) -> Option<(&LogicalPlan, Vec<usize>)> {
+    match plan {
+        // A volatile predicate could keep other rows when the copy is read: no key set.
+        LogicalPlan::Filter(filter) if filter.predicate.is_volatile() => None,
+        LogicalPlan::Filter(filter) if is_scan(&filter.input) => Some((plan, indices)),
+        LogicalPlan::TableScan(scan) if scan.filters.iter().any(Expr::is_volatile) => None,
+        LogicalPlan::TableScan(scan) if !scan.filters.is_empty() => Some((plan, indices)),
+        LogicalPlan::Filter(filter) => filtered_scan(&filter.input, indices),
+        LogicalPlan::SubqueryAlias(alias) => filtered_scan(&alias.input, indices),
+        LogicalPlan::Projection(projection) => {
+            let inner = projected_indices(projection, &indices)?;
+            filtered_scan(&projection.input, inner)
+        }
+        LogicalPlan::Join(join) => {
+            let left_width = join.left.schema().fields().len();
+            let on_left = indices.iter().all(|&i| i < left_width);
+            match join.join_type {
+                JoinType::LeftSemi | JoinType::LeftAnti if on_left => {
+                    filtered_scan(&join.left, indices)
+                }
+                JoinType::Inner if on_left => filtered_scan(&join.left, indices),
+                JoinType::Inner => {
+                    let right = indices
+                        .iter()
+                        .map(|&i| i.checked_sub(left_width))
+                        .collect::<Option<_>>()?;
+                    filtered_scan(&join.right, right)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether `plan` is nothing but projections, filters and aliases over one table scan.
+fn is_scan(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::TableScan(_) => true,
+        LogicalPlan::Filter(Filter { input, .. })
+        | LogicalPlan::Projection(Projection { input, .. })
+        | LogicalPlan::SubqueryAlias(SubqueryAlias { input, .. }) => is_scan(input),
+        _ => false,
+    }
+}
