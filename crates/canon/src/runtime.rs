@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
-    SchemaProvider,
+    SchemaProvider, TableProvider,
 };
+use datafusion::datasource::listing::ListingTable;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SessionContext, SessionState};
 
@@ -16,7 +17,7 @@ use crate::contract::ArrowTypePlanner;
 use crate::diagnostics::{Diagnostics, Event};
 use crate::distributed::{DatasetFiles, WorkerSessions};
 use crate::error::Result;
-use crate::evolution::EvolutionAdapterFactory;
+use crate::evolution::{EvolutionAdapterFactory, WithoutFileStatistics};
 use crate::functions;
 use crate::hosted::HostedSchema;
 use crate::prepared::{self, Declared, SessionStatements};
@@ -52,6 +53,13 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// Whether a table is a listing of files, which a query may scan twice and read alike (a
+/// Delta table's scans each load its newest snapshot).
+fn lists_files(table: &dyn TableProvider) -> bool {
+    let table = table as &dyn std::any::Any;
+    table.is::<ListingTable>() || table.is::<WithoutFileStatistics>()
+}
+
 /// The session template: the profile's config and runtime, DataFusion's default
 /// functions and formats, the factories of Canon's own table formats, and Canon's type
 /// planner. Catalogs are added per session.
@@ -67,13 +75,13 @@ pub(crate) fn template(
         .with_default_features()
         .with_type_planner(Arc::new(ArrowTypePlanner))
         .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()));
-    for rule in crate::optimizer::rules() {
+    for rule in crate::optimizer::rules(lists_files) {
         builder = builder.with_optimizer_rule(rule);
     }
-    let distributes = !workers.is_empty();
-    for rule in crate::optimizer::physical_rules(distributes) {
+    for rule in crate::optimizer::physical_rules() {
         builder = builder.with_physical_optimizer_rule(rule);
     }
+    let distributes = !workers.is_empty();
     if distributes {
         builder = crate::distributed::coordinate(builder, workers, distributed)?;
     }

@@ -12,13 +12,17 @@
 //! as the filtering side of a semi or anti join (q17 becomes one once the keys show the
 //! aggregate unique), or as the optional side of an outer join.
 //!
-//! The key source is always a filtered scan (a `Filter`, or a scan with filters, over
-//! nothing but projections and scans) with no volatile predicate: selective, cheap to read
-//! a second time, and the same rows both times. The rule does not reduce an aggregate twice.
+//! The key source is always a filtered scan of files (a `Filter`, or a scan with filters,
+//! over nothing but projections and one listing table) with no volatile expression and no
+//! limit: selective, cheap to read a second time, and the same rows both times. A Delta
+//! table is not a key source: each scan loads the newest snapshot. The rule does not
+//! reduce an aggregate twice.
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::Transformed;
+use datafusion::catalog::TableProvider;
+use datafusion::catalog::default_table_source::source_as_provider;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, JoinConstraint, JoinType, NullEquality, Result};
 use datafusion::logical_expr::{
     Aggregate, Expr, Filter, Join, LogicalPlan, Projection, SubqueryAlias,
@@ -29,10 +33,23 @@ use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 /// The alias of the key set a reduced aggregate is semi-joined with.
 const KEYS_ALIAS: &str = "__canon_group_keys";
 
+/// Whether a table reads the same rows each time a query scans it (files, not a table
+/// whose scans load its newest version); only such tables give key sets.
+pub type RereadsAlike = fn(&dyn TableProvider) -> bool;
+
 /// Semi-joins the input of a grouped aggregate, met by a join on its group keys, with the
 /// keys of the filtered scan that feeds the join's other side.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct GroupKeyReduction;
+#[derive(Debug, Clone, Copy)]
+pub struct GroupKeyReduction {
+    rereads_alike: RereadsAlike,
+}
+
+impl GroupKeyReduction {
+    /// The rule, taking key sets only from tables `rereads_alike` vouches for.
+    pub fn new(rereads_alike: RereadsAlike) -> Self {
+        Self { rereads_alike }
+    }
+}
 
 impl OptimizerRule for GroupKeyReduction {
     fn name(&self) -> &str {
@@ -65,7 +82,7 @@ impl OptimizerRule for GroupKeyReduction {
             _ => &[],
         };
         for &side in sides {
-            if let Some(reduced) = reduce(join, side)? {
+            if let Some(reduced) = reduce(join, side, self.rereads_alike)? {
                 return Ok(Transformed::yes(LogicalPlan::Join(reduced)));
             }
         }
@@ -81,7 +98,7 @@ enum Side {
 }
 
 /// The join with the aggregate on `side` reduced, or `None` when the rule does not apply.
-fn reduce(join: &Join, side: Side) -> Result<Option<Join>> {
+fn reduce(join: &Join, side: Side, rereads_alike: RereadsAlike) -> Result<Option<Join>> {
     let (grouped, other) = match side {
         Side::Left => (&join.left, &join.right),
         Side::Right => (&join.right, &join.left),
@@ -105,7 +122,7 @@ fn reduce(join: &Join, side: Side) -> Result<Option<Join>> {
         grouped_keys.push(g);
         other_keys.push(o);
     }
-    let Some(keys) = key_set(other, &other_keys)? else {
+    let Some(keys) = key_set(other, &other_keys, rereads_alike)? else {
         return Ok(None);
     };
     let Some(reduced) = reduce_aggregate(grouped, &grouped_keys, &keys, join.null_equality)? else {
@@ -166,7 +183,7 @@ fn reduce_aggregate(
                 .map(LogicalPlan::Projection)
         }
         LogicalPlan::Aggregate(aggregate) => {
-            if is_reduced(&aggregate.input) {
+            if is_reduced(&aggregate.input)? {
                 return Ok(None);
             }
             let mut on = Vec::with_capacity(indices.len());
@@ -199,12 +216,12 @@ fn reduce_aggregate(
     Ok(rebuilt)
 }
 
-/// Whether an aggregate's input is a key set semi join this rule added.
-fn is_reduced(input: &LogicalPlan) -> bool {
-    matches!(input, LogicalPlan::Join(join)
-        if join.join_type == JoinType::LeftSemi
-            && matches!(join.right.as_ref(),
-                LogicalPlan::SubqueryAlias(alias) if alias.alias.table() == KEYS_ALIAS))
+/// Whether an aggregate's input already reads a key set this rule added (perhaps moved
+/// down since by another rule).
+fn is_reduced(input: &LogicalPlan) -> Result<bool> {
+    input.exists(|plan| {
+        Ok(matches!(plan, LogicalPlan::SubqueryAlias(alias) if alias.alias.table() == KEYS_ALIAS))
+    })
 }
 
 /// The name of the key set's column for the join's `position`th key.
@@ -227,8 +244,12 @@ fn projected_indices(projection: &Projection, indices: &[usize]) -> Option<Vec<u
 
 /// The key columns at `indices` of `plan`, as `__canon_group_keys(k0, k1, …)` read from
 /// the filtered scan they come from; `None` without one.
-fn key_set(plan: &LogicalPlan, indices: &[usize]) -> Result<Option<LogicalPlan>> {
-    let Some((scan, indices)) = filtered_scan(plan, indices.to_vec()) else {
+fn key_set(
+    plan: &LogicalPlan,
+    indices: &[usize],
+    rereads_alike: RereadsAlike,
+) -> Result<Option<LogicalPlan>> {
+    let Some((scan, indices)) = filtered_scan(plan, indices.to_vec(), rereads_alike) else {
         return Ok(None);
     };
     let schema = scan.schema();
@@ -247,33 +268,37 @@ fn key_set(plan: &LogicalPlan, indices: &[usize]) -> Result<Option<LogicalPlan>>
 /// The filtered scan below `plan` that every value of its columns at `indices` comes
 /// from, through projections of columns and inner or semi joins (which only drop rows),
 /// with the indices of those columns in it.
-fn filtered_scan(plan: &LogicalPlan, indices: Vec<usize>) -> Option<(&LogicalPlan, Vec<usize>)> {
+fn filtered_scan(
+    plan: &LogicalPlan,
+    indices: Vec<usize>,
+    rereads_alike: RereadsAlike,
+) -> Option<(&LogicalPlan, Vec<usize>)> {
+    let stable = |plan| is_stable_scan(plan, rereads_alike);
     match plan {
-        // A volatile predicate could keep other rows when the copy is read: no key set.
-        LogicalPlan::Filter(filter) if filter.predicate.is_volatile() => None,
-        LogicalPlan::Filter(filter) if is_scan(&filter.input) => Some((plan, indices)),
-        LogicalPlan::TableScan(scan) if scan.filters.iter().any(Expr::is_volatile) => None,
-        LogicalPlan::TableScan(scan) if !scan.filters.is_empty() => Some((plan, indices)),
-        LogicalPlan::Filter(filter) => filtered_scan(&filter.input, indices),
-        LogicalPlan::SubqueryAlias(alias) => filtered_scan(&alias.input, indices),
+        LogicalPlan::Filter(_) if stable(plan) => Some((plan, indices)),
+        LogicalPlan::TableScan(scan) if !scan.filters.is_empty() && stable(plan) => {
+            Some((plan, indices))
+        }
+        LogicalPlan::Filter(filter) => filtered_scan(&filter.input, indices, rereads_alike),
+        LogicalPlan::SubqueryAlias(alias) => filtered_scan(&alias.input, indices, rereads_alike),
         LogicalPlan::Projection(projection) => {
             let inner = projected_indices(projection, &indices)?;
-            filtered_scan(&projection.input, inner)
+            filtered_scan(&projection.input, inner, rereads_alike)
         }
         LogicalPlan::Join(join) => {
             let left_width = join.left.schema().fields().len();
             let on_left = indices.iter().all(|&i| i < left_width);
             match join.join_type {
                 JoinType::LeftSemi | JoinType::LeftAnti if on_left => {
-                    filtered_scan(&join.left, indices)
+                    filtered_scan(&join.left, indices, rereads_alike)
                 }
-                JoinType::Inner if on_left => filtered_scan(&join.left, indices),
+                JoinType::Inner if on_left => filtered_scan(&join.left, indices, rereads_alike),
                 JoinType::Inner => {
                     let right = indices
                         .iter()
                         .map(|&i| i.checked_sub(left_width))
                         .collect::<Option<_>>()?;
-                    filtered_scan(&join.right, right)
+                    filtered_scan(&join.right, right, rereads_alike)
                 }
                 _ => None,
             }
@@ -282,13 +307,24 @@ fn filtered_scan(plan: &LogicalPlan, indices: Vec<usize>) -> Option<(&LogicalPla
     }
 }
 
-/// Whether `plan` is nothing but projections, filters and aliases over one table scan.
-fn is_scan(plan: &LogicalPlan) -> bool {
+/// Whether `plan` is nothing but projections, filters and aliases over one scan that reads
+/// the same rows when read again: no volatile expression, no limit, and a table
+/// `rereads_alike` vouches for.
+fn is_stable_scan(plan: &LogicalPlan, rereads_alike: RereadsAlike) -> bool {
     match plan {
-        LogicalPlan::TableScan(_) => true,
-        LogicalPlan::Filter(Filter { input, .. })
-        | LogicalPlan::Projection(Projection { input, .. })
-        | LogicalPlan::SubqueryAlias(SubqueryAlias { input, .. }) => is_scan(input),
+        LogicalPlan::TableScan(scan) => {
+            scan.fetch.is_none()
+                && !scan.filters.iter().any(Expr::is_volatile)
+                && source_as_provider(&scan.source).is_ok_and(|p| rereads_alike(p.as_ref()))
+        }
+        LogicalPlan::Filter(filter) => {
+            !filter.predicate.is_volatile() && is_stable_scan(&filter.input, rereads_alike)
+        }
+        LogicalPlan::Projection(projection) => {
+            !projection.expr.iter().any(Expr::is_volatile)
+                && is_stable_scan(&projection.input, rereads_alike)
+        }
+        LogicalPlan::SubqueryAlias(alias) => is_stable_scan(&alias.input, rereads_alike),
         _ => false,
     }
 }

@@ -6,8 +6,6 @@
 
 mod group_keys;
 mod semi_join;
-mod shared;
-mod shared_exec;
 mod unordered;
 
 use std::sync::Arc;
@@ -15,23 +13,20 @@ use std::sync::Arc;
 use datafusion::optimizer::OptimizerRule;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 
-pub use group_keys::GroupKeyReduction;
+pub use group_keys::{GroupKeyReduction, RereadsAlike};
 pub use semi_join::SemiJoinPushdown;
-pub use shared::SharedSubplans;
 pub use unordered::{MAX_UNORDERED_ROWS, UnorderedRepartitions};
 
-/// The logical rules Canon adds after DataFusion's own, in order.
-pub fn rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
-    vec![Arc::new(SemiJoinPushdown), Arc::new(GroupKeyReduction)]
+/// The logical rules Canon adds after DataFusion's own, in order; `rereads_alike` tells
+/// the tables a key set may be read from a second time.
+pub fn rules(rereads_alike: RereadsAlike) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
+    vec![
+        Arc::new(SemiJoinPushdown),
+        Arc::new(GroupKeyReduction::new(rereads_alike)),
+    ]
 }
 
-/// The physical rules Canon adds after DataFusion's own, in order. A distributed plan
-/// shares no subplans: its stages run apart, and workers know only DataFusion's nodes.
-pub fn physical_rules(distributes: bool) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
-    let mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> =
-        vec![Arc::new(UnorderedRepartitions)];
-    if !distributes {
-        rules.push(Arc::new(SharedSubplans));
-    }
-    rules
+/// The physical rules Canon adds after DataFusion's own, in order.
+pub fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    vec![Arc::new(UnorderedRepartitions)]
 }
