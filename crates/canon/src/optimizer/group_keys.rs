@@ -122,9 +122,8 @@ fn reduce(join: &Join, side: Side, rereads_alike: RereadsAlike) -> Result<Option
         grouped_keys.push(g);
         other_keys.push(o);
     }
-    let Some(keys) = key_set(other, &other_keys, rereads_alike)? else {
-        return Ok(None);
-    };
+    // The key set is built only once an aggregate to reduce is found: most joins have none.
+    let keys = || key_set(other, &other_keys, rereads_alike);
     let Some(reduced) = reduce_aggregate(grouped, &grouped_keys, &keys, join.null_equality)? else {
         return Ok(None);
     };
@@ -147,11 +146,12 @@ fn reduce(join: &Join, side: Side, rereads_alike: RereadsAlike) -> Result<Option
 
 /// `plan` with the aggregate under it (reached through aliases, filters and column
 /// projections of the key columns at `indices`) reading only rows whose group keys are in
-/// `keys`; `None` when there is no such aggregate or it is reduced already.
+/// the key set `keys` builds; `None` when there is no such aggregate, it is reduced
+/// already, or there is no key set.
 fn reduce_aggregate(
     plan: &LogicalPlan,
     indices: &[usize],
-    keys: &LogicalPlan,
+    keys: &dyn Fn() -> Result<Option<LogicalPlan>>,
     null_equality: NullEquality,
 ) -> Result<Option<LogicalPlan>> {
     let rebuilt = match plan {
@@ -194,9 +194,12 @@ fn reduce_aggregate(
                 let key = Column::new(Some(KEYS_ALIAS), key_name(position));
                 on.push((Expr::Column(group.clone()), Expr::Column(key)));
             }
+            let Some(keys) = keys()? else {
+                return Ok(None);
+            };
             let input = Join::try_new(
                 Arc::clone(&aggregate.input),
-                Arc::new(keys.clone()),
+                Arc::new(keys),
                 on,
                 None,
                 JoinType::LeftSemi,
