@@ -116,6 +116,13 @@ async fn plain_rows(ctx: &SessionContext, sql: &str) -> String {
         .to_string()
 }
 
+/// A Canon session's answer to `sql`, as a table.
+async fn canon_rows(session: &canon::Session, sql: &str) -> String {
+    pretty_format_batches(&collect(session, sql).await)
+        .expect("formats")
+        .to_string()
+}
+
 /// The optimized logical plan's lines.
 async fn logical_plan(session: &canon::Session, sql: &str) -> Vec<String> {
     let explained = rows(session, &format!("EXPLAIN {sql}")).await;
@@ -145,9 +152,7 @@ async fn a_key_set_semi_join_moves_onto_the_side_that_holds_its_key() {
                                     HAVING sum(l_quantity) > 50) \
                  AND c_custkey = o_custkey AND o_orderkey = l_orderkey \
                GROUP BY c_name, o_orderkey, o_total ORDER BY o_total DESC, o_orderkey";
-    let ours = pretty_format_batches(&collect(&session, sql).await)
-        .expect("formats")
-        .to_string();
+    let ours = canon_rows(&session, sql).await;
     assert_eq!(ours, plain_rows(&ctx, sql).await);
     assert!(
         ours.contains("| cy     | 13         | 80.0    | 61.0     |"),
@@ -197,9 +202,7 @@ async fn other_semi_and_anti_joins_answer_as_plain_datafusion() {
            AND c_name IN (SELECT c_name FROM customer GROUP BY c_name HAVING count(*) = 1) \
          ORDER BY c_name, o_orderkey",
     ] {
-        let ours = pretty_format_batches(&collect(&session, sql).await)
-            .expect("formats")
-            .to_string();
+        let ours = canon_rows(&session, sql).await;
         assert_eq!(ours, plain_rows(&ctx, sql).await, "{sql}");
     }
 }
@@ -219,9 +222,7 @@ async fn a_grouped_aggregate_reads_only_the_keys_its_join_can_match() {
                  AND o_total < (SELECT 0.5 * avg(o_total) FROM orders o2 \
                                 WHERE o2.o_custkey = c_custkey) \
                GROUP BY c_name ORDER BY c_name";
-    let ours = pretty_format_batches(&collect(&session, sql).await)
-        .expect("formats")
-        .to_string();
+    let ours = canon_rows(&session, sql).await;
     assert_eq!(ours, plain_rows(&ctx, sql).await);
     assert!(ours.contains("| cy     | 1 | 9.0   |"), "{ours}");
 
@@ -293,9 +294,7 @@ async fn group_key_reduction_keeps_every_answer() {
             false,
         ),
     ] {
-        let ours = pretty_format_batches(&collect(&session, sql).await)
-            .expect("formats")
-            .to_string();
+        let ours = canon_rows(&session, sql).await;
         assert_eq!(ours, plain_rows(&ctx, sql).await, "{sql}");
         let plan = logical_plan(&session, sql).await.join("\n");
         let key_sets = plan.matches("SubqueryAlias: __canon_group_keys").count();
@@ -365,17 +364,13 @@ async fn small_sorted_inputs_are_hashed_unless_the_order_is_needed() {
     assert!(plan.contains("RepartitionExec"), "{plan}");
     assert!(!plan.contains("preserve_order=true"), "{plan}");
     let sorted = format!("SELECT * FROM ({grouped}) ORDER BY k");
-    let ours = pretty_format_batches(&collect(&session, &sorted).await)
-        .expect("formats")
-        .to_string();
+    let ours = canon_rows(&session, &sorted).await;
     assert_eq!(ours, plain_rows(&ctx, &sorted).await);
 
     // A window over the key streams on the files' order: the plan keeps what it needs,
     // and the answers stay.
     let window = "SELECT k, v, sum(v) OVER (PARTITION BY k ORDER BY v) AS running \
                   FROM lines ORDER BY k, v LIMIT 20";
-    let ours = pretty_format_batches(&collect(&session, window).await)
-        .expect("formats")
-        .to_string();
+    let ours = canon_rows(&session, window).await;
     assert_eq!(ours, plain_rows(&ctx, window).await);
 }
