@@ -14,7 +14,9 @@
 //!
 //! The key source is always a filtered scan of files (a `Filter`, or a scan with filters,
 //! over nothing but projections and one listing table) with no volatile expression and no
-//! limit: selective, cheap to read a second time, and the same rows both times. A Delta
+//! limit: selective, cheap to read a second time, and the same rows both times. A scan of
+//! such a table semi-joined with a filtered one (q20's partsupp for the parts that
+//! match) is one too. A Delta
 //! table is not a key source: each scan loads the newest snapshot. The rule does not
 //! reduce an aggregate twice.
 
@@ -292,9 +294,17 @@ fn filtered_scan(
             let left_width = join.left.schema().fields().len();
             let on_left = indices.iter().all(|&i| i < left_width);
             match join.join_type {
-                JoinType::LeftSemi | JoinType::LeftAnti if on_left => {
-                    filtered_scan(&join.left, indices, rereads_alike)
+                // An unfiltered scan that a semi join filters (q20's partsupp, kept for
+                // the parts whose names match) is a key source as a whole.
+                JoinType::LeftSemi if on_left => {
+                    match filtered_scan(&join.left, indices.clone(), rereads_alike) {
+                        None if is_filtering_semi_join(join, rereads_alike) => {
+                            Some((plan, indices))
+                        }
+                        found => found,
+                    }
                 }
+                JoinType::LeftAnti if on_left => filtered_scan(&join.left, indices, rereads_alike),
                 JoinType::Inner if on_left => filtered_scan(&join.left, indices, rereads_alike),
                 JoinType::Inner => {
                     let right = indices
@@ -308,6 +318,21 @@ fn filtered_scan(
         }
         _ => None,
     }
+}
+
+/// Whether a semi join keeps the rows of a stable scan that match a filtered stable scan:
+/// selective, and the same rows when read again.
+fn is_filtering_semi_join(join: &Join, rereads_alike: RereadsAlike) -> bool {
+    let filtered = |plan: &LogicalPlan| match plan {
+        LogicalPlan::Filter(_) => true,
+        LogicalPlan::TableScan(scan) => !scan.filters.is_empty(),
+        _ => false,
+    };
+    !join.filter.as_ref().is_some_and(Expr::is_volatile)
+        && !join.on.iter().any(|(l, r)| l.is_volatile() || r.is_volatile())
+        && is_stable_scan(&join.left, rereads_alike)
+        && is_stable_scan(&join.right, rereads_alike)
+        && join.right.exists(|p| Ok(filtered(p))).unwrap_or(false)
 }
 
 /// Whether `plan` is nothing but projections, filters and aliases over one scan that reads

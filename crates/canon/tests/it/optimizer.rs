@@ -244,7 +244,8 @@ async fn a_grouped_aggregate_reads_only_the_keys_its_join_can_match() {
 
 /// Shapes around the group-key reduction answer as plain DataFusion does: an aggregate on
 /// the join's left, a NULL group key, a key source behind two joins, a left join, an anti
-/// join, a volatile filter (no reduction) and an unfiltered other side (no reduction).
+/// join, a scan semi-joined with a filtered one as the key source (q20), and no reduction
+/// for a semi join with an unfiltered scan, a volatile filter, or an unfiltered other side.
 #[tokio::test]
 async fn group_key_reduction_keeps_every_answer() {
     let fx = shop();
@@ -279,6 +280,22 @@ async fn group_key_reduction_keeps_every_answer() {
                              GROUP BY o_custkey) s \
               WHERE s.o_custkey = c_custkey AND s.t > 60) ORDER BY c_name",
             true,
+        ),
+        (
+            "SELECT o_orderkey FROM orders \
+             WHERE o_custkey IN (SELECT c_custkey FROM customer WHERE c_name <> 'ann') \
+               AND o_total > (SELECT 0.5 * sum(l_quantity) FROM lineitem \
+                              WHERE l_orderkey = o_orderkey) \
+             ORDER BY o_orderkey",
+            true,
+        ),
+        (
+            "SELECT o_orderkey FROM orders \
+             WHERE o_custkey IN (SELECT c_custkey FROM customer) \
+               AND o_total > (SELECT 0.5 * sum(l_quantity) FROM lineitem \
+                              WHERE l_orderkey = o_orderkey) \
+             ORDER BY o_orderkey",
+            false,
         ),
         (
             "SELECT s.o_orderkey, s.total \
