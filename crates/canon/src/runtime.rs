@@ -82,6 +82,10 @@ pub(crate) fn template(
         builder = builder.with_physical_optimizer_rule(rule);
     }
     let distributes = !workers.is_empty();
+    if !distributes {
+        // A distributed plan crosses processes, which a shared result cannot.
+        builder = builder.with_query_planner(Arc::new(crate::optimizer::SharingPlanner::new()));
+    }
     if distributes {
         builder = crate::distributed::coordinate(builder, workers, distributed)?;
     }

@@ -329,7 +329,10 @@ fn is_filtering_semi_join(join: &Join, rereads_alike: RereadsAlike) -> bool {
         _ => false,
     };
     !join.filter.as_ref().is_some_and(Expr::is_volatile)
-        && !join.on.iter().any(|(l, r)| l.is_volatile() || r.is_volatile())
+        && !join
+            .on
+            .iter()
+            .any(|(l, r)| l.is_volatile() || r.is_volatile())
         && is_stable_scan(&join.left, rereads_alike)
         && is_stable_scan(&join.right, rereads_alike)
         && join.right.exists(|p| Ok(filtered(p))).unwrap_or(false)

@@ -1,11 +1,13 @@
 //! Canon's own optimizer rules, appended to DataFusion's in every session: logical ones,
-//! and physical ones that run after DataFusion's.
+//! physical ones that run after DataFusion's, and the query planner that computes a
+//! repeated aggregate once.
 //!
 //! Each rule keeps every answer DataFusion would give (the tests run the same queries with
 //! and without it) and is kept only for the figure it earned in BENCHMARKS.md.
 
 mod group_keys;
 mod semi_join;
+mod shared;
 mod unordered;
 
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 
 pub use group_keys::{GroupKeyReduction, RereadsAlike};
 pub use semi_join::SemiJoinPushdown;
+pub use shared::{SharedExec, SharedNode, SharedResult, SharingPlanner, share_repeated};
 pub use unordered::{MAX_UNORDERED_ROWS, UnorderedRepartitions};
 
 /// The logical rules Canon adds after DataFusion's own, in order; `rereads_alike` tells

@@ -29,6 +29,7 @@ mod project_errors;
 mod proptests;
 mod registration;
 mod sessions;
+mod shared_subplans;
 mod slt;
 mod spill;
 mod sql_fixture;

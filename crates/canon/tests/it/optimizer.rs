@@ -8,7 +8,7 @@ use canon::datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::common::{Fixture, arr, batch, collect, rows};
 
-const SHOP: &str = r#"
+pub(crate) const SHOP: &str = r#"
 [project]
 name = "shop"
 
@@ -42,7 +42,7 @@ columns = [
 "#;
 
 /// Three customers, six orders (one without a key) and their lines.
-fn shop() -> Fixture {
+pub(crate) fn shop() -> Fixture {
     let fx = Fixture::new();
     fx.write_parquet(
         "customer/part-0.parquet",
@@ -88,7 +88,7 @@ fn shop() -> Fixture {
     fx
 }
 
-async fn plain(fx: &Fixture) -> SessionContext {
+pub(crate) async fn plain(fx: &Fixture) -> SessionContext {
     let ctx = SessionContext::new();
     for table in ["customer", "orders", "lineitem"] {
         let path = fx.root().join(table);
@@ -103,7 +103,7 @@ async fn plain(fx: &Fixture) -> SessionContext {
     ctx
 }
 
-async fn plain_rows(ctx: &SessionContext, sql: &str) -> String {
+pub(crate) async fn plain_rows(ctx: &SessionContext, sql: &str) -> String {
     let batches = ctx
         .sql(sql)
         .await
@@ -117,7 +117,7 @@ async fn plain_rows(ctx: &SessionContext, sql: &str) -> String {
 }
 
 /// A Canon session's answer to `sql`, as a table.
-async fn canon_rows(session: &canon::Session, sql: &str) -> String {
+pub(crate) async fn canon_rows(session: &canon::Session, sql: &str) -> String {
     pretty_format_batches(&collect(session, sql).await)
         .expect("formats")
         .to_string()
@@ -338,7 +338,7 @@ columns = [
 "#;
 
 /// The physical plan's text.
-async fn physical_plan(session: &canon::Session, sql: &str) -> String {
+pub(crate) async fn physical_plan(session: &canon::Session, sql: &str) -> String {
     let explained = rows(session, &format!("EXPLAIN {sql}")).await;
     explained
         .iter()

@@ -8,9 +8,9 @@ use canon::{CanonError, Runtime, Session};
 use crate::common::{Fixture, arr, batch, rows};
 
 /// Rows in the generated file: about 6 MiB of strings, three times the memory limit.
-const ROWS: usize = 200_000;
+pub(crate) const ROWS: usize = 200_000;
 
-fn project(profile: &str) -> String {
+pub(crate) fn project(profile: &str) -> String {
     format!(
         r#"[project]
 name = "spill"
@@ -34,7 +34,7 @@ columns = [
 }
 
 /// A parquet file of `ROWS` rows with 24-character strings in scrambled order.
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let fx = Fixture::new();
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut ids = Vec::with_capacity(ROWS);
