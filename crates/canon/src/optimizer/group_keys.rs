@@ -125,7 +125,7 @@ fn reduce(join: &Join, side: Side, rereads_alike: RereadsAlike) -> Result<Option
         other_keys.push(o);
     }
     // The key set is built only once an aggregate to reduce is found: most joins have none.
-    let keys = || key_set(other, &other_keys, rereads_alike);
+    let keys = || key_set(other, &other_keys, rereads_alike, KEYS_ALIAS);
     let Some(reduced) = reduce_aggregate(grouped, &grouped_keys, &keys, join.null_equality)? else {
         return Ok(None);
     };
@@ -230,13 +230,13 @@ fn is_reduced(input: &LogicalPlan) -> Result<bool> {
 }
 
 /// The name of the key set's column for the join's `position`th key.
-fn key_name(position: usize) -> String {
+pub(super) fn key_name(position: usize) -> String {
     format!("k{position}")
 }
 
 /// Where the projection's outputs at `indices` come from in its input, if each is a column
 /// passed on (perhaps renamed).
-fn projected_indices(projection: &Projection, indices: &[usize]) -> Option<Vec<usize>> {
+pub(super) fn projected_indices(projection: &Projection, indices: &[usize]) -> Option<Vec<usize>> {
     let input = projection.input.schema();
     indices
         .iter()
@@ -247,12 +247,13 @@ fn projected_indices(projection: &Projection, indices: &[usize]) -> Option<Vec<u
         .collect()
 }
 
-/// The key columns at `indices` of `plan`, as `__canon_group_keys(k0, k1, …)` read from
-/// the filtered scan they come from; `None` without one.
-fn key_set(
+/// The key columns at `indices` of `plan`, as `alias(k0, k1, …)` read from the filtered
+/// scan they come from; `None` without one.
+pub(super) fn key_set(
     plan: &LogicalPlan,
     indices: &[usize],
     rereads_alike: RereadsAlike,
+    alias: &str,
 ) -> Result<Option<LogicalPlan>> {
     let Some((scan, indices)) = filtered_scan(plan, indices.to_vec(), rereads_alike) else {
         return Ok(None);
@@ -266,7 +267,7 @@ fn key_set(
         })
         .collect();
     let projection = Projection::try_new(columns, Arc::new(scan.clone()))?;
-    let alias = SubqueryAlias::try_new(Arc::new(LogicalPlan::Projection(projection)), KEYS_ALIAS)?;
+    let alias = SubqueryAlias::try_new(Arc::new(LogicalPlan::Projection(projection)), alias)?;
     Ok(Some(LogicalPlan::SubqueryAlias(alias)))
 }
 

@@ -6,6 +6,7 @@
 //! and without it) and is kept only for the figure it earned in BENCHMARKS.md.
 
 mod group_keys;
+mod scan_keys;
 mod semi_join;
 mod shared;
 mod unordered;
@@ -16,6 +17,7 @@ use datafusion::optimizer::OptimizerRule;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 
 pub use group_keys::{GroupKeyReduction, RereadsAlike};
+pub use scan_keys::ScanReduction;
 pub use semi_join::SemiJoinPushdown;
 pub use shared::{SharedExec, SharedNode, SharedResult, SharingPlanner, share_repeated};
 pub use unordered::{MAX_UNORDERED_ROWS, UnorderedRepartitions};
@@ -26,6 +28,7 @@ pub fn rules(rereads_alike: RereadsAlike) -> Vec<Arc<dyn OptimizerRule + Send + 
     vec![
         Arc::new(SemiJoinPushdown),
         Arc::new(GroupKeyReduction::new(rereads_alike)),
+        Arc::new(ScanReduction::new(rereads_alike)),
     ]
 }
 

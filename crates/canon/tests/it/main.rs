@@ -28,6 +28,7 @@ mod prepared;
 mod project_errors;
 mod proptests;
 mod registration;
+mod scan_reduction;
 mod sessions;
 mod shared_subplans;
 mod slt;

@@ -124,7 +124,7 @@ pub(crate) async fn canon_rows(session: &canon::Session, sql: &str) -> String {
 }
 
 /// The optimized logical plan's lines.
-async fn logical_plan(session: &canon::Session, sql: &str) -> Vec<String> {
+pub(crate) async fn logical_plan(session: &canon::Session, sql: &str) -> Vec<String> {
     let explained = rows(session, &format!("EXPLAIN {sql}")).await;
     let plan = explained
         .iter()

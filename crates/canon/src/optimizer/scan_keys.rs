@@ -1,0 +1,267 @@
+//! Scan reduction: an input that meets a filtered table through an inner join, with other
+//! joins in between, reads only the rows whose key that table holds.
+//!
+//! TPC-H q7 keeps the shipments between two nations: DataFusion joins all of supplier with
+//! two years of lineitem, then orders and customer, and only then meets `nation` filtered
+//! to France and Germany, so 1.8 M rows cross three joins to leave 5,900. A row of the
+//! join's other side survives only if its key is among those of the filtered scan, and
+//! that key is a column some input deeper down passes on unchanged through inner joins,
+//! filters and projections. So that input may read `input ⋉ π_key(filtered scan)` instead:
+//! supplier keeps the suppliers of the two nations before it meets lineitem.
+//!
+//! The key source is a filtered scan of files, as for the group-key reduction (selective,
+//! cheap to read again, the same rows both times), and the key is unique there (a declared
+//! key): the join looks up a filtered dimension, whose keys are few next to the rows they
+//! filter. Without that, q3 would read two thirds of lineitem again to filter orders. The input reduced is the first one on
+//! the key's way down that has no join under it, and only when a join lies between it and
+//! the filtering join: right under that join, DataFusion's own dynamic filter does the
+//! work. An input is not reduced twice by the same key.
+
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{
+    Column, DFSchema, Dependency, JoinConstraint, JoinType, NullEquality, Result,
+};
+use datafusion::logical_expr::{Expr, Filter, Join, LogicalPlan, Projection, SubqueryAlias};
+use datafusion::optimizer::optimizer::ApplyOrder;
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+
+use super::RereadsAlike;
+use super::group_keys::{key_name, key_set, projected_indices};
+
+/// The alias of the key set a reduced input is semi-joined with.
+const KEYS_ALIAS: &str = "__canon_scan_keys";
+
+/// Semi-joins an input deep in one side of an inner join with the keys of the filtered
+/// scan on the other side.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanReduction {
+    rereads_alike: RereadsAlike,
+}
+
+impl ScanReduction {
+    /// The rule, taking key sets only from tables `rereads_alike` vouches for.
+    pub fn new(rereads_alike: RereadsAlike) -> Self {
+        Self { rereads_alike }
+    }
+}
+
+impl OptimizerRule for ScanReduction {
+    fn name(&self) -> &str {
+        "canon_scan_reduction"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::TopDown)
+    }
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        let LogicalPlan::Join(join) = &plan else {
+            return Ok(Transformed::no(plan));
+        };
+        if join.join_type != JoinType::Inner || join.null_aware {
+            return Ok(Transformed::no(plan));
+        }
+        for keys_on_right in [true, false] {
+            if let Some(reduced) = reduce(join, keys_on_right, self.rereads_alike)? {
+                return Ok(Transformed::yes(LogicalPlan::Join(reduced)));
+            }
+        }
+        Ok(Transformed::no(plan))
+    }
+}
+
+/// The join with one input of its reduced side semi-joined with the other side's keys, or
+/// `None` when no equi-join key allows it.
+fn reduce(join: &Join, keys_on_right: bool, rereads_alike: RereadsAlike) -> Result<Option<Join>> {
+    let (reduced_side, key_side) = if keys_on_right {
+        (&join.left, &join.right)
+    } else {
+        (&join.right, &join.left)
+    };
+    for (left, right) in &join.on {
+        let (reduced_key, key) = if keys_on_right {
+            (left, right)
+        } else {
+            (right, left)
+        };
+        let (Expr::Column(reduced_key), Expr::Column(key)) = (reduced_key, key) else {
+            continue;
+        };
+        let (Some(index), Some(key_index)) = (
+            reduced_side.schema().maybe_index_of_column(reduced_key),
+            key_side.schema().maybe_index_of_column(key),
+        ) else {
+            continue;
+        };
+        if !is_unique(key_side.schema(), key_index) {
+            continue;
+        }
+        // The key set is built only once an input to reduce is found.
+        let keys = || key_set(key_side, &[key_index], rereads_alike, KEYS_ALIAS);
+        let Some(reduced) = reduce_input(reduced_side, index, &keys, join.null_equality, false)?
+        else {
+            continue;
+        };
+        let reduced = Arc::new(reduced);
+        let (left, right) = if keys_on_right {
+            (reduced, Arc::clone(&join.right))
+        } else {
+            (Arc::clone(&join.left), reduced)
+        };
+        return Join::try_new(
+            left,
+            right,
+            join.on.clone(),
+            join.filter.clone(),
+            join.join_type,
+            join.join_constraint,
+            join.null_equality,
+            join.null_aware,
+        )
+        .map(Some);
+    }
+    Ok(None)
+}
+
+/// `plan` with the input that passes on its column at `index` semi-joined with `keys`:
+/// the first input on the way down without a join under it, reached through inner joins,
+/// left semi and anti joins, filters, aliases and column projections. `None` when there
+/// is none, no join lies between (`below_join`), it is reduced by this key already, or
+/// there is no key set.
+fn reduce_input(
+    plan: &LogicalPlan,
+    index: usize,
+    keys: &dyn Fn() -> Result<Option<LogicalPlan>>,
+    null_equality: NullEquality,
+    below_join: bool,
+) -> Result<Option<LogicalPlan>> {
+    let has_join = plan
+        .exists(|p| Ok(matches!(p, LogicalPlan::Join(_))))
+        .unwrap_or(true);
+    if !has_join {
+        if !below_join {
+            return Ok(None);
+        }
+        let Some(keys) = keys()? else {
+            return Ok(None);
+        };
+        let column = Column::from(plan.schema().qualified_field(index));
+        let key = Column::new(Some(KEYS_ALIAS), key_name(0));
+        let semi = Join::try_new(
+            Arc::new(plan.clone()),
+            Arc::new(keys),
+            vec![(Expr::Column(column), Expr::Column(key))],
+            None,
+            JoinType::LeftSemi,
+            JoinConstraint::On,
+            null_equality,
+            false,
+        )?;
+        return Ok(Some(LogicalPlan::Join(semi)));
+    }
+    let rebuilt = match plan {
+        LogicalPlan::SubqueryAlias(alias) => {
+            reduce_input(&alias.input, index, keys, null_equality, below_join)?
+                .map(|input| SubqueryAlias::try_new(Arc::new(input), alias.alias.clone()))
+                .transpose()?
+                .map(LogicalPlan::SubqueryAlias)
+        }
+        LogicalPlan::Filter(filter) => {
+            reduce_input(&filter.input, index, keys, null_equality, below_join)?
+                .map(|input| Filter::try_new(filter.predicate.clone(), Arc::new(input)))
+                .transpose()?
+                .map(LogicalPlan::Filter)
+        }
+        LogicalPlan::Projection(projection) => {
+            let Some(&[inner]) = projected_indices(projection, &[index]).as_deref() else {
+                return Ok(None);
+            };
+            reduce_input(&projection.input, inner, keys, null_equality, below_join)?
+                .map(|input| {
+                    Projection::try_new_with_schema(
+                        projection.expr.clone(),
+                        Arc::new(input),
+                        Arc::clone(&projection.schema),
+                    )
+                })
+                .transpose()?
+                .map(LogicalPlan::Projection)
+        }
+        LogicalPlan::Join(join) => reduce_join_input(join, index, keys, null_equality)?,
+        _ => None,
+    };
+    Ok(rebuilt)
+}
+
+/// The join with the side that holds its column at `index` reduced.
+fn reduce_join_input(
+    join: &Join,
+    index: usize,
+    keys: &dyn Fn() -> Result<Option<LogicalPlan>>,
+    null_equality: NullEquality,
+) -> Result<Option<LogicalPlan>> {
+    let left_width = join.left.schema().fields().len();
+    let (left, right) = match join.join_type {
+        JoinType::LeftSemi | JoinType::LeftAnti if is_reduced_by(join, index) => return Ok(None),
+        JoinType::LeftSemi | JoinType::LeftAnti | JoinType::Inner if index < left_width => {
+            match reduce_input(&join.left, index, keys, null_equality, true)? {
+                Some(left) => (Arc::new(left), Arc::clone(&join.right)),
+                None => return Ok(None),
+            }
+        }
+        JoinType::Inner => {
+            let Some(inner) = index.checked_sub(left_width) else {
+                return Ok(None);
+            };
+            match reduce_input(&join.right, inner, keys, null_equality, true)? {
+                Some(right) => (Arc::clone(&join.left), Arc::new(right)),
+                None => return Ok(None),
+            }
+        }
+        _ => return Ok(None),
+    };
+    Join::try_new(
+        left,
+        right,
+        join.on.clone(),
+        join.filter.clone(),
+        join.join_type,
+        join.join_constraint,
+        join.null_equality,
+        join.null_aware,
+    )
+    .map(|join| Some(LogicalPlan::Join(join)))
+}
+
+/// Whether the column at `index` is a unique key of `schema`'s rows (a declared key that
+/// survived the plan): each key-side row then meets its own rows of the other side, the
+/// shape of a filtered dimension, whose keys are few next to what they filter.
+fn is_unique(schema: &DFSchema, index: usize) -> bool {
+    schema.functional_dependencies().iter().any(|dependence| {
+        dependence.mode == Dependency::Single && dependence.source_indices == [index]
+    })
+}
+
+/// Whether `join` is a key set this rule added for the left column at `index`.
+fn is_reduced_by(join: &Join, index: usize) -> bool {
+    let is_key_set = matches!(
+        join.right.as_ref(),
+        LogicalPlan::SubqueryAlias(alias) if alias.alias.table() == KEYS_ALIAS
+    );
+    let column = join.left.schema().qualified_field(index);
+    is_key_set
+        && join
+            .on
+            .iter()
+            .any(|(left, _)| matches!(left, Expr::Column(c) if c == &Column::from(column)))
+}
