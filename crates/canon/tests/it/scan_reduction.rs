@@ -112,8 +112,9 @@ async fn plain(fx: &Fixture) -> SessionContext {
 /// q7's shape reduces supplier before it meets the lines, also when a volatile filter on
 /// the dimension stays where it is (the key set reads the dimension's stable filter only).
 /// A dimension that is not filtered or filtered only by a volatile predicate, a join on a
-/// column that is not the dimension's key, a dimension right next to its input and a key
-/// reached through an outer join leave the plan as DataFusion made it.
+/// column that is not the dimension's key, an input whose own key the join reads (a
+/// master, not a dimension), a dimension right next to its input and a key reached
+/// through an outer join leave the plan as DataFusion made it.
 #[tokio::test]
 async fn a_filtered_dimension_reduces_the_input_that_holds_its_key() {
     let fx = shipping();
@@ -140,6 +141,12 @@ async fn a_filtered_dimension_reduces_the_input_that_holds_its_key() {
              JOIN supplier ON l_suppkey = s_suppkey \
              JOIN nation ON s_nationkey = n_regionkey \
              WHERE n_name = 'fr' ORDER BY n_name, l_qty",
+            0,
+        ),
+        (
+            "SELECT l_qty FROM lines JOIN supplier ON l_suppkey = s_suppkey \
+             JOIN (SELECT s_suppkey AS k FROM supplier WHERE s_nationkey = 1) f \
+             ON s_suppkey = f.k ORDER BY l_qty",
             0,
         ),
         (
