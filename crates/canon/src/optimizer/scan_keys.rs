@@ -120,19 +120,23 @@ fn reduce(join: &Join, keys_on_right: bool, rereads_alike: RereadsAlike) -> Resu
         } else {
             (Arc::clone(&join.left), reduced)
         };
-        return Join::try_new(
-            left,
-            right,
-            join.on.clone(),
-            join.filter.clone(),
-            join.join_type,
-            join.join_constraint,
-            join.null_equality,
-            join.null_aware,
-        )
-        .map(Some);
+        return with_sides(join, left, right).map(Some);
     }
     Ok(None)
+}
+
+/// `join` over other inputs with the same columns.
+fn with_sides(join: &Join, left: Arc<LogicalPlan>, right: Arc<LogicalPlan>) -> Result<Join> {
+    Join::try_new(
+        left,
+        right,
+        join.on.clone(),
+        join.filter.clone(),
+        join.join_type,
+        join.join_constraint,
+        join.null_equality,
+        join.null_aware,
+    )
 }
 
 /// `plan` with the input that passes on its column at `index` semi-joined with `keys`:
@@ -232,17 +236,7 @@ fn reduce_join_input(
         }
         _ => return Ok(None),
     };
-    Join::try_new(
-        left,
-        right,
-        join.on.clone(),
-        join.filter.clone(),
-        join.join_type,
-        join.join_constraint,
-        join.null_equality,
-        join.null_aware,
-    )
-    .map(|join| Some(LogicalPlan::Join(join)))
+    with_sides(join, left, right).map(|join| Some(LogicalPlan::Join(join)))
 }
 
 /// Whether the column at `index` is a unique key of `schema`'s rows (a declared key that
