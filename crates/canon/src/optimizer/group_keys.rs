@@ -157,33 +157,6 @@ fn reduce_aggregate(
     null_equality: NullEquality,
 ) -> Result<Option<LogicalPlan>> {
     let rebuilt = match plan {
-        LogicalPlan::SubqueryAlias(alias) => {
-            reduce_aggregate(&alias.input, indices, keys, null_equality)?
-                .map(|input| SubqueryAlias::try_new(Arc::new(input), alias.alias.clone()))
-                .transpose()?
-                .map(LogicalPlan::SubqueryAlias)
-        }
-        LogicalPlan::Filter(filter) => {
-            reduce_aggregate(&filter.input, indices, keys, null_equality)?
-                .map(|input| Filter::try_new(filter.predicate.clone(), Arc::new(input)))
-                .transpose()?
-                .map(LogicalPlan::Filter)
-        }
-        LogicalPlan::Projection(projection) => {
-            let Some(inner) = projected_indices(projection, indices) else {
-                return Ok(None);
-            };
-            reduce_aggregate(&projection.input, &inner, keys, null_equality)?
-                .map(|input| {
-                    Projection::try_new_with_schema(
-                        projection.expr.clone(),
-                        Arc::new(input),
-                        Arc::clone(&projection.schema),
-                    )
-                })
-                .transpose()?
-                .map(LogicalPlan::Projection)
-        }
         LogicalPlan::Aggregate(aggregate) => {
             if is_reduced(&aggregate.input)? {
                 return Ok(None);
@@ -215,6 +188,45 @@ fn reduce_aggregate(
                 aggregate.aggr_expr.clone(),
             )?;
             Some(LogicalPlan::Aggregate(aggregate))
+        }
+        _ => through_columns(plan, indices, |input, inner| {
+            reduce_aggregate(input, inner, keys, null_equality)
+        })?,
+    };
+    Ok(rebuilt)
+}
+
+/// For an alias, a filter or a projection of the columns at `indices`: `rewrite` applied to
+/// its input at the columns they come from, and the node rebuilt over what it returns.
+/// `None` for any other node, or when `rewrite` returns `None`.
+pub(super) fn through_columns(
+    plan: &LogicalPlan,
+    indices: &[usize],
+    rewrite: impl FnOnce(&LogicalPlan, &[usize]) -> Result<Option<LogicalPlan>>,
+) -> Result<Option<LogicalPlan>> {
+    let rebuilt = match plan {
+        LogicalPlan::SubqueryAlias(alias) => rewrite(&alias.input, indices)?
+            .map(|input| SubqueryAlias::try_new(Arc::new(input), alias.alias.clone()))
+            .transpose()?
+            .map(LogicalPlan::SubqueryAlias),
+        LogicalPlan::Filter(filter) => rewrite(&filter.input, indices)?
+            .map(|input| Filter::try_new(filter.predicate.clone(), Arc::new(input)))
+            .transpose()?
+            .map(LogicalPlan::Filter),
+        LogicalPlan::Projection(projection) => {
+            let Some(inner) = projected_indices(projection, indices) else {
+                return Ok(None);
+            };
+            rewrite(&projection.input, &inner)?
+                .map(|input| {
+                    Projection::try_new_with_schema(
+                        projection.expr.clone(),
+                        Arc::new(input),
+                        Arc::clone(&projection.schema),
+                    )
+                })
+                .transpose()?
+                .map(LogicalPlan::Projection)
         }
         _ => None,
     };

@@ -25,12 +25,12 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{
     Column, Constraint, DFSchema, Dependency, JoinConstraint, JoinType, NullEquality, Result,
 };
-use datafusion::logical_expr::{Expr, Filter, Join, LogicalPlan, Projection, SubqueryAlias};
+use datafusion::logical_expr::{Expr, Join, LogicalPlan};
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use super::RereadsAlike;
-use super::group_keys::{key_name, key_set, projected_indices};
+use super::group_keys::{key_name, key_set, projected_indices, through_columns};
 
 /// The alias of the key set a reduced input is semi-joined with.
 const KEYS_ALIAS: &str = "__canon_scan_keys";
@@ -175,38 +175,13 @@ fn reduce_input(
         )?;
         return Ok(Some(LogicalPlan::Join(semi)));
     }
-    let rebuilt = match plan {
-        LogicalPlan::SubqueryAlias(alias) => {
-            reduce_input(&alias.input, index, keys, null_equality, below_join)?
-                .map(|input| SubqueryAlias::try_new(Arc::new(input), alias.alias.clone()))
-                .transpose()?
-                .map(LogicalPlan::SubqueryAlias)
-        }
-        LogicalPlan::Filter(filter) => {
-            reduce_input(&filter.input, index, keys, null_equality, below_join)?
-                .map(|input| Filter::try_new(filter.predicate.clone(), Arc::new(input)))
-                .transpose()?
-                .map(LogicalPlan::Filter)
-        }
-        LogicalPlan::Projection(projection) => {
-            let Some(&[inner]) = projected_indices(projection, &[index]).as_deref() else {
-                return Ok(None);
-            };
-            reduce_input(&projection.input, inner, keys, null_equality, below_join)?
-                .map(|input| {
-                    Projection::try_new_with_schema(
-                        projection.expr.clone(),
-                        Arc::new(input),
-                        Arc::clone(&projection.schema),
-                    )
-                })
-                .transpose()?
-                .map(LogicalPlan::Projection)
-        }
-        LogicalPlan::Join(join) => reduce_join_input(join, index, keys, null_equality)?,
-        _ => None,
-    };
-    Ok(rebuilt)
+    match plan {
+        LogicalPlan::Join(join) => reduce_join_input(join, index, keys, null_equality),
+        _ => through_columns(plan, &[index], |input, inner| match inner {
+            [inner] => reduce_input(input, *inner, keys, null_equality, below_join),
+            _ => Ok(None),
+        }),
+    }
 }
 
 /// The join with the side that holds its column at `index` reduced.

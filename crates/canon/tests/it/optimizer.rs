@@ -89,8 +89,14 @@ pub(crate) fn shop() -> Fixture {
 }
 
 pub(crate) async fn plain(fx: &Fixture) -> SessionContext {
+    plain_over(fx, &["customer", "orders", "lineitem"]).await
+}
+
+/// A plain `SessionContext` with each of `tables` registered from the fixture's directory
+/// of that name.
+pub(crate) async fn plain_over(fx: &Fixture, tables: &[&str]) -> SessionContext {
     let ctx = SessionContext::new();
-    for table in ["customer", "orders", "lineitem"] {
+    for &table in tables {
         let path = fx.root().join(table);
         ctx.register_parquet(
             table,

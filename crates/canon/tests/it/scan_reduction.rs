@@ -3,10 +3,9 @@
 //! dimension keeps; every answer stays that of plain DataFusion.
 
 use canon::datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
-use canon::datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::common::{Fixture, arr, batch};
-use crate::optimizer::{canon_rows, logical_plan, plain_rows};
+use crate::optimizer::{canon_rows, logical_plan, plain_over, plain_rows};
 
 const PROJECT: &str = r#"
 [project]
@@ -94,21 +93,6 @@ fn shipping() -> Fixture {
     fx
 }
 
-async fn plain(fx: &Fixture) -> SessionContext {
-    let ctx = SessionContext::new();
-    for table in TABLES {
-        let path = fx.root().join(table);
-        ctx.register_parquet(
-            table,
-            &path.to_string_lossy(),
-            ParquetReadOptions::default(),
-        )
-        .await
-        .expect("register");
-    }
-    ctx
-}
-
 /// q7's shape reduces supplier before it meets the lines, also when a volatile filter on
 /// the dimension stays where it is (the key set reads the dimension's stable filter only).
 /// A dimension that is not filtered or filtered only by a volatile predicate, a join on a
@@ -120,7 +104,7 @@ async fn a_filtered_dimension_reduces_the_input_that_holds_its_key() {
     let fx = shipping();
     let runtime = fx.runtime(PROJECT).await;
     let session = runtime.session();
-    let ctx = plain(&fx).await;
+    let ctx = plain_over(&fx, &TABLES).await;
     for (sql, reduced) in [
         (
             "SELECT n_name, sum(l_qty) AS q FROM lines \
