@@ -25,7 +25,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{
     Column, Constraint, DFSchema, Dependency, JoinConstraint, JoinType, NullEquality, Result,
 };
-use datafusion::logical_expr::{Expr, Join, LogicalPlan};
+use datafusion::logical_expr::{Expr, Join, LogicalPlan, Projection};
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
@@ -269,4 +269,72 @@ fn is_reduced_by(join: &Join, index: usize) -> bool {
             .on
             .iter()
             .any(|(left, _)| matches!(left, Expr::Column(c) if c == &Column::from(column)))
+}
+
+/// Whether `plan` is semi-joined by this rule with the keys `semi` filters by: on the same
+/// column, with a key set of the same column of the rows `semi`'s right side reads (through
+/// projections of columns). `semi` then keeps every row of `plan`.
+pub(super) fn is_reduced_like(plan: &LogicalPlan, semi: &Join) -> bool {
+    let [(Expr::Column(column), Expr::Column(key))] = semi.on.as_slice() else {
+        return false;
+    };
+    let reduced = match plan {
+        LogicalPlan::Join(join) => join,
+        LogicalPlan::Projection(projection)
+            if projection.expr.iter().all(|e| matches!(e, Expr::Column(_))) =>
+        {
+            return is_reduced_like(&projection.input, semi);
+        }
+        _ => return false,
+    };
+    let Some(source) = key_source(reduced, column) else {
+        return false;
+    };
+    semi.filter.is_none()
+        && semi.null_equality == reduced.null_equality
+        && reads_column_of(&semi.right, key, source)
+}
+
+/// The projection of the key set `join` adds for its left `column`, when it is one.
+fn key_source<'a>(join: &'a Join, column: &Column) -> Option<&'a Projection> {
+    let LogicalPlan::SubqueryAlias(alias) = join.right.as_ref() else {
+        return None;
+    };
+    let LogicalPlan::Projection(keys) = alias.input.as_ref() else {
+        return None;
+    };
+    let is_on_column = matches!(
+        join.on.as_slice(),
+        [(Expr::Column(left), _)] if left == column
+    );
+    (alias.alias.table() == KEYS_ALIAS
+        && join.join_type == JoinType::LeftSemi
+        && join.filter.is_none()
+        && is_on_column)
+        .then_some(keys)
+}
+
+/// Whether `plan`'s column `key` is the single column the key set projection `keys`
+/// projects, over the same rows.
+fn reads_column_of(plan: &LogicalPlan, key: &Column, keys: &Projection) -> bool {
+    let [Expr::Alias(projected)] = keys.expr.as_slice() else {
+        return false;
+    };
+    if !matches!(projected.expr.as_ref(), Expr::Column(c) if c == key) {
+        return false;
+    }
+    let mut plan = plan;
+    loop {
+        if plan == keys.input.as_ref() {
+            return true;
+        }
+        match plan {
+            LogicalPlan::Projection(projection)
+                if projection.expr.iter().all(|e| matches!(e, Expr::Column(_))) =>
+            {
+                plan = &projection.input;
+            }
+            _ => return false,
+        }
+    }
 }

@@ -21,6 +21,8 @@ use datafusion::logical_expr::{Expr, Join, LogicalPlan, Projection};
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
+use super::scan_keys::is_reduced_like;
+
 /// Moves a left semi join whose right side is unique on the join keys below the inner
 /// joins under it, onto the input that holds every left column it reads.
 #[derive(Debug, Default, Clone, Copy)]
@@ -111,8 +113,13 @@ fn below_inner_join(semi: &Join, inner: &Join) -> Result<Option<LogicalPlan>> {
     Ok(Some(LogicalPlan::Join(join)))
 }
 
-/// The same semi join, with another left input.
+/// The same semi join, with another left input; the input itself when the scan reduction
+/// already semi-joined it with the same keys (q11: supplier with Germany's nation key,
+/// before the join with nation became this semi join), since it would keep every row.
 fn on_input(semi: &Join, input: &Arc<LogicalPlan>) -> Result<Arc<LogicalPlan>> {
+    if is_reduced_like(input, semi) {
+        return Ok(Arc::clone(input));
+    }
     let join = Join::try_new(
         Arc::clone(input),
         Arc::clone(&semi.right),

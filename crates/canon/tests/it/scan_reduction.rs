@@ -170,3 +170,34 @@ async fn a_filtered_dimension_reduces_the_input_that_holds_its_key() {
         assert_eq!(key_sets, reduced, "{sql}\n{logical}");
     }
 }
+
+/// q11's shape: the join with the filtered dimension reads none of its columns, so
+/// DataFusion makes it a semi join, and the semi-join pushdown would move it onto the
+/// supplier the scan reduction already filtered by the same keys. The dimension is read
+/// once for the supplier, not twice, and the answers stay plain DataFusion's.
+#[tokio::test]
+async fn a_dimension_filters_its_input_once() {
+    let fx = shipping();
+    let runtime = fx.runtime(PROJECT).await;
+    let session = runtime.session();
+    let ctx = plain_over(&fx, &TABLES).await;
+    for sql in [
+        "SELECT sum(l_qty) AS q FROM lines \
+         JOIN supplier ON l_suppkey = s_suppkey \
+         JOIN nation ON s_nationkey = n_nationkey WHERE n_name = 'de'",
+        "SELECT l_suppkey, sum(l_qty) AS q FROM lines \
+         JOIN supplier ON l_suppkey = s_suppkey \
+         JOIN nation ON s_nationkey = n_nationkey WHERE n_name IN ('fr', 'es') \
+         GROUP BY l_suppkey ORDER BY l_suppkey",
+    ] {
+        assert_eq!(
+            canon_rows(&session, sql).await,
+            plain_rows(&ctx, sql).await,
+            "{sql}"
+        );
+        let logical = logical_plan(&session, sql).await.join("\n");
+        let nation_scans = logical.matches("TableScan: nation").count();
+        let key_sets = logical.matches("SubqueryAlias: __canon_scan_keys").count();
+        assert_eq!((nation_scans, key_sets), (1, 1), "{sql}\n{logical}");
+    }
+}
