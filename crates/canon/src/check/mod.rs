@@ -137,7 +137,7 @@ async fn check_dataset(
     let ctx = scratch_context(state);
     let constraints = plannable_constraints(&ctx, spec, &mut report.problems).await;
     let probe = files::probe(state, spec, listing);
-    let files = match files::list(state, listing).await {
+    let files = match files::list(state, listing, None).await {
         Ok(files) => files,
         Err(e) => {
             report.problems.push(e.to_string());

@@ -16,6 +16,7 @@ use object_store::{ObjectMeta, ObjectStore};
 use crate::contract::{DatasetSpec, Format};
 use crate::error::DatasetError;
 use crate::evolution::{FileColumn, check_widened_value, resolve_file_column, widening_factor};
+use crate::registry::lister::{LocalLister, list_files};
 use crate::registry::verified::{DatasetEntry, Stamp};
 
 /// How much of a CSV file is read to find its header line.
@@ -55,27 +56,25 @@ pub(crate) fn probe<'a>(
     }
 }
 
-/// Every data file of a listing table, with the table path it was found under, in path order.
+/// Every data file of a listing table, with the table path it was found under, in path
+/// order; local paths are listed on `lister`'s thread when there is one.
 pub(crate) async fn list(
     state: &SessionState,
     table: &ListingTable,
+    lister: Option<&LocalLister>,
 ) -> Result<Vec<(ListingTableUrl, ObjectMeta)>, DatasetError> {
     let mut all = Vec::new();
+    let extension = &table.options().file_extension;
     for url in table.table_paths() {
         let store = state
             .runtime_env()
             .object_store(url)
             .map_err(|e| DatasetError::caused(e.strip_backtrace(), e))?;
-        let listing = |e: datafusion::error::DataFusionError| {
-            DatasetError::caused(format!("listing {url}: {}", e.strip_backtrace()), e)
-        };
-        let files: Vec<ObjectMeta> = url
-            .list_all_files(state, store.as_ref(), &table.options().file_extension)
-            .await
-            .map_err(listing)?
-            .try_collect()
-            .await
-            .map_err(listing)?;
+        let files = match lister {
+            Some(lister) => lister.list(state, url, store, extension).await,
+            None => list_files(state, url, store.as_ref(), extension).await,
+        }
+        .map_err(|e| DatasetError::caused(format!("listing {url}: {}", e.strip_backtrace()), e))?;
         all.extend(files.into_iter().map(|f| (url.clone(), f)));
     }
     all.sort_by(|a, b| a.1.location.cmp(&b.1.location));
@@ -123,12 +122,13 @@ pub(super) async fn check(
     table: &ListingTable,
     contract: String,
     known: Option<&DatasetEntry>,
+    lister: &LocalLister,
 ) -> Result<DatasetEntry, DatasetError> {
     let probe = probe(state, spec, table);
     if matches!(probe, Probe::Nothing) {
         return Ok(DatasetEntry::new(contract, Vec::new()));
     }
-    let files = list(state, table).await?;
+    let files = list(state, table, Some(lister)).await?;
     let concurrency = usize::from(state.config_options().execution.meta_fetch_concurrency);
     let contract = &contract;
     let passed: Vec<(String, Stamp)> =

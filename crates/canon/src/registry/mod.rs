@@ -22,9 +22,11 @@ use crate::evolution::{read_under_rules, rules_provider};
 
 pub(crate) mod files;
 mod format;
+mod lister;
 mod verified;
 
 pub use format::{DatasetTables, Formats, TableFormat, TableFunctionSpec};
+use lister::LocalLister;
 use verified::DatasetEntry;
 pub use verified::MANIFEST_FILE;
 pub(crate) use verified::Manifest;
@@ -74,9 +76,11 @@ pub(crate) async fn register_all(
 ) -> Result<Vec<RegisteredDataset>, RegistrationError> {
     let started = std::time::Instant::now();
     let total = datasets.len();
-    let state = &registration_state(state);
+    let state = Arc::new(registration_state(state));
+    let lister = &LocalLister::start(Arc::clone(&state));
+    let state = state.as_ref();
     let results: Vec<Result<Registered, DatasetError>> = futures::stream::iter(datasets)
-        .map(|spec| register(state, formats, spec, manifest))
+        .map(|spec| register(state, formats, spec, manifest, lister))
         .buffered(CONCURRENCY)
         .enumerate()
         .inspect(|(i, result)| {
@@ -209,6 +213,7 @@ async fn register(
     formats: &Formats,
     spec: &DatasetSpec,
     manifest: &Manifest,
+    lister: &LocalLister,
 ) -> Result<Registered, DatasetError> {
     let ddl = spec.ddl();
     let Planned {
@@ -229,7 +234,7 @@ async fn register(
         verify_schema(&contract, &provider.schema())?;
         let key = manifest.contract_key(spec, &ddl, &schema_fingerprint);
         let known = manifest.entry(&spec.name);
-        verified = Some(files::check(state, spec, listing, key, known).await?);
+        verified = Some(files::check(state, spec, listing, key, known, lister).await?);
         let table = with_evolution(state, spec, listing, &cmd)
             .map_err(|e| DatasetError::caused(e.strip_backtrace(), e))?;
         let adapter = if spec.evolution.is_some() {
