@@ -174,29 +174,38 @@ pub async fn run(options: &Options) -> BenchResult<()> {
             times: Vec::new(),
             rows: Vec::new(),
         };
-        // Runs alternate between the engines so that load from elsewhere on the machine
-        // falls on both alike.
+        // Runs alternate between the engines, and so does which of them goes first, so that
+        // load from elsewhere on the machine and what the previous run left behind (caches,
+        // freed memory) fall on both alike.
         let (mut canon_peak, mut plain_peak) = (None, None);
         for run in 0..options.runs.max(1) {
-            let (timed, peak) = memory::with_peak(time_async(async {
-                Ok(session.sql(query.sql).await?.collect().await?)
-            }))
-            .await;
-            let (batches, t) = timed.map_err(|e| format!("{} on canon: {e}", query.name))?;
-            canon_peak = canon_peak.max(peak);
-            canon_out.times.push(t);
-            if run == 0 {
-                canon_out.rows = compare::rows_from_batches(&batches)?;
-            }
-            let (timed, peak) = memory::with_peak(time_async(async {
-                Ok(plain.sql(query.sql).await?.collect().await?)
-            }))
-            .await;
-            let (batches, t) = timed.map_err(|e| format!("{} on datafusion: {e}", query.name))?;
-            plain_peak = plain_peak.max(peak);
-            plain_out.times.push(t);
-            if run == 0 {
-                plain_out.rows = compare::rows_from_batches(&batches)?;
+            let canon_first = run % 2 == 0;
+            for canon_turn in [canon_first, !canon_first] {
+                if canon_turn {
+                    let (timed, peak) = memory::with_peak(time_async(async {
+                        Ok(session.sql(query.sql).await?.collect().await?)
+                    }))
+                    .await;
+                    let (batches, t) =
+                        timed.map_err(|e| format!("{} on canon: {e}", query.name))?;
+                    canon_peak = canon_peak.max(peak);
+                    canon_out.times.push(t);
+                    if run == 0 {
+                        canon_out.rows = compare::rows_from_batches(&batches)?;
+                    }
+                } else {
+                    let (timed, peak) = memory::with_peak(time_async(async {
+                        Ok(plain.sql(query.sql).await?.collect().await?)
+                    }))
+                    .await;
+                    let (batches, t) =
+                        timed.map_err(|e| format!("{} on datafusion: {e}", query.name))?;
+                    plain_peak = plain_peak.max(peak);
+                    plain_out.times.push(t);
+                    if run == 0 {
+                        plain_out.rows = compare::rows_from_batches(&batches)?;
+                    }
+                }
             }
         }
         let (c, p) = (median(&canon_out.times), median(&plain_out.times));
