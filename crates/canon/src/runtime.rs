@@ -78,7 +78,8 @@ pub(crate) fn template(
     for rule in crate::optimizer::rules(lists_files) {
         builder = builder.with_optimizer_rule(rule);
     }
-    for rule in crate::optimizer::physical_rules() {
+    let memory = profile.runtime_env().memory_pool.memory_limit();
+    for rule in crate::optimizer::physical_rules(memory) {
         builder = builder.with_physical_optimizer_rule(rule);
     }
     let distributes = !workers.is_empty();

@@ -13,6 +13,7 @@ mod unordered;
 
 use std::sync::Arc;
 
+use datafusion::execution::memory_pool::MemoryLimit;
 use datafusion::optimizer::OptimizerRule;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 
@@ -32,7 +33,8 @@ pub fn rules(rereads_alike: RereadsAlike) -> Vec<Arc<dyn OptimizerRule + Send + 
     ]
 }
 
-/// The physical rules Canon adds after DataFusion's own, in order.
-pub fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
-    vec![Arc::new(UnorderedRepartitions)]
+/// The physical rules Canon adds after DataFusion's own, in order, for a runtime whose
+/// memory pool has `memory`.
+pub fn physical_rules(memory: MemoryLimit) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    vec![Arc::new(UnorderedRepartitions::for_memory(memory))]
 }

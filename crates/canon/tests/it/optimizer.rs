@@ -397,3 +397,54 @@ async fn small_sorted_inputs_are_hashed_unless_the_order_is_needed() {
     let ours = canon_rows(&session, window).await;
     assert_eq!(ours, plain_rows(&ctx, window).await);
 }
+
+/// An order-preserving repartition over an input of unknown size (no file statistics)
+/// hashes when memory is unbounded, and keeps the order under a memory limit, so that the
+/// aggregate above streams within it. Both answer as plain DataFusion does.
+#[tokio::test]
+async fn the_memory_limit_decides_for_inputs_of_unknown_size() {
+    let fx = Fixture::new();
+    for (file, keys) in [("a", 0..1000_i64), ("b", 1000..2000)] {
+        let k: Vec<i64> = keys.flat_map(|k| [k, k]).collect();
+        let v: Vec<i64> = k.iter().map(|k| k % 7).collect();
+        fx.write_parquet(
+            &format!("lines/{file}.parquet"),
+            &batch(vec![
+                ("k", arr(Int64Array::from(k))),
+                ("v", arr(Int64Array::from(v))),
+            ]),
+        );
+    }
+    let ctx = SessionContext::new();
+    let path = fx.root().join("lines");
+    ctx.register_parquet(
+        "lines",
+        &path.to_string_lossy(),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .expect("register");
+    let unknown = SORTED.replace(
+        "target_partitions = 2",
+        "target_partitions = 2\n\
+         settings = { \"datafusion.execution.collect_statistics\" = \"false\" }",
+    );
+    let limited = unknown.replace(
+        "target_partitions = 2",
+        "target_partitions = 2\nmemory_limit = \"64MiB\"",
+    );
+    let grouped = "SELECT k, sum(v) AS s FROM lines GROUP BY k HAVING sum(v) > 10";
+    let sorted = format!("SELECT * FROM ({grouped}) ORDER BY k");
+    let expected = plain_rows(&ctx, &sorted).await;
+    for (project, keeps_order) in [(unknown.as_str(), false), (limited.as_str(), true)] {
+        let runtime = fx.runtime(project).await;
+        let session = runtime.session();
+        let plan = physical_plan(&session, grouped).await;
+        assert!(
+            plan.contains("RepartitionExec: partitioning=Hash"),
+            "{plan}"
+        );
+        assert_eq!(plan.contains("preserve_order=true"), keeps_order, "{plan}");
+        assert_eq!(canon_rows(&session, &sorted).await, expected);
+    }
+}
