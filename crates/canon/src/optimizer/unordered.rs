@@ -33,7 +33,8 @@ use datafusion::physical_plan::{ExecutionPlan, Partitioning};
 /// holds 6 M rows at SF 1, where every query completes under 256 MiB hashing.
 pub const MAX_UNORDERED_ROWS: usize = 16_000_000;
 
-/// Makes order-preserving hash repartitions plain ones, where nothing needs the order.
+/// Makes order-preserving hash repartitions plain ones, where nothing needs the order;
+/// the default hashes inputs of any size.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct UnorderedRepartitions {
     /// The largest input hashed; `None`: any input.
@@ -49,6 +50,15 @@ impl UnorderedRepartitions {
             MemoryLimit::Finite(_) | MemoryLimit::Unknown => Some(MAX_UNORDERED_ROWS),
         };
         Self { max_rows }
+    }
+
+    /// Whether a repartition of `input` may hash: always without a bound, else when the
+    /// input is known to hold at most that many rows.
+    fn hashes(&self, input: &Arc<dyn ExecutionPlan>) -> bool {
+        match self.max_rows {
+            None => true,
+            Some(max) => row_bound(input).is_some_and(|rows| rows <= max),
+        }
     }
 }
 
@@ -89,17 +99,6 @@ impl PhysicalOptimizerRule for UnorderedRepartitions {
 
     fn schema_check(&self) -> bool {
         true
-    }
-}
-
-impl UnorderedRepartitions {
-    /// Whether a repartition of `input` may hash: always without a bound, else when the
-    /// input is known to hold at most that many rows.
-    fn hashes(&self, input: &Arc<dyn ExecutionPlan>) -> bool {
-        match self.max_rows {
-            None => true,
-            Some(max) => row_bound(input).is_some_and(|rows| rows <= max),
-        }
     }
 }
 
