@@ -181,30 +181,25 @@ pub async fn run(options: &Options) -> BenchResult<()> {
         for run in 0..options.runs.max(1) {
             let canon_first = run % 2 == 0;
             for canon_turn in [canon_first, !canon_first] {
-                if canon_turn {
-                    let (timed, peak) = memory::with_peak(time_async(async {
-                        Ok(session.sql(query.sql).await?.collect().await?)
-                    }))
-                    .await;
-                    let (batches, t) =
-                        timed.map_err(|e| format!("{} on canon: {e}", query.name))?;
-                    canon_peak = canon_peak.max(peak);
-                    canon_out.times.push(t);
-                    if run == 0 {
-                        canon_out.rows = compare::rows_from_batches(&batches)?;
-                    }
+                let (timed, peak) = memory::with_peak(time_async(async {
+                    let frame = if canon_turn {
+                        session.sql(query.sql).await?
+                    } else {
+                        plain.sql(query.sql).await?
+                    };
+                    Ok(frame.collect().await?)
+                }))
+                .await;
+                let (engine, out, engine_peak) = if canon_turn {
+                    ("canon", &mut canon_out, &mut canon_peak)
                 } else {
-                    let (timed, peak) = memory::with_peak(time_async(async {
-                        Ok(plain.sql(query.sql).await?.collect().await?)
-                    }))
-                    .await;
-                    let (batches, t) =
-                        timed.map_err(|e| format!("{} on datafusion: {e}", query.name))?;
-                    plain_peak = plain_peak.max(peak);
-                    plain_out.times.push(t);
-                    if run == 0 {
-                        plain_out.rows = compare::rows_from_batches(&batches)?;
-                    }
+                    ("datafusion", &mut plain_out, &mut plain_peak)
+                };
+                let (batches, t) = timed.map_err(|e| format!("{} on {engine}: {e}", query.name))?;
+                *engine_peak = (*engine_peak).max(peak);
+                out.times.push(t);
+                if run == 0 {
+                    out.rows = compare::rows_from_batches(&batches)?;
                 }
             }
         }

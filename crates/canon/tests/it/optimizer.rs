@@ -353,14 +353,12 @@ pub(crate) async fn physical_plan(session: &canon::Session, sql: &str) -> String
         .unwrap_or_else(|| panic!("no physical plan: {explained:?}"))
 }
 
-/// Over a small sorted dataset, an aggregate hashes instead of merging sorted partitions;
-/// where the result's order rests on the files' order the plan keeps it. Both answer as
-/// plain DataFusion does.
-#[tokio::test]
-async fn small_sorted_inputs_are_hashed_unless_the_order_is_needed() {
+/// Two parquet files of `lines`, each sorted by `k` and holding `per_file` keys twice
+/// (`v = k % 7`), and a plain session with the same files.
+async fn sorted_lines(per_file: i64) -> (Fixture, SessionContext) {
     let fx = Fixture::new();
-    for (file, keys) in [("a", 0..500_i64), ("b", 500..1000)] {
-        let k: Vec<i64> = keys.clone().flat_map(|k| [k, k]).collect();
+    for (file, first) in [("a", 0), ("b", per_file)] {
+        let k: Vec<i64> = (first..first + per_file).flat_map(|k| [k, k]).collect();
         let v: Vec<i64> = k.iter().map(|k| k % 7).collect();
         fx.write_parquet(
             &format!("lines/{file}.parquet"),
@@ -370,8 +368,6 @@ async fn small_sorted_inputs_are_hashed_unless_the_order_is_needed() {
             ]),
         );
     }
-    let runtime = fx.runtime(SORTED).await;
-    let session = runtime.session();
     let ctx = SessionContext::new();
     let path = fx.root().join("lines");
     ctx.register_parquet(
@@ -381,6 +377,17 @@ async fn small_sorted_inputs_are_hashed_unless_the_order_is_needed() {
     )
     .await
     .expect("register");
+    (fx, ctx)
+}
+
+/// Over a small sorted dataset, an aggregate hashes instead of merging sorted partitions;
+/// where the result's order rests on the files' order the plan keeps it. Both answer as
+/// plain DataFusion does.
+#[tokio::test]
+async fn small_sorted_inputs_are_hashed_unless_the_order_is_needed() {
+    let (fx, ctx) = sorted_lines(500).await;
+    let runtime = fx.runtime(SORTED).await;
+    let session = runtime.session();
 
     let grouped = "SELECT k, sum(v) AS s FROM lines GROUP BY k HAVING sum(v) > 10";
     let plan = physical_plan(&session, grouped).await;
@@ -403,27 +410,7 @@ async fn small_sorted_inputs_are_hashed_unless_the_order_is_needed() {
 /// aggregate above streams within it. Both answer as plain DataFusion does.
 #[tokio::test]
 async fn the_memory_limit_decides_for_inputs_of_unknown_size() {
-    let fx = Fixture::new();
-    for (file, keys) in [("a", 0..1000_i64), ("b", 1000..2000)] {
-        let k: Vec<i64> = keys.flat_map(|k| [k, k]).collect();
-        let v: Vec<i64> = k.iter().map(|k| k % 7).collect();
-        fx.write_parquet(
-            &format!("lines/{file}.parquet"),
-            &batch(vec![
-                ("k", arr(Int64Array::from(k))),
-                ("v", arr(Int64Array::from(v))),
-            ]),
-        );
-    }
-    let ctx = SessionContext::new();
-    let path = fx.root().join("lines");
-    ctx.register_parquet(
-        "lines",
-        &path.to_string_lossy(),
-        ParquetReadOptions::default(),
-    )
-    .await
-    .expect("register");
+    let (fx, ctx) = sorted_lines(1000).await;
     let unknown = SORTED.replace(
         "target_partitions = 2",
         "target_partitions = 2\n\
