@@ -246,6 +246,12 @@ pub(super) fn key_name(position: usize) -> String {
     format!("k{position}")
 }
 
+/// Whether the projection only passes columns on, unrenamed: rows and column names are its
+/// input's.
+pub(super) fn passes_columns(projection: &Projection) -> bool {
+    projection.expr.iter().all(|e| matches!(e, Expr::Column(_)))
+}
+
 /// Where the projection's outputs at `indices` come from in its input, if each is a column
 /// passed on (perhaps renamed).
 pub(super) fn projected_indices(projection: &Projection, indices: &[usize]) -> Option<Vec<usize>> {

@@ -30,7 +30,7 @@ use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use super::RereadsAlike;
-use super::group_keys::{key_name, key_set, projected_indices, through_columns};
+use super::group_keys::{key_name, key_set, passes_columns, projected_indices, through_columns};
 
 /// The alias of the key set a reduced input is semi-joined with.
 const KEYS_ALIAS: &str = "__canon_scan_keys";
@@ -259,16 +259,21 @@ fn is_in_key(plan: &LogicalPlan, index: usize) -> bool {
 
 /// Whether `join` is a key set this rule added for the left column at `index`.
 fn is_reduced_by(join: &Join, index: usize) -> bool {
-    let is_key_set = matches!(
-        join.right.as_ref(),
-        LogicalPlan::SubqueryAlias(alias) if alias.alias.table() == KEYS_ALIAS
-    );
-    let column = join.left.schema().qualified_field(index);
-    is_key_set
-        && join
-            .on
-            .iter()
-            .any(|(left, _)| matches!(left, Expr::Column(c) if c == &Column::from(column)))
+    let column = Column::from(join.left.schema().qualified_field(index));
+    key_set_on(join, &column).is_some()
+}
+
+/// The key set this rule semi-joined `join`'s left `column` with (below its alias), when
+/// `join` is one of the rule's.
+fn key_set_on<'a>(join: &'a Join, column: &Column) -> Option<&'a LogicalPlan> {
+    let LogicalPlan::SubqueryAlias(alias) = join.right.as_ref() else {
+        return None;
+    };
+    let on_column = join
+        .on
+        .iter()
+        .any(|(left, _)| matches!(left, Expr::Column(c) if c == column));
+    (alias.alias.table() == KEYS_ALIAS && on_column).then_some(alias.input.as_ref())
 }
 
 /// Whether `plan` is semi-joined by this rule with the keys `semi` filters by: on the same
@@ -280,38 +285,19 @@ pub(super) fn is_reduced_like(plan: &LogicalPlan, semi: &Join) -> bool {
     };
     let reduced = match plan {
         LogicalPlan::Join(join) => join,
-        LogicalPlan::Projection(projection)
-            if projection.expr.iter().all(|e| matches!(e, Expr::Column(_))) =>
-        {
+        LogicalPlan::Projection(projection) if passes_columns(projection) => {
             return is_reduced_like(&projection.input, semi);
         }
         _ => return false,
     };
-    let Some(source) = key_source(reduced, column) else {
+    let Some(LogicalPlan::Projection(keys)) = key_set_on(reduced, column) else {
         return false;
     };
-    semi.filter.is_none()
+    reduced.join_type == JoinType::LeftSemi
+        && reduced.filter.is_none()
+        && semi.filter.is_none()
         && semi.null_equality == reduced.null_equality
-        && reads_column_of(&semi.right, key, source)
-}
-
-/// The projection of the key set `join` adds for its left `column`, when it is one.
-fn key_source<'a>(join: &'a Join, column: &Column) -> Option<&'a Projection> {
-    let LogicalPlan::SubqueryAlias(alias) = join.right.as_ref() else {
-        return None;
-    };
-    let LogicalPlan::Projection(keys) = alias.input.as_ref() else {
-        return None;
-    };
-    let is_on_column = matches!(
-        join.on.as_slice(),
-        [(Expr::Column(left), _)] if left == column
-    );
-    (alias.alias.table() == KEYS_ALIAS
-        && join.join_type == JoinType::LeftSemi
-        && join.filter.is_none()
-        && is_on_column)
-        .then_some(keys)
+        && reads_column_of(&semi.right, key, keys)
 }
 
 /// Whether `plan`'s column `key` is the single column the key set projection `keys`
@@ -329,9 +315,7 @@ fn reads_column_of(plan: &LogicalPlan, key: &Column, keys: &Projection) -> bool 
             return true;
         }
         match plan {
-            LogicalPlan::Projection(projection)
-                if projection.expr.iter().all(|e| matches!(e, Expr::Column(_))) =>
-            {
+            LogicalPlan::Projection(projection) if passes_columns(projection) => {
                 plan = &projection.input;
             }
             _ => return false,

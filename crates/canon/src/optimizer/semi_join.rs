@@ -21,6 +21,7 @@ use datafusion::logical_expr::{Expr, Join, LogicalPlan, Projection};
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
+use super::group_keys::passes_columns;
 use super::scan_keys::is_reduced_like;
 
 /// Moves a left semi join whose right side is unique on the join keys below the inner
@@ -68,7 +69,7 @@ fn push_down(semi: &Join) -> Result<Option<LogicalPlan>> {
             below_inner_join(semi, inner)
         }
         LogicalPlan::Projection(projection)
-            if projection.expr.iter().all(|e| matches!(e, Expr::Column(_)))
+            if passes_columns(projection)
                 && matches!(projection.input.as_ref(),
                     LogicalPlan::Join(j) if j.join_type == JoinType::Inner) =>
         {
