@@ -57,15 +57,17 @@ impl PhysicalExprAdapterFactory for EvolutionAdapterFactory {
             };
             match resolve_file_column(&column, &physical, &self.rules) {
                 Err(problem) => return exec_err!("dataset `{}`: {problem}", self.dataset),
-                Ok(FileColumn::Present { physical: name, .. }) if name != column.name => {
-                    // Seen under the contract name, the default adapter casts the column
-                    // like any other; `rewrite` restores the physical name afterwards.
+                Ok(FileColumn::Present { physical: name, .. }) => {
+                    // The default adapter sees the column under the contract name (and as
+                    // the contract's field where it may); `rewrite` restores the physical
+                    // name afterwards.
                     if let Ok(index) = physical.index_of(&name) {
-                        fields[index] = fields[index].clone().with_name(&column.name);
+                        fields[index] = as_contract_field(&fields[index], field);
                     }
-                    physical_names.insert(column.name, name);
+                    if name != column.name {
+                        physical_names.insert(column.name, name);
+                    }
                 }
-                Ok(FileColumn::Present { .. }) => {}
                 Ok(FileColumn::Filled) => {
                     if self.rules.missing == MissingPolicy::Default
                         && let Some(value) = self.rules.defaults.get(&column.name)
@@ -84,6 +86,23 @@ impl PhysicalExprAdapterFactory for EvolutionAdapterFactory {
             defaults,
             physical_names,
         }))
+    }
+}
+
+/// A file's field as the default adapter should see it: the contract's own field when the
+/// file stores the same type and holds no nulls the contract refuses, else the file's field
+/// under the contract name.
+///
+/// The default adapter reads a column as it is only when the two fields are equal,
+/// metadata included, and casts it to the contract's field otherwise: every parquet file
+/// written with field ids (`PARQUET:field_id`, as Spark, Iceberg and tpchgen-cli write
+/// them) would have each column it reads cast to its own type, batch by batch.
+fn as_contract_field(file: &Field, contract: &Field) -> Field {
+    let same_type = file.data_type() == contract.data_type();
+    if same_type && (contract.is_nullable() || !file.is_nullable()) {
+        contract.clone()
+    } else {
+        file.clone().with_name(contract.name())
     }
 }
 

@@ -465,3 +465,50 @@ async fn a_later_file_with_such_timestamps_fails_the_scan_instead_of_wrapping() 
         );
     }
 }
+
+/// A file field that differs from the contract's only in metadata (parquet's field ids) or
+/// in holding no nulls is read as it is; a file column that may hold nulls the contract
+/// refuses still goes through DataFusion's cast to the contract's field.
+#[test]
+fn file_fields_of_the_contract_type_are_read_without_a_cast() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use canon::datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use canon::datafusion::physical_expr::expressions::{CastExpr, Column};
+    use canon::datafusion::physical_expr_adapter::PhysicalExprAdapterFactory;
+    use canon::evolution::{EvolutionAdapterFactory, EvolutionSpec};
+
+    let contract = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("fare", DataType::Float64, true),
+        Field::new("zone", DataType::Utf8, false),
+    ]));
+    let with_id = |name: &str, data_type, nullable, id: &str| {
+        Field::new(name, data_type, nullable)
+            .with_metadata(HashMap::from([("PARQUET:field_id".into(), id.into())]))
+    };
+    let file = Arc::new(Schema::new(vec![
+        with_id("zone", DataType::Utf8, true, "3"),
+        with_id("id", DataType::Int64, false, "1"),
+        with_id("fare", DataType::Float64, false, "2"),
+    ]));
+    let adapter = EvolutionAdapterFactory::new("trips", EvolutionSpec::strict())
+        .create(Arc::clone(&contract), Arc::clone(&file))
+        .unwrap();
+    let read = |name: &str| {
+        let index = contract.index_of(name).unwrap();
+        adapter.rewrite(Arc::new(Column::new(name, index))).unwrap()
+    };
+    for (name, file_index) in [("id", 1), ("fare", 2)] {
+        let expr = read(name);
+        let column = expr.downcast_ref::<Column>();
+        assert_eq!(
+            column.map(|c| (c.name(), c.index())),
+            Some((name, file_index)),
+            "{name} is read as the file's column: {expr}"
+        );
+    }
+    let zone = read("zone");
+    assert!(zone.downcast_ref::<CastExpr>().is_some(), "zone: {zone}");
+}
