@@ -68,6 +68,9 @@ enum Cmd {
         /// Leave the tables' sort orders out of the generated project.
         #[arg(long)]
         no_declared_order: bool,
+        /// Run the queries and show each operator's metrics (`EXPLAIN ANALYZE`).
+        #[arg(long)]
+        analyze: bool,
         /// Queries to explain (q1 … q22).
         #[arg(required = true)]
         queries: Vec<String>,
@@ -203,8 +206,9 @@ async fn run(command: Cmd) -> BenchResult<()> {
         Cmd::Explain {
             data,
             no_declared_order,
+            analyze,
             queries,
-        } => tpch::explain(&data, !no_declared_order, &queries).await,
+        } => tpch::explain(&data, !no_declared_order, analyze, &queries).await,
         Cmd::Phases {
             data,
             no_declared_order,

@@ -14,7 +14,7 @@ use canon::datafusion::prelude::SessionContext;
 use crate::BenchResult;
 use crate::compare::{self, Row};
 use crate::memory;
-use crate::report::{Table, median, ms, ratio};
+use crate::report::{Table, median, ms, paired_ratio, ratio};
 use crate::tpch_project::{self, TABLES};
 
 /// One TPC-H query: its name, SQL, and whether its ORDER BY fixes the order of every row.
@@ -151,12 +151,13 @@ pub async fn run(options: &Options) -> BenchResult<()> {
     let queries = select(&options.only)?;
     println!(
         "TPC-H over {}: {} queries, median of {} runs (ms); ratio = engine time / Canon time; \
+         paired = the median of that ratio between the two engines' runs of each round; \
          MiB = the process's peak resident size during the engine's runs",
         options.data.display(),
         queries.len(),
         options.runs
     );
-    let mut header = vec!["query", "canon", "datafusion", "df/canon"];
+    let mut header = vec!["query", "canon", "datafusion", "df/canon", "paired"];
     if duckdb.is_some() {
         header.extend(["duckdb", "duckdb/canon"]);
     }
@@ -206,7 +207,13 @@ pub async fn run(options: &Options) -> BenchResult<()> {
         let (c, p) = (median(&canon_out.times), median(&plain_out.times));
         totals[0] += c;
         totals[1] += p;
-        let mut cells = vec![query.name.to_string(), ms(c), ms(p), ratio(p, c)];
+        let mut cells = vec![
+            query.name.to_string(),
+            ms(c),
+            ms(p),
+            ratio(p, c),
+            paired_ratio(&plain_out.times, &canon_out.times),
+        ];
         if let Err(m) = compare::compare(&canon_out.rows, &plain_out.rows, query.ordered) {
             mismatches.push(format!(
                 "{}: datafusion differs from canon: {}",
@@ -238,6 +245,7 @@ pub async fn run(options: &Options) -> BenchResult<()> {
         ms(totals[0]),
         ms(totals[1]),
         ratio(totals[1], totals[0]),
+        String::new(),
     ];
     if duckdb.is_some() {
         cells.extend([ms(totals[2]), ratio(totals[2], totals[0])]);
@@ -269,13 +277,23 @@ pub async fn run(options: &Options) -> BenchResult<()> {
 }
 
 /// Prints each query's physical plan in Canon and in the plain session, one after the other.
-pub async fn explain(data: &Path, declare_order: bool, only: &[String]) -> BenchResult<()> {
+pub async fn explain(
+    data: &Path,
+    declare_order: bool,
+    analyze: bool,
+    only: &[String],
+) -> BenchResult<()> {
     let project = write_project(data, declare_order)?;
     let runtime = Runtime::load(&project).await?;
     let session = runtime.session();
     let plain = plain_session(data).await?;
     for query in select(only)? {
-        let sql = format!("EXPLAIN {}", strip_comments(query.sql));
+        let explain = if analyze {
+            "EXPLAIN ANALYZE"
+        } else {
+            "EXPLAIN"
+        };
+        let sql = format!("{explain} {}", strip_comments(query.sql));
         let canon_plan = session.sql(&sql).await?.collect().await?;
         let plain_plan = plain.sql(&sql).await?.collect().await?;
         println!("== {} canon\n{}", query.name, plan_text(&canon_plan)?);
@@ -328,12 +346,17 @@ pub async fn phases(
         // The part of Canon's planning hook that is not DataFusion's: measured on its own,
         // through Canon's public functions, over the plan the hook is given.
         let optimized = session.sql(query.sql).await?.into_optimized_plan()?;
-        for _ in 0..runs.max(1) {
+        for run in 0..runs.max(1) {
             let start = Instant::now();
             std::hint::black_box(canon::sql::fingerprint(&optimized));
             std::hint::black_box(canon::sql::lineage::of(&optimized, "datafusion", "public"));
             times[4].push(start.elapsed());
-            for (engine, ctx) in [(0, None), (1, Some(&plain))] {
+            // Which engine goes first alternates, as in `run`.
+            let mut order = [(0, None), (1, Some(&plain))];
+            if run % 2 == 1 {
+                order.reverse();
+            }
+            for (engine, ctx) in order {
                 let start = Instant::now();
                 let (plan, task) = match ctx {
                     None => {
