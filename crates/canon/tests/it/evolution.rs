@@ -1,9 +1,16 @@
 //! Schema evolution: files of old and new schemas read as one contract (missing,
 //! widened and renamed columns), filters on evolved columns, and every refusal.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use canon::datafusion::arrow::array::{
     Float32Array, Float64Array, Int32Array, Int64Array, StringArray,
 };
+use canon::datafusion::arrow::datatypes::{DataType, Field, Schema};
+use canon::datafusion::physical_expr::expressions::{CastExpr, Column};
+use canon::datafusion::physical_expr_adapter::PhysicalExprAdapterFactory;
+use canon::evolution::{EvolutionAdapterFactory, EvolutionSpec};
 
 use crate::common::{Fixture, arr, batch, column, query_err, rows};
 
@@ -471,14 +478,6 @@ async fn a_later_file_with_such_timestamps_fails_the_scan_instead_of_wrapping() 
 /// refuses still goes through DataFusion's cast to the contract's field.
 #[test]
 fn file_fields_of_the_contract_type_are_read_without_a_cast() {
-    use std::collections::HashMap;
-    use std::sync::Arc;
-
-    use canon::datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use canon::datafusion::physical_expr::expressions::{CastExpr, Column};
-    use canon::datafusion::physical_expr_adapter::PhysicalExprAdapterFactory;
-    use canon::evolution::{EvolutionAdapterFactory, EvolutionSpec};
-
     let contract = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("fare", DataType::Float64, true),
