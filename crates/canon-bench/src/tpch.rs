@@ -287,12 +287,12 @@ pub async fn explain(
     let runtime = Runtime::load(&project).await?;
     let session = runtime.session();
     let plain = plain_session(data).await?;
+    let explain = if analyze {
+        "EXPLAIN ANALYZE"
+    } else {
+        "EXPLAIN"
+    };
     for query in select(only)? {
-        let explain = if analyze {
-            "EXPLAIN ANALYZE"
-        } else {
-            "EXPLAIN"
-        };
         let sql = format!("{explain} {}", strip_comments(query.sql));
         let canon_plan = session.sql(&sql).await?.collect().await?;
         let plain_plan = plain.sql(&sql).await?.collect().await?;
