@@ -12,6 +12,8 @@ mod smallfiles;
 mod startup;
 mod storage;
 mod tpch;
+mod tpch_plans;
+mod tpch_processes;
 mod tpch_project;
 
 use std::path::PathBuf;
@@ -59,6 +61,18 @@ enum Cmd {
         /// the data directory with one profile setting changed.
         #[arg(long)]
         project: Option<PathBuf>,
+        /// Run the rounds in this many processes, one after the other, and report the
+        /// median over them: each process has its own memory layout, which favours one
+        /// engine or the other by a few percent.
+        #[arg(long, default_value_t = 1)]
+        processes: usize,
+        /// As one of those processes: write the timings to this file as JSON, no table.
+        #[arg(long, hide = true)]
+        emit: Option<PathBuf>,
+        /// As one of those processes: build the plain session first and let it open the
+        /// first round.
+        #[arg(long, hide = true)]
+        plain_first: bool,
     },
     /// Physical plans of TPC-H queries in Canon and in the plain session.
     Explain {
@@ -192,29 +206,36 @@ async fn run(command: Cmd) -> BenchResult<()> {
             runs,
             queries,
             project,
+            processes,
+            emit,
+            plain_first,
         } => {
-            tpch::run(&tpch::Options {
+            let options = tpch::Options {
                 data,
                 duckdb,
                 runs,
                 only: queries,
                 declare_order: !no_declared_order,
                 project,
-            })
-            .await
+            };
+            match emit {
+                Some(out) => tpch_processes::emit(&options, &out, plain_first).await,
+                None if processes > 1 => tpch_processes::run(&options, processes),
+                None => tpch::run(&options).await,
+            }
         }
         Cmd::Explain {
             data,
             no_declared_order,
             analyze,
             queries,
-        } => tpch::explain(&data, !no_declared_order, analyze, &queries).await,
+        } => tpch_plans::explain(&data, !no_declared_order, analyze, &queries).await,
         Cmd::Phases {
             data,
             no_declared_order,
             runs,
             queries,
-        } => tpch::phases(&data, !no_declared_order, runs, &queries).await,
+        } => tpch_plans::phases(&data, !no_declared_order, runs, &queries).await,
         Cmd::Distributed {
             data,
             canon,

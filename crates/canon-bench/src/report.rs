@@ -37,16 +37,27 @@ pub fn ratio(other: Duration, canon: Duration) -> String {
 
 /// The median of `other[i] / canon[i]` over the rounds: both runs of a round are back to
 /// back, so a slow spell of the machine (it moves by a third between hours) falls on both
-/// and cancels, where the ratio of the two medians keeps it.
-pub fn paired_ratio(other: &[Duration], canon: &[Duration]) -> String {
-    let mut ratios: Vec<f64> = other
+/// and cancels, where the ratio of the two medians keeps it. `None` without a round.
+pub fn paired(other: &[Duration], canon: &[Duration]) -> Option<f64> {
+    let ratios: Vec<f64> = other
         .iter()
         .zip(canon)
         .filter(|(_, c)| !c.is_zero())
         .map(|(o, c)| o.as_secs_f64() / c.as_secs_f64())
         .collect();
-    ratios.sort_by(f64::total_cmp);
-    match ratios.get(ratios.len() / 2) {
+    median_f64(&ratios)
+}
+
+/// The median of some ratios (the upper one of the middle two for an even count).
+pub fn median_f64(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied()
+}
+
+/// A ratio as `0.000x`, `-` when there is none.
+pub fn times(ratio: Option<f64>) -> String {
+    match ratio {
         Some(r) => format!("{r:.3}x"),
         None => "-".into(),
     }
@@ -141,8 +152,8 @@ mod tests {
         let canon = [ms(100), ms(100), ms(100), ms(300), ms(300)];
         let plain = [ms(110), ms(110), ms(330), ms(330), ms(330)];
         assert_eq!(ratio(median(&plain), median(&canon)), "3.30x");
-        assert_eq!(paired_ratio(&plain, &canon), "1.100x");
-        assert_eq!(paired_ratio(&[], &[]), "-");
-        assert_eq!(paired_ratio(&[ms(1)], &[Duration::ZERO]), "-");
+        assert_eq!(times(paired(&plain, &canon)), "1.100x");
+        assert_eq!(times(paired(&[], &[])), "-");
+        assert_eq!(times(paired(&[ms(1)], &[Duration::ZERO])), "-");
     }
 }

@@ -3,18 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use canon::Runtime;
-use canon::datafusion::arrow::array::RecordBatch;
-use canon::datafusion::physical_plan as execution_plan;
 use canon::datafusion::prelude::SessionContext;
 
 use crate::BenchResult;
 use crate::compare::{self, Row};
 use crate::memory;
-use crate::report::{Table, median, ms, paired_ratio, ratio};
+use crate::report::{Table, median, median_f64, ms, paired, ratio, times};
 use crate::tpch_project::{self, TABLES};
 
 /// One TPC-H query: its name, SQL, and whether its ORDER BY fixes the order of every row.
@@ -84,6 +81,20 @@ struct Outcome {
     rows: Vec<Row>,
 }
 
+/// One query's timings in Canon and the plain session, from one process or gathered from
+/// several.
+pub(crate) struct Timings {
+    pub name: &'static str,
+    pub canon: Vec<Duration>,
+    pub plain: Vec<Duration>,
+    /// Each process's paired ratio (plain / Canon), one per process.
+    pub paired: Vec<f64>,
+    /// The process's peak resident size during each engine's runs (the largest over
+    /// processes).
+    pub canon_peak: Option<u64>,
+    pub plain_peak: Option<u64>,
+}
+
 /// Writes `canon.toml` into the data directory, after checking which sort keys hold; with
 /// `declare_order` false, writes `canon-unordered.toml` without any, to measure what the
 /// declared orders change.
@@ -132,41 +143,49 @@ pub async fn plain_session(data: &Path) -> BenchResult<SessionContext> {
     Ok(ctx)
 }
 
-/// Runs the benchmark and prints its table; an error if any engine's rows differ.
+/// The project Canon runs on: the one given, or the generated one.
+pub fn project(options: &Options) -> BenchResult<PathBuf> {
+    match &options.project {
+        Some(project) => Ok(project.clone()),
+        None => write_project(&options.data, options.declare_order),
+    }
+}
+
+/// Runs the benchmark in this process and prints its table; an error if any engine's rows
+/// differ.
 pub async fn run(options: &Options) -> BenchResult<()> {
-    let project = match &options.project {
-        Some(project) => project.clone(),
-        None => write_project(&options.data, options.declare_order)?,
+    let project = project(options)?;
+    let timings = measure(options, &project, false).await?;
+    report(options, &timings, 1)
+}
+
+/// Times each query in both engines, `options.runs` rounds each, and checks that Canon,
+/// the plain session and DuckDB (when given) return the same rows. `plain_first` builds
+/// the plain session first and lets it open the first round, so that a set of processes
+/// can take turns.
+pub(crate) async fn measure(
+    options: &Options,
+    project: &Path,
+    plain_first: bool,
+) -> BenchResult<Vec<Timings>> {
+    let plain = if plain_first {
+        Some(plain_session(&options.data).await?)
+    } else {
+        None
     };
-    let runtime = Runtime::load(&project)
+    let runtime = Runtime::load(project)
         .await
         .map_err(|e| format!("loading {}: {e}", project.display()))?;
     let session = runtime.session();
-    let plain = plain_session(&options.data).await?;
-    let duckdb = match &options.duckdb {
-        Some(file) => Some(load_duckdb(file)?),
-        None => None,
+    let plain = match plain {
+        Some(plain) => plain,
+        None => plain_session(&options.data).await?,
     };
+    let duckdb = load_duckdb_option(options)?;
 
-    let queries = select(&options.only)?;
-    println!(
-        "TPC-H over {}: {} queries, median of {} runs (ms); ratio = engine time / Canon time; \
-         paired = the median of that ratio between the two engines' runs of each round; \
-         MiB = the process's peak resident size during the engine's runs",
-        options.data.display(),
-        queries.len(),
-        options.runs
-    );
-    let mut header = vec!["query", "canon", "datafusion", "df/canon", "paired"];
-    if duckdb.is_some() {
-        header.extend(["duckdb", "duckdb/canon"]);
-    }
-    header.extend(["canon MiB", "df MiB", "note"]);
-    let mut table = Table::new(&header).left_aligned(&[header.len() - 1]);
-    let mut totals = [Duration::ZERO; 3];
+    let mut timings = Vec::new();
     let mut mismatches = Vec::new();
-    let mut slower = Vec::new();
-    for query in queries {
+    for query in select(&options.only)? {
         let mut canon_out = Outcome {
             times: Vec::new(),
             rows: Vec::new(),
@@ -180,7 +199,7 @@ pub async fn run(options: &Options) -> BenchResult<()> {
         // freed memory) fall on both alike.
         let (mut canon_peak, mut plain_peak) = (None, None);
         for run in 0..options.runs.max(1) {
-            let canon_first = run % 2 == 0;
+            let canon_first = (run % 2 == 0) != plain_first;
             for canon_turn in [canon_first, !canon_first] {
                 let (timed, peak) = memory::with_peak(time_async(async {
                     let frame = if canon_turn {
@@ -204,16 +223,6 @@ pub async fn run(options: &Options) -> BenchResult<()> {
                 }
             }
         }
-        let (c, p) = (median(&canon_out.times), median(&plain_out.times));
-        totals[0] += c;
-        totals[1] += p;
-        let mut cells = vec![
-            query.name.to_string(),
-            ms(c),
-            ms(p),
-            ratio(p, c),
-            paired_ratio(&plain_out.times, &canon_out.times),
-        ];
         if let Err(m) = compare::compare(&canon_out.rows, &plain_out.rows, query.ordered) {
             mismatches.push(format!(
                 "{}: datafusion differs from canon: {}",
@@ -224,16 +233,90 @@ pub async fn run(options: &Options) -> BenchResult<()> {
             let d = duckdb
                 .get(query.name)
                 .ok_or_else(|| format!("{} is missing from the DuckDB results", query.name))?;
-            let dm = median(&d.times);
-            totals[2] += dm;
-            cells.extend([ms(dm), ratio(dm, c)]);
             if let Err(m) = compare::compare(&canon_out.rows, &d.rows, query.ordered) {
                 mismatches.push(format!("{}: duckdb differs from canon: {}", query.name, m));
             }
         }
-        cells.extend([memory::mib(canon_peak), memory::mib(plain_peak)]);
+        timings.push(Timings {
+            name: query.name,
+            paired: paired(&plain_out.times, &canon_out.times)
+                .into_iter()
+                .collect(),
+            canon: canon_out.times,
+            plain: plain_out.times,
+            canon_peak,
+            plain_peak,
+        });
+    }
+    if !mismatches.is_empty() {
+        for m in &mismatches {
+            eprintln!("RESULT MISMATCH {m}");
+        }
+        return Err(format!("{} result mismatches (see above)", mismatches.len()).into());
+    }
+    Ok(timings)
+}
+
+/// Prints the table of `timings`, gathered from `processes` processes.
+pub(crate) fn report(options: &Options, timings: &[Timings], processes: usize) -> BenchResult<()> {
+    let duckdb = load_duckdb_option(options)?;
+    let spread = processes > 1;
+    let rounds = if spread {
+        format!("{} runs in each of {processes} processes", options.runs)
+    } else {
+        format!("{} runs", options.runs)
+    };
+    println!(
+        "TPC-H over {}: {} queries, median of {rounds} (ms); ratio = engine time / Canon time; \
+         paired = the median of that ratio between the two engines' runs of each round{}; \
+         MiB = the process's peak resident size during the engine's runs",
+        options.data.display(),
+        timings.len(),
+        if spread {
+            ", taken in each process, then the median over the processes (spread: the \
+             lowest and highest process)"
+        } else {
+            ""
+        },
+    );
+    let mut header = vec!["query", "canon", "datafusion", "df/canon", "paired"];
+    if spread {
+        header.push("spread");
+    }
+    if duckdb.is_some() {
+        header.extend(["duckdb", "duckdb/canon"]);
+    }
+    header.extend(["canon MiB", "df MiB", "note"]);
+    let mut table = Table::new(&header).left_aligned(&[header.len() - 1]);
+    let mut totals = [Duration::ZERO; 3];
+    let mut slower = Vec::new();
+    for t in timings {
+        let (c, p) = (median(&t.canon), median(&t.plain));
+        totals[0] += c;
+        totals[1] += p;
+        let mut cells = vec![
+            t.name.to_string(),
+            ms(c),
+            ms(p),
+            ratio(p, c),
+            times(median_f64(&t.paired)),
+        ];
+        if spread {
+            let lowest = t.paired.iter().copied().reduce(f64::min);
+            let highest = t.paired.iter().copied().reduce(f64::max);
+            cells.push(format!("{}–{}", times(lowest), times(highest)));
+        }
+        if let Some(duckdb) = &duckdb {
+            let d = duckdb
+                .get(t.name)
+                .ok_or_else(|| format!("{} is missing from the DuckDB results", t.name))?;
+            let dm = median(&d.times);
+            totals[2] += dm;
+            cells.extend([ms(dm), ratio(dm, c)]);
+        }
+        cells.extend([memory::mib(t.canon_peak), memory::mib(t.plain_peak)]);
         if c > p {
-            slower.push(query.name);
+            slower.push(t.name);
             cells.push("canon slower".into());
         } else {
             cells.push(String::new());
@@ -247,6 +330,9 @@ pub async fn run(options: &Options) -> BenchResult<()> {
         ratio(totals[1], totals[0]),
         String::new(),
     ];
+    if spread {
+        cells.push(String::new());
+    }
     if duckdb.is_some() {
         cells.extend([ms(totals[2]), ratio(totals[2], totals[0])]);
     }
@@ -266,39 +352,7 @@ pub async fn run(options: &Options) -> BenchResult<()> {
             slower.join(", ")
         );
     }
-    if !mismatches.is_empty() {
-        for m in &mismatches {
-            eprintln!("RESULT MISMATCH {m}");
-        }
-        return Err(format!("{} result mismatches (see above)", mismatches.len()).into());
-    }
     println!("Results: all engines returned the same rows for every query.");
-    Ok(())
-}
-
-/// Prints each query's physical plan in Canon and in the plain session, one after the other.
-pub async fn explain(
-    data: &Path,
-    declare_order: bool,
-    analyze: bool,
-    only: &[String],
-) -> BenchResult<()> {
-    let project = write_project(data, declare_order)?;
-    let runtime = Runtime::load(&project).await?;
-    let session = runtime.session();
-    let plain = plain_session(data).await?;
-    let explain = if analyze {
-        "EXPLAIN ANALYZE"
-    } else {
-        "EXPLAIN"
-    };
-    for query in select(only)? {
-        let sql = format!("{explain} {}", strip_comments(query.sql));
-        let canon_plan = session.sql(&sql).await?.collect().await?;
-        let plain_plan = plain.sql(&sql).await?.collect().await?;
-        println!("== {} canon\n{}", query.name, plan_text(&canon_plan)?);
-        println!("== {} datafusion\n{}", query.name, plan_text(&plain_plan)?);
-    }
     Ok(())
 }
 
@@ -316,116 +370,17 @@ pub(crate) fn select(only: &[String]) -> BenchResult<Vec<&'static Query>> {
         .collect())
 }
 
-/// Each query's time split into planning (SQL text to physical plan) and execution (that
-/// plan to collected batches), in Canon and the plain session: Canon's own work is in
-/// planning (policy, lineage, fingerprint); execution is DataFusion's in both.
-pub async fn phases(
-    data: &Path,
-    declare_order: bool,
-    runs: usize,
-    only: &[String],
-) -> BenchResult<()> {
-    let project = write_project(data, declare_order)?;
-    let runtime = Runtime::load(&project).await?;
-    let session = runtime.session();
-    let plain = plain_session(data).await?;
-    println!("TPC-H phases: median of {runs} runs (ms); ratio = datafusion / canon");
-    let mut table = Table::new(&[
-        "query",
-        "plan canon",
-        "plan df",
-        "ratio",
-        "fingerprint+lineage",
-        "exec canon",
-        "exec df",
-        "ratio",
-    ]);
-    let mut totals = [Duration::ZERO; 5];
-    for query in select(only)? {
-        let mut times: [Vec<Duration>; 5] = Default::default();
-        // The part of Canon's planning hook that is not DataFusion's: measured on its own,
-        // through Canon's public functions, over the plan the hook is given.
-        let optimized = session.sql(query.sql).await?.into_optimized_plan()?;
-        for run in 0..runs.max(1) {
-            let start = Instant::now();
-            std::hint::black_box(canon::sql::fingerprint(&optimized));
-            std::hint::black_box(canon::sql::lineage::of(&optimized, "datafusion", "public"));
-            times[4].push(start.elapsed());
-            // Which engine goes first alternates, as in `run`.
-            let mut order = [(0, None), (1, Some(&plain))];
-            if run % 2 == 1 {
-                order.reverse();
-            }
-            for (engine, ctx) in order {
-                let start = Instant::now();
-                let (plan, task) = match ctx {
-                    None => {
-                        let df = session.sql(query.sql).await?;
-                        let task = df.task_ctx();
-                        (df.create_physical_plan().await?, task)
-                    }
-                    Some(ctx) => {
-                        let df = ctx.sql(query.sql).await?;
-                        let task = df.task_ctx();
-                        (df.create_physical_plan().await?, task)
-                    }
-                };
-                times[engine].push(start.elapsed());
-                let start = Instant::now();
-                execution_plan::collect(plan, Arc::new(task))
-                    .await
-                    .map_err(|e| format!("{}: {e}", query.name))?;
-                times[engine + 2].push(start.elapsed());
-            }
-        }
-        // In the table's order: plans, the hook's share, executions.
-        let m: Vec<Duration> = [0, 1, 4, 2, 3].iter().map(|&i| median(&times[i])).collect();
-        for (total, m) in totals.iter_mut().zip(&m) {
-            *total += *m;
-        }
-        table.row(vec![
-            query.name.into(),
-            ms(m[0]),
-            ms(m[1]),
-            ratio(m[1], m[0]),
-            ms(m[2]),
-            ms(m[3]),
-            ms(m[4]),
-            ratio(m[4], m[3]),
-        ]);
-    }
-    let t = totals;
-    table.row(vec![
-        "total".into(),
-        ms(t[0]),
-        ms(t[1]),
-        ratio(t[1], t[0]),
-        ms(t[2]),
-        ms(t[3]),
-        ms(t[4]),
-        ratio(t[4], t[3]),
-    ]);
-    print!("{}", table.render());
-    Ok(())
-}
-
-fn strip_comments(sql: &str) -> String {
-    sql.lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn plan_text(batches: &[RecordBatch]) -> BenchResult<String> {
-    Ok(canon::datafusion::arrow::util::pretty::pretty_format_batches(batches)?.to_string())
-}
-
 pub(crate) async fn time_async<T>(
     f: impl Future<Output = BenchResult<T>>,
 ) -> BenchResult<(T, Duration)> {
     let start = Instant::now();
     let value = f.await?;
     Ok((value, start.elapsed()))
+}
+
+/// DuckDB's timings and rows per query when the options name its JSON.
+fn load_duckdb_option(options: &Options) -> BenchResult<Option<BTreeMap<String, Outcome>>> {
+    options.duckdb.as_deref().map(load_duckdb).transpose()
 }
 
 /// DuckDB's timings and rows per query, from the script's JSON.
