@@ -76,7 +76,7 @@ pub struct Options {
 }
 
 /// Timings and first-run rows of one engine for one query.
-struct Outcome {
+pub(crate) struct Outcome {
     times: Vec<Duration>,
     rows: Vec<Row>,
 }
@@ -155,8 +155,9 @@ pub fn project(options: &Options) -> BenchResult<PathBuf> {
 /// differ.
 pub async fn run(options: &Options) -> BenchResult<()> {
     let project = project(options)?;
-    let timings = measure(options, &project, false).await?;
-    report(options, &timings, 1)
+    let duckdb = load_duckdb_option(options)?;
+    let timings = measure(options, &project, false, duckdb.as_ref()).await?;
+    report(options, &timings, 1, duckdb.as_ref())
 }
 
 /// Times each query in both engines, `options.runs` rounds each, and checks that Canon,
@@ -167,6 +168,7 @@ pub(crate) async fn measure(
     options: &Options,
     project: &Path,
     plain_first: bool,
+    duckdb: Option<&DuckDb>,
 ) -> BenchResult<Vec<Timings>> {
     let plain = if plain_first {
         Some(plain_session(&options.data).await?)
@@ -181,7 +183,6 @@ pub(crate) async fn measure(
         Some(plain) => plain,
         None => plain_session(&options.data).await?,
     };
-    let duckdb = load_duckdb_option(options)?;
 
     let mut timings = Vec::new();
     let mut mismatches = Vec::new();
@@ -229,7 +230,7 @@ pub(crate) async fn measure(
                 query.name, m
             ));
         }
-        if let Some(duckdb) = &duckdb {
+        if let Some(duckdb) = duckdb {
             let d = duckdb
                 .get(query.name)
                 .ok_or_else(|| format!("{} is missing from the DuckDB results", query.name))?;
@@ -257,9 +258,14 @@ pub(crate) async fn measure(
     Ok(timings)
 }
 
-/// Prints the table of `timings`, gathered from `processes` processes.
-pub(crate) fn report(options: &Options, timings: &[Timings], processes: usize) -> BenchResult<()> {
-    let duckdb = load_duckdb_option(options)?;
+/// Prints the table of `timings`, gathered from `processes` processes, with DuckDB's
+/// timings beside them when given.
+pub(crate) fn report(
+    options: &Options,
+    timings: &[Timings],
+    processes: usize,
+    duckdb: Option<&DuckDb>,
+) -> BenchResult<()> {
     let spread = processes > 1;
     let rounds = if spread {
         format!("{} runs in each of {processes} processes", options.runs)
@@ -306,7 +312,7 @@ pub(crate) fn report(options: &Options, timings: &[Timings], processes: usize) -
             let highest = t.paired.iter().copied().reduce(f64::max);
             cells.push(format!("{}–{}", times(lowest), times(highest)));
         }
-        if let Some(duckdb) = &duckdb {
+        if let Some(duckdb) = duckdb {
             let d = duckdb
                 .get(t.name)
                 .ok_or_else(|| format!("{} is missing from the DuckDB results", t.name))?;
@@ -378,13 +384,16 @@ pub(crate) async fn time_async<T>(
     Ok((value, start.elapsed()))
 }
 
+/// DuckDB's timings and rows per query, by query name.
+pub(crate) type DuckDb = BTreeMap<String, Outcome>;
+
 /// DuckDB's timings and rows per query when the options name its JSON.
-fn load_duckdb_option(options: &Options) -> BenchResult<Option<BTreeMap<String, Outcome>>> {
+pub(crate) fn load_duckdb_option(options: &Options) -> BenchResult<Option<DuckDb>> {
     options.duckdb.as_deref().map(load_duckdb).transpose()
 }
 
 /// DuckDB's timings and rows per query, from the script's JSON.
-fn load_duckdb(file: &Path) -> BenchResult<BTreeMap<String, Outcome>> {
+fn load_duckdb(file: &Path) -> BenchResult<DuckDb> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("reading DuckDB results {}: {e}", file.display()))?;
     let json: serde_json::Value = serde_json::from_str(&text)

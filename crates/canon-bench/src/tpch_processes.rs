@@ -27,7 +27,8 @@ pub fn run(options: &Options, processes: usize) -> BenchResult<()> {
     let gathered = gather(options, &project, processes, &scratch);
     // The scratch files are this run's alone; a failure to remove them changes no figure.
     let _ = std::fs::remove_dir_all(&scratch);
-    tpch::report(options, &gathered?, processes)
+    let duckdb = tpch::load_duckdb_option(options)?;
+    tpch::report(options, &gathered?, processes, duckdb.as_ref())
 }
 
 /// Runs the children one after the other and merges what each wrote.
@@ -79,7 +80,8 @@ fn gather(
 /// The child's side: measures in this process and writes the timings to `out` as JSON.
 pub async fn emit(options: &Options, out: &Path, plain_first: bool) -> BenchResult<()> {
     let project = tpch::project(options)?;
-    let timings = tpch::measure(options, &project, plain_first).await?;
+    let duckdb = tpch::load_duckdb_option(options)?;
+    let timings = tpch::measure(options, &project, plain_first, duckdb.as_ref()).await?;
     std::fs::write(out, to_json(&timings).to_string())
         .map_err(|e| format!("writing {}: {e}", out.display()))?;
     Ok(())

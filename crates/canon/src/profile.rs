@@ -85,14 +85,31 @@ impl RuntimeProfile {
     }
 }
 
+/// The fewest partitions `target_partitions = 0` plans a query with, however few cores.
+///
+/// With one partition per core, a core idles while its partition waits on a read or on a
+/// skewed hash bucket. On 2 cores, four partitions made Canon's TPC-H SF 1 queries faster
+/// than with two on 18 of 22 queries (paired with the plain session, 7 processes of 5
+/// rounds each; BENCHMARKS.md, "Profile settings"). Machines with 4 cores or more keep one
+/// partition per core.
+pub const MIN_AUTO_PARTITIONS: usize = 4;
+
+/// The partitions a profile plans with: as declared, or for `0` one per core and at least
+/// [`MIN_AUTO_PARTITIONS`].
+pub fn partitions(declared: usize) -> usize {
+    match declared {
+        0 => std::thread::available_parallelism()
+            .map_or(1, NonZeroUsize::get)
+            .max(MIN_AUTO_PARTITIONS),
+        n => n,
+    }
+}
+
 fn session_config(
     spec: &ProfileSpec,
     policy: &SqlPolicy,
 ) -> Result<SessionConfig, DataFusionError> {
-    let partitions = match spec.target_partitions {
-        0 => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
-        n => n,
-    };
+    let partitions = partitions(spec.target_partitions);
     let mut config = SessionConfig::new()
         .with_target_partitions(partitions)
         .with_batch_size(spec.batch_size)

@@ -286,3 +286,24 @@ async fn canon_diagnostics_records_registrations_and_queries() {
     assert_eq!(join_finished["spill_count"], 0);
     assert_eq!(join_finished["error"], serde_json::Value::Null);
 }
+
+#[tokio::test]
+async fn target_partitions_zero_plans_one_partition_per_core_and_at_least_four() {
+    let fx = fixture();
+    let runtime = fx
+        .runtime(&project(1024).replace("target_partitions = 2", "target_partitions = 0"))
+        .await;
+    let session = runtime.session();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(
+        rows(&session, "SHOW datafusion.execution.target_partitions").await[0][1],
+        cores.max(4).to_string()
+    );
+    // The profile's settings, and so its fingerprint, keep the declared 0 on any machine.
+    let declared = rows(
+        &session,
+        "SELECT value FROM canon.profile WHERE setting = 'canon.target_partitions'",
+    )
+    .await;
+    assert_eq!(declared, vec![vec!["0".to_string()]]);
+}
