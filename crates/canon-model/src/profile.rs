@@ -109,7 +109,7 @@ pub struct DiagnosticsSpec {
 /// The `[profile]` section, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileSpec {
-    /// Partitions per query; 0 means one per core, and at least 4.
+    /// Partitions per query; 0 means the number of cores.
     pub target_partitions: usize,
     /// Rows per batch.
     pub batch_size: usize,

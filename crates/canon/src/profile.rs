@@ -85,22 +85,14 @@ impl RuntimeProfile {
     }
 }
 
-/// The fewest partitions `target_partitions = 0` plans a query with, however few cores.
+/// The partitions a profile plans with: as declared, or for `0` one per core.
 ///
-/// With one partition per core, a core idles while its partition waits on a read or on a
-/// skewed hash bucket. On 2 cores, four partitions made Canon's TPC-H SF 1 queries faster
-/// than with two on 18 of 22 queries (paired with the plain session, 7 processes of 5
-/// rounds each; BENCHMARKS.md, "Profile settings"). Machines with 4 cores or more keep one
-/// partition per core.
-pub const MIN_AUTO_PARTITIONS: usize = 4;
-
-/// The partitions a profile plans with: as declared, or for `0` one per core and at least
-/// [`MIN_AUTO_PARTITIONS`].
+/// Four partitions on 2 cores measured faster at TPC-H SF 1 (BENCHMARKS.md, "Over several
+/// processes"), but one run of the Python package's tests hung in its Ctrl-C test with
+/// four busy partitions on two cores; until that is understood, `0` stays one per core.
 pub fn partitions(declared: usize) -> usize {
     match declared {
-        0 => std::thread::available_parallelism()
-            .map_or(1, NonZeroUsize::get)
-            .max(MIN_AUTO_PARTITIONS),
+        0 => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
         n => n,
     }
 }
