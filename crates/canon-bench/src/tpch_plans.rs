@@ -8,10 +8,18 @@ use std::time::{Duration, Instant};
 use canon::Runtime;
 use canon::datafusion::arrow::array::RecordBatch;
 use canon::datafusion::physical_plan as execution_plan;
+use canon::datafusion::prelude::SessionContext;
 
 use crate::BenchResult;
 use crate::report::{Table, median, ms, ratio};
 use crate::tpch::{plain_session, select, write_project};
+
+/// Canon's runtime over the generated project and the plain session, over `data`.
+async fn engines(data: &Path, declare_order: bool) -> BenchResult<(Runtime, SessionContext)> {
+    let project = write_project(data, declare_order)?;
+    let runtime = Runtime::load(&project).await?;
+    Ok((runtime, plain_session(data).await?))
+}
 
 /// Prints each query's physical plan in Canon and in the plain session, one after the other.
 pub async fn explain(
@@ -20,10 +28,8 @@ pub async fn explain(
     analyze: bool,
     only: &[String],
 ) -> BenchResult<()> {
-    let project = write_project(data, declare_order)?;
-    let runtime = Runtime::load(&project).await?;
+    let (runtime, plain) = engines(data, declare_order).await?;
     let session = runtime.session();
-    let plain = plain_session(data).await?;
     let explain = if analyze {
         "EXPLAIN ANALYZE"
     } else {
@@ -48,10 +54,8 @@ pub async fn phases(
     runs: usize,
     only: &[String],
 ) -> BenchResult<()> {
-    let project = write_project(data, declare_order)?;
-    let runtime = Runtime::load(&project).await?;
+    let (runtime, plain) = engines(data, declare_order).await?;
     let session = runtime.session();
-    let plain = plain_session(data).await?;
     println!("TPC-H phases: median of {runs} runs (ms); ratio = datafusion / canon");
     let mut table = Table::new(&[
         "query",
