@@ -90,7 +90,7 @@ impl RuntimeProfile {
 /// Four partitions on 2 cores measured faster at TPC-H SF 1 (BENCHMARKS.md, "Over several
 /// processes"), but one run of the Python package's tests hung in its Ctrl-C test with
 /// four busy partitions on two cores; until that is understood, `0` stays one per core.
-pub fn partitions(declared: usize) -> usize {
+fn partitions(declared: usize) -> usize {
     match declared {
         0 => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
         n => n,
