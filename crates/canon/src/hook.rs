@@ -22,8 +22,9 @@ use datafusion::physical_plan::ExecutionPlan;
 use crate::diagnostics::{Diagnostics, Event};
 use crate::error::CanonError;
 use crate::finished::{PlanRecord, RecordFinished};
+use crate::plans::reused;
 use crate::policy::{SqlPolicy, StatementClass, classify_plan};
-use crate::sql::{fingerprint, lineage};
+use crate::sql::{Lineage, fingerprint, lineage};
 
 /// The SQL statement a DataFrame was made from, carried in the DataFrame's own session
 /// config so that the hook can record it when the DataFrame runs.
@@ -114,13 +115,32 @@ pub(crate) fn record(
     options: &ConfigOptions,
 ) -> Result<PlanRecord, CanonError> {
     let catalog = &options.catalog;
-    let fingerprint = fingerprint(plan);
+    let lineage = lineage::of(plan, &catalog.default_catalog, &catalog.default_schema);
+    record_known(
+        diagnostics,
+        session,
+        class,
+        statement,
+        fingerprint(plan),
+        lineage,
+    )
+}
+
+/// [`record`] for a plan whose fingerprint and lineage are known already.
+fn record_known(
+    diagnostics: &Diagnostics,
+    session: &str,
+    class: StatementClass,
+    statement: String,
+    fingerprint: String,
+    lineage: Lineage,
+) -> Result<PlanRecord, CanonError> {
     let planned = diagnostics.record(Event::QueryPlanned {
         session: session.to_string(),
         class,
         statement,
         fingerprint: fingerprint.clone(),
-        lineage: lineage::of(plan, &catalog.default_catalog, &catalog.default_schema),
+        lineage,
     })?;
     Ok(PlanRecord {
         diagnostics: diagnostics.clone(),
@@ -148,6 +168,9 @@ impl QueryPlanner for PlanHook {
         plan: &LogicalPlan,
         session: &dyn DfSession,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        // A statement run from its kept plan: the plan it was optimized to, as it was then.
+        let reusable = reused(plan).map(Arc::clone);
+        let plan = reusable.as_ref().map_or(plan, |r| &r.optimized);
         if let Err(violation) = self.policy.check_plan(plan) {
             // Best effort: the refusal itself is what returns.
             let rejected = Event::policy_rejected(session.session_id().to_string(), &violation);
@@ -167,15 +190,29 @@ impl QueryPlanner for PlanHook {
         let statement = origin.map(|o| o.statement.clone()).unwrap_or_default();
         // Recorded before the physical plan exists: system tables are read while it is made,
         // and `canon.diagnostics` should show the query that reads it.
-        let mut planned = record(
-            &self.diagnostics,
-            session.session_id(),
-            classify_plan(plan),
-            statement,
-            plan,
-            session.config_options(),
-        )
-        .map_err(CanonError::into_datafusion)?;
+        let (id, class) = (session.session_id(), classify_plan(plan));
+        let planned = match &reusable {
+            Some(r) => {
+                let (fingerprint, lineage) = (r.fingerprint.clone(), r.lineage.clone());
+                record_known(
+                    &self.diagnostics,
+                    id,
+                    class,
+                    statement,
+                    fingerprint,
+                    lineage,
+                )
+            }
+            None => record(
+                &self.diagnostics,
+                id,
+                class,
+                statement,
+                plan,
+                session.config_options(),
+            ),
+        };
+        let mut planned = planned.map_err(CanonError::into_datafusion)?;
         planned.memory_limit = self.memory_limit;
         let physical = self.inner.create_physical_plan(plan, session).await?;
         Ok(RecordFinished::wrap(physical, planned))

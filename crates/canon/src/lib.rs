@@ -32,7 +32,7 @@
 //!    table, with one [`registry::TableFormat`] hook per format that brings its own
 //!    factory).
 //! 6. [`functions`], `cache` and [`prepared`]; [`sql`] (canonical SQL, lineage,
-//!    fingerprints, explanations).
+//!    fingerprints, explanations); `plans` (the optimized plans of repeated statements).
 //! 7. `hook`: the plan hook every executed plan passes.
 //! 8. [`session`]: one `impl Session`, every way to run SQL.
 //! 9. `system`: the `canon` schema of system tables.
@@ -60,6 +60,7 @@ pub mod functions;
 mod hook;
 mod hosted;
 pub mod optimizer;
+mod plans;
 pub mod prepared;
 pub mod process;
 pub mod profile;

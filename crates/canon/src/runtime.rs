@@ -12,6 +12,7 @@ use datafusion::catalog::{
 use datafusion::datasource::listing::ListingTable;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SessionContext, SessionState};
+use datafusion::optimizer::analyzer::Analyzer;
 
 use crate::contract::ArrowTypePlanner;
 use crate::diagnostics::{Diagnostics, Event};
@@ -75,6 +76,10 @@ pub(crate) fn template(
         .with_default_features()
         .with_type_planner(Arc::new(ArrowTypePlanner))
         .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()));
+    // First, so that the plan a kept plan expands to passes every other analyzer rule.
+    let mut analyzer = Analyzer::new().rules;
+    analyzer.insert(0, Arc::new(crate::plans::ExpandReused));
+    builder = builder.with_analyzer_rules(analyzer);
     for rule in crate::optimizer::rules(lists_files) {
         builder = builder.with_optimizer_rule(rule);
     }
@@ -85,7 +90,9 @@ pub(crate) fn template(
     let distributes = !workers.is_empty();
     if !distributes {
         // A distributed plan crosses processes, which a shared result cannot.
-        builder = builder.with_query_planner(Arc::new(crate::optimizer::SharingPlanner::new()));
+        let reused = Arc::new(crate::plans::ReusedPlanner);
+        let planner = crate::optimizer::SharingPlanner::with_planners(vec![reused]);
+        builder = builder.with_query_planner(Arc::new(planner));
     }
     if distributes {
         builder = crate::distributed::coordinate(builder, workers, distributed)?;

@@ -27,6 +27,7 @@ use datafusion::sql::parser::Statement;
 
 use crate::diagnostics::{Diagnostics, Event};
 use crate::error::{CanonError, Result, SessionError};
+use crate::plans::{PlanCache, Reusable};
 use crate::policy::{PolicyViolation, SqlPolicy, StatementClass};
 use crate::prepared::run::{self as prepared, Scope};
 use crate::prepared::{Entry, Parameter, SessionStatements, declares_types};
@@ -49,6 +50,9 @@ pub struct Session {
     pub(crate) diagnostics: Diagnostics,
     /// This session's prepared statements (also in its config, for `canon.prepared`).
     pub(crate) prepared: Arc<SessionStatements>,
+    /// The plans of queries this session ran, by SQL text; none in a session that
+    /// distributes, whose planner plans only what it made itself.
+    plans: Option<Arc<PlanCache>>,
 }
 
 impl Session {
@@ -59,12 +63,14 @@ impl Session {
         diagnostics: Diagnostics,
         prepared: Arc<SessionStatements>,
     ) -> Self {
+        let distributes = crate::distributed::is_distributed(ctx.state_ref().read().config());
         Self {
             ctx,
             policy,
             datasets,
             diagnostics,
             prepared,
+            plans: (!distributes).then(Arc::default),
         }
     }
 
@@ -88,19 +94,46 @@ impl Session {
     ///
     /// DDL, DML and statements take effect when this returns; queries run when the
     /// DataFrame is collected.
+    ///
+    /// A query this session ran before, with the same text, runs from the plan it was
+    /// optimized to then, when nothing it depends on has changed (see `plans`).
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        if let Some(plans) = &self.plans
+            && let Some(reusable) = plans.get(&self.ctx, sql).await
+        {
+            let df = DataFrame::new(self.ctx.state(), reusable.plan());
+            return Ok(crate::hook::annotate(df, reusable.statement.clone()));
+        }
         let statement = self.one_statement(sql)?;
-        self.statement(statement).await
+        self.run_statement(statement, Some(sql)).await
     }
 
     /// Runs an already-parsed statement under the same policy as SQL text.
     ///
     /// Queries are recorded by the plan hook when they run; DDL and `SET`, which DataFusion
     /// runs here without a physical plan, are recorded here.
-    pub async fn statement(&self, mut statement: Statement) -> Result<DataFrame> {
+    pub async fn statement(&self, statement: Statement) -> Result<DataFrame> {
+        self.run_statement(statement, None).await
+    }
+
+    /// Runs a parsed statement; a query's optimized plan is kept under `sql`, its text,
+    /// when there is one and the plan may be kept.
+    async fn run_statement(
+        &self,
+        mut statement: Statement,
+        sql: Option<&str>,
+    ) -> Result<DataFrame> {
         crate::functions::factory::bind_argument_names(&mut statement);
         let typed = declares_types(&statement);
         let (plan, class, text) = self.plan_statement(statement).await?;
+        if let (Some(sql), Some(plans), StatementClass::Query) = (sql, &self.plans, class) {
+            let state = self.ctx.state();
+            if let Some(reusable) = Reusable::of(&self.ctx, &state, &text, &plan).await {
+                plans.insert(sql, Arc::clone(&reusable));
+                let df = DataFrame::new(state, reusable.plan());
+                return Ok(crate::hook::annotate(df, text));
+            }
+        }
         self.run(plan, class, text, typed).await
     }
 
@@ -117,6 +150,10 @@ impl Session {
         if !crate::hook::runs_directly(&plan) {
             let df = self.run_plan(plan, &text, typed).await?;
             return Ok(crate::hook::annotate(df, text));
+        }
+        // DDL and `SET` change what names mean and how plans are optimized.
+        if let Some(plans) = &self.plans {
+            plans.clear();
         }
         self.record_planned(&plan, class, &text)?;
         let df = self.run_plan(plan, &text, typed).await?;
@@ -194,6 +231,9 @@ impl Session {
     where
         F: FnOnce(&SessionContext) -> datafusion::error::Result<()>,
     {
+        if let Some(plans) = &self.plans {
+            plans.clear();
+        }
         Ok(install(&self.ctx)?)
     }
 
@@ -306,6 +346,7 @@ impl Session {
     /// Explains a DataFrame built with the DataFrame API, exactly as it would run.
     pub async fn explain_dataframe(&self, df: DataFrame, analyze: bool) -> Result<Explanation> {
         let (state, plan) = df.into_parts();
+        let plan = crate::plans::expanded(plan);
         explain_plan(state, plan, String::new(), &self.policy.dialect, analyze).await
     }
 

@@ -49,8 +49,15 @@ pub struct SharingPlanner {
 impl SharingPlanner {
     /// DataFusion's physical planner, able to plan shared subplans.
     pub fn new() -> Self {
+        Self::with_planners(Vec::new())
+    }
+
+    /// DataFusion's physical planner, able to plan shared subplans and what `planners`
+    /// plan.
+    pub fn with_planners(mut planners: Vec<Arc<dyn ExtensionPlanner + Send + Sync>>) -> Self {
+        planners.insert(0, Arc::new(SharedPlanner));
         Self {
-            planner: DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(SharedPlanner)]),
+            planner: DefaultPhysicalPlanner::with_extension_planners(planners),
         }
     }
 }
