@@ -114,8 +114,7 @@ pub(crate) fn record(
     plan: &LogicalPlan,
     options: &ConfigOptions,
 ) -> Result<PlanRecord, CanonError> {
-    let catalog = &options.catalog;
-    let lineage = lineage::of(plan, &catalog.default_catalog, &catalog.default_schema);
+    let lineage = lineage::in_session(plan, options);
     record_known(
         diagnostics,
         session,
@@ -190,28 +189,22 @@ impl QueryPlanner for PlanHook {
         let statement = origin.map(|o| o.statement.clone()).unwrap_or_default();
         // Recorded before the physical plan exists: system tables are read while it is made,
         // and `canon.diagnostics` should show the query that reads it.
-        let (id, class) = (session.session_id(), classify_plan(plan));
-        let planned = match &reusable {
-            Some(r) => {
-                let (fingerprint, lineage) = (r.fingerprint.clone(), r.lineage.clone());
-                record_known(
-                    &self.diagnostics,
-                    id,
-                    class,
-                    statement,
-                    fingerprint,
-                    lineage,
-                )
+        let (fingerprint, lineage) = match &reusable {
+            Some(r) => (r.fingerprint.clone(), r.lineage.clone()),
+            None => {
+                let lineage = lineage::in_session(plan, session.config_options());
+                (fingerprint(plan), lineage)
             }
-            None => record(
-                &self.diagnostics,
-                id,
-                class,
-                statement,
-                plan,
-                session.config_options(),
-            ),
         };
+        let (id, class) = (session.session_id(), classify_plan(plan));
+        let planned = record_known(
+            &self.diagnostics,
+            id,
+            class,
+            statement,
+            fingerprint,
+            lineage,
+        );
         let mut planned = planned.map_err(CanonError::into_datafusion)?;
         planned.memory_limit = self.memory_limit;
         let physical = self.inner.create_physical_plan(plan, session).await?;

@@ -73,10 +73,8 @@ impl Reusable {
         planned: &LogicalPlan,
     ) -> Option<Arc<Self>> {
         let tables = reads(planned)?;
-        for (name, table) in &tables {
-            if !names(ctx, name, table).await {
-                return None;
-            }
+        if !all_named(ctx, &tables).await {
+            return None;
         }
         let options = state.config_options();
         let analyzed = state
@@ -87,15 +85,10 @@ impl Reusable {
             .optimizer()
             .optimize(analyzed.clone(), state, |_, _| {})
             .ok()?;
-        let catalog = &options.catalog;
         Some(Arc::new(Self {
             statement: statement.to_string(),
             fingerprint: fingerprint(&optimized),
-            lineage: lineage::of(
-                &optimized,
-                &catalog.default_catalog,
-                &catalog.default_schema,
-            ),
+            lineage: lineage::in_session(&optimized, options),
             analyzed,
             optimized,
             tables,
@@ -104,12 +97,7 @@ impl Reusable {
 
     /// Whether every table the statement read is still the one its name finds.
     async fn is_current(&self, ctx: &SessionContext) -> bool {
-        for (name, table) in &self.tables {
-            if !names(ctx, name, table).await {
-                return false;
-            }
-        }
-        true
+        all_named(ctx, &self.tables).await
     }
 
     /// The plan a DataFrame runs this statement from.
@@ -122,15 +110,18 @@ impl Reusable {
     }
 }
 
-/// Whether `name` finds `table` in the session's catalog now.
-async fn names(
+/// Whether each name finds its very table in the session's catalog now.
+async fn all_named(
     ctx: &SessionContext,
-    name: &TableReference,
-    table: &Arc<dyn TableProvider>,
+    tables: &[(TableReference, Arc<dyn TableProvider>)],
 ) -> bool {
-    ctx.table_provider(name.clone())
-        .await
-        .is_ok_and(|found| std::ptr::addr_eq(Arc::as_ptr(&found), Arc::as_ptr(table)))
+    for (name, table) in tables {
+        let found = ctx.table_provider(name.clone()).await;
+        if !found.is_ok_and(|found| std::ptr::addr_eq(Arc::as_ptr(&found), Arc::as_ptr(table))) {
+            return false;
+        }
+    }
+    true
 }
 
 /// The tables a query reads, subqueries included; `None` when it is not a query that may

@@ -152,9 +152,7 @@ impl Session {
             return Ok(crate::hook::annotate(df, text));
         }
         // DDL and `SET` change what names mean and how plans are optimized.
-        if let Some(plans) = &self.plans {
-            plans.clear();
-        }
+        self.forget_plans();
         self.record_planned(&plan, class, &text)?;
         let df = self.run_plan(plan, &text, typed).await?;
         Ok(crate::hook::annotate_recorded(df, text))
@@ -231,10 +229,16 @@ impl Session {
     where
         F: FnOnce(&SessionContext) -> datafusion::error::Result<()>,
     {
+        self.forget_plans();
+        Ok(install(&self.ctx)?)
+    }
+
+    /// Forgets the plans of queries this session ran, once names or settings may mean
+    /// something else.
+    fn forget_plans(&self) {
         if let Some(plans) = &self.plans {
             plans.clear();
         }
-        Ok(install(&self.ctx)?)
     }
 
     /// The catalog and schema that unqualified names resolve in

@@ -12,12 +12,20 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion::catalog::cte_worktable::CteWorkTable;
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, JoinType, TableReference};
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{Distinct, Expr, LogicalPlan, TableScan};
 
 pub use canon_model::lineage::{ColumnLineage, Lineage, SourceColumn};
+
+/// The lineage of a logical plan as a session with `options` records it: tables in its
+/// default catalog and schema are named by their bare name.
+pub fn in_session(plan: &LogicalPlan, options: &ConfigOptions) -> Lineage {
+    let catalog = &options.catalog;
+    of(plan, &catalog.default_catalog, &catalog.default_schema)
+}
 
 /// The lineage of a logical plan; tables in `default_catalog.default_schema` are named
 /// by their bare name.
