@@ -184,14 +184,21 @@ struct Entries {
     tick: u64,
 }
 
+impl Entries {
+    /// The tick of a use now: later than every use before it.
+    fn next_tick(&mut self) -> u64 {
+        self.tick = self.tick.wrapping_add(1);
+        self.tick
+    }
+}
+
 impl PlanCache {
     /// The kept plan of `sql`, when there is one and the tables it read are still the ones
     /// their names find; a plan whose tables changed is forgotten.
     pub(crate) async fn get(&self, ctx: &SessionContext, sql: &str) -> Option<Arc<Reusable>> {
         let reusable = {
             let mut entries = self.lock();
-            entries.tick = entries.tick.wrapping_add(1);
-            let tick = entries.tick;
+            let tick = entries.next_tick();
             let (used, reusable) = entries.by_text.get_mut(sql)?;
             *used = tick;
             Arc::clone(reusable)
@@ -216,8 +223,7 @@ impl PlanCache {
                 entries.by_text.remove(&oldest);
             }
         }
-        entries.tick = entries.tick.wrapping_add(1);
-        let tick = entries.tick;
+        let tick = entries.next_tick();
         entries.by_text.insert(sql.to_string(), (tick, reusable));
     }
 
