@@ -109,7 +109,7 @@ pub struct DiagnosticsSpec {
 /// The `[profile]` section, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileSpec {
-    /// Partitions per query; 0 means the number of cores.
+    /// Partitions per query; 0 means one per core and one more.
     pub target_partitions: usize,
     /// Rows per batch.
     pub batch_size: usize,

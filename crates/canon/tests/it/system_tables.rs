@@ -288,7 +288,7 @@ async fn canon_diagnostics_records_registrations_and_queries() {
 }
 
 #[tokio::test]
-async fn target_partitions_zero_plans_one_partition_per_core() {
+async fn target_partitions_zero_plans_one_partition_per_core_and_one_more() {
     let fx = fixture();
     let runtime = fx
         .runtime(&project(1024).replace("target_partitions = 2", "target_partitions = 0"))
@@ -297,7 +297,7 @@ async fn target_partitions_zero_plans_one_partition_per_core() {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     assert_eq!(
         rows(&session, "SHOW datafusion.execution.target_partitions").await[0][1],
-        cores.to_string()
+        (cores + 1).to_string()
     );
     // The profile's settings, and so its fingerprint, keep the declared 0 on any machine.
     let declared = rows(
