@@ -89,9 +89,9 @@ impl RuntimeProfile {
 ///
 /// With exactly one partition per core, a core idles whenever its partition waits on a
 /// read or runs out of rows before the others (a skewed hash bucket); the spare partition
-/// gives it work meanwhile. On 2 cores, over 7 processes of TPC-H SF 1, three partitions
-/// made Canon 0.72x the plain session's time against 0.77x with two, and lifted the
-/// trailing queries above the plain session (BENCHMARKS.md, "Over several processes").
+/// gives it work meanwhile. On 2 cores, over 7 processes of TPC-H SF 1 in one hour, three
+/// partitions made Canon 0.72x the plain session's time against 0.75x with two, and lifted
+/// the trailing queries above the plain session (BENCHMARKS.md, "One spare partition").
 fn partitions(declared: usize) -> usize {
     match declared {
         0 => std::thread::available_parallelism()
