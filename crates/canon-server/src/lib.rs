@@ -17,7 +17,8 @@
 //!    `pg`: the Postgres wire protocol (authentication, simple and extended queries).
 //! 6. [`serve`]: listening sockets and shutdown.
 //! 7. [`worker`]: `canon worker`, the worker service of the project's distributed plans, on
-//!    a listening socket opened as `serve` opens its own.
+//!    a listening socket opened as `serve` opens its own (cargo feature `distributed`, on
+//!    by default).
 
 #![deny(missing_docs)]
 
@@ -30,10 +31,12 @@ mod pg;
 pub mod serve;
 mod stream;
 mod tls;
+#[cfg(feature = "distributed")]
 pub mod worker;
 
 pub use auth::{Auth, TOKEN_VARIABLE};
 pub use error::ServerError;
 pub use serve::{ServeOptions, Server};
 pub use tls::TlsFiles;
+#[cfg(feature = "distributed")]
 pub use worker::WorkerServer;

@@ -127,7 +127,11 @@ impl CanonError {
         matches!(
             self,
             Self::Project(_) | Self::Registration(_) | Self::Declaration(_) | Self::Store(_)
-        ) || matches!(self, Self::Worker(worker) if matches!(**worker, WorkerError::List { .. }))
+        ) || matches!(
+            self,
+            Self::Worker(worker)
+                if matches!(**worker, WorkerError::List { .. } | WorkerError::NotBuilt { .. })
+        )
     }
 }
 
@@ -143,6 +147,15 @@ pub enum WorkerError {
         variable: &'static str,
         /// What is wrong with its value.
         message: String,
+    },
+    /// Workers are declared, but this build of Canon plans no distributed queries.
+    #[error(
+        "{origin} names workers, but this build of Canon has no distributed plans \
+         (it was built without the cargo feature `distributed`)"
+    )]
+    NotBuilt {
+        /// Where the workers were declared: `CANON_WORKERS` or `[distributed] workers`.
+        origin: &'static str,
     },
     /// No connection to the worker could be made.
     #[error("worker {worker} cannot be reached: {}", causes(source.as_ref()))]

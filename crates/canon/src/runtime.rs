@@ -16,9 +16,12 @@ use datafusion::optimizer::analyzer::Analyzer;
 
 use crate::contract::ArrowTypePlanner;
 use crate::diagnostics::{Diagnostics, Event};
+#[cfg(feature = "distributed")]
 use crate::distributed::{DatasetFiles, WorkerSessions};
 use crate::error::Result;
-use crate::evolution::{EvolutionAdapterFactory, WithoutFileStatistics};
+#[cfg(feature = "distributed")]
+use crate::evolution::EvolutionAdapterFactory;
+use crate::evolution::WithoutFileStatistics;
 use crate::functions;
 use crate::hosted::HostedSchema;
 use crate::prepared::{self, Declared, SessionStatements};
@@ -29,6 +32,7 @@ pub use crate::session::SYSTEM_SCHEMA;
 use crate::session::{Session, SessionSchema};
 use crate::system;
 use canon_model::distributed::DistributedSpec;
+#[cfg(feature = "distributed")]
 use datafusion::physical_expr_adapter::PhysicalExprAdapterFactory;
 
 /// A loaded project, ready to hand out sessions.
@@ -94,9 +98,14 @@ pub(crate) fn template(
         let planner = crate::optimizer::SharingPlanner::with_planners(vec![reused]);
         builder = builder.with_query_planner(Arc::new(planner));
     }
+    // Without the feature `distributed::workers` refuses declared workers, so there are
+    // none here.
+    #[cfg(feature = "distributed")]
     if distributes {
         builder = crate::distributed::coordinate(builder, workers, distributed)?;
     }
+    #[cfg(not(feature = "distributed"))]
+    let _ = (workers, distributed);
     let mut state = builder.build();
     if distributes {
         crate::distributed::mark(&mut state);
@@ -285,6 +294,7 @@ impl Runtime {
     /// sent run with the project's functions, profile, object stores and memory pool, and
     /// each dataset's file scans read under the dataset's evolution rules. Fails when
     /// `CANON_WORKER_TOKEN` cannot be sent.
+    #[cfg(feature = "distributed")]
     pub fn worker(&self) -> Result<crate::distributed::Worker> {
         let datasets = self
             .datasets

@@ -54,6 +54,7 @@ pub struct RegisteredDataset {
     format: Option<Arc<dyn TableFormat>>,
     /// Where a listing table's files are (empty for other tables): a distributed scan
     /// of these files reads under the dataset's rules on every worker.
+    #[cfg_attr(not(feature = "distributed"), allow(dead_code))]
     pub(crate) locations: Vec<ListingTableUrl>,
 }
 

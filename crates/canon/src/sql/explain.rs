@@ -10,10 +10,7 @@ use datafusion::physical_plan::{collect, displayable};
 use serde::Serialize;
 
 use super::{Lineage, canonical_sql, fingerprint, lineage};
-use crate::distributed::{
-    DistributedGetterExt, DistributedMetricsFormat, Routes, display_plan_ascii, explain_analyze,
-    is_distributed_plan,
-};
+use crate::distributed::DistributedView;
 use crate::error::{CanonError, Result};
 use crate::finished::unwrapped;
 
@@ -61,10 +58,8 @@ pub(crate) async fn explain_plan(
         Err(e) => (None, Some(e.strip_backtrace())),
     };
     let optimized = state.optimize(&plan)?;
-    // Routes are recorded for this explanation only.
-    let routes = Arc::new(Routes::default());
     let mut state = state;
-    state.config_mut().set_extension(Arc::clone(&routes));
+    let distributed = DistributedView::install(&mut state);
     // The session's query planner is the plan hook: the policy applies and the plan is
     // recorded, as when the query runs.
     let physical = state
@@ -73,34 +68,27 @@ pub(crate) async fn explain_plan(
         .await
         .map_err(CanonError::from)?;
     let run = unwrapped(&physical);
-    let distributed = is_distributed_plan(run.as_ref());
     let metrics = if analyze {
         collect(Arc::clone(&physical), state.task_ctx()).await?;
-        Some(if distributed {
-            explain_analyze(Arc::clone(run), DistributedMetricsFormat::PerTask).await?
-        } else {
-            let with_metrics = DisplayableExecutionPlan::with_metrics(run.as_ref());
-            with_metrics.indent(true).to_string()
+        Some(match distributed.metrics(run).await? {
+            Some(per_task) => per_task,
+            None => DisplayableExecutionPlan::with_metrics(run.as_ref())
+                .indent(true)
+                .to_string(),
         })
     } else {
         None
     };
-    let workers = match (distributed, analyze) {
-        (false, _) => None,
-        (true, true) => Some(routes.render()),
-        (true, false) => Some(routed_among(&state)?),
-    };
+    let workers = distributed.workers(&state, run, analyze)?;
     let catalog = &state.config_options().catalog;
     Ok(Explanation {
         statement,
         fingerprint: fingerprint(&optimized),
         logical_plan: plan.display_indent_schema().to_string(),
         optimized_plan: optimized.display_indent_schema().to_string(),
-        physical_plan: if distributed {
-            display_plan_ascii(run.as_ref(), false)
-        } else {
-            displayable(run.as_ref()).indent(true).to_string()
-        },
+        physical_plan: distributed
+            .plan(run)
+            .unwrap_or_else(|| displayable(run.as_ref()).indent(true).to_string()),
         lineage: lineage::of(
             &optimized,
             &catalog.default_catalog,
@@ -111,14 +99,4 @@ pub(crate) async fn explain_plan(
         metrics,
         workers,
     })
-}
-
-/// The workers a distributed plan's tasks are routed among when it runs.
-fn routed_among(state: &SessionState) -> Result<String> {
-    let urls = state.get_distributed_worker_resolver()?.get_urls()?;
-    let urls: Vec<String> = urls.iter().map(ToString::to_string).collect();
-    Ok(format!(
-        "each stage's tasks are assigned when the query runs, among: {}\n",
-        urls.join(", ")
-    ))
 }
