@@ -1,13 +1,16 @@
 //! `canon`: the command-line front end of a Canon project.
 
+#[cfg(feature = "delta")]
 mod delta;
 mod explain;
 mod graph;
 mod output;
 mod progress;
+#[cfg(feature = "serve")]
 mod serve;
 mod shell;
 mod stream;
+#[cfg(feature = "distributed")]
 mod worker;
 
 use std::io::Write;
@@ -141,11 +144,16 @@ enum Command {
     },
     /// Show the runtime profile's settings and fingerprint.
     Profile,
+    /// Print the JSON Schema of the project file, for editors and CI; needs no project.
+    Schema,
     /// Serve the project over Flight SQL and Postgres wire, a session per connection.
+    #[cfg(feature = "serve")]
     Serve(serve::ServeArgs),
     /// Run the stages of the project's distributed plans that coordinators send here.
+    #[cfg(feature = "distributed")]
     Worker(worker::WorkerArgs),
     /// Create, write and maintain the project's Delta datasets.
+    #[cfg(feature = "delta")]
     Delta {
         #[command(subcommand)]
         command: delta::DeltaCommand,
@@ -447,11 +455,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 Err(Failure::runtime("the check found problems"))
             }
         }
+        #[cfg(feature = "delta")]
         Command::Delta { command } => {
             delta::run(&cli.project, cli.diagnostics.as_deref(), command).await
         }
+        #[cfg(feature = "serve")]
         Command::Serve(args) => serve::run(&cli.project, cli.diagnostics.as_deref(), args).await,
+        #[cfg(feature = "distributed")]
         Command::Worker(args) => worker::run(&cli.project, cli.diagnostics.as_deref(), args).await,
+        Command::Schema => {
+            let schema = canon::canon_model::schema::project_schema();
+            let text = serde_json::to_string_pretty(&schema)
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            match writeln!(std::io::stdout().lock(), "{text}") {
+                // The reader has all it wanted (`canon schema | head`).
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                written => written.map_err(|e| Failure::runtime(e.to_string())),
+            }
+        }
         Command::Profile => {
             let project = Project::load(&cli.project)?;
             let profile = canon::RuntimeProfile::build(&project)

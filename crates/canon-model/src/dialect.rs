@@ -13,7 +13,7 @@ use datafusion_sql::sqlparser::tokenizer::{Token, Tokenizer, Word};
 use serde::Serialize;
 
 /// How unquoted identifiers are read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IdentifierCase {
     /// Unquoted identifiers are lowercased (`SELECT Fare` reads column `fare`); DataFusion's default.

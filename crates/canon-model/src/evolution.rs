@@ -7,7 +7,9 @@ use datafusion_common::ScalarValue;
 use serde::Serialize;
 
 /// What happens when a file lacks a contract column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MissingPolicy {
     /// Read the column as null (the column must be nullable).

@@ -16,6 +16,8 @@
 //!    and their options).
 //! 3. [`contract`]: dataset contracts and their canonical `CREATE EXTERNAL TABLE`.
 //! 4. [`project`]: the project file, parsed and validated into all of the above.
+//! 5. [`schema`]: the project file's JSON Schema, derived from the same serde model the
+//!    project parser reads, for editors and CI.
 
 #![deny(missing_docs)]
 
@@ -30,6 +32,7 @@ pub mod lineage;
 pub mod policy;
 pub mod profile;
 pub mod project;
+pub mod schema;
 pub mod server;
 pub mod store;
 pub mod util;

@@ -24,7 +24,7 @@ pub const DEFAULT_MAX_TEMP_DIRECTORY_SIZE: u64 = 100 * 1024 * 1024 * 1024;
 pub const DEFAULT_FILE_STATISTICS_MEMORY_LIMIT: u64 = 20 * 1024 * 1024;
 
 /// How query operators share the memory limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MemoryPoolKind {
     /// Spilling operators get equal shares (DataFusion's `FairSpillPool`).
@@ -70,7 +70,8 @@ impl Default for CacheSpec {
 }
 
 /// What Canon does when an event cannot be appended to the diagnostics log.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[schemars(rename_all = "lowercase")]
 pub enum OnWriteError {
     /// The statement whose event cannot be written fails, naming the log file, and so does
     /// every later one: the log is an audit trail, and nothing runs without its record.

@@ -30,16 +30,33 @@ pub enum StoreKind {
     Http,
 }
 
+/// Every URL scheme that names an object store, lowercase, with the kind it names: one table,
+/// so that `of_scheme` and the project file's schema (`crate::schema`) list the same ones.
+const SCHEMES: [(&str, StoreKind); 10] = [
+    ("s3", StoreKind::S3),
+    ("s3a", StoreKind::S3),
+    ("az", StoreKind::Azure),
+    ("azure", StoreKind::Azure),
+    ("abfs", StoreKind::Azure),
+    ("abfss", StoreKind::Azure),
+    ("adl", StoreKind::Azure),
+    ("gs", StoreKind::Gcs),
+    ("http", StoreKind::Http),
+    ("https", StoreKind::Http),
+];
+
 impl StoreKind {
     /// The store a URL scheme names; `None` for local files and unknown schemes.
     pub fn of_scheme(scheme: &str) -> Option<Self> {
-        match scheme {
-            "s3" | "s3a" => Some(Self::S3),
-            "az" | "azure" | "abfs" | "abfss" | "adl" => Some(Self::Azure),
-            "gs" => Some(Self::Gcs),
-            "http" | "https" => Some(Self::Http),
-            _ => None,
-        }
+        SCHEMES
+            .iter()
+            .find(|(name, _)| *name == scheme)
+            .map(|(_, kind)| *kind)
+    }
+
+    /// Every URL scheme `of_scheme` knows, lowercase.
+    pub fn schemes() -> impl Iterator<Item = &'static str> {
+        SCHEMES.iter().map(|(name, _)| *name)
     }
 
     /// The kind as `canon.stores` shows it.

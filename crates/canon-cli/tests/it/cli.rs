@@ -110,7 +110,7 @@ fn project_errors_exit_2_with_file_line_and_key() {
     let out = canon(dir.path(), &["query", "SELECT 1"], None);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("canon.toml:42:30:"), "{err}");
+    assert!(err.contains("canon.toml:43:30:"), "{err}");
     assert!(
         err.contains("dataset[trips].columns[2].type: `Int33` is not an Arrow type name"),
         "{err}"

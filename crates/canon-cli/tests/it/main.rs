@@ -4,15 +4,21 @@ mod azurite;
 mod check;
 mod cli;
 mod crash;
+#[cfg(feature = "delta")]
 mod delta;
+#[cfg(feature = "distributed")]
 mod distributed;
+mod docs;
 mod example;
 mod explain;
 mod explain_graph;
 mod functions;
 mod moto;
 mod object_storage;
+#[cfg(feature = "serve")]
 mod postgres;
+mod schema;
+#[cfg(feature = "serve")]
 mod serve;
 mod sql_errors;
 mod streaming;

@@ -19,7 +19,8 @@ use crate::util::hex;
 pub use types::sql_type;
 
 /// The file formats a dataset can be stored as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, schemars::JsonSchema)]
+#[schemars(rename_all = "lowercase")]
 pub enum Format {
     /// Apache Parquet.
     Parquet,

@@ -6,7 +6,7 @@ mod delta;
 mod diagnostics;
 mod distributed;
 mod keys;
-mod raw;
+pub(crate) mod raw;
 mod rules;
 mod server;
 mod settings;
