@@ -25,7 +25,7 @@ use crate::{canon, quickstart_copy, quickstart_dir, stderr, stdout};
 const PROJECT_HEADER: &str = "[project]\nname = \"docs\"\n";
 
 /// The workspace root, where README.md, BENCHMARKS.md and docs/ live.
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
@@ -164,60 +164,92 @@ fn prose_lines(markdown: &str) -> Vec<(usize, &str)> {
     lines
 }
 
-#[test]
-fn docs_toml_blocks_load_as_projects() {
-    let root = quickstart_dir();
-    let mut checked = 0;
-    let mut failures = Vec::new();
+/// A ```toml block of the documentation, made a whole project.
+pub(crate) struct TomlProject {
+    /// The Markdown file, relative to the workspace root.
+    pub(crate) file: PathBuf,
+    /// The block as the file holds it.
+    block: Block,
+    /// The project text: the block, after [`PROJECT_HEADER`] when it is a fragment.
+    pub(crate) text: String,
+    /// Whether the header was prepended (the block has no `[project]` table).
+    prepended: bool,
+}
+
+impl TomlProject {
+    /// The 1-based line of the block's opening fence.
+    pub(crate) fn line(&self) -> usize {
+        self.block.line
+    }
+}
+
+/// Every ```toml block of README.md and docs/**/*.md, each a whole project: a block
+/// without a `[project]` table is a fragment and gets [`PROJECT_HEADER`].
+pub(crate) fn toml_projects() -> Vec<TomlProject> {
+    let mut projects = Vec::new();
     for file in documentation() {
         for block in fenced_blocks(&read(&file)) {
             if block.words().first() != Some(&"toml") {
                 continue;
             }
-            checked += 1;
-            let whole = block
+            let prepended = !block
                 .text
                 .lines()
                 .any(|l| l.trim_start().starts_with("[project]"));
-            let text = if whole {
-                block.text.clone()
-            } else {
+            let text = if prepended {
                 format!("{PROJECT_HEADER}{}", block.text)
+            } else {
+                block.text.clone()
             };
-            // Relative locations resolve against the quickstart project, where the
-            // documentation's local examples point: the model checks that a local location
-            // exists, though it reads no data.
-            if let Err(e) = Project::parse(&text, Path::new("block.toml"), &root) {
-                failures.push(format!(
-                    "{}:{}: toml block does not load as a Canon project:\n{}",
-                    file.display(),
-                    block.line,
-                    problems_in_markdown(&e, &file, &block, !whole)
-                ));
-            }
+            projects.push(TomlProject {
+                file: file.clone(),
+                block,
+                text,
+                prepended,
+            });
         }
     }
-    assert!(checked > 0, "found no ```toml blocks in the documentation");
+    assert!(
+        !projects.is_empty(),
+        "found no ```toml blocks in the documentation"
+    );
+    projects
+}
+
+#[test]
+fn docs_toml_blocks_load_as_projects() {
+    let root = quickstart_dir();
+    let projects = toml_projects();
+    let mut failures = Vec::new();
+    for project in &projects {
+        // Relative locations resolve against the quickstart project, where the
+        // documentation's local examples point: the model checks that a local location
+        // exists, though it reads no data.
+        if let Err(e) = Project::parse(&project.text, Path::new("block.toml"), &root) {
+            failures.push(format!(
+                "{}:{}: toml block does not load as a Canon project:\n{}",
+                project.file.display(),
+                project.line(),
+                problems_in_markdown(&e, project)
+            ));
+        }
+    }
     assert!(
         failures.is_empty(),
-        "{} of {checked} toml blocks fail:\n\n{}",
+        "{} of {} toml blocks fail:\n\n{}",
         failures.len(),
+        projects.len(),
         failures.join("\n\n")
     );
 }
 
 /// A project error's problems, each at its line in the Markdown file: the block's text
-/// starts on the line after its fence, and when `prepended`, [`PROJECT_HEADER`] came first.
-fn problems_in_markdown(
-    error: &ProjectError,
-    file: &Path,
-    block: &Block,
-    prepended: bool,
-) -> String {
+/// starts on the line after its fence, and [`PROJECT_HEADER`] may have come first.
+fn problems_in_markdown(error: &ProjectError, project: &TomlProject) -> String {
     let ProjectError::Invalid { problems, .. } = error else {
         return error.to_string();
     };
-    let header_lines = if prepended {
+    let header_lines = if project.prepended {
         PROJECT_HEADER.lines().count()
     } else {
         0
@@ -226,10 +258,10 @@ fn problems_in_markdown(
         .iter()
         .map(|p| {
             // A problem in the header itself (none is expected) is shown at the fence.
-            let line = block.line + p.line.saturating_sub(header_lines);
+            let line = project.line() + p.line.saturating_sub(header_lines);
             format!(
                 "  {}:{line}:{}: {}: {}",
-                file.display(),
+                project.file.display(),
                 p.column,
                 p.key,
                 p.message

@@ -8,14 +8,8 @@ use std::path::{Path, PathBuf};
 use canon::canon_model::project::Project;
 use serde_json::Value;
 
+use crate::docs::{toml_projects, workspace_root};
 use crate::{canon, ok};
-
-/// The header a documentation block without a `[project]` table gets.
-const PROJECT_HEADER: &str = "[project]\nname = \"docs\"\n";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// The committed schema file, as text.
 fn committed_text() -> String {
@@ -402,69 +396,17 @@ fn value_patterns_agree_with_the_loader() {
 #[test]
 fn documentation_toml_blocks_validate() {
     let validator = validator();
-    let root = workspace_root();
-    let mut files = vec![root.join("README.md")];
-    find_markdown(&root.join("docs"), &mut files);
-    let mut blocks = 0;
+    let projects = toml_projects();
     let mut failures = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file).expect("read Markdown");
-        for (line, block) in toml_blocks(&text) {
-            blocks += 1;
-            let block = if block.lines().any(|l| l.trim() == "[project]") {
-                block
-            } else {
-                format!("{PROJECT_HEADER}{block}")
-            };
-            if let Err(errors) = schema_verdict(&validator, &block) {
-                let file = file.strip_prefix(&root).unwrap_or(&file).display();
-                failures.push(format!("{file}:{line}:\n{errors}"));
-            }
+    for project in &projects {
+        if let Err(errors) = schema_verdict(&validator, &project.text) {
+            let (file, line) = (project.file.display(), project.line());
+            failures.push(format!("{file}:{line}:\n{errors}"));
         }
     }
-    assert!(blocks > 0, "no ```toml blocks found in README.md or docs/");
     assert!(
         failures.is_empty(),
         "```toml blocks the schema refuses:\n{}",
         failures.join("\n\n")
     );
-}
-
-fn find_markdown(dir: &Path, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.map(|e| e.expect("entry")) {
-        let path = entry.path();
-        if entry.file_type().expect("file type").is_dir() {
-            find_markdown(&path, found);
-        } else if path.extension().is_some_and(|e| e == "md") {
-            found.push(path);
-        }
-    }
-}
-
-/// The blocks fenced with ```toml, with the 1-based line of their opening fence; other
-/// fences are skipped whole, so a ``` inside them closes nothing.
-fn toml_blocks(markdown: &str) -> Vec<(usize, String)> {
-    let mut blocks = Vec::new();
-    // The open fence: its line, whether it is toml, and the text so far.
-    let mut open: Option<(usize, bool, String)> = None;
-    for (i, line) in markdown.lines().enumerate() {
-        let fence = line.trim_start().strip_prefix("```");
-        match (&mut open, fence) {
-            (None, Some(info)) => open = Some((i + 1, info.trim() == "toml", String::new())),
-            (Some(_), Some(_)) => {
-                if let Some((start, true, text)) = open.take() {
-                    blocks.push((start, text));
-                }
-            }
-            (Some((_, _, text)), None) => {
-                text.push_str(line);
-                text.push('\n');
-            }
-            (None, None) => {}
-        }
-    }
-    blocks
 }

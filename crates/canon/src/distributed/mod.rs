@@ -102,11 +102,9 @@ pub(crate) fn is_distributed(config: &SessionConfig) -> bool {
 
 /// Present in the config of sessions that distribute.
 #[derive(Debug)]
-#[cfg_attr(not(feature = "distributed"), allow(dead_code))]
 struct Marker;
 
 /// Marks a template's config as distributing (see [`is_distributed`]).
-#[cfg_attr(not(feature = "distributed"), allow(dead_code))]
 pub(crate) fn mark(state: &mut SessionState) {
     state.config_mut().set_extension(Arc::new(Marker));
 }
