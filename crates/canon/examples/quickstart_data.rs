@@ -2,6 +2,9 @@
 //! every run, so the committed files can be regenerated and checked.
 //!
 //! Usage: `cargo run -p canon --example quickstart_data -- examples/quickstart/data`
+//!
+//! canon-cli's tests include this file as a module and call [`write`], so checking the
+//! committed files needs no second build of the library.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -47,6 +50,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .ok_or("usage: quickstart_data OUT_DIR")?
         .into();
+    write(&out)
+}
+
+/// Writes the example's `zones/` and `trips/` under `out`.
+pub fn write(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
     write_zones(&out.join("zones"))?;
     write_trips(&out.join("trips"))?;
     Ok(())
