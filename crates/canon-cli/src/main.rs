@@ -4,6 +4,7 @@
 mod delta;
 mod explain;
 mod graph;
+mod models;
 mod output;
 mod progress;
 #[cfg(feature = "serve")]
@@ -158,6 +159,11 @@ enum Command {
         #[command(subcommand)]
         command: delta::DeltaCommand,
     },
+    /// Compile every model against the contracts it reads, without reading data: each
+    /// query must yield its model's contract exactly (names, types, nullability).
+    Compile(models::CompileArgs),
+    /// List the models in build order, with the datasets and models each reads.
+    Models,
     /// Check every file of the datasets (all when none are named) against their contracts.
     Check {
         /// The datasets to check.
@@ -463,6 +469,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve(args) => serve::run(&cli.project, cli.diagnostics.as_deref(), args).await,
         #[cfg(feature = "distributed")]
         Command::Worker(args) => worker::run(&cli.project, cli.diagnostics.as_deref(), args).await,
+        Command::Compile(args) => models::compile(&cli.project, args).await,
+        Command::Models => models::list(&cli.project).await,
         Command::Schema => {
             let schema = canon::canon_model::schema::project_schema();
             let text = serde_json::to_string_pretty(&schema)

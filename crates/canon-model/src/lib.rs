@@ -14,7 +14,8 @@
 //!    (per-dataset rules as data), [`declarations`] (macros, overrides, prepared
 //!    statements), [`distributed`] (the workers of distributed plans), [`lineage`] (what a plan reads, as data), [`store`] (object stores
 //!    and their options).
-//! 3. [`contract`]: dataset contracts and their canonical `CREATE EXTERNAL TABLE`.
+//! 3. [`contract`]: dataset contracts and their canonical `CREATE EXTERNAL TABLE`;
+//!    [`model`]: models, a query with an output contract, and their build order.
 //! 4. [`project`]: the project file, parsed and validated into all of the above.
 //! 5. [`schema`]: the project file's JSON Schema, derived from the same serde model the
 //!    project parser reads, for editors and CI.
@@ -29,6 +30,7 @@ pub mod distributed;
 pub mod error;
 pub mod evolution;
 pub mod lineage;
+pub mod model;
 pub mod policy;
 pub mod profile;
 pub mod project;
@@ -39,4 +41,5 @@ pub mod util;
 
 pub use contract::{ColumnSpec, DatasetSpec, Format, Origin, SortKey};
 pub use error::{Problem, ProjectError};
+pub use model::{ModelKind, ModelSpec};
 pub use project::Project;

@@ -23,6 +23,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value, json};
 
 use crate::contract::Format;
+use crate::model::ModelKind;
 use crate::profile::owner_of_setting;
 use crate::project::raw::RawProject;
 use crate::store::StoreKind;
@@ -168,6 +169,41 @@ pub(crate) fn dataset_rules(schema: &mut Schema) {
             }
         ]),
     );
+}
+
+/// The model rules serde cannot say: the query is `sql` or `sql_file`, never both; the
+/// columns are required; a view stores nothing, and every other kind needs a location.
+pub(crate) fn model_rules(schema: &mut Schema) {
+    if let Some(Value::Array(required)) = schema.get_mut("required")
+        && !required.iter().any(|k| k == "columns")
+    {
+        required.push("columns".into());
+    }
+    if let Some(Value::Object(key)) = schema.pointer_mut("/properties/unique/items") {
+        key.insert("uniqueItems".into(), true.into());
+    }
+    let view = ModelKind::View.name();
+    schema.insert(
+        "oneOf".into(),
+        json!([{ "required": ["sql"] }, { "required": ["sql_file"] }]),
+    );
+    schema.insert(
+        "if".into(),
+        json!({ "properties": { "kind": { "const": view } }, "required": ["kind"] }),
+    );
+    schema.insert(
+        "then".into(),
+        json!({
+            "description": "A view stores nothing: no format, location, partitioning or Delta options.",
+            "properties": {
+                "format": false,
+                "location": false,
+                "partitioned_by": { "maxItems": 0 },
+                "delta": false
+            }
+        }),
+    );
+    schema.insert("else".into(), json!({ "required": ["location"] }));
 }
 
 /// The string values an enum's schema allows, in order (`enum`, or `oneOf` of `const`s).

@@ -37,6 +37,7 @@
 //! 8. [`session`]: one `impl Session`, every way to run SQL.
 //! 9. `system`: the `canon` schema of system tables.
 //! 10. [`runtime`], [`check`] and [`analyze`]: what callers start from.
+//! 11. [`models`]: models compiled against contracts and built in dependency order.
 //!
 //! Optional: [`delta`] (cargo feature `delta`, on by default), which plugs in through the
 //! registry's format hook; the core names no Delta type. `formats` is the one place that
@@ -59,6 +60,7 @@ mod formats;
 pub mod functions;
 mod hook;
 mod hosted;
+pub mod models;
 pub mod optimizer;
 mod plans;
 pub mod prepared;
@@ -82,8 +84,8 @@ pub use contract::{ColumnSpec, DatasetSpec, Format};
 pub use delta::DeltaError;
 pub use diagnostics::{Diagnostics, Event, Record};
 pub use error::{
-    CanonError, DeclarationError, ProjectError, RegistrationError, Result, SessionError,
-    WorkerError,
+    CanonError, CompileProblem, DeclarationError, ModelError, ProjectError, RegistrationError,
+    Result, SessionError, WorkerError,
 };
 pub use functions::Tier;
 pub use policy::{PolicyViolation, SqlPolicy, StatementClass};

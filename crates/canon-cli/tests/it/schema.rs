@@ -103,6 +103,15 @@ fn with_dataset(extra: &str) -> String {
     )
 }
 
+/// A project with one parquet dataset and one model, the model's table extended by `extra`
+/// lines.
+fn with_model(extra: &str) -> String {
+    format!(
+        "{}\n[[model]]\nname = \"m\"\ncolumns = [{{ name = \"id\", type = \"Int64\" }}]\n{extra}\n",
+        with_dataset("")
+    )
+}
+
 /// A project with one Delta dataset, its dataset table extended by `extra` lines.
 fn with_delta(extra: &str) -> String {
     format!(
@@ -221,6 +230,30 @@ fn schema_refuses_what_the_loader_refuses() {
             project("[[prepared]]\nname = \"canon_datasets\"\nsql = \"SELECT 1\""),
         ),
         (
+            "a model without a query",
+            with_model("location = \"build/m\""),
+        ),
+        (
+            "a model with both sql and sql_file",
+            with_model("location = \"build/m\"\nsql = \"SELECT id FROM d\"\nsql_file = \"m.sql\""),
+        ),
+        (
+            "a stored model without a location",
+            with_model("sql = \"SELECT id FROM d\""),
+        ),
+        (
+            "a view with a location",
+            with_model("kind = \"view\"\nlocation = \"build/m\"\nsql = \"SELECT id FROM d\""),
+        ),
+        (
+            "an unknown model kind",
+            with_model("kind = \"snapshot\"\nlocation = \"build/m\"\nsql = \"SELECT id FROM d\""),
+        ),
+        (
+            "a model stored as parquet",
+            with_model("format = \"parquet\"\nlocation = \"build/m\"\nsql = \"SELECT id FROM d\""),
+        ),
+        (
             "no [project] table",
             "[profile]\nbatch_size = 1\n".to_string(),
         ),
@@ -257,6 +290,17 @@ fn schema_refuses_what_the_loader_refuses() {
                 "[[function]]\nname = \"net\"\nargs = [{ name = \"amount\", type = \"DOUBLE\" }]\n\
              returns = \"DOUBLE\"\nbody = \"amount * 0.9\"\ndescription = \"Net amount\"",
             ),
+        ),
+        (
+            "a table model",
+            with_model(
+                "location = \"build/m\"\nsql = \"SELECT id FROM d\"\nunique = [[\"id\"]]\n\
+                 description = \"Ids\"\nconstraints = [\"id > 0\"]",
+            ),
+        ),
+        (
+            "a view model",
+            with_model("kind = \"view\"\nsql = \"SELECT id FROM d\""),
         ),
         (
             "a [[prepared]]",

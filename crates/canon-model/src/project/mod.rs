@@ -6,6 +6,7 @@ mod delta;
 mod diagnostics;
 mod distributed;
 mod keys;
+mod models;
 pub(crate) mod raw;
 mod rules;
 mod server;
@@ -20,6 +21,7 @@ use crate::declarations::PreparedSpec;
 use crate::declarations::{MacroSpec, OverrideSpec};
 use crate::distributed::DistributedSpec;
 use crate::error::{Problem, ProjectError};
+use crate::model::ModelSpec;
 use crate::policy::SqlPolicy;
 use crate::profile::{DiagnosticsSpec, ProfileSpec};
 use crate::server::ServerSpec;
@@ -39,6 +41,8 @@ pub struct Project {
     pub policy: SqlPolicy,
     /// Every dataset contract, in file order.
     pub datasets: Vec<DatasetSpec>,
+    /// Every model (`[[model]]`), in file order.
+    pub models: Vec<ModelSpec>,
     /// SQL macros (`[[function]]`), in file order.
     pub functions: Vec<MacroSpec>,
     /// Builtin or Canon functions that Canon's functions and macros may replace.
@@ -102,6 +106,11 @@ impl Project {
     /// manifest of verified data files): `.canon/` beside the project file.
     pub fn cache_dir(&self) -> PathBuf {
         self.root.join(".canon")
+    }
+
+    /// The model with this name, if the project declares one.
+    pub fn model(&self, name: &str) -> Option<&ModelSpec> {
+        self.models.iter().find(|m| m.name == name)
     }
 
     /// The dataset with this name, if the project declares one.

@@ -40,6 +40,11 @@ pub(crate) struct RawProject {
     #[serde(default, rename = "dataset")]
     #[schemars(with = "Vec<RawDataset>")]
     pub datasets: Vec<Spanned<RawDataset>>,
+    /// Models (`[[model]]`): datasets whose rows come from one SQL query over datasets and
+    /// other models, built by `canon build` under their own contract.
+    #[serde(default, rename = "model")]
+    #[schemars(with = "Vec<RawModel>")]
+    pub models: Vec<Spanned<RawModel>>,
     /// Builtin functions that the project's macros and Canon's functions may replace.
     #[serde(default)]
     pub functions: RawFunctions,
@@ -361,6 +366,59 @@ pub(crate) struct RawDataset {
     #[schemars(with = "Vec<Vec<String>>", inner(length(min = 1)))]
     pub unique: Vec<Spanned<Vec<Spanned<String>>>>,
     /// How a Delta table is read (`format = "delta"` only).
+    #[schemars(with = "Option<RawDelta>")]
+    pub delta: Option<Spanned<RawDelta>>,
+}
+
+/// A model: one SQL query, what kind of dataset it makes, and the contract its rows keep.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Model", transform = crate::schema::model_rules)]
+pub(crate) struct RawModel {
+    /// The name readers query the model by: unique among datasets and models.
+    #[schemars(with = "String", pattern(NON_BLANK))]
+    pub name: Spanned<String>,
+    /// `table` (the default): rebuilt whole at each build, replaced in one Delta commit;
+    /// `view`: the query runs whenever the model is read, and nothing is stored.
+    #[schemars(with = "Option<crate::model::ModelKind>")]
+    pub kind: Option<Spanned<String>>,
+    /// The query, one SELECT over datasets and other models, named as queries name them.
+    #[schemars(with = "Option<String>", pattern(NON_BLANK))]
+    pub sql: Option<Spanned<String>>,
+    /// A file holding the query, relative to canon.toml (instead of `sql`).
+    #[schemars(with = "Option<String>", pattern(NON_BLANK))]
+    pub sql_file: Option<Spanned<String>>,
+    /// What the model is for.
+    pub description: Option<String>,
+    /// How a stored model is kept: `delta` (the default and, for now, the only one).
+    #[schemars(with = "Option<String>", extend("enum" = ["delta"]))]
+    pub format: Option<Spanned<String>>,
+    /// Where a stored model's table lives: a path relative to canon.toml or an object store
+    /// URL. Views have none.
+    #[schemars(with = "Option<String>")]
+    pub location: Option<Spanned<String>>,
+    /// Partition columns of the stored table.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", inner(pattern(PLAIN_IDENTIFIER)))]
+    pub partitioned_by: Vec<Spanned<String>>,
+    /// Every output column, in the query's order: `{ name = "id", type = "Int64",
+    /// nullable = false }`. `canon compile` checks the query yields exactly these.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawColumn>", length(min = 1))]
+    pub columns: Vec<Spanned<RawColumn>>,
+    /// SQL boolean expressions every built row satisfies; NULL counts as passing.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", inner(pattern(NON_BLANK)))]
+    pub constraints: Vec<Spanned<String>>,
+    /// The primary key's columns: unique and never NULL.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", extend("uniqueItems" = true))]
+    pub primary_key: Vec<Spanned<String>>,
+    /// Sets of columns that are unique where none of them is NULL.
+    #[serde(default)]
+    #[schemars(with = "Vec<Vec<String>>", inner(length(min = 1)))]
+    pub unique: Vec<Spanned<Vec<Spanned<String>>>>,
+    /// How the stored Delta table is read and created.
     #[schemars(with = "Option<RawDelta>")]
     pub delta: Option<Spanned<RawDelta>>,
 }

@@ -50,10 +50,11 @@ pub(super) fn project(
             v.problem(dataset_name.span(), key, message);
             continue;
         }
-        if let Some(spec) = v.dataset(raw_dataset, root) {
+        if let Some(spec) = v.dataset(raw_dataset, root, "dataset") {
             datasets.push(spec);
         }
     }
+    let models = v.models(raw.models, &seen, root);
 
     if v.problems.is_empty() {
         Ok(Project {
@@ -63,6 +64,7 @@ pub(super) fn project(
             profile,
             policy,
             datasets,
+            models,
             functions,
             overrides,
             prepared,
@@ -101,6 +103,31 @@ impl Validator<'_> {
         }
     }
 
+    /// The project file.
+    pub(super) fn file(&self) -> &Path {
+        self.source.file
+    }
+
+    /// The line and column of the first character inside a TOML string whose value spans
+    /// `span`: after its opening quotes and, for a multi-line string, the newline TOML
+    /// trims after them.
+    pub(super) fn string_start(&self, span: &Range<usize>) -> (usize, usize) {
+        let rest = self.source.text.get(span.start..).unwrap_or_default();
+        let mut offset = span.start;
+        if rest.starts_with("\"\"\"") || rest.starts_with("'''") {
+            offset += 3;
+            let after = &rest[3..];
+            if after.starts_with("\r\n") {
+                offset += 2;
+            } else if after.starts_with('\n') {
+                offset += 1;
+            }
+        } else if rest.starts_with(['"', '\'']) {
+            offset += 1;
+        }
+        self.source.locate(offset)
+    }
+
     /// How many problems were found so far.
     pub(super) fn problems_len(&self) -> usize {
         self.problems.len()
@@ -126,12 +153,19 @@ impl Validator<'_> {
         });
     }
 
-    fn dataset(&mut self, raw: Spanned<RawDataset>, root: &Path) -> Option<DatasetSpec> {
+    /// A dataset's contract, or a model's output contract when `table` is `model`: the
+    /// table name keys start with.
+    pub(super) fn dataset(
+        &mut self,
+        raw: Spanned<RawDataset>,
+        root: &Path,
+        table: &str,
+    ) -> Option<DatasetSpec> {
         let before = self.problems.len();
         let span = raw.span();
         let raw = raw.into_inner();
         let name = raw.name.get_ref().clone();
-        let key = |k: &str| format!("dataset[{name}].{k}");
+        let key = |k: &str| format!("{table}[{name}].{k}");
         if name.trim().is_empty() {
             self.problem(raw.name.span(), key("name"), "must not be empty");
         }
@@ -151,7 +185,11 @@ impl Validator<'_> {
                 self.problem(
                     span.clone(),
                     key("location"),
-                    "missing: every dataset needs a location",
+                    if table == "model" {
+                        "missing: a stored model needs a location (only views have none)"
+                    } else {
+                        "missing: every dataset needs a location"
+                    },
                 );
                 None
             }

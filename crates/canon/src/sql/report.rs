@@ -41,6 +41,13 @@ pub fn render(error: &CanonError, sql: &str) -> String {
     out
 }
 
+/// The error's message and, when the error says where in `sql` it is, the 1-based line and
+/// column there (the caret's place in [`render`]).
+pub fn position(error: &CanonError, sql: &str) -> (String, Option<(usize, usize)>) {
+    let (message, position) = locate(error, sql);
+    (message, position.map(|p| (p.line, p.column)))
+}
+
 /// The message to show and the position, if the error carries one.
 fn locate(error: &CanonError, sql: &str) -> (String, Option<Position>) {
     match error {

@@ -5,6 +5,8 @@
 //! parts such as table formats arrive boxed, with their source chain. Inside DataFusion's
 //! machinery Canon's errors travel as `DataFusionError::External` and come back typed.
 
+mod models;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use canon_model::policy::PolicyViolation;
 use datafusion::error::DataFusionError;
 
 pub use canon_model::error::{Problem, ProjectError};
+pub use models::{CompileProblem, Cycle, ModelError, SqlSpot};
 
 /// A boxed error of an optional part (a table format), kept with its source chain.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -42,6 +45,9 @@ pub enum CanonError {
     /// A PREPARE, EXECUTE or DEALLOCATE broke Canon's prepared-statement rules.
     #[error(transparent)]
     Prepared(#[from] PreparedError),
+    /// Models do not compile, or cannot be built in any order.
+    #[error(transparent)]
+    Model(#[from] ModelError),
     /// Planning or execution failed inside DataFusion.
     #[error(transparent)]
     DataFusion(DataFusionError),
@@ -126,7 +132,11 @@ impl CanonError {
     pub fn is_project_error(&self) -> bool {
         matches!(
             self,
-            Self::Project(_) | Self::Registration(_) | Self::Declaration(_) | Self::Store(_)
+            Self::Project(_)
+                | Self::Registration(_)
+                | Self::Declaration(_)
+                | Self::Store(_)
+                | Self::Model(_)
         ) || matches!(
             self,
             Self::Worker(worker)

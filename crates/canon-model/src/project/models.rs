@@ -1,0 +1,204 @@
+//! Validation of `[[model]]`: the query's source, the kind, and the output contract, which
+//! is checked by the same rules as a dataset's.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::raw::{RawDataset, RawModel};
+use super::validate::Validator;
+use crate::contract::Format;
+use crate::model::{ModelKind, ModelSpec, ModelSql};
+
+impl Validator<'_> {
+    /// Every model, each named once among datasets and models. `seen` holds the datasets'
+    /// names with their lines.
+    pub(super) fn models(
+        &mut self,
+        raw: Vec<Spanned<RawModel>>,
+        seen: &HashMap<String, usize>,
+        root: &Path,
+    ) -> Vec<ModelSpec> {
+        let mut names = seen.clone();
+        let mut models = Vec::with_capacity(raw.len());
+        for model in raw {
+            let name = &model.get_ref().name;
+            let key = format!("model[{}].name", name.get_ref());
+            if name.get_ref().trim().is_empty() {
+                self.problem(name.span(), key, "must not be empty");
+                continue;
+            }
+            let line = self.origin(&name.span()).line;
+            if let Some(first) = names.insert(name.get_ref().clone(), line) {
+                let message = format!("declared twice (first at line {first})");
+                self.problem(name.span(), key, message);
+                continue;
+            }
+            if let Some(spec) = self.model(model, root) {
+                models.push(spec);
+            }
+        }
+        models
+    }
+
+    fn model(&mut self, raw: Spanned<RawModel>, root: &Path) -> Option<ModelSpec> {
+        let before = self.problems_len();
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let name = raw.name.get_ref().clone();
+        let key = |k: &str| format!("model[{name}].{k}");
+
+        let kind = match &raw.kind {
+            None => Some(ModelKind::Table),
+            Some(kind) => ModelKind::parse(kind.get_ref()).or_else(|| {
+                let expected: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+                let message = format!(
+                    "unknown kind `{}`; expected one of {}",
+                    kind.get_ref(),
+                    expected.join(", ")
+                );
+                self.problem(kind.span(), key("kind"), message);
+                None
+            }),
+        };
+        let sql = self.model_sql(&raw, root, span.clone(), &key);
+
+        let stored = kind.is_none_or(ModelKind::is_stored);
+        if !stored {
+            // A view stores nothing: the keys that say how it would be stored are mistakes.
+            let unstored = [
+                ("format", raw.format.as_ref().map(Spanned::span)),
+                ("location", raw.location.as_ref().map(Spanned::span)),
+                (
+                    "partitioned_by",
+                    raw.partitioned_by.first().map(Spanned::span),
+                ),
+                ("delta", raw.delta.as_ref().map(Spanned::span)),
+            ];
+            for (k, at) in unstored {
+                if let Some(at) = at {
+                    self.problem(
+                        at,
+                        key(k),
+                        "a view stores nothing: remove it, or set kind = \"table\"",
+                    );
+                }
+            }
+        } else if let Some(format) = &raw.format
+            && Format::parse(format.get_ref()) != Some(Format::Delta)
+        {
+            let message = format!(
+                "models are stored as Delta tables: format must be \"delta\", not `{}`",
+                format.get_ref()
+            );
+            self.problem(format.span(), key("format"), message);
+        }
+
+        // The output contract is a dataset contract in all but name: same rules, same spec.
+        // A view's is validated with a stand-in location that is never used, then cleared.
+        let format = Spanned::new(span.clone(), Format::Delta.name().to_string());
+        let location = if stored {
+            raw.location
+        } else {
+            Some(Spanned::new(raw.name.span(), ".".to_string()))
+        };
+        let contract = RawDataset {
+            name: raw.name,
+            format,
+            location,
+            partitioned_by: if stored {
+                raw.partitioned_by
+            } else {
+                Vec::new()
+            },
+            ordered_by: Vec::new(),
+            options: BTreeMap::new(),
+            columns: raw.columns,
+            evolution: None,
+            constraints: raw.constraints,
+            primary_key: raw.primary_key,
+            unique: raw.unique,
+            delta: if stored { raw.delta } else { None },
+        };
+        let mut contract = self.dataset(Spanned::new(span, contract), root, "model");
+        if !stored && let Some(contract) = &mut contract {
+            contract.location.clear();
+            contract.declared_location.clear();
+        }
+        if self.problems_len() > before {
+            return None;
+        }
+        Some(ModelSpec {
+            name,
+            kind: kind?,
+            sql: sql?,
+            description: raw.description,
+            contract: contract?,
+        })
+    }
+
+    /// The query, inline or from its file, with where its text starts.
+    fn model_sql(
+        &mut self,
+        raw: &RawModel,
+        root: &Path,
+        span: Range<usize>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Option<ModelSql> {
+        let sql = match (&raw.sql, &raw.sql_file) {
+            (Some(_), Some(file)) => {
+                let message = "give the query once: `sql` or `sql_file`, not both";
+                self.problem(file.span(), key("sql_file"), message);
+                return None;
+            }
+            (None, None) => {
+                let message = "missing: the query, as `sql` or in a `sql_file`";
+                self.problem(span, key("sql"), message);
+                return None;
+            }
+            (Some(sql), None) => {
+                let (line, column) = self.string_start(&sql.span());
+                ModelSql {
+                    text: sql.get_ref().clone(),
+                    file: self.file().to_path_buf(),
+                    line,
+                    column,
+                }
+            }
+            (None, Some(file)) => {
+                let path = root.join(file.get_ref());
+                // Shown beside the project file as it was given, as its own problems are.
+                let shown = self
+                    .file()
+                    .parent()
+                    .unwrap_or(Path::new(""))
+                    .join(file.get_ref());
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => ModelSql {
+                        text,
+                        file: shown,
+                        line: 1,
+                        column: 1,
+                    },
+                    Err(e) => {
+                        let message = format!("cannot read {}: {e}", path.display());
+                        self.problem(file.span(), key("sql_file"), message);
+                        return None;
+                    }
+                }
+            }
+        };
+        if sql.text.trim().is_empty() {
+            let at = raw
+                .sql
+                .as_ref()
+                .or(raw.sql_file.as_ref())
+                .map(Spanned::span);
+            self.problem(at.unwrap_or_default(), key("sql"), "the query is empty");
+            return None;
+        }
+        Some(sql)
+    }
+}
