@@ -164,6 +164,9 @@ enum Command {
     Compile(models::CompileArgs),
     /// List the models in build order, with the datasets and models each reads.
     Models,
+    /// Build models in dependency order (all when none are named): each query's rows are
+    /// checked against its contract, then replace the model's table in one commit.
+    Build(models::BuildArgs),
     /// Check every file of the datasets (all when none are named) against their contracts.
     Check {
         /// The datasets to check.
@@ -471,6 +474,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Worker(args) => worker::run(&cli.project, cli.diagnostics.as_deref(), args).await,
         Command::Compile(args) => models::compile(&cli.project, args).await,
         Command::Models => models::list(&cli.project).await,
+        Command::Build(args) => models::build(&cli.project, cli.diagnostics.as_deref(), args).await,
         Command::Schema => {
             let schema = canon::canon_model::schema::project_schema();
             let text = serde_json::to_string_pretty(&schema)

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use canon::datafusion::arrow::datatypes::Schema;
-use canon::models::Compiled;
-use canon::{CanonError, Project};
+use canon::models::{BuildOptions, BuildReport, Compiled, Progress};
+use canon::{CanonError, Diagnostics, Project};
 use clap::Args;
 
 use crate::Failure;
@@ -18,6 +18,85 @@ pub(crate) struct CompileArgs {
     /// checking every model.
     #[arg(long, value_name = "MODEL")]
     infer: Option<String>,
+}
+
+/// `canon build`'s arguments.
+#[derive(Debug, Args)]
+pub(crate) struct BuildArgs {
+    /// The models to build; every model when none are named.
+    models: Vec<String>,
+    /// Also build every model the named ones read, directly or not.
+    #[arg(long)]
+    upstream: bool,
+    /// Also build every model that reads the named ones, directly or not.
+    #[arg(long)]
+    downstream: bool,
+}
+
+/// Builds the models in dependency order, with a line of progress per model on standard
+/// error and the summary on standard output; exits 1 when a model failed.
+pub(crate) async fn build(
+    project: &Path,
+    diagnostics: Option<&Path>,
+    args: BuildArgs,
+) -> Result<(), Failure> {
+    let project = Project::load(project)?;
+    let diagnostics = match diagnostics {
+        Some(path) => Diagnostics::with_log(path).map_err(|e| Failure::usage(e.to_string()))?,
+        None => Diagnostics::new(),
+    };
+    let options = BuildOptions {
+        models: args.models,
+        upstream: args.upstream,
+        downstream: args.downstream,
+    };
+    let mut progress = |event: Progress<'_>| match event {
+        Progress::Started {
+            model,
+            index,
+            total,
+        } => eprintln!("[{index}/{total}] {model}"),
+        Progress::Finished(line) => {
+            let rows = line.rows.map(|r| format!(", {r} rows")).unwrap_or_default();
+            eprintln!(
+                "      {}: {}{rows} in {:.2}s",
+                line.model, line.status, line.seconds
+            );
+        }
+    };
+    let report = canon::models::build(project, diagnostics, &options, &mut progress).await?;
+    print!("{}", summary(&report));
+    if report.ok() {
+        return Ok(());
+    }
+    let mut reasons = String::new();
+    for line in &report.models {
+        if let Some(message) = &line.message {
+            let _ = write!(reasons, "\n  {} {}: {message}", line.model, line.status);
+        }
+    }
+    Err(Failure::runtime(format!(
+        "the build did not finish:{reasons}"
+    )))
+}
+
+/// `model  kind  status  rows  seconds` rows, aligned, in build order.
+fn summary(report: &BuildReport) -> String {
+    let rows: Vec<[String; 5]> = report
+        .models
+        .iter()
+        .map(|m| {
+            [
+                m.model.clone(),
+                m.kind.to_string(),
+                m.status.to_string(),
+                m.rows.map(|r| r.to_string()).unwrap_or_default(),
+                format!("{:.2}", m.seconds),
+            ]
+        })
+        .collect();
+    let header = ["model", "kind", "status", "rows", "seconds"].map(str::to_string);
+    aligned(&header, &rows)
 }
 
 /// Compiles every model (or infers one's contract) and prints what it found.
@@ -53,17 +132,36 @@ fn graph_table(compiled: &Compiled) -> String {
         .map(|m| [m.name.clone(), m.kind.to_string(), m.reads.join(", ")])
         .collect();
     let header = ["model", "kind", "reads"].map(str::to_string);
-    let width = |i: usize| {
-        rows.iter()
-            .chain(std::iter::once(&header))
-            .map(|r| r[i].chars().count())
-            .max()
-            .unwrap_or(0)
-    };
-    let (w0, w1) = (width(0), width(1));
+    aligned(&header, &rows)
+}
+
+/// Rows under a header, each column padded to its widest cell but the last, which is not
+/// padded (no trailing blanks).
+fn aligned<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| {
+            rows.iter()
+                .chain(std::iter::once(header))
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut out = String::new();
-    for [name, kind, reads] in std::iter::once(&header).chain(&rows) {
-        let _ = writeln!(out, "{name:w0$}  {kind:w1$}  {reads}");
+    for row in std::iter::once(header).chain(rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, width))| {
+                if i + 1 == N {
+                    cell.clone()
+                } else {
+                    format!("{cell:width$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  "));
     }
     out
 }

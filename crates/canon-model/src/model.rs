@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
+use arrow_schema::{Field, Schema};
+
 use crate::contract::{DatasetSpec, Origin};
 
 /// How a model's rows reach its readers.
@@ -100,6 +102,80 @@ impl ModelSpec {
     pub fn origin(&self) -> &Origin {
         &self.contract.origin
     }
+}
+
+/// One way a query's output differs from its model's contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The output column's position, for pointing at its select item.
+    pub index: Option<usize>,
+    /// The contract column it is about, when it is about one.
+    pub column: Option<String>,
+    /// What was expected against what was found, for people.
+    pub message: String,
+}
+
+/// How `found` (the plan's output) differs from `expected` (the contract): the same names
+/// in the same order, the exact same Arrow types, and no NULL where the contract says NOT
+/// NULL. A column the query proves NOT NULL may fill a nullable contract column.
+pub fn contract_mismatches(expected: &Schema, found: &Schema) -> Vec<Mismatch> {
+    let names = |s: &Schema| {
+        s.fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if expected.fields().len() != found.fields().len() {
+        return vec![Mismatch {
+            index: None,
+            column: None,
+            message: format!(
+                "the contract declares {} columns ({}), the query yields {} ({})",
+                expected.fields().len(),
+                names(expected),
+                found.fields().len(),
+                names(found)
+            ),
+        }];
+    }
+    let mut out = Vec::new();
+    for (i, (want, got)) in expected.fields().iter().zip(found.fields()).enumerate() {
+        out.extend(compare_field(i, want, got));
+    }
+    out
+}
+
+fn compare_field(index: usize, want: &Field, got: &Field) -> Option<Mismatch> {
+    let mismatch = |column: &str, message: String| Mismatch {
+        index: Some(index),
+        column: Some(column.to_string()),
+        message,
+    };
+    if want.name() != got.name() {
+        let message = format!(
+            "output column {} is named `{}`, the contract expects `{}` there",
+            index + 1,
+            got.name(),
+            want.name()
+        );
+        return Some(mismatch(want.name(), message));
+    }
+    if want.data_type() != got.data_type() {
+        let message = format!(
+            "expected {}, found {} (cast it in the query, or change the contract)",
+            want.data_type(),
+            got.data_type()
+        );
+        return Some(mismatch(want.name(), message));
+    }
+    if !want.is_nullable() && got.is_nullable() {
+        let message = "expected NOT NULL, found nullable: the query can yield NULL here (an \
+                       outer join, a nullable input, or an expression that may be NULL)"
+            .to_string();
+        return Some(mismatch(want.name(), message));
+    }
+    None
 }
 
 /// A cycle among models: each reads the next, and the last reads the first.

@@ -170,7 +170,13 @@ impl QueryPlanner for PlanHook {
         // A statement run from its kept plan: the plan it was optimized to, as it was then.
         let reusable = reused(plan).map(Arc::clone);
         let plan = reusable.as_ref().map_or(plan, |r| &r.optimized);
-        if let Err(violation) = self.policy.check_plan(plan) {
+        // A session with a policy of its own in its config (a model build's, whose writes
+        // the project declares) runs under it; every other session under the project's.
+        let policy = session
+            .config()
+            .get_extension::<SqlPolicy>()
+            .unwrap_or_else(|| Arc::clone(&self.policy));
+        if let Err(violation) = policy.check_plan(plan) {
             // Best effort: the refusal itself is what returns.
             let rejected = Event::policy_rejected(session.session_id().to_string(), &violation);
             let _ = self.diagnostics.record(rejected);

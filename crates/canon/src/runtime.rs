@@ -154,7 +154,7 @@ impl Runtime {
         .await?;
 
         let manifest = registry::Manifest::load(&project.cache_dir(), profile.fingerprint());
-        let registered =
+        let mut registered =
             match registry::register_all(&template, &formats, &project.datasets, &manifest).await {
                 Ok(registered) => registered,
                 Err(e) => {
@@ -167,6 +167,19 @@ impl Runtime {
                     return Err(e.into());
                 }
             };
+        // Models after datasets: a stored model is its table (or stands in, unbuilt), and
+        // views are planned over everything registered before them.
+        for model in project.models.iter().filter(|m| m.kind.is_stored()) {
+            registered.push(registry::models::register_stored(&template, &formats, model).await);
+        }
+        let so_far = registered
+            .iter()
+            .map(|d| (d.spec.name.clone(), Arc::clone(&d.provider)))
+            .collect();
+        let views =
+            registry::models::register_views(&template, &project.policy, &project.models, &so_far)
+                .await?;
+        registered.extend(views);
         for r in &registered {
             diagnostics.record(Event::DatasetRegistered {
                 dataset: r.spec.name.clone(),

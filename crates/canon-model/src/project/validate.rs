@@ -472,6 +472,25 @@ impl Validator<'_> {
     }
 }
 
+/// A path with `.` and `..` resolved lexically, so that `../shared/data` beside the project
+/// is outside the project directory (and is not made a `project:///../…` URL).
+fn normalized(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(component);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// Resolves a declared location: local paths must exist when `must_exist`. A path inside
 /// the project directory becomes a `project:///…` URL, so the DDL is the same wherever the
 /// project lives; object-store URLs are kept as written and checked when the dataset is
@@ -495,7 +514,7 @@ fn resolve_location(declared: &str, root: &Path, must_exist: bool) -> Result<Str
             }
             return Ok(url);
         }
-        None => root.join(declared).components().collect(),
+        None => normalized(&root.join(declared)),
     };
     let is_glob = declared.contains(['*', '?', '[']);
     let mut directory = !must_exist;

@@ -36,6 +36,8 @@ pub use table::DeltaDataset;
 pub use write::ConstraintViolation;
 
 use crate::contract::DatasetSpec;
+use crate::error::BoxError;
+use crate::policy::SqlPolicy;
 use crate::registry::{
     DatasetError, DatasetTables, RegisteredDataset, TableFormat, TableFunctionSpec,
 };
@@ -54,6 +56,7 @@ impl DeltaFormat {
     }
 }
 
+#[async_trait::async_trait]
 impl TableFormat for DeltaFormat {
     fn name(&self) -> &'static str {
         canon_model::Format::Delta.name()
@@ -107,6 +110,24 @@ impl TableFormat for DeltaFormat {
                           _commit_timestamp",
             function: Arc::new(TableChanges::new(Arc::clone(datasets))),
         }]
+    }
+
+    async fn exists(&self, spec: &DatasetSpec) -> Result<bool, BoxError> {
+        Ok(ops::exists(spec, &self.stores).await?)
+    }
+
+    async fn create_if_absent(&self, spec: &DatasetSpec) -> Result<bool, BoxError> {
+        if ops::exists(spec, &self.stores).await? {
+            return Ok(false);
+        }
+        // The project declares the model, so building it may create its table whatever the
+        // policy says of DDL in sessions.
+        let policy = SqlPolicy {
+            allow_ddl: true,
+            ..SqlPolicy::default()
+        };
+        ops::create(spec, &policy, &self.stores).await?;
+        Ok(true)
     }
 }
 

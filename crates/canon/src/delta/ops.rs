@@ -150,6 +150,26 @@ fn normal_sql(sql: &str) -> String {
     out
 }
 
+/// Whether a Delta table exists at a dataset's location (a log is there).
+pub async fn exists(spec: &DatasetSpec, stores: &Stores) -> Result<bool, DeltaError> {
+    let dataset = spec.name.clone();
+    let url = table_url(&spec.location).map_err(|e| DeltaError::Invalid {
+        dataset: dataset.clone(),
+        message: e.strip_backtrace(),
+    })?;
+    if local_path(&url).is_some_and(|path| !path.exists()) {
+        return Ok(false);
+    }
+    let table = builder(&url, stores)
+        .and_then(|b| b.build())
+        .map_err(table_error(&dataset))?;
+    table
+        .log_store()
+        .is_delta_table_location()
+        .await
+        .map_err(table_error(&dataset))
+}
+
 /// Creates an empty Delta table from a dataset's contract: its columns, nullability and
 /// partitioning; the Change Data Feed when the contract asks; and its constraints stored
 /// in the table, so that every Delta writer enforces them. Needs `allow_ddl`.

@@ -132,16 +132,13 @@ impl CanonError {
     pub fn is_project_error(&self) -> bool {
         matches!(
             self,
-            Self::Project(_)
-                | Self::Registration(_)
-                | Self::Declaration(_)
-                | Self::Store(_)
-                | Self::Model(_)
-        ) || matches!(
-            self,
-            Self::Worker(worker)
-                if matches!(**worker, WorkerError::List { .. } | WorkerError::NotBuilt { .. })
-        )
+            Self::Project(_) | Self::Registration(_) | Self::Declaration(_) | Self::Store(_)
+        ) || matches!(self, Self::Model(m) if !matches!(m, ModelError::NotUnique { .. }))
+            || matches!(
+                self,
+                Self::Worker(worker)
+                    if matches!(**worker, WorkerError::List { .. } | WorkerError::NotBuilt { .. })
+            )
     }
 }
 

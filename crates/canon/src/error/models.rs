@@ -15,6 +15,20 @@ pub enum ModelError {
     /// Models read each other in a cycle, so none of them can be built first.
     #[error(transparent)]
     Cycle(#[from] Cycle),
+    /// A key of a model's contract is not unique among the rows its query yields, so the
+    /// build committed nothing.
+    #[error(
+        "model `{model}`: key ({}) is not unique: {duplicate}; nothing was committed",
+        key.join(", ")
+    )]
+    NotUnique {
+        /// The model.
+        model: String,
+        /// The key's columns.
+        key: Vec<String>,
+        /// One value more than one row holds, with how many rows hold it.
+        duplicate: String,
+    },
     /// A model named on the command line or in a call is not declared.
     #[error("no model named `{name}`; the project declares: {}", declared.join(", "))]
     Unknown {

@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use canon_model::model::{ModelKind, ModelSpec, build_order};
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use canon_model::model::{ModelKind, ModelSpec, build_order, contract_mismatches};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::memory::{MemoryCatalogProvider, MemorySchemaProvider};
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::datasource::empty::EmptyTable;
@@ -171,7 +171,7 @@ async fn compile_model(
         .await
         .map_err(|p| vec![p])?;
     let found = plan.schema().as_arrow().clone();
-    let mismatches = compare(&model.contract.schema(), &found);
+    let mismatches = contract_mismatches(&model.contract.schema(), &found);
     if !mismatches.is_empty() {
         return Err(mismatches
             .into_iter()
@@ -295,77 +295,6 @@ async fn plan_model(
         plan,
         projection,
     })
-}
-
-/// One way the query's output differs from the contract.
-struct Mismatch {
-    /// The output column's position, for pointing at its select item.
-    index: Option<usize>,
-    column: Option<String>,
-    message: String,
-}
-
-/// How `found` (the plan's output) differs from `expected` (the contract): the same names
-/// in the same order, the exact same Arrow types, and no NULL where the contract says NOT
-/// NULL. A column the query proves NOT NULL may fill a nullable contract column.
-fn compare(expected: &Schema, found: &Schema) -> Vec<Mismatch> {
-    let names = |s: &Schema| {
-        s.fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if expected.fields().len() != found.fields().len() {
-        return vec![Mismatch {
-            index: None,
-            column: None,
-            message: format!(
-                "the contract declares {} columns ({}), the query yields {} ({})",
-                expected.fields().len(),
-                names(expected),
-                found.fields().len(),
-                names(found)
-            ),
-        }];
-    }
-    let mut out = Vec::new();
-    for (i, (want, got)) in expected.fields().iter().zip(found.fields()).enumerate() {
-        out.extend(compare_field(i, want, got));
-    }
-    out
-}
-
-fn compare_field(index: usize, want: &Field, got: &Field) -> Option<Mismatch> {
-    let mismatch = |column: &str, message: String| Mismatch {
-        index: Some(index),
-        column: Some(column.to_string()),
-        message,
-    };
-    if want.name() != got.name() {
-        let message = format!(
-            "output column {} is named `{}`, the contract expects `{}` there",
-            index + 1,
-            got.name(),
-            want.name()
-        );
-        return Some(mismatch(want.name(), message));
-    }
-    if want.data_type() != got.data_type() {
-        let message = format!(
-            "expected {}, found {} (cast it in the query, or change the contract)",
-            want.data_type(),
-            got.data_type()
-        );
-        return Some(mismatch(want.name(), message));
-    }
-    if !want.is_nullable() && got.is_nullable() {
-        let message = "expected NOT NULL, found nullable: the query can yield NULL here (an \
-                       outer join, a nullable input, or an expression that may be NULL)"
-            .to_string();
-        return Some(mismatch(want.name(), message));
-    }
-    None
 }
 
 /// Where each output column's select item starts, when the query is a plain SELECT whose

@@ -5,6 +5,8 @@
 //! reads, its output checked against its own contract; the graph and its build order) and
 //! `build` (write-audit-publish into each stored model's table, in that order).
 
+pub mod build;
 pub mod compile;
 
+pub use build::{BuildOptions, BuildReport, ModelBuild, Progress, Status, build};
 pub use compile::{Compiled, CompiledModel, compile, infer};

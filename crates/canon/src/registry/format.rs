@@ -11,11 +11,13 @@ use datafusion::catalog::{TableFunctionImpl, TableProvider, TableProviderFactory
 
 use super::DatasetError;
 use crate::contract::DatasetSpec;
+use crate::error::BoxError;
 
 /// The project's datasets by name, shared read-only by every session.
 pub type DatasetTables = Arc<BTreeMap<String, Arc<dyn TableProvider>>>;
 
 /// A table format that registers through its own table factory.
+#[async_trait::async_trait]
 pub trait TableFormat: fmt::Debug + Send + Sync {
     /// The format's name in `canon.toml` (`format = "…"`) and in `canon.datasets`.
     fn name(&self) -> &'static str;
@@ -46,6 +48,13 @@ pub trait TableFormat: fmt::Debug + Send + Sync {
 
     /// Table functions over the project's datasets, added to every session.
     fn table_functions(&self, datasets: &DatasetTables) -> Vec<TableFunctionSpec>;
+
+    /// Whether a table of this format is at the contract's location.
+    async fn exists(&self, spec: &DatasetSpec) -> Result<bool, BoxError>;
+
+    /// Creates the empty table a contract describes where none exists yet, so that a
+    /// model's first build has a table to write into; whether it created one.
+    async fn create_if_absent(&self, spec: &DatasetSpec) -> Result<bool, BoxError>;
 }
 
 /// A table function Canon adds to every session, with its catalog description.

@@ -23,6 +23,7 @@ use crate::evolution::{read_under_rules, rules_provider};
 pub(crate) mod files;
 mod format;
 mod lister;
+pub(crate) mod models;
 mod verified;
 
 pub use format::{DatasetTables, Formats, TableFormat, TableFunctionSpec};

@@ -86,6 +86,16 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// A manifest that vouches for nothing and keeps nothing: for tables with no listed
+    /// files, such as a model's.
+    pub fn none() -> Self {
+        Self {
+            file: None,
+            salt: String::new(),
+            stored: Stored::default(),
+        }
+    }
+
     /// The manifest kept in `cache_dir`, as far as it can be read.
     pub fn load(cache_dir: &Path, profile_fingerprint: &str) -> Self {
         let file = cache_dir.join(MANIFEST_FILE);

@@ -74,6 +74,22 @@ impl Session {
         }
     }
 
+    /// This session under another policy, for the parts of Canon that run statements the
+    /// project declares (a model build's writes): the plan hook reads it from the config.
+    pub(crate) fn with_policy(&self, policy: SqlPolicy) -> Self {
+        let policy = Arc::new(policy);
+        let state = self.ctx.state();
+        let config = state.config().clone().with_extension(Arc::clone(&policy));
+        let state = datafusion::execution::SessionStateBuilder::new_from_existing(state)
+            .with_config(config)
+            .build();
+        Self {
+            ctx: SessionContext::new_with_state(state),
+            policy,
+            ..self.clone()
+        }
+    }
+
     /// This session's id, as recorded in diagnostics.
     pub fn id(&self) -> String {
         self.ctx.session_id()
