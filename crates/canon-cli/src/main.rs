@@ -167,6 +167,9 @@ enum Command {
     /// Build models in dependency order (all when none are named): each query's rows are
     /// checked against its contract, then replace the model's table in one commit.
     Build(models::BuildArgs),
+    /// Compare every model with its last build: unchanged, changed, or breaking, with the
+    /// models each change reaches.
+    Plan(models::PlanArgs),
     /// Check every file of the datasets (all when none are named) against their contracts.
     Check {
         /// The datasets to check.
@@ -475,6 +478,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Compile(args) => models::compile(&cli.project, args).await,
         Command::Models => models::list(&cli.project).await,
         Command::Build(args) => models::build(&cli.project, cli.diagnostics.as_deref(), args).await,
+        Command::Plan(args) => models::plan(&cli.project, args).await,
         Command::Schema => {
             let schema = canon::canon_model::schema::project_schema();
             let text = serde_json::to_string_pretty(&schema)

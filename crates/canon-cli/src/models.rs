@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use canon::datafusion::arrow::datatypes::Schema;
-use canon::models::{BuildOptions, BuildReport, Compiled, Progress};
+use canon::models::{BuildOptions, BuildReport, Change, Compiled, Progress};
 use canon::{CanonError, Diagnostics, Project};
 use clap::Args;
 
@@ -97,6 +97,60 @@ fn summary(report: &BuildReport) -> String {
         .collect();
     let header = ["model", "kind", "status", "rows", "seconds"].map(str::to_string);
     aligned(&header, &rows)
+}
+
+/// `canon plan`'s arguments.
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    /// Exit 1 when the plan holds a change this serious (`changed` includes breaking).
+    #[arg(long, value_enum, value_name = "CHANGE")]
+    fail_on: Option<FailOn>,
+}
+
+/// The changes `canon plan --fail-on` fails on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FailOn {
+    /// Any change to a built model.
+    Changed,
+    /// A change that may break a reader.
+    Breaking,
+}
+
+/// Compares every model with its last build and prints the plan.
+pub(crate) async fn plan(project: &Path, args: PlanArgs) -> Result<(), Failure> {
+    let project = Project::load(project)?;
+    let plan = canon::models::plan(&project).await?;
+    let rows: Vec<[String; 3]> = plan
+        .models
+        .iter()
+        .map(|m| {
+            let mut details = m.reasons.join("; ");
+            if !m.downstream.is_empty() {
+                let _ = write!(details, " (reaches {})", m.downstream.join(", "));
+            }
+            [m.model.clone(), m.change.to_string(), details]
+        })
+        .collect();
+    let header = ["model", "change", "details"].map(str::to_string);
+    print!("{}", aligned(&header, &rows));
+    let worst = plan.worst();
+    let fails = match args.fail_on {
+        Some(FailOn::Breaking) => worst == Change::Breaking,
+        Some(FailOn::Changed) => worst >= Change::Changed,
+        None => false,
+    };
+    if fails {
+        return Err(Failure::runtime(format!(
+            "the plan holds {} changes (--fail-on {})",
+            worst,
+            if args.fail_on == Some(FailOn::Breaking) {
+                "breaking"
+            } else {
+                "changed"
+            }
+        )));
+    }
+    Ok(())
 }
 
 /// Compiles every model (or infers one's contract) and prints what it found.

@@ -112,6 +112,18 @@ impl TableFormat for DeltaFormat {
         }]
     }
 
+    async fn commit_metadata(
+        &self,
+        spec: &DatasetSpec,
+        key: &str,
+        depth: usize,
+    ) -> Result<Option<serde_json::Value>, BoxError> {
+        if !ops::exists(spec, &self.stores).await? {
+            return Ok(None);
+        }
+        Ok(ops::commit_metadata(spec, &self.stores, key, depth).await?)
+    }
+
     async fn exists(&self, spec: &DatasetSpec) -> Result<bool, BoxError> {
         Ok(ops::exists(spec, &self.stores).await?)
     }

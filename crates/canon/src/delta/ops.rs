@@ -305,6 +305,32 @@ pub async fn history(
         .collect())
 }
 
+/// The newest of a table's last `depth` commits that holds `key` in its commit information,
+/// and the value there: what a writer recorded with its commit (Canon's model builds record
+/// their definition and state under `canon.model`).
+pub async fn commit_metadata(
+    spec: &DatasetSpec,
+    stores: &Stores,
+    key: &str,
+    depth: usize,
+) -> Result<Option<serde_json::Value>, DeltaError> {
+    let fail = table_error(&spec.name);
+    let url = table_url(&spec.location).map_err(|e| DeltaError::Invalid {
+        dataset: spec.name.clone(),
+        message: e.strip_backtrace(),
+    })?;
+    let mut table = builder(&url, stores)
+        .and_then(|b| b.build())
+        .map_err(&fail)?;
+    table.load().await.map_err(&fail)?;
+    let infos: Vec<_> = table
+        .history(Some(depth))
+        .try_collect()
+        .await
+        .map_err(&fail)?;
+    Ok(infos.into_iter().find_map(|mut info| info.info.remove(key)))
+}
+
 /// A commit timestamp as RFC 3339; another writer's log may hold any number.
 fn rfc3339_millis(millis: i64) -> Option<String> {
     let time = chrono::DateTime::from_timestamp_millis(millis)?;

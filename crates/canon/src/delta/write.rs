@@ -25,11 +25,13 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use deltalake_core::delta_datafusion::planner::DeltaPlanner;
+use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::operations::write::WriteBuilder;
 use deltalake_core::protocol::SaveMode;
 use futures::StreamExt;
 
 use super::state::{Inner, external};
+use crate::registry::CommitMetadata;
 
 /// How often a long write reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
@@ -256,8 +258,16 @@ impl DataSink for DeltaSink {
             LogicalPlanBuilder::scan("canon_write", provider_as_source(Arc::new(source)), None)?
                 .build()?;
 
+        // What the writing session records with its commit (a model build's state).
+        let metadata = self
+            .state
+            .config()
+            .get_extension::<CommitMetadata>()
+            .map(|m| m.0.clone())
+            .unwrap_or_default();
         let table = WriteBuilder::new(log_store, Some(snapshot))
             .with_input_plan(plan)
+            .with_commit_properties(CommitProperties::default().with_metadata(metadata))
             .with_save_mode(self.mode)
             .with_session_state(Arc::new(self.state.clone()))
             .await

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
 use canon_model::model::{ModelKind, ModelSpec};
@@ -14,11 +15,13 @@ use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::prelude::{Expr, ident, lit};
 
 use super::compile::{Compiled, compile, unknown_model};
+use super::record::{BuildRecord, KEY};
 use crate::diagnostics::Diagnostics;
 use crate::error::{CanonError, ModelError, Result};
 use crate::policy::SqlPolicy;
 use crate::profile::RuntimeProfile;
 use crate::project::Project;
+use crate::registry::CommitMetadata;
 use crate::runtime::Runtime;
 use crate::session::Session;
 
@@ -157,7 +160,8 @@ pub async fn build(
         } else if !model.kind.is_stored() {
             (Status::View, None, None)
         } else {
-            match build_one(&session, model).await {
+            let record = BuildRecord::of(model, crate::sql::fingerprint(&node.plan));
+            match build_one(&session, model, &record).await {
                 Ok(rows) => (Status::Built, Some(rows), None),
                 Err(e) => (Status::Failed, None, Some(reason(&e))),
             }
@@ -247,8 +251,9 @@ async fn create_tables(
     Ok(out)
 }
 
-/// Builds one stored model: audits its keys, then replaces its table with its rows.
-async fn build_one(session: &Session, model: &ModelSpec) -> Result<u64> {
+/// Builds one stored model: audits its keys, then replaces its table with its rows,
+/// committing `record` with them.
+async fn build_one(session: &Session, model: &ModelSpec, record: &BuildRecord) -> Result<u64> {
     let keys = std::iter::once(&model.contract.primary_key)
         .chain(&model.contract.unique)
         .filter(|k| !k.is_empty());
@@ -262,6 +267,11 @@ async fn build_one(session: &Session, model: &ModelSpec) -> Result<u64> {
             .into());
         }
     }
+    let record = serde_json::to_value(record).map_err(|e| {
+        CanonError::DataFusion(datafusion::error::DataFusionError::External(e.into()))
+    })?;
+    let metadata = CommitMetadata([(KEY.to_string(), record)].into_iter().collect());
+    let session = session.with_extension(Arc::new(metadata));
     let rows = session.sql(&model.sql.text).await?;
     session.insert(&model.name, rows, true).await
 }

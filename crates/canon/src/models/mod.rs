@@ -1,12 +1,17 @@
 //! Models: datasets whose rows come from SQL, compiled against contracts and built in
 //! dependency order.
 //!
-//! Layers, bottom to top: [`compile`] (each query planned against the contracts of what it
-//! reads, its output checked against its own contract; the graph and its build order) and
-//! `build` (write-audit-publish into each stored model's table, in that order).
+//! Layers, bottom to top: [`record`] (what a build commits with its table); [`compile`]
+//! (each query planned against the contracts of what it reads, its output checked against
+//! its own contract; the graph and its build order); [`build`] (write-audit-publish into
+//! each stored model's table, in that order) and [`plan`] (the project against the last
+//! builds).
 
 pub mod build;
 pub mod compile;
+pub mod plan;
+pub mod record;
 
 pub use build::{BuildOptions, BuildReport, ModelBuild, Progress, Status, build};
 pub use compile::{Compiled, CompiledModel, compile, infer};
+pub use plan::{Change, ModelChange, Plan, plan};

@@ -16,6 +16,11 @@ use crate::error::BoxError;
 /// The project's datasets by name, shared read-only by every session.
 pub type DatasetTables = Arc<BTreeMap<String, Arc<dyn TableProvider>>>;
 
+/// What a session's writes record in the metadata of their commit (a model build's
+/// definition and state), set as a session config extension and read by the format's sink.
+#[derive(Debug, Clone, Default)]
+pub struct CommitMetadata(pub BTreeMap<String, serde_json::Value>);
+
 /// A table format that registers through its own table factory.
 #[async_trait::async_trait]
 pub trait TableFormat: fmt::Debug + Send + Sync {
@@ -51,6 +56,15 @@ pub trait TableFormat: fmt::Debug + Send + Sync {
 
     /// Whether a table of this format is at the contract's location.
     async fn exists(&self, spec: &DatasetSpec) -> Result<bool, BoxError>;
+
+    /// The value its newest commit that carries `key` in its metadata holds there, looking
+    /// back at most `depth` commits; `None` when there is no table or no such commit.
+    async fn commit_metadata(
+        &self,
+        spec: &DatasetSpec,
+        key: &str,
+        depth: usize,
+    ) -> Result<Option<serde_json::Value>, BoxError>;
 
     /// Creates the empty table a contract describes where none exists yet, so that a
     /// model's first build has a table to write into; whether it created one.

@@ -26,7 +26,7 @@ mod lister;
 pub(crate) mod models;
 mod verified;
 
-pub use format::{DatasetTables, Formats, TableFormat, TableFunctionSpec};
+pub use format::{CommitMetadata, DatasetTables, Formats, TableFormat, TableFunctionSpec};
 use lister::LocalLister;
 use verified::DatasetEntry;
 pub use verified::MANIFEST_FILE;

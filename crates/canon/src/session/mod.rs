@@ -78,14 +78,22 @@ impl Session {
     /// project declares (a model build's writes): the plan hook reads it from the config.
     pub(crate) fn with_policy(&self, policy: SqlPolicy) -> Self {
         let policy = Arc::new(policy);
+        Self {
+            policy: Arc::clone(&policy),
+            ..self.with_extension(policy)
+        }
+    }
+
+    /// This session with `extension` in its config, where Canon's own layers read it (the
+    /// plan hook a session's policy, a format's sink what its commits record).
+    pub(crate) fn with_extension<T: Send + Sync + 'static>(&self, extension: Arc<T>) -> Self {
         let state = self.ctx.state();
-        let config = state.config().clone().with_extension(Arc::clone(&policy));
+        let config = state.config().clone().with_extension(extension);
         let state = datafusion::execution::SessionStateBuilder::new_from_existing(state)
             .with_config(config)
             .build();
         Self {
             ctx: SessionContext::new_with_state(state),
-            policy,
             ..self.clone()
         }
     }

@@ -1,0 +1,61 @@
+//! What a model's build records with its commit, under `canon.model` in the table's commit
+//! metadata, so that any machine can tell what the table was built from: the query's plan
+//! fingerprint and the contract it was built under. `canon plan` compares the project with it.
+
+use canon_model::model::ModelSpec;
+use serde::{Deserialize, Serialize};
+
+/// The commit-metadata key a model build's record is kept under.
+pub const KEY: &str = "canon.model";
+
+/// How many commits back `canon plan` looks for a build's record (maintenance commits such
+/// as OPTIMIZE and VACUUM come between builds).
+pub(crate) const DEPTH: usize = 100;
+
+/// What one build of a model recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRecord {
+    /// The fingerprint of the model's query, planned against the contracts it reads.
+    pub fingerprint: String,
+    /// The contract's columns, in order.
+    pub columns: Vec<RecordedColumn>,
+    /// The contract's primary key.
+    #[serde(default)]
+    pub primary_key: Vec<String>,
+    /// The contract's unique keys.
+    #[serde(default)]
+    pub unique: Vec<Vec<String>>,
+}
+
+/// A contract column as a build recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedColumn {
+    /// The column's name.
+    pub name: String,
+    /// Its Arrow type, as `canon.toml` writes it.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    /// Whether it may hold NULLs.
+    pub nullable: bool,
+}
+
+impl BuildRecord {
+    /// The record of building `model` from a query with this plan fingerprint.
+    pub fn of(model: &ModelSpec, fingerprint: String) -> Self {
+        Self {
+            fingerprint,
+            columns: model
+                .contract
+                .columns
+                .iter()
+                .map(|c| RecordedColumn {
+                    name: c.name.clone(),
+                    data_type: c.data_type.to_string(),
+                    nullable: c.nullable,
+                })
+                .collect(),
+            primary_key: model.contract.primary_key.clone(),
+            unique: model.contract.unique.clone(),
+        }
+    }
+}
