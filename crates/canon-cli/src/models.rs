@@ -31,6 +31,9 @@ pub(crate) struct BuildArgs {
     /// Also build every model that reads the named ones, directly or not.
     #[arg(long)]
     downstream: bool,
+    /// Rebuild incremental models from all their query's rows, not only the new ones.
+    #[arg(long)]
+    full_refresh: bool,
 }
 
 /// Builds the models in dependency order, with a line of progress per model on standard
@@ -49,6 +52,7 @@ pub(crate) async fn build(
         models: args.models,
         upstream: args.upstream,
         downstream: args.downstream,
+        full_refresh: args.full_refresh,
     };
     let mut progress = |event: Progress<'_>| match event {
         Progress::Started {

@@ -21,11 +21,14 @@ pub enum ModelKind {
     View,
     /// A table, rebuilt whole at every build and replaced in one Delta commit.
     Table,
+    /// A table that each build appends the query's new rows to: those past the last build's
+    /// watermark on the `incremental` column (less the lookback), and not already in it.
+    Append,
 }
 
 impl ModelKind {
     /// Every kind, in the order they are documented.
-    pub const ALL: [Self; 2] = [Self::View, Self::Table];
+    pub const ALL: [Self; 3] = [Self::View, Self::Table, Self::Append];
 
     /// Parses a kind as written in `canon.toml`.
     pub fn parse(name: &str) -> Option<Self> {
@@ -37,6 +40,7 @@ impl ModelKind {
         match self {
             Self::View => "view",
             Self::Table => "table",
+            Self::Append => "append",
         }
     }
 
@@ -80,6 +84,15 @@ impl ModelSql {
     }
 }
 
+/// How an incremental model finds its new rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncrementalSpec {
+    /// The output column whose values only grow (an event time, a sequence number).
+    pub column: String,
+    /// How far before the last watermark each build reads again, for late rows.
+    pub lookback: std::time::Duration,
+}
+
 /// A validated `[[model]]`.
 #[derive(Debug, Clone)]
 pub struct ModelSpec {
@@ -91,6 +104,8 @@ pub struct ModelSpec {
     pub sql: ModelSql,
     /// What the model is for.
     pub description: Option<String>,
+    /// How an `append` model finds its new rows (`None` for other kinds).
+    pub incremental: Option<IncrementalSpec>,
     /// The output contract: columns, keys and constraints, checked like any dataset's. For
     /// a stored kind it also says where and how the table is stored; a view's contract has
     /// no location (an empty one).

@@ -204,6 +204,21 @@ pub(crate) fn model_rules(schema: &mut Schema) {
         }),
     );
     schema.insert("else".into(), json!({ "required": ["location"] }));
+    let append = ModelKind::Append.name();
+    schema.insert(
+        "allOf".into(),
+        json!([{
+            "if": { "properties": { "kind": { "const": append } }, "required": ["kind"] },
+            "then": {
+                "description": "An append model reads only new rows: it needs `incremental` and a primary key.",
+                "required": ["incremental", "primary_key"]
+            },
+            "else": {
+                "description": "Only append models are incremental.",
+                "properties": { "incremental": false }
+            }
+        }]),
+    );
 }
 
 /// The string values an enum's schema allows, in order (`enum`, or `oneOf` of `const`s).

@@ -488,28 +488,42 @@ fn a_build_equals_running_each_query_by_hand() {
     }
 }
 
-/// Appends one trip to the quickstart copy's 2025 partition.
-fn add_trip(dir: &Path, file: &str, id: i64, fare: f64) {
+/// Writes trips as one parquet file in the quickstart copy's 2025 partition: (id, pickup
+/// time in microseconds, fare) each.
+fn add_trips(dir: &Path, file: &str, trips: &[(i64, i64, f64)]) {
     use canon::datafusion::arrow::array::{
         ArrayRef, Float64Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
     };
     use std::sync::Arc;
+    let n = trips.len();
     let columns: Vec<(&str, ArrayRef)> = vec![
-        ("id", Arc::new(Int64Array::from(vec![id]))),
+        (
+            "id",
+            Arc::new(Int64Array::from_iter_values(trips.iter().map(|t| t.0))),
+        ),
         (
             "pickup_at",
             Arc::new(
-                TimestampMicrosecondArray::from(vec![1_740_000_000_000_000]).with_timezone("UTC"),
+                TimestampMicrosecondArray::from_iter_values(trips.iter().map(|t| t.1))
+                    .with_timezone("UTC"),
             ),
         ),
-        ("zone_id", Arc::new(Int32Array::from(vec![1]))),
-        ("payment", Arc::new(StringArray::from(vec!["card"]))),
-        ("fare", Arc::new(Float64Array::from(vec![fare]))),
+        ("zone_id", Arc::new(Int32Array::from(vec![1; n]))),
+        ("payment", Arc::new(StringArray::from(vec!["card"; n]))),
+        (
+            "fare",
+            Arc::new(Float64Array::from_iter_values(trips.iter().map(|t| t.2))),
+        ),
     ];
     crate::write_parquet(
         &dir.join("quickstart/data/trips/year=2025").join(file),
         columns,
     );
+}
+
+/// Appends one trip at a fixed time in 2025.
+fn add_trip(dir: &Path, file: &str, id: i64, fare: f64) {
+    add_trips(dir, file, &[(id, 1_740_000_000_000_000, fare)]);
 }
 
 #[test]
@@ -652,7 +666,9 @@ fn changes(project: &Path, args: &[&str]) -> (Option<i32>, Vec<(String, String, 
 fn edit(project: &Path, from: &str, to: &str) {
     let path = project.join("canon.toml");
     let text = std::fs::read_to_string(&path).expect("read project");
-    let at = text.rfind(from).unwrap_or_else(|| panic!("{from} not in the project"));
+    let at = text
+        .rfind(from)
+        .unwrap_or_else(|| panic!("{from} not in the project"));
     let edited = format!("{}{to}{}", &text[..at], &text[at + from.len()..]);
     std::fs::write(&path, edited).expect("write project");
 }
@@ -757,4 +773,188 @@ fn the_plan_sorts_changes_into_unchanged_changed_and_breaking() {
             .contains("column `fare` retyped from Decimal128(22, 2) to Float64"),
         "{plan:?}"
     );
+}
+
+/// An append model over the quickstart's trips, keyed by id, reading by pickup time.
+const APPEND: &str = r#"
+[[model]]
+name = "trip_log"
+kind = "append"
+location = "build/trip_log"
+incremental = { column = "pickup_at", lookback = "2h" }
+sql = "SELECT id, pickup_at, fare FROM trips"
+primary_key = ["id"]
+columns = [
+  { name = "id", type = "Int64", nullable = false },
+  { name = "pickup_at", type = "Timestamp(Microsecond, Some(\"UTC\"))", nullable = false },
+  { name = "fare", type = "Float64" },
+]
+"#;
+
+/// A project of the quickstart's data under `quickstart/`, with `models`.
+fn nested_project(models: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    crate::copy_dir(&crate::quickstart_dir(), &dir.path().join("quickstart"));
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(&project).expect("mkdir");
+    let datasets = DATASETS.replace("\"data/", "\"../quickstart/data/");
+    std::fs::write(project.join("canon.toml"), format!("{datasets}{models}")).expect("write");
+    (dir, project)
+}
+
+/// The build summary's (status, rows) of one model.
+fn built_line(summary: &str, model: &str) -> (String, String) {
+    let line = summary
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(model))
+        .unwrap_or_else(|| panic!("{model} missing from {summary}"));
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    (cells[2].to_string(), cells[3].to_string())
+}
+
+/// A model's rows, sorted, as CSV.
+fn rows_of(project: &Path, model: &str) -> String {
+    ok(canon(
+        project,
+        &[
+            "query",
+            &format!("SELECT * FROM {model} ORDER BY id"),
+            "--format",
+            "csv",
+        ],
+        None,
+    ))
+}
+
+#[test]
+fn an_append_model_writes_only_new_rows() {
+    let (dir, project) = nested_project(APPEND);
+    let summary = ok(canon(&project, &["build"], None));
+    assert_eq!(
+        built_line(&summary, "trip_log"),
+        ("built".into(), "6000".into())
+    );
+    let first = commits(&project, "trip_log");
+
+    // Nothing new upstream: no commit.
+    let summary = ok(canon(&project, &["build"], None));
+    assert_eq!(built_line(&summary, "trip_log").0, "unchanged", "{summary}");
+    assert_eq!(commits(&project, "trip_log"), first);
+
+    // Ten trips after every other: ten rows processed, one commit.
+    let june_2026 = 1_780_272_000_000_000_i64;
+    let ten: Vec<(i64, i64, f64)> = (0..10)
+        .map(|i| (100_000 + i, june_2026 + i * 60_000_000, 12.5))
+        .collect();
+    add_trips(dir.path(), "part-new.parquet", &ten);
+    let summary = ok(canon(&project, &["build"], None));
+    assert_eq!(
+        built_line(&summary, "trip_log"),
+        ("built".into(), "10".into())
+    );
+    assert_eq!(commits(&project, "trip_log"), first + 1);
+    assert_eq!(count(&project, "SELECT * FROM trip_log"), 6010);
+
+    // A late trip, an hour before the newest: inside the lookback, so it is read; the rows
+    // the lookback reads again are not written twice.
+    add_trips(
+        dir.path(),
+        "part-late.parquet",
+        &[(100_100, june_2026 + 9 * 60_000_000 - 3_600_000_000, 1.0)],
+    );
+    let summary = ok(canon(&project, &["build"], None));
+    assert_eq!(
+        built_line(&summary, "trip_log"),
+        ("built".into(), "1".into())
+    );
+    assert_eq!(count(&project, "SELECT * FROM trip_log"), 6011);
+    assert_eq!(
+        count(
+            &project,
+            "SELECT id FROM trip_log GROUP BY id HAVING count(*) > 1"
+        ),
+        0
+    );
+
+    // What the increments built is what a full refresh builds.
+    let incremental = rows_of(&project, "trip_log");
+    let summary = ok(canon(&project, &["build", "--full-refresh"], None));
+    assert_eq!(
+        built_line(&summary, "trip_log"),
+        ("built".into(), "6011".into())
+    );
+    assert_eq!(rows_of(&project, "trip_log"), incremental);
+}
+
+#[test]
+fn a_killed_append_build_resumes_to_what_a_full_refresh_builds() {
+    use std::process::{Command, Stdio};
+    let (dir, project) = nested_project(APPEND);
+    ok(canon(&project, &["build"], None));
+    let june_2026 = 1_780_272_000_000_000_i64;
+    for (round, wait_ms) in [(0_i64, 50_u64), (1, 250), (2, 600)] {
+        let trips: Vec<(i64, i64, f64)> = (0..500)
+            .map(|i| {
+                (
+                    200_000 + round * 1_000 + i,
+                    june_2026 + (round * 1_000 + i) * 1_000_000,
+                    3.0,
+                )
+            })
+            .collect();
+        add_trips(dir.path(), &format!("part-kill-{round}.parquet"), &trips);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_canon"))
+            .arg("build")
+            .current_dir(&project)
+            .env("HOME", dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn canon build");
+        std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+        // SIGKILL: no chance to clean up, wherever the build is.
+        let _ = child.kill();
+        let _ = child.wait();
+        ok(canon(&project, &["build"], None));
+    }
+    let resumed = rows_of(&project, "trip_log");
+    assert_eq!(count(&project, "SELECT * FROM trip_log"), 7500);
+    ok(canon(&project, &["build", "--full-refresh"], None));
+    assert_eq!(rows_of(&project, "trip_log"), resumed);
+}
+
+#[test]
+fn an_append_model_needs_an_incremental_column_and_a_key() {
+    for (edit_from, edit_to, expected) in [
+        (
+            "incremental = { column = \"pickup_at\", lookback = \"2h\" }\n",
+            "",
+            "an append model needs `incremental",
+        ),
+        (
+            "primary_key = [\"id\"]\n",
+            "",
+            "an append model needs a primary_key",
+        ),
+        (
+            "column = \"pickup_at\"",
+            "column = \"fare\"",
+            "`fare` is Float64",
+        ),
+        (
+            "column = \"pickup_at\"",
+            "column = \"nope\"",
+            "`nope` is not one of the model's columns",
+        ),
+        (
+            "lookback = \"2h\"",
+            "lookback = \"soon\"",
+            "is not a duration",
+        ),
+    ] {
+        let (_dir, project) = nested_project(&APPEND.replace(edit_from, edit_to));
+        let out = canon(&project, &["compile"], None);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+    }
 }

@@ -250,6 +250,18 @@ fn schema_refuses_what_the_loader_refuses() {
             with_model("kind = \"snapshot\"\nlocation = \"build/m\"\nsql = \"SELECT id FROM d\""),
         ),
         (
+            "an append model without incremental",
+            with_model(
+                "kind = \"append\"\nlocation = \"build/m\"\nsql = \"SELECT id FROM d\"\nprimary_key = [\"id\"]",
+            ),
+        ),
+        (
+            "incremental on a table model",
+            with_model(
+                "location = \"build/m\"\nsql = \"SELECT id FROM d\"\nincremental = { column = \"id\" }",
+            ),
+        ),
+        (
             "a model stored as parquet",
             with_model("format = \"parquet\"\nlocation = \"build/m\"\nsql = \"SELECT id FROM d\""),
         ),
@@ -296,6 +308,17 @@ fn schema_refuses_what_the_loader_refuses() {
             with_model(
                 "location = \"build/m\"\nsql = \"SELECT id FROM d\"\nunique = [[\"id\"]]\n\
                  description = \"Ids\"\nconstraints = [\"id > 0\"]",
+            ),
+        ),
+        (
+            "an append model",
+            with_model(
+                "kind = \"append\"\nlocation = \"build/m\"\nsql = \"SELECT id FROM d\"\n\
+                 primary_key = [\"id\"]\nincremental = { column = \"id\" }",
+            )
+            .replace(
+                "type = \"Int64\" }]\nkind",
+                "type = \"Int64\", nullable = false }]\nkind",
             ),
         ),
         (

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::raw::{RawDataset, RawModel};
 use super::validate::Validator;
 use crate::contract::Format;
-use crate::model::{ModelKind, ModelSpec, ModelSql};
+use crate::model::{IncrementalSpec, ModelKind, ModelSpec, ModelSql};
 
 impl Validator<'_> {
     /// Every model, each named once among datasets and models. `seen` holds the datasets'
@@ -96,6 +96,8 @@ impl Validator<'_> {
             self.problem(format.span(), key("format"), message);
         }
 
+        let incremental = self.incremental(&raw, kind, &key);
+
         // The output contract is a dataset contract in all but name: same rules, same spec.
         // A view's is validated with a stand-in location that is never used, then cleared.
         let format = Spanned::new(span.clone(), Format::Delta.name().to_string());
@@ -127,6 +129,9 @@ impl Validator<'_> {
             contract.location.clear();
             contract.declared_location.clear();
         }
+        if let (Some((spec, at)), Some(contract)) = (&incremental, &contract) {
+            self.incremental_column(spec, at.clone(), contract, &key);
+        }
         if self.problems_len() > before {
             return None;
         }
@@ -135,8 +140,89 @@ impl Validator<'_> {
             kind: kind?,
             sql: sql?,
             description: raw.description,
+            incremental: incremental.map(|(spec, _)| spec),
             contract: contract?,
         })
+    }
+
+    /// An append model's `incremental`, with the span of its column; only append models
+    /// have one, and they must.
+    fn incremental(
+        &mut self,
+        raw: &RawModel,
+        kind: Option<ModelKind>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Option<(IncrementalSpec, Range<usize>)> {
+        let appends = kind == Some(ModelKind::Append);
+        let Some(incremental) = &raw.incremental else {
+            if appends {
+                let message = "an append model needs `incremental = { column = \"…\" }`: the \
+                               column whose values only grow";
+                self.problem(raw.name.span(), key("incremental"), message);
+            }
+            return None;
+        };
+        if !appends {
+            let message = "only append models are incremental: set kind = \"append\"";
+            self.problem(incremental.span(), key("incremental"), message);
+            return None;
+        }
+        let inc = incremental.get_ref();
+        let lookback = match &inc.lookback {
+            None => std::time::Duration::ZERO,
+            Some(text) => match humantime::parse_duration(text.get_ref()) {
+                Ok(d) => d,
+                Err(e) => {
+                    let message =
+                        format!("`{}` is not a duration like \"2h\": {e}", text.get_ref());
+                    self.problem(text.span(), key("incremental.lookback"), message);
+                    return None;
+                }
+            },
+        };
+        let spec = IncrementalSpec {
+            column: inc.column.get_ref().clone(),
+            lookback,
+        };
+        Some((spec, inc.column.span()))
+    }
+
+    /// The incremental column is an output column whose values can be compared with a
+    /// watermark, a lookback needs a time, and new rows are told from old by the key.
+    fn incremental_column(
+        &mut self,
+        spec: &IncrementalSpec,
+        at: Range<usize>,
+        contract: &crate::contract::DatasetSpec,
+        key: &dyn Fn(&str) -> String,
+    ) {
+        use arrow_schema::DataType;
+        let k = key("incremental.column");
+        let Some(column) = contract.columns.iter().find(|c| c.name == spec.column) else {
+            let message = format!("`{}` is not one of the model's columns", spec.column);
+            self.problem(at.clone(), k.clone(), message);
+            return;
+        };
+        let is_time = matches!(column.data_type, DataType::Timestamp(..) | DataType::Date32);
+        let is_number = matches!(column.data_type, DataType::Int32 | DataType::Int64);
+        if !is_time && !is_number {
+            let message = format!(
+                "`{}` is {}: an incremental column is a timestamp, a Date32 or an Int32/Int64",
+                spec.column, column.data_type
+            );
+            self.problem(at.clone(), k.clone(), message);
+        } else if !is_time && !spec.lookback.is_zero() {
+            let message = format!(
+                "a lookback needs a time column; `{}` is a number",
+                spec.column
+            );
+            self.problem(at.clone(), k.clone(), message);
+        }
+        if contract.primary_key.is_empty() {
+            let message = "an append model needs a primary_key: rows it already holds are told \
+                           from new ones by their key";
+            self.problem(at, key("primary_key"), message);
+        }
     }
 
     /// The query, inline or from its file, with where its text starts.

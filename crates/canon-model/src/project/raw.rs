@@ -379,7 +379,8 @@ pub(crate) struct RawModel {
     #[schemars(with = "String", pattern(NON_BLANK))]
     pub name: Spanned<String>,
     /// `table` (the default): rebuilt whole at each build, replaced in one Delta commit;
-    /// `view`: the query runs whenever the model is read, and nothing is stored.
+    /// `append`: each build appends the new rows (see `incremental`); `view`: the query runs
+    /// whenever the model is read, and nothing is stored.
     #[schemars(with = "Option<crate::model::ModelKind>")]
     pub kind: Option<Spanned<String>>,
     /// The query, one SELECT over datasets and other models, named as queries name them.
@@ -390,6 +391,9 @@ pub(crate) struct RawModel {
     pub sql_file: Option<Spanned<String>>,
     /// What the model is for.
     pub description: Option<String>,
+    /// How an `append` model finds its new rows: `{ column = "event_time", lookback = "2h" }`.
+    #[schemars(with = "Option<RawIncremental>")]
+    pub incremental: Option<Spanned<RawIncremental>>,
     /// How a stored model is kept: `delta` (the default and, for now, the only one).
     #[schemars(with = "Option<String>", extend("enum" = ["delta"]))]
     pub format: Option<Spanned<String>>,
@@ -421,6 +425,22 @@ pub(crate) struct RawModel {
     /// How the stored Delta table is read and created.
     #[schemars(with = "Option<RawDelta>")]
     pub delta: Option<Spanned<RawDelta>>,
+}
+
+/// How an incremental model finds its new rows.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Incremental")]
+pub(crate) struct RawIncremental {
+    /// An output column whose values only grow (a timestamp, a date or an integer): each
+    /// build reads the rows past the largest value the table holds.
+    #[schemars(with = "String", pattern(NON_BLANK))]
+    pub column: Spanned<String>,
+    /// How far before that value each build reads again, for rows that arrive late
+    /// (timestamp and date columns; default "0s"). Rows already in the table are not
+    /// written twice.
+    #[schemars(with = "Option<Duration>")]
+    pub lookback: Option<Spanned<String>>,
 }
 
 /// How a Delta table is read; every key is optional.

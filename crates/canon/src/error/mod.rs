@@ -133,12 +133,14 @@ impl CanonError {
         matches!(
             self,
             Self::Project(_) | Self::Registration(_) | Self::Declaration(_) | Self::Store(_)
-        ) || matches!(self, Self::Model(m) if !matches!(m, ModelError::NotUnique { .. }))
-            || matches!(
-                self,
-                Self::Worker(worker)
-                    if matches!(**worker, WorkerError::List { .. } | WorkerError::NotBuilt { .. })
-            )
+        ) || matches!(self, Self::Model(m) if !matches!(
+            m,
+            ModelError::NotUnique { .. } | ModelError::NeedsFullRefresh { .. }
+        )) || matches!(
+            self,
+            Self::Worker(worker)
+                if matches!(**worker, WorkerError::List { .. } | WorkerError::NotBuilt { .. })
+        )
     }
 }
 

@@ -29,6 +29,14 @@ pub enum ModelError {
         /// One value more than one row holds, with how many rows hold it.
         duplicate: String,
     },
+    /// An incremental model cannot resume from its last build; a full refresh rebuilds it.
+    #[error("model `{model}`: {reason}; rebuild it with `canon build {model} --full-refresh`")]
+    NeedsFullRefresh {
+        /// The model.
+        model: String,
+        /// Why it cannot resume.
+        reason: String,
+    },
     /// A model named on the command line or in a call is not declared.
     #[error("no model named `{name}`; the project declares: {}", declared.join(", "))]
     Unknown {

@@ -11,17 +11,19 @@ use std::time::Instant;
 
 use canon_model::model::{ModelKind, ModelSpec};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::dataframe::DataFrame;
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::prelude::{Expr, ident, lit};
 
 use super::compile::{Compiled, compile, unknown_model};
-use super::record::{BuildRecord, KEY};
+use super::incremental;
+use super::record::{BuildRecord, DEPTH, KEY};
 use crate::diagnostics::Diagnostics;
 use crate::error::{CanonError, ModelError, Result};
 use crate::policy::SqlPolicy;
 use crate::profile::RuntimeProfile;
 use crate::project::Project;
-use crate::registry::CommitMetadata;
+use crate::registry::{CommitMetadata, Formats};
 use crate::runtime::Runtime;
 use crate::session::Session;
 
@@ -34,13 +36,18 @@ pub struct BuildOptions {
     pub upstream: bool,
     /// Also every model that reads the named ones, directly or not.
     pub downstream: bool,
+    /// Rebuild incremental models from all their query's rows instead of the new ones.
+    pub full_refresh: bool,
 }
 
 /// What became of one model in a build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
-    /// Its table was replaced with the rows its query yields now.
+    /// Its table was replaced with the rows its query yields now, or (append) the new
+    /// rows were added to it.
     Built,
+    /// An incremental model with no new rows: no commit was made.
+    Unchanged,
     /// A view: nothing to store; it reads its upstreams whenever it is queried.
     View,
     /// Its query or its audit failed; nothing was committed.
@@ -54,6 +61,7 @@ impl Status {
     pub fn name(self) -> &'static str {
         match self {
             Self::Built => "built",
+            Self::Unchanged => "unchanged",
             Self::View => "view",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
@@ -96,7 +104,7 @@ impl BuildReport {
     pub fn ok(&self) -> bool {
         self.models
             .iter()
-            .all(|m| matches!(m.status, Status::Built | Status::View))
+            .all(|m| matches!(m.status, Status::Built | Status::Unchanged | Status::View))
     }
 }
 
@@ -127,7 +135,9 @@ pub async fn build(
 ) -> Result<BuildReport> {
     let compiled = compile(&project).await?;
     let selected = select(&project, &compiled, options)?;
-    let tables = create_tables(&project, &selected).await?;
+    let profile = RuntimeProfile::build(&project)?;
+    let formats = crate::formats::compiled(profile.stores());
+    let tables = create_tables(&formats, &project, &selected).await?;
     let runtime = Runtime::new(project, diagnostics).await?;
     // The project declares its models, so a build may write their tables whatever the
     // policy says of DML in sessions; the queries themselves compiled as queries.
@@ -161,8 +171,15 @@ pub async fn build(
             (Status::View, None, None)
         } else {
             let record = BuildRecord::of(model, crate::sql::fingerprint(&node.plan));
-            match build_one(&session, model, &record).await {
-                Ok(rows) => (Status::Built, Some(rows), None),
+            let written = match last_record(&formats, model).await {
+                Ok(previous) => {
+                    build_one(&session, model, record, previous, options.full_refresh).await
+                }
+                Err(e) => Err(e),
+            };
+            match written {
+                Ok(Some(rows)) => (Status::Built, Some(rows), None),
+                Ok(None) => (Status::Unchanged, Some(0), Some("no new rows".to_string())),
                 Err(e) => (Status::Failed, None, Some(reason(&e))),
             }
         };
@@ -224,11 +241,10 @@ fn select(project: &Project, compiled: &Compiled, options: &BuildOptions) -> Res
 /// Creates the table of every selected stored model that has none yet, so the runtime
 /// registers it; per model, what creating it gave (a failure fails that model's build).
 async fn create_tables(
+    formats: &Formats,
     project: &Project,
     selected: &[String],
 ) -> Result<Vec<(String, std::result::Result<(), String>)>> {
-    let profile = RuntimeProfile::build(project)?;
-    let formats = crate::formats::compiled(profile.stores());
     let mut out = Vec::new();
     for model in selected.iter().filter_map(|n| project.model(n)) {
         if !model.kind.is_stored() {
@@ -251,14 +267,58 @@ async fn create_tables(
     Ok(out)
 }
 
-/// Builds one stored model: audits its keys, then replaces its table with its rows,
-/// committing `record` with them.
-async fn build_one(session: &Session, model: &ModelSpec, record: &BuildRecord) -> Result<u64> {
+/// The record the model's last build committed, if its table has one.
+async fn last_record(formats: &Formats, model: &ModelSpec) -> Result<Option<BuildRecord>> {
+    let Some(format) = formats
+        .iter()
+        .find(|f| f.name() == model.contract.format.name())
+    else {
+        return Ok(None);
+    };
+    let value = format
+        .commit_metadata(&model.contract, KEY, DEPTH)
+        .await
+        .map_err(CanonError::Format)?;
+    // A record this version of Canon cannot read is as good as none: the model starts over.
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+/// Builds one stored model: picks its rows (all of them, or an append model's new ones),
+/// audits their keys, then writes them with `record` in one commit. `None` when an append
+/// model has no new rows, and so nothing was committed.
+async fn build_one(
+    session: &Session,
+    model: &ModelSpec,
+    mut record: BuildRecord,
+    previous: Option<BuildRecord>,
+    full_refresh: bool,
+) -> Result<Option<u64>> {
+    let all = session.sql(&model.sql.text).await?;
+    let (rows, replace) = match &model.incremental {
+        None => (all, true),
+        Some(incremental) => {
+            let new = incremental::new_rows(
+                session,
+                model,
+                incremental,
+                all,
+                previous.as_ref(),
+                &record,
+                full_refresh,
+            )
+            .await?;
+            if new.count == 0 && !new.replace {
+                return Ok(None);
+            }
+            record.watermark = new.watermark;
+            (new.rows, new.replace)
+        }
+    };
     let keys = std::iter::once(&model.contract.primary_key)
         .chain(&model.contract.unique)
         .filter(|k| !k.is_empty());
     for key in keys {
-        if let Some(duplicate) = duplicate_key(session, model, key).await? {
+        if let Some(duplicate) = duplicate_key(rows.clone(), key).await? {
             return Err(ModelError::NotUnique {
                 model: model.name.clone(),
                 key: key.clone(),
@@ -267,22 +327,19 @@ async fn build_one(session: &Session, model: &ModelSpec, record: &BuildRecord) -
             .into());
         }
     }
-    let record = serde_json::to_value(record).map_err(|e| {
+    let record = serde_json::to_value(&record).map_err(|e| {
         CanonError::DataFusion(datafusion::error::DataFusionError::External(e.into()))
     })?;
     let metadata = CommitMetadata([(KEY.to_string(), record)].into_iter().collect());
     let session = session.with_extension(Arc::new(metadata));
-    let rows = session.sql(&model.sql.text).await?;
-    session.insert(&model.name, rows, true).await
+    // The rows were planned in the build session; the write runs in one that records them.
+    let rows = DataFrame::new(session.ctx.state(), rows.logical_plan().clone());
+    Ok(Some(session.insert(&model.name, rows, replace).await?))
 }
 
 /// One value of `key` that more than one of the model's rows hold (NULLs aside, as a
 /// unique key allows them), shown as `column = value` pairs with its count.
-async fn duplicate_key(
-    session: &Session,
-    model: &ModelSpec,
-    key: &[String],
-) -> Result<Option<String>> {
+async fn duplicate_key(rows: DataFrame, key: &[String]) -> Result<Option<String>> {
     let columns: Vec<Expr> = key.iter().map(ident).collect();
     let not_null = columns
         .iter()
@@ -290,9 +347,7 @@ async fn duplicate_key(
         .map(Expr::is_not_null)
         .reduce(Expr::and)
         .unwrap_or_else(|| lit(true));
-    let found = session
-        .sql(&model.sql.text)
-        .await?
+    let found = rows
         .filter(not_null)?
         .aggregate(columns, vec![count(lit(1)).alias("canon_rows")])?
         .filter(ident("canon_rows").gt(lit(1_i64)))?

@@ -9,6 +9,7 @@
 
 pub mod build;
 pub mod compile;
+mod incremental;
 pub mod plan;
 pub mod record;
 

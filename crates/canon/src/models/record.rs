@@ -25,6 +25,10 @@ pub struct BuildRecord {
     /// The contract's unique keys.
     #[serde(default)]
     pub unique: Vec<Vec<String>>,
+    /// An append model's watermark: the largest value of its incremental column the table
+    /// holds, in the column's own units (a timestamp's, days for a date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<i64>,
 }
 
 /// A contract column as a build recorded it.
@@ -56,6 +60,7 @@ impl BuildRecord {
                 .collect(),
             primary_key: model.contract.primary_key.clone(),
             unique: model.contract.unique.clone(),
+            watermark: None,
         }
     }
 }

@@ -1,0 +1,170 @@
+//! The new rows of an `append` model: those past the last build's watermark on its
+//! incremental column (less the lookback, for late rows) that the table does not hold yet
+//! (by primary key). The watermark travels in the build's commit record, so any machine can
+//! resume, and a build killed before its commit leaves the last one in force.
+
+use canon_model::model::{IncrementalSpec, ModelSpec};
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::{JoinType, ScalarValue};
+use datafusion::dataframe::DataFrame;
+use datafusion::functions_aggregate::expr_fn::{count, max};
+use datafusion::prelude::{Expr, ident, lit};
+
+use super::record::BuildRecord;
+use crate::error::{CanonError, ModelError, Result};
+use crate::session::Session;
+
+/// What an append build writes.
+pub(crate) struct NewRows {
+    /// The rows to write.
+    pub rows: DataFrame,
+    /// How many there are.
+    pub count: u64,
+    /// The watermark after the build: the largest value the table will hold.
+    pub watermark: Option<i64>,
+    /// Whether they replace the table (a first build or a full refresh) or are appended.
+    pub replace: bool,
+}
+
+/// The rows an append build writes: all of the query's when the table starts over (first
+/// build, `--full-refresh`), else only the new ones.
+pub(crate) async fn new_rows(
+    session: &Session,
+    model: &ModelSpec,
+    incremental: &IncrementalSpec,
+    all: DataFrame,
+    previous: Option<&BuildRecord>,
+    now: &BuildRecord,
+    full_refresh: bool,
+) -> Result<NewRows> {
+    let column = &incremental.column;
+    let data_type = all
+        .schema()
+        .field_with_unqualified_name(column)
+        .map(|f| f.data_type().clone())?;
+    let resume = match previous {
+        Some(before) if !full_refresh => {
+            if before.columns != now.columns || before.primary_key != now.primary_key {
+                return Err(ModelError::NeedsFullRefresh {
+                    model: model.name.clone(),
+                    reason: "its contract changed since the last build".to_string(),
+                }
+                .into());
+            }
+            before.watermark
+        }
+        _ => None,
+    };
+    let rows = match resume {
+        None => all,
+        Some(watermark) => {
+            let back = lookback_in_units(&data_type, incremental.lookback)?;
+            let from = bound(watermark.saturating_sub(back), &data_type)?;
+            let fresh = all.filter(ident(column).gt(lit(from)))?;
+            not_held(session, model, fresh).await?
+        }
+    };
+    let stats = rows
+        .clone()
+        .aggregate(
+            vec![],
+            vec![count(lit(1)).alias("rows"), max(ident(column)).alias("top")],
+        )?
+        .collect()
+        .await?;
+    let (count, top) = match stats.first().filter(|b| b.num_rows() == 1) {
+        Some(batch) => {
+            let count = ScalarValue::try_from_array(batch.column(0), 0)?;
+            let top = ScalarValue::try_from_array(batch.column(1), 0)?;
+            let count = match count {
+                ScalarValue::Int64(Some(n)) => u64::try_from(n).unwrap_or(0),
+                _ => 0,
+            };
+            (count, raw(&top))
+        }
+        None => (0, None),
+    };
+    let watermark = match (resume, top) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    Ok(NewRows {
+        rows,
+        count,
+        watermark,
+        replace: resume.is_none(),
+    })
+}
+
+/// The rows whose primary key the model's table does not hold.
+async fn not_held(session: &Session, model: &ModelSpec, rows: DataFrame) -> Result<DataFrame> {
+    let key = &model.contract.primary_key;
+    let held: Vec<String> = (0..key.len()).map(|i| format!("canon_held_{i}")).collect();
+    let table = session.table(&model.name).await?;
+    let held_keys = table.select(
+        key.iter()
+            .zip(&held)
+            .map(|(k, h)| ident(k).alias(h))
+            .collect::<Vec<Expr>>(),
+    )?;
+    let left: Vec<&str> = key.iter().map(String::as_str).collect();
+    let right: Vec<&str> = held.iter().map(String::as_str).collect();
+    Ok(rows.join(held_keys, JoinType::LeftAnti, &left, &right, None)?)
+}
+
+/// A lookback in the column's own units: its timestamp unit, or days for a date (rounded
+/// up, so no late row is missed). Numbers take no lookback (validation sees to it).
+fn lookback_in_units(data_type: &DataType, lookback: std::time::Duration) -> Result<i64> {
+    let nanos = lookback.as_nanos();
+    let units = match data_type {
+        DataType::Timestamp(TimeUnit::Second, _) => nanos / 1_000_000_000,
+        DataType::Timestamp(TimeUnit::Millisecond, _) => nanos / 1_000_000,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => nanos / 1_000,
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => nanos,
+        DataType::Date32 => nanos.div_ceil(86_400_000_000_000),
+        _ => 0,
+    };
+    i64::try_from(units).map_err(|_| plan_error(format!("lookback {lookback:?} is too long")))
+}
+
+/// A watermark as a literal of the column's type.
+fn bound(value: i64, data_type: &DataType) -> Result<ScalarValue> {
+    let small = || {
+        i32::try_from(value).map_err(|_| plan_error(format!("watermark {value} is out of range")))
+    };
+    Ok(match data_type {
+        DataType::Timestamp(TimeUnit::Second, tz) => {
+            ScalarValue::TimestampSecond(Some(value), tz.clone())
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, tz) => {
+            ScalarValue::TimestampMillisecond(Some(value), tz.clone())
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
+            ScalarValue::TimestampMicrosecond(Some(value), tz.clone())
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
+            ScalarValue::TimestampNanosecond(Some(value), tz.clone())
+        }
+        DataType::Date32 => ScalarValue::Date32(Some(small()?)),
+        DataType::Int32 => ScalarValue::Int32(Some(small()?)),
+        DataType::Int64 => ScalarValue::Int64(Some(value)),
+        other => return Err(plan_error(format!("{other} cannot hold a watermark"))),
+    })
+}
+
+/// A watermark value as the number the build record keeps.
+fn raw(value: &ScalarValue) -> Option<i64> {
+    match value {
+        ScalarValue::TimestampSecond(v, _)
+        | ScalarValue::TimestampMillisecond(v, _)
+        | ScalarValue::TimestampMicrosecond(v, _)
+        | ScalarValue::TimestampNanosecond(v, _)
+        | ScalarValue::Int64(v) => *v,
+        ScalarValue::Date32(v) | ScalarValue::Int32(v) => v.map(i64::from),
+        _ => None,
+    }
+}
+
+fn plan_error(message: String) -> CanonError {
+    CanonError::DataFusion(datafusion::error::DataFusionError::Plan(message))
+}
