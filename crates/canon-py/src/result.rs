@@ -76,17 +76,7 @@ impl QueryResult {
                 .await
                 .map_err(|e| raise(e.into(), sql.as_deref()))
         })?;
-        let collected = Bound::new(
-            py,
-            Collected {
-                schema,
-                batches: Mutex::new(Some(batches)),
-            },
-        )?;
-        py.import("pyarrow")?
-            .getattr("RecordBatchReader")?
-            .call_method1("from_stream", (collected,))?
-            .call_method0("read_all")
+        batches_to_pyarrow(py, schema, batches)
     }
 
     /// The whole result as a `pandas.DataFrame` (through pyarrow).
@@ -118,6 +108,25 @@ impl QueryResult {
             .collect();
         format!("canon.Result({})", columns.join(", "))
     }
+}
+
+/// Batches already computed, as a `pyarrow.Table`, without copying them.
+pub fn batches_to_pyarrow(
+    py: Python<'_>,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> PyResult<Bound<'_, PyAny>> {
+    let collected = Bound::new(
+        py,
+        Collected {
+            schema,
+            batches: Mutex::new(Some(batches)),
+        },
+    )?;
+    py.import("pyarrow")?
+        .getattr("RecordBatchReader")?
+        .call_method1("from_stream", (collected,))?
+        .call_method0("read_all")
 }
 
 /// Batches already computed, handed to pyarrow once through the C stream interface.
