@@ -170,6 +170,9 @@ enum Command {
     /// Compare every model with its last build: unchanged, changed, or breaking, with the
     /// models each change reaches.
     Plan(models::PlanArgs),
+    /// Trace a model column back to the dataset columns it is computed from, or
+    /// (--forward) a column to every model column it feeds.
+    Lineage(models::LineageArgs),
     /// Check every file of the datasets (all when none are named) against their contracts.
     Check {
         /// The datasets to check.
@@ -479,6 +482,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Models => models::list(&cli.project).await,
         Command::Build(args) => models::build(&cli.project, cli.diagnostics.as_deref(), args).await,
         Command::Plan(args) => models::plan(&cli.project, args).await,
+        Command::Lineage(args) => models::lineage(&cli.project, args).await,
         Command::Schema => {
             let schema = canon::canon_model::schema::project_schema();
             let text = serde_json::to_string_pretty(&schema)

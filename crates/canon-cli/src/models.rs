@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use canon::datafusion::arrow::datatypes::Schema;
-use canon::models::{BuildOptions, BuildReport, Change, Compiled, Progress};
+use canon::models::{BuildOptions, BuildReport, Change, Compiled, Progress, Trace};
 use canon::{CanonError, Diagnostics, Project};
 use clap::Args;
 
@@ -101,6 +101,61 @@ fn summary(report: &BuildReport) -> String {
         .collect();
     let header = ["model", "kind", "status", "rows", "seconds"].map(str::to_string);
     aligned(&header, &rows)
+}
+
+/// `canon lineage`'s arguments.
+#[derive(Debug, Args)]
+pub(crate) struct LineageArgs {
+    /// The column, as `model.column` (or `dataset.column` with --forward).
+    column: String,
+    /// List the model columns it feeds instead of where it comes from.
+    #[arg(long)]
+    forward: bool,
+}
+
+/// Traces a column through the model graph and prints the trace as an indented tree.
+pub(crate) async fn lineage(project: &Path, args: LineageArgs) -> Result<(), Failure> {
+    let project = Project::load(project)?;
+    let Some((table, column)) = args.column.split_once('.') else {
+        return Err(Failure::usage(format!(
+            "`{}` is not `model.column`",
+            args.column
+        )));
+    };
+    let compiled = canon::models::compile(&project).await?;
+    let trace = if args.forward {
+        if !compiled.knows(table, column) {
+            return Err(Failure::usage(format!(
+                "no model reads or yields `{table}.{column}`"
+            )));
+        }
+        compiled.trace_forward(table, column)
+    } else {
+        if project.model(table).is_none() {
+            return Err(Failure::usage(format!("`{table}` is not a model")));
+        }
+        compiled
+            .trace_back(table, column)
+            .ok_or_else(|| Failure::usage(format!("model `{table}` has no column `{column}`")))?
+    };
+    let arrow = if args.forward { "->" } else { "<-" };
+    let mut out = String::new();
+    render_trace(&trace, 0, arrow, &mut out);
+    print!("{out}");
+    Ok(())
+}
+
+/// `table.column`, then each next step indented under it.
+fn render_trace(trace: &Trace, depth: usize, arrow: &str, out: &mut String) {
+    let lead = if depth == 0 {
+        String::new()
+    } else {
+        format!("{}{arrow} ", "   ".repeat(depth - 1))
+    };
+    let _ = writeln!(out, "{lead}{}.{}", trace.table, trace.column);
+    for next in &trace.next {
+        render_trace(next, depth + 1, arrow, out);
+    }
 }
 
 /// `canon plan`'s arguments.

@@ -958,3 +958,93 @@ fn an_append_model_needs_an_incremental_column_and_a_key() {
         assert!(stderr(&out).contains(expected), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn a_tagged_column_cannot_be_shed_by_a_rename() {
+    let tagged = "{ name = \"payment\", type = \"Utf8\", nullable = false, tags = [\"pii\"] }";
+    let model = r#"
+[[model]]
+name = "payments"
+location = "build/payments"
+sql = "SELECT id, upper(payment) AS method FROM trips"
+columns = [
+  { name = "id", type = "Int64", nullable = false },
+  { name = "method", type = "Utf8" },
+]
+"#;
+    let dir = project(model);
+    let path = dir.path().join("canon.toml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(
+        &path,
+        text.replacen(
+            "{ name = \"payment\", type = \"Utf8\", nullable = false }",
+            tagged,
+            1,
+        ),
+    )
+    .expect("write");
+    let err = compile_error(dir.path());
+    assert!(
+        err.contains("model `payments`: column `method`: receives `trips.payment`, tagged `pii`, without the tag"),
+        "{err}"
+    );
+    // Declaring the tag compiles, and a model reading that model must declare it in turn.
+    let text = std::fs::read_to_string(&path).expect("read");
+    let declared = text.replacen(
+        "{ name = \"method\", type = \"Utf8\" }",
+        "{ name = \"method\", type = \"Utf8\", tags = [\"pii\"] }",
+        1,
+    );
+    std::fs::write(&path, &declared).expect("write");
+    ok(canon(dir.path(), &["compile"], None));
+    let reader = r#"
+[[model]]
+name = "methods"
+kind = "view"
+sql = "SELECT DISTINCT method AS m FROM payments"
+columns = [{ name = "m", type = "Utf8" }]
+"#;
+    std::fs::write(&path, format!("{declared}{reader}")).expect("write");
+    let err = compile_error(dir.path());
+    assert!(
+        err.contains("model `methods`: column `m`: receives `payments.method`, tagged `pii`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn lineage_traces_columns_across_the_graph() {
+    let (_dir, project) = example_copy();
+    let back = ok(canon(&project, &["lineage", "daily_fares.fare"], None));
+    assert_eq!(
+        back,
+        "daily_fares.fare\n<- daily_zone_fares.fare\n   <- trips_clean.fare\n      <- trips.fare\n"
+    );
+    let zone = ok(canon(&project, &["lineage", "daily_fares.zone"], None));
+    assert_eq!(
+        zone,
+        "daily_fares.zone\n<- zone_names.name\n   <- zones.borough\n   <- zones.zone\n"
+    );
+    let forward = ok(canon(
+        &project,
+        &["lineage", "--forward", "trips.fare"],
+        None,
+    ));
+    assert_eq!(
+        forward,
+        "trips.fare\n-> trips_clean.fare\n   -> daily_zone_fares.fare\n      -> daily_fares.fare\n   -> payment_mix.fare\n"
+    );
+    for (args, expected) in [
+        (
+            vec!["lineage", "daily_fares.nope"],
+            "model `daily_fares` has no column `nope`",
+        ),
+        (vec!["lineage", "trips.fare"], "`trips` is not a model"),
+        (vec!["lineage", "fare"], "is not `model.column`"),
+    ] {
+        let out = canon(&project, &args, None);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+    }
+}

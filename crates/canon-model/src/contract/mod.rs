@@ -96,6 +96,9 @@ pub struct ColumnSpec {
     pub data_type: DataType,
     /// Whether the column may hold nulls.
     pub nullable: bool,
+    /// Labels of what the column holds (`pii`, …); they follow the data into every model
+    /// computed from it, which must declare them too.
+    pub tags: Vec<String>,
 }
 
 /// One key of a dataset's declared sort order.

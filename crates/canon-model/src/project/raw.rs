@@ -504,4 +504,13 @@ pub(crate) struct RawColumn {
     /// Whether the column may hold NULLs (default true, except file partition columns).
     #[schemars(with = "Option<bool>")]
     pub nullable: Option<Spanned<bool>>,
+    /// Labels of what the column holds, such as "pii": every model column computed from it
+    /// must carry them too, so no one sheds them by renaming a column.
+    #[serde(default)]
+    #[schemars(
+        with = "Vec<String>",
+        inner(pattern(PLAIN_IDENTIFIER)),
+        extend("uniqueItems" = true)
+    )]
+    pub tags: Vec<Spanned<String>>,
 }

@@ -289,6 +289,7 @@ impl Validator<'_> {
                 name,
                 data_type,
                 nullable,
+                tags,
             } = column.get_ref();
             let col_key = |k: &str| key(&format!("columns[{i}].{k}"));
             if name.get_ref().is_empty() {
@@ -323,8 +324,23 @@ impl Validator<'_> {
                     continue;
                 }
             };
+            let mut column_tags: Vec<String> = Vec::with_capacity(tags.len());
+            for (j, tag) in tags.iter().enumerate() {
+                let text = tag.get_ref();
+                if !crate::util::is_plain_identifier(text) {
+                    let message =
+                        format!("tag `{text}` must be a plain name (letters, digits, `_`)");
+                    self.problem(tag.span(), col_key(&format!("tags[{j}]")), message);
+                } else if column_tags.contains(text) {
+                    let message = format!("tag `{text}` is given twice");
+                    self.problem(tag.span(), col_key(&format!("tags[{j}]")), message);
+                } else {
+                    column_tags.push(text.clone());
+                }
+            }
             columns.push(ColumnSpec {
                 name: name.get_ref().clone(),
+                tags: column_tags,
                 data_type: parsed,
                 // Unsaid, a column is nullable; only a file dataset's partition columns are
                 // not, since DataFusion never produces nulls for values read from paths.

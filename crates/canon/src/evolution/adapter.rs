@@ -54,6 +54,7 @@ impl PhysicalExprAdapterFactory for EvolutionAdapterFactory {
                 name: field.name().clone(),
                 data_type: field.data_type().clone(),
                 nullable: field.is_nullable(),
+                tags: Vec::new(),
             };
             match resolve_file_column(&column, &physical, &self.rules) {
                 Err(problem) => return exec_err!("dataset `{}`: {problem}", self.dataset),

@@ -22,6 +22,7 @@ use crate::error::{CanonError, CompileProblem, ModelError, Result, SqlSpot};
 use crate::functions;
 use crate::profile::RuntimeProfile;
 use crate::project::Project;
+use crate::sql::Lineage;
 
 /// A model that compiled: what it reads and the schema its query yields (its contract's).
 #[derive(Debug, Clone)]
@@ -36,8 +37,10 @@ pub struct CompiledModel {
     pub upstreams: Vec<String>,
     /// The schema its query yields, equal to its contract's.
     pub schema: SchemaRef,
-    /// Its optimized-free logical plan against the contracts, for lineage and explanations.
+    /// Its unoptimized logical plan against the contracts, for fingerprints and explanations.
     pub plan: LogicalPlan,
+    /// Where each output column comes from: the columns of what it reads.
+    pub lineage: Lineage,
 }
 
 /// Every model of a project, compiled, in build order.
@@ -183,6 +186,17 @@ async fn compile_model(
             })
             .collect());
     }
+    let lineage = crate::sql::lineage::in_session(&plan, state.config_options());
+    let shed = shed_tags(project, model, &lineage);
+    if !shed.is_empty() {
+        return Err(shed
+            .into_iter()
+            .map(|(i, column, message)| {
+                let at = projection.as_ref().and_then(|p| p.get(i).copied());
+                problem(model, Some(&column), message, at)
+            })
+            .collect());
+    }
     let upstreams = reads
         .iter()
         .filter(|r| project.model(r).is_some())
@@ -195,7 +209,46 @@ async fn compile_model(
         upstreams,
         schema: Arc::new(found),
         plan,
+        lineage,
     })
+}
+
+/// Every output column that receives a tagged column without declaring its tag, as
+/// (position, column, message). Each model declares the tags its own columns carry, and
+/// compile checks every model, so looking one step upstream covers the whole graph.
+fn shed_tags(
+    project: &Project,
+    model: &ModelSpec,
+    lineage: &Lineage,
+) -> Vec<(usize, String, String)> {
+    let mut shed = Vec::new();
+    for (i, (column, traced)) in model
+        .contract
+        .columns
+        .iter()
+        .zip(&lineage.columns)
+        .enumerate()
+    {
+        for source in &traced.sources {
+            let contract = project
+                .dataset(&source.table)
+                .or_else(|| project.model(&source.table).map(|m| &m.contract));
+            let Some(from) =
+                contract.and_then(|c| c.columns.iter().find(|c| c.name == source.column))
+            else {
+                continue;
+            };
+            for tag in from.tags.iter().filter(|t| !column.tags.contains(t)) {
+                let message = format!(
+                    "receives `{}.{}`, tagged `{tag}`, without the tag: declare tags = [\"{tag}\"] on \
+                     the column (tags follow the data, whatever it is renamed to)",
+                    source.table, source.column
+                );
+                shed.push((i, column.name.clone(), message));
+            }
+        }
+    }
+    shed
 }
 
 /// The schema a model's query yields, whatever its contract says: the contract

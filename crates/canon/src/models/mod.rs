@@ -3,16 +3,19 @@
 //!
 //! Layers, bottom to top: [`record`] (what a build commits with its table); [`compile`]
 //! (each query planned against the contracts of what it reads, its output checked against
-//! its own contract; the graph and its build order); [`build`] (write-audit-publish into
+//! its own contract; the graph and its build order); [`lineage`] (columns traced across
+//! the graph); [`build`] (write-audit-publish into
 //! each stored model's table, in that order) and [`plan`] (the project against the last
 //! builds).
 
 pub mod build;
 pub mod compile;
 mod incremental;
+pub mod lineage;
 pub mod plan;
 pub mod record;
 
 pub use build::{BuildOptions, BuildReport, ModelBuild, Progress, Status, build};
 pub use compile::{Compiled, CompiledModel, compile, infer};
+pub use lineage::Trace;
 pub use plan::{Change, ModelChange, Plan, plan};
