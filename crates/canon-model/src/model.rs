@@ -24,11 +24,14 @@ pub enum ModelKind {
     /// A table that each build appends the query's new rows to: those past the last build's
     /// watermark on the `incremental` column (less the lookback), and not already in it.
     Append,
+    /// A table that each build merges the query's changed rows into by primary key: rows
+    /// with a new key are inserted, rows whose values changed are updated.
+    Merge,
 }
 
 impl ModelKind {
     /// Every kind, in the order they are documented.
-    pub const ALL: [Self; 3] = [Self::View, Self::Table, Self::Append];
+    pub const ALL: [Self; 4] = [Self::View, Self::Table, Self::Append, Self::Merge];
 
     /// Parses a kind as written in `canon.toml`.
     pub fn parse(name: &str) -> Option<Self> {
@@ -41,6 +44,7 @@ impl ModelKind {
             Self::View => "view",
             Self::Table => "table",
             Self::Append => "append",
+            Self::Merge => "merge",
         }
     }
 
@@ -104,7 +108,8 @@ pub struct ModelSpec {
     pub sql: ModelSql,
     /// What the model is for.
     pub description: Option<String>,
-    /// How an `append` model finds its new rows (`None` for other kinds).
+    /// How an `append` (or `merge`) model finds its new rows (`None` for other kinds, and
+    /// for a `merge` model that compares all its rows).
     pub incremental: Option<IncrementalSpec>,
     /// The output contract: columns, keys and constraints, checked like any dataset's. For
     /// a stored kind it also says where and how the table is stored; a view's contract has

@@ -204,20 +204,32 @@ pub(crate) fn model_rules(schema: &mut Schema) {
         }),
     );
     schema.insert("else".into(), json!({ "required": ["location"] }));
-    let append = ModelKind::Append.name();
+    let (append, merge) = (ModelKind::Append.name(), ModelKind::Merge.name());
     schema.insert(
         "allOf".into(),
-        json!([{
-            "if": { "properties": { "kind": { "const": append } }, "required": ["kind"] },
-            "then": {
-                "description": "An append model reads only new rows: it needs `incremental` and a primary key.",
-                "required": ["incremental", "primary_key"]
+        json!([
+            {
+                "if": { "properties": { "kind": { "const": append } }, "required": ["kind"] },
+                "then": {
+                    "description": "An append model reads only new rows: it needs `incremental` and a primary key.",
+                    "required": ["incremental", "primary_key"]
+                }
             },
-            "else": {
-                "description": "Only append models are incremental.",
-                "properties": { "incremental": false }
+            {
+                "if": { "properties": { "kind": { "const": merge } }, "required": ["kind"] },
+                "then": {
+                    "description": "A merge model merges rows by their primary key.",
+                    "required": ["primary_key"]
+                }
+            },
+            {
+                "if": { "properties": { "kind": { "enum": [append, merge] } }, "required": ["kind"] },
+                "else": {
+                    "description": "Only append and merge models are incremental.",
+                    "properties": { "incremental": false }
+                }
             }
-        }]),
+        ]),
     );
 }
 

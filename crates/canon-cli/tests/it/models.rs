@@ -1048,3 +1048,198 @@ fn lineage_traces_columns_across_the_graph() {
         assert!(stderr(&out).contains(expected), "{}", stderr(&out));
     }
 }
+
+/// Merge models: per-zone figures (every row compared; max rather than a float sum, whose
+/// last digits vary with the order rows are added in) and trips by id past a watermark.
+const MERGE: &str = r#"
+[[model]]
+name = "zone_totals"
+kind = "merge"
+location = "build/zone_totals"
+sql = "SELECT zone_id, count(*) AS trips, max(fare) AS fare FROM trips GROUP BY zone_id"
+primary_key = ["zone_id"]
+columns = [
+  { name = "zone_id", type = "Int32", nullable = false },
+  { name = "trips", type = "Int64", nullable = false },
+  { name = "fare", type = "Float64" },
+]
+
+[[model]]
+name = "trip_fares"
+kind = "merge"
+location = "build/trip_fares"
+incremental = { column = "pickup_at" }
+sql = "SELECT id, pickup_at, fare FROM trips"
+primary_key = ["id"]
+columns = [
+  { name = "id", type = "Int64", nullable = false },
+  { name = "pickup_at", type = "Timestamp(Microsecond, Some(\"UTC\"))", nullable = false },
+  { name = "fare", type = "Float64" },
+]
+"#;
+
+/// A model's rows, sorted by its first column, as CSV.
+fn sorted_rows(project: &Path, model: &str) -> String {
+    ok(canon(
+        project,
+        &[
+            "query",
+            &format!("SELECT * FROM {model} ORDER BY 1"),
+            "--format",
+            "csv",
+        ],
+        None,
+    ))
+}
+
+#[test]
+fn a_merge_model_merges_changed_rows_by_key() {
+    let (dir, project) = nested_project(MERGE);
+    let summary = ok(canon(&project, &["build"], None));
+    assert_eq!(
+        built_line(&summary, "zone_totals"),
+        ("built".into(), "6".into())
+    );
+    assert_eq!(
+        built_line(&summary, "trip_fares"),
+        ("built".into(), "6000".into())
+    );
+    let versions = |p: &Path| [commits(p, "zone_totals"), commits(p, "trip_fares")];
+    let first = versions(&project);
+
+    // Nothing new upstream: no commit for either.
+    let summary = ok(canon(&project, &["build"], None));
+    assert_eq!(
+        built_line(&summary, "zone_totals").0,
+        "unchanged",
+        "{summary}"
+    );
+    assert_eq!(
+        built_line(&summary, "trip_fares").0,
+        "unchanged",
+        "{summary}"
+    );
+    assert_eq!(versions(&project), first);
+
+    // Ten new trips in zone 1: one total changes, ten trips are new; one commit each.
+    let june_2026 = 1_780_272_000_000_000_i64;
+    let ten: Vec<(i64, i64, f64)> = (0..10)
+        .map(|i| (100_000 + i, june_2026 + i * 60_000_000, 10.0))
+        .collect();
+    add_trips(dir.path(), "part-new.parquet", &ten);
+    let summary = ok(canon(&project, &["build"], None));
+    assert_eq!(
+        built_line(&summary, "zone_totals"),
+        ("built".into(), "1".into())
+    );
+    assert_eq!(
+        built_line(&summary, "trip_fares"),
+        ("built".into(), "10".into())
+    );
+    assert_eq!(versions(&project), first.map(|v| v + 1));
+    assert_eq!(count(&project, "SELECT * FROM trip_fares"), 6010);
+    assert_eq!(count(&project, "SELECT * FROM zone_totals"), 6);
+
+    // What the merges built is what a full refresh builds.
+    let merged = [
+        sorted_rows(&project, "zone_totals"),
+        sorted_rows(&project, "trip_fares"),
+    ];
+    ok(canon(&project, &["build", "--full-refresh"], None));
+    assert_eq!(
+        [
+            sorted_rows(&project, "zone_totals"),
+            sorted_rows(&project, "trip_fares")
+        ],
+        merged
+    );
+
+    // Two new rows with one key fail the build, showing the key; nothing is committed.
+    let before = versions(&project);
+    add_trips(
+        dir.path(),
+        "part-dup.parquet",
+        &[
+            (300_000, june_2026 + 86_400_000_000, 1.0),
+            (300_000, june_2026 + 86_400_000_000, 2.0),
+        ],
+    );
+    let out = canon(&project, &["build", "trip_fares"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("key (id) is not unique: id = 300000 is held by 2 rows"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(versions(&project), before);
+}
+
+#[test]
+fn a_merge_model_with_a_nullable_key_does_not_compile() {
+    let nullable = MERGE.replacen(
+        "{ name = \"zone_id\", type = \"Int32\", nullable = false }",
+        "{ name = \"zone_id\", type = \"Int32\" }",
+        1,
+    );
+    let (_dir, project) = nested_project(&nullable);
+    let out = canon(&project, &["compile"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("primary key column `zone_id` must be declared nullable = false"),
+        "{}",
+        stderr(&out)
+    );
+    let keyless = MERGE.replacen("primary_key = [\"zone_id\"]\n", "", 1);
+    let (_dir, project) = nested_project(&keyless);
+    let out = canon(&project, &["compile"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("a merge model needs a primary_key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_killed_merge_build_resumes_to_what_a_full_refresh_builds() {
+    use std::process::{Command, Stdio};
+    let (dir, project) = nested_project(MERGE);
+    ok(canon(&project, &["build"], None));
+    let june_2026 = 1_780_272_000_000_000_i64;
+    for (round, wait_ms) in [(0_i64, 80_u64), (1, 400)] {
+        let trips: Vec<(i64, i64, f64)> = (0..300)
+            .map(|i| {
+                (
+                    400_000 + round * 1_000 + i,
+                    june_2026 + (round * 1_000 + i) * 1_000_000,
+                    4.0,
+                )
+            })
+            .collect();
+        add_trips(dir.path(), &format!("part-kill-{round}.parquet"), &trips);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_canon"))
+            .arg("build")
+            .current_dir(&project)
+            .env("HOME", dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn canon build");
+        std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        ok(canon(&project, &["build"], None));
+    }
+    let resumed = [
+        sorted_rows(&project, "zone_totals"),
+        sorted_rows(&project, "trip_fares"),
+    ];
+    ok(canon(&project, &["build", "--full-refresh"], None));
+    assert_eq!(
+        [
+            sorted_rows(&project, "zone_totals"),
+            sorted_rows(&project, "trip_fares")
+        ],
+        resumed
+    );
+}

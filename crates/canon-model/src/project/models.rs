@@ -130,7 +130,8 @@ impl Validator<'_> {
             contract.declared_location.clear();
         }
         if let (Some((spec, at)), Some(contract)) = (&incremental, &contract) {
-            self.incremental_column(spec, at.clone(), contract, &key);
+            let appends = kind == Some(ModelKind::Append);
+            self.incremental_column(spec, at.clone(), contract, appends, &key);
         }
         if self.problems_len() > before {
             return None;
@@ -154,6 +155,11 @@ impl Validator<'_> {
         key: &dyn Fn(&str) -> String,
     ) -> Option<(IncrementalSpec, Range<usize>)> {
         let appends = kind == Some(ModelKind::Append);
+        let merges = kind == Some(ModelKind::Merge);
+        if merges && raw.primary_key.is_empty() {
+            let message = "a merge model needs a primary_key: rows are merged by their key";
+            self.problem(raw.name.span(), key("primary_key"), message);
+        }
         let Some(incremental) = &raw.incremental else {
             if appends {
                 let message = "an append model needs `incremental = { column = \"…\" }`: the \
@@ -162,8 +168,8 @@ impl Validator<'_> {
             }
             return None;
         };
-        if !appends {
-            let message = "only append models are incremental: set kind = \"append\"";
+        if !appends && !merges {
+            let message = "only append and merge models are incremental";
             self.problem(incremental.span(), key("incremental"), message);
             return None;
         }
@@ -194,6 +200,7 @@ impl Validator<'_> {
         spec: &IncrementalSpec,
         at: Range<usize>,
         contract: &crate::contract::DatasetSpec,
+        appends: bool,
         key: &dyn Fn(&str) -> String,
     ) {
         use arrow_schema::DataType;
@@ -218,7 +225,7 @@ impl Validator<'_> {
             );
             self.problem(at.clone(), k.clone(), message);
         }
-        if contract.primary_key.is_empty() {
+        if appends && contract.primary_key.is_empty() {
             let message = "an append model needs a primary_key: rows it already holds are told \
                            from new ones by their key";
             self.problem(at, key("primary_key"), message);

@@ -379,8 +379,9 @@ pub(crate) struct RawModel {
     #[schemars(with = "String", pattern(NON_BLANK))]
     pub name: Spanned<String>,
     /// `table` (the default): rebuilt whole at each build, replaced in one Delta commit;
-    /// `append`: each build appends the new rows (see `incremental`); `view`: the query runs
-    /// whenever the model is read, and nothing is stored.
+    /// `append`: each build appends the new rows (see `incremental`); `merge`: each build
+    /// merges the changed rows by primary key; `view`: the query runs whenever the model is
+    /// read, and nothing is stored.
     #[schemars(with = "Option<crate::model::ModelKind>")]
     pub kind: Option<Spanned<String>>,
     /// The query, one SELECT over datasets and other models, named as queries name them.
@@ -391,7 +392,8 @@ pub(crate) struct RawModel {
     pub sql_file: Option<Spanned<String>>,
     /// What the model is for.
     pub description: Option<String>,
-    /// How an `append` model finds its new rows: `{ column = "event_time", lookback = "2h" }`.
+    /// How an `append` or `merge` model finds its new rows: `{ column = "event_time",
+    /// lookback = "2h" }`.
     #[schemars(with = "Option<RawIncremental>")]
     pub incremental: Option<Spanned<RawIncremental>>,
     /// How a stored model is kept: `delta` (the default and, for now, the only one).

@@ -76,6 +76,25 @@ pub(crate) fn plan(
     )?))
 }
 
+/// A MERGE source's physical plan after the session's physical optimizer rules. DataFusion
+/// hands `merge_into` the source as first planned, and the change runs it inside its own
+/// stream, where the rules that run over the whole plan never reach: a join in the source
+/// would still have the partition mode the rules choose (`Auto`), which cannot execute.
+pub(crate) fn optimized(
+    source: Arc<dyn ExecutionPlan>,
+    session: &dyn Session,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let Some(state) = session.as_any().downcast_ref::<SessionState>() else {
+        return Ok(source);
+    };
+    state
+        .physical_optimizers()
+        .iter()
+        .try_fold(source, |plan, rule| {
+            rule.optimize(plan, state.config_options())
+        })
+}
+
 /// DataFusion's DML result: one row, the count of rows changed.
 fn count_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new(
@@ -186,17 +205,16 @@ async fn run(
             on,
             clauses,
         } => {
+            // The source's own schema: a source with no rows has no batch to take it from.
+            let schema = source.schema();
             let batches = collect(source, state.task_ctx()).await?;
-            let schema = batches
-                .first()
-                .map(|b| b.schema())
-                .unwrap_or_else(|| Arc::new(Schema::empty()));
             let rows = MemTable::try_new(schema, vec![batches])?;
             let ctx = SessionContext::new_with_state(state.clone());
             let source = ctx.read_table(Arc::new(rows))?;
             merge::check_merged_rows(&inner, &state, source.clone(), &on, &clauses).await?;
             let mut merge = table
                 .merge(source, on)
+                .with_commit_properties(super::write::commit_properties(&state))
                 .with_session_state(session)
                 .with_source_alias(merge::SOURCE)
                 .with_target_alias(merge::TARGET);

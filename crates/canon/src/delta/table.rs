@@ -199,6 +199,7 @@ impl TableProvider for DeltaDataset {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let columns = self.inner.logical.fields().len();
         let (on, clauses) = merge::renamed(columns, &merge_schema, on, clauses)?;
+        let source = dml::optimized(source, state)?;
         let change = Change::Merge {
             source,
             on,

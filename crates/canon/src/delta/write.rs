@@ -93,6 +93,17 @@ impl DisplayAs for DeltaSink {
     }
 }
 
+/// What the writing session records with its commit (a model build's record), as delta-rs
+/// takes it.
+pub(super) fn commit_properties(state: &SessionState) -> CommitProperties {
+    let metadata = state
+        .config()
+        .get_extension::<CommitMetadata>()
+        .map(|m| m.0.clone())
+        .unwrap_or_default();
+    CommitProperties::default().with_metadata(metadata)
+}
+
 /// The writing session's state with delta-rs's planner: the statement itself already
 /// passed Canon's policy and plan hook; the write's internal plans are delta-rs's.
 pub(super) fn delta_state(session: &dyn Session) -> Result<SessionState> {
@@ -258,16 +269,9 @@ impl DataSink for DeltaSink {
             LogicalPlanBuilder::scan("canon_write", provider_as_source(Arc::new(source)), None)?
                 .build()?;
 
-        // What the writing session records with its commit (a model build's state).
-        let metadata = self
-            .state
-            .config()
-            .get_extension::<CommitMetadata>()
-            .map(|m| m.0.clone())
-            .unwrap_or_default();
         let table = WriteBuilder::new(log_store, Some(snapshot))
             .with_input_plan(plan)
-            .with_commit_properties(CommitProperties::default().with_metadata(metadata))
+            .with_commit_properties(commit_properties(&self.state))
             .with_save_mode(self.mode)
             .with_session_state(Arc::new(self.state.clone()))
             .await

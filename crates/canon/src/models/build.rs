@@ -294,13 +294,11 @@ async fn build_one(
     full_refresh: bool,
 ) -> Result<Option<u64>> {
     let all = session.sql(&model.sql.text).await?;
-    let (rows, replace) = match &model.incremental {
-        None => (all, true),
-        Some(incremental) => {
+    let (rows, replace, count) = match model.kind {
+        ModelKind::Append | ModelKind::Merge => {
             let new = incremental::new_rows(
                 session,
                 model,
-                incremental,
                 all,
                 previous.as_ref(),
                 &record,
@@ -311,8 +309,9 @@ async fn build_one(
                 return Ok(None);
             }
             record.watermark = new.watermark;
-            (new.rows, new.replace)
+            (new.rows, new.replace, new.count)
         }
+        ModelKind::Table | ModelKind::View => (all, true, 0),
     };
     let keys = std::iter::once(&model.contract.primary_key)
         .chain(&model.contract.unique)
@@ -332,9 +331,71 @@ async fn build_one(
     })?;
     let metadata = CommitMetadata([(KEY.to_string(), record)].into_iter().collect());
     let session = session.with_extension(Arc::new(metadata));
+    if model.kind == ModelKind::Merge && !replace {
+        merge(&session, model, rows).await?;
+        return Ok(Some(count));
+    }
     // The rows were planned in the build session; the write runs in one that records them.
     let rows = DataFrame::new(session.ctx.state(), rows.logical_plan().clone());
     Ok(Some(session.insert(&model.name, rows, replace).await?))
+}
+
+/// The scratch table a merge build reads its changed rows from.
+const MERGE_SOURCE: &str = "canon_merge_source";
+
+/// Merges `rows` into a model's table by its primary key: a matched row takes the new
+/// values, an unmatched one is inserted. One `MERGE` statement, so one commit; what it
+/// reports it changed.
+async fn merge(session: &Session, model: &ModelSpec, rows: DataFrame) -> Result<u64> {
+    let q = canon_model::util::quote_ident;
+    let columns: Vec<&str> = model
+        .contract
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let on: Vec<String> = model
+        .contract
+        .primary_key
+        .iter()
+        .map(|k| format!("t.{} = s.{}", q(k), q(k)))
+        .collect();
+    let set: Vec<String> = columns
+        .iter()
+        .filter(|c| !model.contract.primary_key.iter().any(|k| k == *c))
+        .map(|c| format!("{} = s.{}", q(c), q(c)))
+        .collect();
+    let names: Vec<String> = columns.iter().map(|c| q(c)).collect();
+    let values: Vec<String> = columns.iter().map(|c| format!("s.{}", q(c))).collect();
+    let matched = if set.is_empty() {
+        String::new()
+    } else {
+        format!(" WHEN MATCHED THEN UPDATE SET {}", set.join(", "))
+    };
+    let sql = format!(
+        "MERGE INTO {} AS t USING {MERGE_SOURCE} AS s ON {}{matched} \
+         WHEN NOT MATCHED THEN INSERT ({}) VALUES ({})",
+        q(&model.name),
+        on.join(" AND "),
+        names.join(", "),
+        values.join(", ")
+    );
+    session.ctx.register_table(MERGE_SOURCE, rows.into_view())?;
+    // Canon writes this statement, quoted as the generic dialect quotes, whatever dialect
+    // the project's queries are read in.
+    let merged = async {
+        let mut statements = canon_model::dialect::parse("generic", &sql)?;
+        let statement = statements.pop().ok_or_else(|| {
+            CanonError::DataFusion(datafusion::error::DataFusionError::Plan(
+                "the merge statement is empty".to_string(),
+            ))
+        })?;
+        let batches = session.statement(statement).await?.collect().await?;
+        Ok::<_, CanonError>(crate::session::rows_affected(&batches))
+    }
+    .await;
+    session.ctx.deregister_table(MERGE_SOURCE)?;
+    merged
 }
 
 /// One value of `key` that more than one of the model's rows hold (NULLs aside, as a

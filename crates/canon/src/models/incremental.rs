@@ -1,9 +1,12 @@
-//! The new rows of an `append` model: those past the last build's watermark on its
-//! incremental column (less the lookback, for late rows) that the table does not hold yet
-//! (by primary key). The watermark travels in the build's commit record, so any machine can
-//! resume, and a build killed before its commit leaves the last one in force.
+//! The new rows of an incremental model. An `append` model's are those past the last
+//! build's watermark on its incremental column (less the lookback, for late rows) whose
+//! primary key the table does not hold yet. A `merge` model's are those past the watermark
+//! (all of them without an incremental column) that the table does not hold as they are:
+//! new keys, and keys whose values changed. The watermark travels in the build's commit
+//! record, so any machine can resume, and a build killed before its commit leaves the last
+//! one in force.
 
-use canon_model::model::{IncrementalSpec, ModelSpec};
+use canon_model::model::{ModelKind, ModelSpec};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{JoinType, ScalarValue};
 use datafusion::dataframe::DataFrame;
@@ -14,7 +17,7 @@ use super::record::BuildRecord;
 use crate::error::{CanonError, ModelError, Result};
 use crate::session::Session;
 
-/// What an append build writes.
+/// What an incremental build writes.
 pub(crate) struct NewRows {
     /// The rows to write.
     pub rows: DataFrame,
@@ -22,26 +25,22 @@ pub(crate) struct NewRows {
     pub count: u64,
     /// The watermark after the build: the largest value the table will hold.
     pub watermark: Option<i64>,
-    /// Whether they replace the table (a first build or a full refresh) or are appended.
+    /// Whether they replace the table (a first build or a full refresh), or are appended or
+    /// merged into it.
     pub replace: bool,
 }
 
-/// The rows an append build writes: all of the query's when the table starts over (first
-/// build, `--full-refresh`), else only the new ones.
+/// The rows an incremental build writes: all of the query's when the table starts over
+/// (first build, `--full-refresh`), else only the new ones.
 pub(crate) async fn new_rows(
     session: &Session,
     model: &ModelSpec,
-    incremental: &IncrementalSpec,
     all: DataFrame,
     previous: Option<&BuildRecord>,
     now: &BuildRecord,
     full_refresh: bool,
 ) -> Result<NewRows> {
-    let column = &incremental.column;
-    let data_type = all
-        .schema()
-        .field_with_unqualified_name(column)
-        .map(|f| f.data_type().clone())?;
+    let resumes = previous.is_some() && !full_refresh;
     let resume = match previous {
         Some(before) if !full_refresh => {
             if before.columns != now.columns || before.primary_key != now.primary_key {
@@ -55,21 +54,38 @@ pub(crate) async fn new_rows(
         }
         _ => None,
     };
-    let rows = match resume {
-        None => all,
-        Some(watermark) => {
-            let back = lookback_in_units(&data_type, incremental.lookback)?;
-            let from = bound(watermark.saturating_sub(back), &data_type)?;
-            let fresh = all.filter(ident(column).gt(lit(from)))?;
-            not_held(session, model, fresh).await?
-        }
+    let incremental = model.incremental.as_ref();
+    let mut rows = all;
+    if let (Some(watermark), Some(incremental)) = (resume, incremental) {
+        let column = &incremental.column;
+        let data_type = rows
+            .schema()
+            .field_with_unqualified_name(column)
+            .map(|f| f.data_type().clone())?;
+        let back = lookback_in_units(&data_type, incremental.lookback)?;
+        let from = bound(watermark.saturating_sub(back), &data_type)?;
+        rows = rows.filter(ident(column).gt(lit(from)))?;
+    }
+    if resumes {
+        rows = match model.kind {
+            ModelKind::Merge => {
+                let held = session.table(&model.name).await?;
+                rows.except(held)?
+            }
+            _ if resume.is_some() => not_held(session, model, rows).await?,
+            _ => rows,
+        };
+        // Computed once: the count, the audit and the write then see the same rows, even
+        // from a query whose results vary between runs (a float sum's last digits do).
+        rows = rows.cache().await?;
+    }
+    let top = match incremental {
+        Some(inc) => max(ident(&inc.column)),
+        None => max(lit(ScalarValue::Int64(None))),
     };
     let stats = rows
         .clone()
-        .aggregate(
-            vec![],
-            vec![count(lit(1)).alias("rows"), max(ident(column)).alias("top")],
-        )?
+        .aggregate(vec![], vec![count(lit(1)).alias("rows"), top.alias("top")])?
         .collect()
         .await?;
     let (count, top) = match stats.first().filter(|b| b.num_rows() == 1) {
@@ -88,11 +104,17 @@ pub(crate) async fn new_rows(
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
+    // An append model starts over without a watermark; a merge model whenever there is
+    // no table to merge into.
+    let replace = match model.kind {
+        ModelKind::Merge => !resumes,
+        _ => resume.is_none(),
+    };
     Ok(NewRows {
         rows,
         count,
         watermark,
-        replace: resume.is_none(),
+        replace,
     })
 }
 
