@@ -13,6 +13,7 @@ mod example;
 mod explain;
 mod explain_graph;
 mod functions;
+#[cfg(feature = "delta")]
 mod models;
 mod moto;
 mod object_storage;

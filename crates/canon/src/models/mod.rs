@@ -1,12 +1,12 @@
 //! Models: datasets whose rows come from SQL, compiled against contracts and built in
 //! dependency order.
 //!
-//! Layers, bottom to top: [`record`] (what a build commits with its table); [`compile`]
-//! (each query planned against the contracts of what it reads, its output checked against
-//! its own contract; the graph and its build order); [`lineage`] (columns traced across
-//! the graph); [`build`] (write-audit-publish into
-//! each stored model's table, in that order) and [`plan`] (the project against the last
-//! builds).
+//! Layers, bottom to top: [`record`] (what a build commits with its table);
+//! [`mod@compile`] (each query planned against the contracts of what it reads, its output
+//! checked against its own contract; the graph and its build order); [`lineage`] (columns
+//! traced across the graph); `incremental` (an append or merge model's new rows);
+//! [`mod@build`] (write-audit-publish into each stored model's table, in that order) and
+//! [`mod@plan`] (the project against the last builds).
 
 pub mod build;
 pub mod compile;
