@@ -162,8 +162,9 @@ enum Command {
     /// Compile every model against the contracts it reads, without reading data: each
     /// query must yield its model's contract exactly (names, types, nullability).
     Compile(models::CompileArgs),
-    /// List the models in build order, with the datasets and models each reads.
-    Models,
+    /// List the models in build order, with the datasets and models each reads, or draw
+    /// the graph (--format dot|mermaid).
+    Models(models::ModelsArgs),
     /// Build models in dependency order (all when none are named): each query's rows are
     /// checked against its contract, then replace the model's table in one commit.
     Build(models::BuildArgs),
@@ -479,7 +480,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         #[cfg(feature = "distributed")]
         Command::Worker(args) => worker::run(&cli.project, cli.diagnostics.as_deref(), args).await,
         Command::Compile(args) => models::compile(&cli.project, args).await,
-        Command::Models => models::list(&cli.project).await,
+        Command::Models(args) => models::list(&cli.project, args).await,
         Command::Build(args) => models::build(&cli.project, cli.diagnostics.as_deref(), args).await,
         Command::Plan(args) => models::plan(&cli.project, args).await,
         Command::Lineage(args) => models::lineage(&cli.project, args).await,

@@ -229,12 +229,104 @@ pub(crate) async fn compile(project: &Path, args: CompileArgs) -> Result<(), Fai
     Ok(())
 }
 
-/// Lists the models in build order with what each reads.
-pub(crate) async fn list(project: &Path) -> Result<(), Failure> {
+/// `canon models`' arguments.
+#[derive(Debug, Args)]
+pub(crate) struct ModelsArgs {
+    /// How to show the graph: a table in build order, or drawn as Graphviz DOT or a
+    /// Mermaid flowchart (datasets as cylinders, views dashed).
+    #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+    format: GraphFormat,
+}
+
+/// How `canon models` shows the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum GraphFormat {
+    /// `model  kind  reads` in build order.
+    Text,
+    /// Graphviz DOT.
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
+}
+
+/// Lists the models in build order with what each reads, or draws the graph.
+pub(crate) async fn list(project: &Path, args: ModelsArgs) -> Result<(), Failure> {
     let project = Project::load(project)?;
     let compiled = canon::models::compile(&project).await?;
-    print!("{}", graph_table(&compiled));
+    let text = match args.format {
+        GraphFormat::Text => graph_table(&compiled),
+        GraphFormat::Dot => graph_dot(&compiled),
+        GraphFormat::Mermaid => graph_mermaid(&compiled),
+    };
+    print!("{text}");
     Ok(())
+}
+
+/// Every node of the graph in a stable order, datasets (what models read that is not a
+/// model) first by name, then the models in build order; with whether each is a model
+/// and, for models, whether it is a view.
+fn nodes(compiled: &Compiled) -> Vec<(&str, Option<bool>)> {
+    let models: std::collections::BTreeSet<&str> =
+        compiled.models.iter().map(|m| m.name.as_str()).collect();
+    let datasets: std::collections::BTreeSet<&str> = compiled
+        .models
+        .iter()
+        .flat_map(|m| m.reads.iter().map(String::as_str))
+        .filter(|r| !models.contains(r))
+        .collect();
+    datasets
+        .into_iter()
+        .map(|d| (d, None))
+        .chain(compiled.models.iter().map(|m| {
+            (
+                m.name.as_str(),
+                Some(m.kind == canon::canon_model::ModelKind::View),
+            )
+        }))
+        .collect()
+}
+
+/// The graph in Graphviz DOT: an edge from what is read to its reader.
+fn graph_dot(compiled: &Compiled) -> String {
+    let quote = |name: &str| format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut out = String::from("digraph models {\n  rankdir=LR;\n");
+    for (name, model) in nodes(compiled) {
+        let style = match model {
+            None => "shape=cylinder",
+            Some(true) => "shape=box, style=dashed",
+            Some(false) => "shape=box",
+        };
+        let _ = writeln!(out, "  {} [{style}];", quote(name));
+    }
+    for model in &compiled.models {
+        for read in &model.reads {
+            let _ = writeln!(out, "  {} -> {};", quote(read), quote(&model.name));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// The graph as a Mermaid flowchart: nodes `n0`, `n1`, … labelled with their names.
+fn graph_mermaid(compiled: &Compiled) -> String {
+    let nodes = nodes(compiled);
+    let id = |name: &str| nodes.iter().position(|(n, _)| *n == name).unwrap_or(0);
+    let mut out = String::from("flowchart LR\n");
+    for (i, (name, model)) in nodes.iter().enumerate() {
+        let label = name.replace('"', "#quot;");
+        let node = match model {
+            None => format!("n{i}[(\"{label}\")]"),
+            Some(true) => format!("n{i}[/\"{label}\"/]"),
+            Some(false) => format!("n{i}[\"{label}\"]"),
+        };
+        let _ = writeln!(out, "  {node}");
+    }
+    for model in &compiled.models {
+        for read in &model.reads {
+            let _ = writeln!(out, "  n{} --> n{}", id(read), id(&model.name));
+        }
+    }
+    out
 }
 
 /// `model  kind  reads` rows, aligned, in build order.

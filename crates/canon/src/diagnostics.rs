@@ -173,6 +173,22 @@ pub enum Event {
         /// The user name the client gave (any name is accepted; the token authenticates).
         user: String,
     },
+    /// A model build ended for one model (`canon build`): built, unchanged, failed or
+    /// skipped.
+    ModelBuilt {
+        /// The model.
+        model: String,
+        /// Its kind (`table`, `append`, `merge`, `view`).
+        model_kind: String,
+        /// What became of it.
+        status: String,
+        /// The rows written, for a model that wrote.
+        rows: Option<u64>,
+        /// How long it took, in milliseconds.
+        elapsed_ms: u64,
+        /// Why it failed or was skipped.
+        message: Option<String>,
+    },
     /// A server connection's session ended.
     SessionClosed {
         /// The session.
@@ -200,6 +216,7 @@ impl Event {
             Self::StatementExecuted { .. } => "statement_executed",
             Self::SessionOpened { .. } => "session_opened",
             Self::SessionClosed { .. } => "session_closed",
+            Self::ModelBuilt { .. } => "model_built",
         }
     }
 
@@ -209,6 +226,7 @@ impl Event {
             Self::DatasetRegistered { dataset, .. } | Self::RegistrationFailed { dataset, .. } => {
                 Some(dataset)
             }
+            Self::ModelBuilt { model, .. } => Some(model),
             _ => None,
         }
     }

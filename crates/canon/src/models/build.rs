@@ -18,7 +18,7 @@ use datafusion::prelude::{Expr, ident, lit};
 use super::compile::{Compiled, compile, unknown_model};
 use super::incremental;
 use super::record::{BuildRecord, DEPTH, KEY};
-use crate::diagnostics::Diagnostics;
+use crate::diagnostics::{Diagnostics, Event};
 use crate::error::{CanonError, ModelError, Result};
 use crate::policy::SqlPolicy;
 use crate::profile::RuntimeProfile;
@@ -194,6 +194,14 @@ pub async fn build(
             seconds: started.elapsed().as_secs_f64(),
             message,
         };
+        runtime.diagnostics().record(Event::ModelBuilt {
+            model: line.model.clone(),
+            model_kind: line.kind.name().to_string(),
+            status: line.status.name().to_string(),
+            rows: line.rows,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            message: line.message.clone(),
+        })?;
         progress(Progress::Finished(&line));
         report.models.push(line);
     }

@@ -215,3 +215,30 @@ fn a_build_takes_the_models_named_and_their_neighbours() {
         stderr(&out)
     );
 }
+
+#[test]
+fn every_model_of_a_build_is_an_event_in_diagnostics() {
+    let (_dir, project) = example_copy();
+    let log = project.join("events.jsonl");
+    let log_arg = log.to_string_lossy().into_owned();
+    ok(canon(&project, &["--diagnostics", &log_arg, "build"], None));
+    let text = std::fs::read_to_string(&log).expect("read the log");
+    let built: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["kind"] == "model_built")
+        .collect();
+    assert_eq!(built.len(), 5, "{text}");
+    let trips_clean = built
+        .iter()
+        .find(|e| e["model"] == "trips_clean")
+        .expect("an event for trips_clean");
+    assert_eq!(trips_clean["status"], "built", "{trips_clean}");
+    assert_eq!(trips_clean["model_kind"], "table", "{trips_clean}");
+    assert_eq!(trips_clean["rows"], 5880, "{trips_clean}");
+    let view = built
+        .iter()
+        .find(|e| e["model"] == "zone_names")
+        .expect("an event for zone_names");
+    assert_eq!(view["status"], "view", "{view}");
+}

@@ -378,3 +378,32 @@ fn lineage_traces_columns_across_the_graph() {
         assert!(stderr(&out).contains(expected), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn the_graph_draws_as_dot_and_mermaid() {
+    let (_dir, project) = example_copy();
+    let dot = ok(canon(&project, &["models", "--format", "dot"], None));
+    assert!(
+        dot.starts_with("digraph models {\n  rankdir=LR;\n"),
+        "{dot}"
+    );
+    for line in [
+        "  \"trips\" [shape=cylinder];",
+        "  \"zone_names\" [shape=box, style=dashed];",
+        "  \"daily_fares\" [shape=box];",
+        "  \"trips\" -> \"trips_clean\";",
+        "  \"daily_zone_fares\" -> \"daily_fares\";",
+        "  \"zone_names\" -> \"daily_fares\";",
+    ] {
+        assert!(dot.lines().any(|l| l == line), "{line} missing from\n{dot}");
+    }
+    assert_eq!(dot.matches(" -> ").count(), 6, "{dot}");
+    let mermaid = ok(canon(&project, &["models", "--format", "mermaid"], None));
+    assert!(
+        mermaid.starts_with("flowchart LR\n  n0[(\"trips\")]\n  n1[(\"zones\")]\n"),
+        "{mermaid}"
+    );
+    assert!(mermaid.contains("  n5[/\"zone_names\"/]\n"), "{mermaid}");
+    assert!(mermaid.contains("  n0 --> n2\n"), "{mermaid}");
+    assert_eq!(mermaid.matches(" --> ").count(), 6, "{mermaid}");
+}
