@@ -219,8 +219,15 @@ impl Runtime {
         );
         let datasets: Arc<Vec<Arc<RegisteredDataset>>> =
             Arc::new(registered.into_iter().map(Arc::new).collect());
+        let stored_models = project
+            .models
+            .iter()
+            .filter(|m| m.kind.is_stored())
+            .map(|m| m.name.clone())
+            .collect();
         let system = system::schema(
             Arc::clone(&datasets),
+            stored_models,
             &formats,
             &profile,
             diagnostics.clone(),

@@ -39,7 +39,7 @@ use crate::contract::DatasetSpec;
 use crate::error::BoxError;
 use crate::policy::SqlPolicy;
 use crate::registry::{
-    DatasetError, DatasetTables, RegisteredDataset, TableFormat, TableFunctionSpec,
+    CommitInfo, DatasetError, DatasetTables, RegisteredDataset, TableFormat, TableFunctionSpec,
 };
 use crate::stores::Stores;
 
@@ -122,6 +122,26 @@ impl TableFormat for DeltaFormat {
             return Ok(None);
         }
         Ok(ops::commit_metadata(spec, &self.stores, key, depth).await?)
+    }
+
+    async fn commits(
+        &self,
+        table: &dyn TableProvider,
+        limit: usize,
+    ) -> Result<Vec<CommitInfo>, BoxError> {
+        let Some(dataset) = table.downcast_ref::<DeltaDataset>() else {
+            return Ok(Vec::new());
+        };
+        let commits = ops::history(dataset, Some(limit)).await?;
+        Ok(commits
+            .into_iter()
+            .map(|c| CommitInfo {
+                version: c.version,
+                time: c.time,
+                operation: c.operation,
+                info: serde_json::from_str(&c.metrics).unwrap_or_default(),
+            })
+            .collect())
     }
 
     async fn exists(&self, spec: &DatasetSpec) -> Result<bool, BoxError> {

@@ -6,7 +6,7 @@ use canon_model::model::ModelSpec;
 use serde::{Deserialize, Serialize};
 
 /// The commit-metadata key a model build's record is kept under.
-pub const KEY: &str = "canon.model";
+pub use crate::registry::MODEL_RECORD_KEY as KEY;
 
 /// How many commits back `canon plan` looks for a build's record (maintenance commits such
 /// as OPTIMIZE and VACUUM come between builds).

@@ -16,6 +16,22 @@ use crate::error::BoxError;
 /// The project's datasets by name, shared read-only by every session.
 pub type DatasetTables = Arc<BTreeMap<String, Arc<dyn TableProvider>>>;
 
+/// The commit-metadata key under which a model's build records what it was built from.
+pub const MODEL_RECORD_KEY: &str = "canon.model";
+
+/// One commit of a table, as its format's log records it.
+#[derive(Debug, Clone)]
+pub struct CommitInfo {
+    /// The table version the commit made.
+    pub version: u64,
+    /// When, in RFC 3339, if the log says.
+    pub time: Option<String>,
+    /// The operation (WRITE, MERGE, …), if the log says.
+    pub operation: Option<String>,
+    /// The rest of the commit's information: its metrics and what the writer recorded.
+    pub info: serde_json::Map<String, serde_json::Value>,
+}
+
 /// What a session's writes record in the metadata of their commit (a model build's
 /// definition and state), set as a session config extension and read by the format's sink.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +69,13 @@ pub trait TableFormat: fmt::Debug + Send + Sync {
 
     /// Table functions over the project's datasets, added to every session.
     fn table_functions(&self, datasets: &DatasetTables) -> Vec<TableFunctionSpec>;
+
+    /// One of its tables' commits, newest first, at most `limit`.
+    async fn commits(
+        &self,
+        table: &dyn TableProvider,
+        limit: usize,
+    ) -> Result<Vec<CommitInfo>, BoxError>;
 
     /// Whether a table of this format is at the contract's location.
     async fn exists(&self, spec: &DatasetSpec) -> Result<bool, BoxError>;

@@ -26,7 +26,10 @@ mod lister;
 pub(crate) mod models;
 mod verified;
 
-pub use format::{CommitMetadata, DatasetTables, Formats, TableFormat, TableFunctionSpec};
+pub use format::{
+    CommitInfo, CommitMetadata, DatasetTables, Formats, MODEL_RECORD_KEY, TableFormat,
+    TableFunctionSpec,
+};
 use lister::LocalLister;
 use verified::DatasetEntry;
 pub use verified::MANIFEST_FILE;
@@ -64,6 +67,15 @@ impl RegisteredDataset {
     /// scan configuration, version read, protocol and constraints).
     pub fn state(&self) -> Option<serde_json::Value> {
         self.format.as_ref()?.state(self.provider.as_ref())
+    }
+
+    /// The table's commits, newest first (at most `limit`), when its format keeps a log.
+    pub async fn commits(
+        &self,
+        limit: usize,
+    ) -> Option<Result<Vec<CommitInfo>, crate::error::BoxError>> {
+        let format = self.format.as_ref()?;
+        Some(format.commits(self.provider.as_ref(), limit).await)
     }
 }
 

@@ -79,6 +79,30 @@ fn an_append_model_writes_only_new_rows() {
         ("built".into(), "6011".into())
     );
     assert_eq!(rows_of(&project, "trip_log"), incremental);
+
+    // Every build that committed is a row of canon.builds, read back from the table's log.
+    let builds = ok(canon(
+        &project,
+        &[
+            "query",
+            "SELECT version, operation, rows, watermark IS NOT NULL AS marked \
+             FROM canon.builds WHERE model = 'trip_log' ORDER BY version",
+            "--format",
+            "csv",
+        ],
+        None,
+    ));
+    let first = first - 1;
+    assert_eq!(
+        builds,
+        format!(
+            "version,operation,rows,marked\n{first},WRITE,6000,true\n{},WRITE,10,true\n\
+             {},WRITE,1,true\n{},WRITE,6011,true\n",
+            first + 1,
+            first + 2,
+            first + 3
+        )
+    );
 }
 
 #[test]

@@ -1,5 +1,7 @@
-//! The `canon` schema: system tables over the runtime's datasets, profile and
-//! diagnostics, computed when scanned so they always show the current state.
+//! The `canon` schema: system tables over the runtime's datasets, profile, diagnostics and
+//! model builds, computed when scanned so they always show the current state.
+
+mod builds;
 
 use std::sync::Arc;
 
@@ -39,15 +41,18 @@ fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(values))
 }
 
-/// Builds the `canon` schema for a runtime.
+/// Builds the `canon` schema for a runtime; `models` names its stored models.
 pub(crate) fn schema(
     datasets: Arc<Vec<Arc<RegisteredDataset>>>,
+    models: std::collections::BTreeSet<String>,
     formats: &Formats,
     profile: &RuntimeProfile,
     diagnostics: Diagnostics,
     overrides: Overrides,
 ) -> Result<Arc<dyn SchemaProvider>> {
     let schema = MemorySchemaProvider::new();
+    let builds = builds::builds_view(Arc::clone(&datasets), models);
+    schema.register_table("builds".into(), Arc::new(builds))?;
     // Both read the scanning session: its functions, and its prepared statements.
     schema.register_table("functions".into(), Arc::new(functions_view(overrides)))?;
     schema.register_table("prepared".into(), Arc::new(prepared_view()))?;
