@@ -210,6 +210,14 @@ impl Validator<'_> {
             self.problem(at.clone(), k.clone(), message);
             return;
         };
+        if column.nullable {
+            let message = format!(
+                "the incremental column `{}` must be declared nullable = false: a row with NULL \
+                 there would never be read again",
+                spec.column
+            );
+            self.problem(at.clone(), k.clone(), message);
+        }
         let is_time = matches!(column.data_type, DataType::Timestamp(..) | DataType::Date32);
         let is_number = matches!(column.data_type, DataType::Int32 | DataType::Int64);
         if !is_time && !is_number {

@@ -43,14 +43,31 @@ pub(crate) async fn new_rows(
     let resumes = previous.is_some() && !full_refresh;
     let resume = match previous {
         Some(before) if !full_refresh => {
-            if before.columns != now.columns || before.primary_key != now.primary_key {
+            let reason = if before.columns != now.columns || before.primary_key != now.primary_key {
+                Some("its contract changed since the last build")
+            } else if before.incremental != now.incremental {
+                Some("its incremental column or lookback changed since the last build")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
                 return Err(ModelError::NeedsFullRefresh {
                     model: model.name.clone(),
-                    reason: "its contract changed since the last build".to_string(),
+                    reason: reason.to_string(),
                 }
                 .into());
             }
             before.watermark
+        }
+        // Rows but no record of the build that wrote them (another writer, or a log
+        // cleaned up past it): starting over would drop what only the table still holds.
+        None if !full_refresh && holds_rows(session, model).await? => {
+            return Err(ModelError::NeedsFullRefresh {
+                model: model.name.clone(),
+                reason: "its table holds rows, but no build record was found in its log"
+                    .to_string(),
+            }
+            .into());
         }
         _ => None,
     };
@@ -64,7 +81,10 @@ pub(crate) async fn new_rows(
             .map(|f| f.data_type().clone())?;
         let back = lookback_in_units(&data_type, incremental.lookback)?;
         let from = bound(watermark.saturating_sub(back), &data_type)?;
-        rows = rows.filter(ident(column).gt(lit(from)))?;
+        // From the watermark itself, not past it: a row that arrives later with the
+        // largest value the table holds is new too. Rows the table holds already are told
+        // apart by key below.
+        rows = rows.filter(ident(column).gt_eq(lit(from)))?;
     }
     if resumes {
         rows = match model.kind {
@@ -116,6 +136,18 @@ pub(crate) async fn new_rows(
         watermark,
         replace,
     })
+}
+
+/// Whether the model's table holds any row (an unbuilt model's stand-in holds none).
+async fn holds_rows(session: &Session, model: &ModelSpec) -> Result<bool> {
+    let Ok(table) = session.table(&model.name).await else {
+        return Ok(false);
+    };
+    match table.limit(0, Some(1))?.collect().await {
+        Ok(batches) => Ok(batches.iter().any(|b| b.num_rows() > 0)),
+        // The stand-in of a model that has no table yet refuses to be scanned.
+        Err(_) => Ok(false),
+    }
 }
 
 /// The rows whose primary key the model's table does not hold.

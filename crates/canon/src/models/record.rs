@@ -25,6 +25,10 @@ pub struct BuildRecord {
     /// The contract's unique keys.
     #[serde(default)]
     pub unique: Vec<Vec<String>>,
+    /// An incremental model's column and lookback (`column` or `column - lookback`): a
+    /// watermark is only good for the column it was taken on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<String>,
     /// An append model's watermark: the largest value of its incremental column the table
     /// holds, in the column's own units (a timestamp's, days for a date).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,6 +64,10 @@ impl BuildRecord {
                 .collect(),
             primary_key: model.contract.primary_key.clone(),
             unique: model.contract.unique.clone(),
+            incremental: model
+                .incremental
+                .as_ref()
+                .map(|i| format!("{} - {}", i.column, humantime::format_duration(i.lookback))),
             watermark: None,
         }
     }

@@ -144,6 +144,11 @@ fn an_append_model_needs_an_incremental_column_and_a_key() {
             "lookback = \"soon\"",
             "is not a duration",
         ),
+        (
+            "nullable = false },\n  { name = \"fare\"",
+            "},\n  { name = \"fare\"",
+            "the incremental column `pickup_at` must be declared nullable = false",
+        ),
     ] {
         let (_dir, project) = nested_project(&APPEND.replace(edit_from, edit_to));
         let out = canon(&project, &["compile"], None);
