@@ -5,10 +5,12 @@
 
 use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::SessionContext;
+use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::prelude::{Expr, ident, lit};
 
 use crate::contract::DatasetSpec;
-use canon_model::util::quote_ident;
 
 /// The problems of every declared key of `spec`, read from `table` in `ctx`.
 pub(super) async fn key_problems(
@@ -20,7 +22,11 @@ pub(super) async fn key_problems(
     let unique = spec.unique.iter().map(|set| ("unique key", set));
     let mut problems = Vec::new();
     for (kind, columns) in primary.into_iter().chain(unique) {
-        match duplicates(ctx, table, columns).await {
+        let found = match ctx.table(table).await {
+            Ok(rows) => duplicates(rows, columns).await,
+            Err(e) => Err(e),
+        };
+        match found.map_err(|e| e.strip_backtrace()) {
             Ok(None) => {}
             Ok(Some(found)) => problems.push(format!(
                 "{kind} ({}) has {} repeated value(s), e.g. {} in {} rows",
@@ -39,66 +45,66 @@ pub(super) async fn key_problems(
 }
 
 /// Repeated values of one key.
-struct Duplicates {
+pub(crate) struct Duplicates {
     /// How many distinct key values occur more than once.
-    values: i64,
+    pub values: usize,
     /// The most repeated one, as `column = value` pairs.
-    sample: String,
+    pub sample: String,
     /// How many rows hold it.
-    rows: i64,
+    pub rows: i64,
 }
 
-async fn duplicates(
-    ctx: &SessionContext,
-    table: &str,
+/// The repeated values of the key `columns` among `rows`, rows with a NULL in the key
+/// aside (as SQL's UNIQUE does); `None` when every value occurs once. `canon check` reads a
+/// dataset's files with it, a model build the rows it is about to write.
+pub(crate) async fn duplicates(
+    rows: DataFrame,
     columns: &[String],
-) -> Result<Option<Duplicates>, String> {
-    let quoted: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-    let list = quoted.join(", ");
-    let present = quoted
+) -> datafusion::error::Result<Option<Duplicates>> {
+    let keys: Vec<Expr> = columns.iter().map(ident).collect();
+    let present = keys
         .iter()
-        .map(|c| format!("{c} IS NOT NULL"))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let sql = format!(
-        "SELECT count(*) OVER () AS canon_values, canon_rows, {list} FROM \
-         (SELECT {list}, count(*) AS canon_rows FROM {table} WHERE {present} \
-          GROUP BY {list} HAVING count(*) > 1) \
-         ORDER BY canon_rows DESC LIMIT 1"
-    );
-    let batches = ctx
-        .sql(&sql)
-        .await
-        .map_err(|e| e.strip_backtrace())?
-        .collect()
-        .await
-        .map_err(|e| e.strip_backtrace())?;
-    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+        .cloned()
+        .map(Expr::is_not_null)
+        .reduce(Expr::and)
+        .unwrap_or_else(|| lit(true));
+    let repeated = rows
+        .filter(present)?
+        .aggregate(keys, vec![count(lit(1)).alias("canon_rows")])?
+        .filter(ident("canon_rows").gt(lit(1_i64)))?;
+    let values = repeated.clone().count().await?;
+    if values == 0 {
         return Ok(None);
-    };
-    let count = |i: usize| {
-        batch
-            .column(i)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .filter(|a| !a.is_null(0))
-            .map_or(0, |a| a.value(0))
+    }
+    let top = repeated
+        .sort(vec![ident("canon_rows").sort(false, false)])?
+        .limit(0, Some(1))?
+        .collect()
+        .await?;
+    let Some(batch) = top.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(None);
     };
     let options = FormatOptions::default().with_null("NULL");
     let sample = columns
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let value = ArrayFormatter::try_new(batch.column(i + 2).as_ref(), &options)
+            let value = ArrayFormatter::try_new(batch.column(i).as_ref(), &options)
                 .map(|f| f.value(0).to_string())
                 .unwrap_or_else(|_| "?".into());
             format!("{name} = {value}")
         })
         .collect::<Vec<_>>()
         .join(", ");
+    let rows = batch
+        .column(columns.len())
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .filter(|a| !a.is_null(0))
+        .map_or(0, |a| a.value(0));
     Ok(Some(Duplicates {
-        values: count(0),
+        values,
         sample,
-        rows: count(1),
+        rows,
     }))
 }

@@ -8,7 +8,7 @@
 //! against the contract's NOT NULL columns and every constraint, the contract's and the
 //! table's own.
 
-mod keys;
+pub(crate) mod keys;
 mod nullable;
 
 use std::sync::Arc;

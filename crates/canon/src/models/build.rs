@@ -10,20 +10,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use canon_model::model::{ModelKind, ModelSpec};
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::dataframe::DataFrame;
-use datafusion::functions_aggregate::expr_fn::count;
-use datafusion::prelude::{Expr, ident, lit};
 
 use super::compile::{Compiled, compile, unknown_model};
 use super::incremental;
-use super::record::{BuildRecord, DEPTH, KEY};
+use super::record::{self, BuildRecord, KEY};
 use crate::diagnostics::{Diagnostics, Event};
 use crate::error::{CanonError, ModelError, Result};
 use crate::policy::SqlPolicy;
 use crate::profile::RuntimeProfile;
 use crate::project::Project;
-use crate::registry::{CommitMetadata, Formats};
+use crate::registry::{CommitMetadata, Formats, format_of};
 use crate::runtime::Runtime;
 use crate::session::Session;
 
@@ -259,7 +256,7 @@ async fn create_tables(
             continue;
         }
         let format = model.contract.format;
-        let created = match formats.iter().find(|f| f.name() == format.name()) {
+        let created = match format_of(formats, format) {
             Some(f) => f
                 .create_if_absent(&model.contract)
                 .await
@@ -277,16 +274,7 @@ async fn create_tables(
 
 /// The record the model's last build committed, if its table has one.
 async fn last_record(formats: &Formats, model: &ModelSpec) -> Result<Option<BuildRecord>> {
-    let Some(format) = formats
-        .iter()
-        .find(|f| f.name() == model.contract.format.name())
-    else {
-        return Ok(None);
-    };
-    let value = format
-        .commit_metadata(&model.contract, KEY, DEPTH)
-        .await
-        .map_err(CanonError::Format)?;
+    let value = record::last(formats, model).await?;
     // A record this version of Canon cannot read is as good as none: the model starts over.
     Ok(value.and_then(|v| serde_json::from_value(v).ok()))
 }
@@ -325,11 +313,11 @@ async fn build_one(
         .chain(&model.contract.unique)
         .filter(|k| !k.is_empty());
     for key in keys {
-        if let Some(duplicate) = duplicate_key(rows.clone(), key).await? {
+        if let Some(found) = crate::check::keys::duplicates(rows.clone(), key).await? {
             return Err(ModelError::NotUnique {
                 model: model.name.clone(),
                 key: key.clone(),
-                duplicate,
+                duplicate: format!("{} is held by {} rows", found.sample, found.rows),
             }
             .into());
         }
@@ -404,42 +392,4 @@ async fn merge(session: &Session, model: &ModelSpec, rows: DataFrame) -> Result<
     .await;
     session.ctx.deregister_table(MERGE_SOURCE)?;
     merged
-}
-
-/// One value of `key` that more than one of the model's rows hold (NULLs aside, as a
-/// unique key allows them), shown as `column = value` pairs with its count.
-async fn duplicate_key(rows: DataFrame, key: &[String]) -> Result<Option<String>> {
-    let columns: Vec<Expr> = key.iter().map(ident).collect();
-    let not_null = columns
-        .iter()
-        .cloned()
-        .map(Expr::is_not_null)
-        .reduce(Expr::and)
-        .unwrap_or_else(|| lit(true));
-    let found = rows
-        .filter(not_null)?
-        .aggregate(columns, vec![count(lit(1)).alias("canon_rows")])?
-        .filter(ident("canon_rows").gt(lit(1_i64)))?
-        .limit(0, Some(1))?
-        .collect()
-        .await?;
-    let Some(batch) = found.iter().find(|b| b.num_rows() > 0) else {
-        return Ok(None);
-    };
-    let options = FormatOptions::default();
-    let value = |i: usize| {
-        ArrayFormatter::try_new(batch.column(i).as_ref(), &options)
-            .map(|f| f.value(0).to_string())
-            .unwrap_or_default()
-    };
-    let pairs: Vec<String> = key
-        .iter()
-        .enumerate()
-        .map(|(i, column)| format!("{column} = {}", value(i)))
-        .collect();
-    Ok(Some(format!(
-        "{} is held by {} rows",
-        pairs.join(", "),
-        value(key.len())
-    )))
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use super::compile::compile;
-use super::record::{BuildRecord, DEPTH, KEY};
-use crate::error::{CanonError, Result};
+use super::record::{self, BuildRecord};
+use crate::error::Result;
 use crate::profile::RuntimeProfile;
 use crate::project::Project;
 
@@ -92,16 +92,7 @@ pub async fn plan(project: &Project) -> Result<Plan> {
         let (change, reasons) = if !model.kind.is_stored() {
             (Change::View, Vec::new())
         } else {
-            let format = formats
-                .iter()
-                .find(|f| f.name() == model.contract.format.name());
-            let recorded = match format {
-                Some(format) => format
-                    .commit_metadata(&model.contract, KEY, DEPTH)
-                    .await
-                    .map_err(CanonError::Format)?,
-                None => None,
-            };
+            let recorded = record::last(&formats, model).await?;
             let now = BuildRecord::of(model, crate::sql::fingerprint(&node.plan));
             match recorded.map(serde_json::from_value::<BuildRecord>) {
                 None => (Change::New, vec!["never built".to_string()]),

@@ -5,12 +5,30 @@
 use canon_model::model::ModelSpec;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{CanonError, Result};
+use crate::registry::{Formats, format_of};
+
 /// The commit-metadata key a model build's record is kept under.
 pub use crate::registry::MODEL_RECORD_KEY as KEY;
 
 /// How many commits back `canon plan` looks for a build's record (maintenance commits such
 /// as OPTIMIZE and VACUUM come between builds).
-pub(crate) const DEPTH: usize = 100;
+const DEPTH: usize = 100;
+
+/// What the last build of `model` recorded in its table's log, as written; `None` when it
+/// has no table, no format compiled in, or no build record in its last [`DEPTH`] commits.
+pub(crate) async fn last(
+    formats: &Formats,
+    model: &ModelSpec,
+) -> Result<Option<serde_json::Value>> {
+    let Some(format) = format_of(formats, model.contract.format) else {
+        return Ok(None);
+    };
+    format
+        .commit_metadata(&model.contract, KEY, DEPTH)
+        .await
+        .map_err(CanonError::Format)
+}
 
 /// What one build of a model recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,11 +10,16 @@ use std::sync::Arc;
 use datafusion::catalog::{TableFunctionImpl, TableProvider, TableProviderFactory};
 
 use super::DatasetError;
-use crate::contract::DatasetSpec;
+use crate::contract::{DatasetSpec, Format};
 use crate::error::BoxError;
 
 /// The project's datasets by name, shared read-only by every session.
 pub type DatasetTables = Arc<BTreeMap<String, Arc<dyn TableProvider>>>;
+
+/// The one of `formats` that stores tables of `format`, when it is compiled in.
+pub fn format_of(formats: &Formats, format: Format) -> Option<&Arc<dyn TableFormat>> {
+    formats.iter().find(|f| f.name() == format.name())
+}
 
 /// The commit-metadata key under which a model's build records what it was built from.
 pub const MODEL_RECORD_KEY: &str = "canon.model";

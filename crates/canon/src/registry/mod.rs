@@ -28,7 +28,7 @@ mod verified;
 
 pub use format::{
     CommitInfo, CommitMetadata, DatasetTables, Formats, MODEL_RECORD_KEY, TableFormat,
-    TableFunctionSpec,
+    TableFunctionSpec, format_of,
 };
 use lister::LocalLister;
 use verified::DatasetEntry;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use canon_model::model::{ModelSpec, build_order, contract_mismatches};
+use canon_model::util::quote_ident;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::memory::{MemoryCatalogProvider, MemorySchemaProvider};
 use datafusion::catalog::view::ViewTable;
@@ -33,9 +34,7 @@ pub(crate) async fn register_stored(
     formats: &Formats,
     model: &ModelSpec,
 ) -> RegisteredDataset {
-    let format = formats
-        .iter()
-        .find(|f| f.name() == model.contract.format.name());
+    let format = super::format_of(formats, model.contract.format);
     // Asked first: opening a location without a table makes table formats log errors.
     match format {
         Some(format) => match format.exists(&model.contract).await {
@@ -154,7 +153,7 @@ pub(crate) async fn register_views(
             schema_fingerprint: crate::contract::schema_fingerprint(&spec.schema()),
             ddl: format!(
                 "CREATE VIEW {} AS {}",
-                quoted(&view.name),
+                quote_ident(&view.name),
                 view.sql.text.trim()
             ),
             notes: Vec::new(),
@@ -198,10 +197,6 @@ fn parse(
         (Some(statement), true) => Ok(statement),
         _ => Err(failure(view, "a model is one query".to_string())),
     }
-}
-
-fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 fn failure(view: &ModelSpec, message: String) -> RegistrationError {
