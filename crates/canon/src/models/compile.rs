@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use canon_model::model::{ModelKind, ModelSpec, build_order, contract_mismatches};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::memory::{MemoryCatalogProvider, MemorySchemaProvider};
-use datafusion::catalog::{CatalogProvider, SchemaProvider};
+use datafusion::catalog::SchemaProvider;
+use datafusion::catalog::memory::MemorySchemaProvider;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
@@ -142,14 +142,10 @@ async fn contract_state(project: &Project) -> Result<SessionState> {
     for (name, contract) in contracts {
         schema.register_table(name.clone(), Arc::new(EmptyTable::new(contract)))?;
     }
-    let options = state.config().options();
-    let catalog = MemoryCatalogProvider::new();
-    catalog.register_schema(&options.catalog.default_schema, Arc::new(schema))?;
-    let default_catalog = options.catalog.default_catalog.clone();
-    state
-        .catalog_list()
-        .register_catalog(default_catalog, Arc::new(catalog));
-    Ok(state)
+    Ok(crate::registry::models::with_default_schema(
+        &state,
+        Arc::new(schema),
+    )?)
 }
 
 /// What planning a model's query gives: the names it reads, its plan, and where each

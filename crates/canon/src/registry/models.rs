@@ -106,7 +106,8 @@ pub(crate) async fn register_views(
             .register_table(name.clone(), Arc::clone(table))
             .map_err(|e| failure_of(models, "", e.strip_backtrace()))?;
     }
-    let state = view_state(template, Arc::clone(&schema) as _)?;
+    let state = with_default_schema(template, Arc::clone(&schema) as _)
+        .map_err(|e| failure_of(models, "", e.strip_backtrace()))?;
 
     // Each view's reads, by parsing alone: planning needs the views it reads first.
     let mut reads: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -167,16 +168,15 @@ pub(crate) async fn register_views(
     Ok(registered)
 }
 
-/// The template with one catalog holding `schema` as its default schema.
-fn view_state(
+/// The template with one catalog holding `schema` as its default schema: where views are
+/// planned over the registered tables, and models compiled over their contracts.
+pub(crate) fn with_default_schema(
     template: &SessionState,
     schema: Arc<dyn SchemaProvider>,
-) -> Result<SessionState, RegistrationError> {
+) -> DfResult<SessionState> {
     let options = template.config().options();
     let catalog = MemoryCatalogProvider::new();
-    catalog
-        .register_schema(&options.catalog.default_schema, schema)
-        .map_err(|e| failure_of(&[], "", e.strip_backtrace()))?;
+    catalog.register_schema(&options.catalog.default_schema, schema)?;
     let catalogs = MemoryCatalogProviderList::new();
     catalogs.register_catalog(options.catalog.default_catalog.clone(), Arc::new(catalog));
     Ok(SessionStateBuilder::new_from_existing(template.clone())
