@@ -6,6 +6,7 @@ mod caches;
 mod compare;
 mod distributed;
 mod memory;
+mod models;
 mod report;
 mod serve;
 mod smallfiles;
@@ -164,6 +165,31 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// `canon compile` over many generated models, and an append model's incremental build
+    /// against a full rebuild, under a memory limit.
+    Models {
+        /// The release `canon` binary.
+        #[arg(long)]
+        canon: PathBuf,
+        /// Scratch directory for the generated projects and data.
+        #[arg(long, default_value = ".bench/work")]
+        work: PathBuf,
+        /// Models in the generated graph.
+        #[arg(long, default_value_t = 1000)]
+        models: usize,
+        /// Rows the append model holds before the incremental build.
+        #[arg(long, default_value_t = 50_000_000)]
+        rows: i64,
+        /// Rows added upstream before the incremental build.
+        #[arg(long, default_value_t = 1_000_000)]
+        new_rows: i64,
+        /// The builds' memory limit.
+        #[arg(long, default_value = "512MiB")]
+        memory_limit: String,
+        /// Timed runs of `canon compile`.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// The same files on local disk and on an S3 server: first and repeated queries, with
     /// and without caches, and the requests each made.
     Storage {
@@ -277,6 +303,26 @@ async fn run(command: Cmd) -> BenchResult<()> {
                 work,
                 rows,
                 seconds,
+            })
+            .await
+        }
+        Cmd::Models {
+            canon,
+            work,
+            models,
+            rows,
+            new_rows,
+            memory_limit,
+            runs,
+        } => {
+            models::run(&models::Options {
+                canon,
+                work,
+                models,
+                rows,
+                new_rows,
+                memory_limit,
+                runs,
             })
             .await
         }

@@ -34,6 +34,10 @@ pub(crate) struct BuildArgs {
     /// Rebuild incremental models from all their query's rows, not only the new ones.
     #[arg(long)]
     full_refresh: bool,
+    /// How many models may build at once (models that do not read each other); default:
+    /// the number of cores.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
 }
 
 /// Builds the models in dependency order, with a line of progress per model on standard
@@ -53,6 +57,7 @@ pub(crate) async fn build(
         upstream: args.upstream,
         downstream: args.downstream,
         full_refresh: args.full_refresh,
+        jobs: args.jobs.map_or(0, usize::from),
     };
     let mut progress = |event: Progress<'_>| match event {
         Progress::Started {
@@ -145,16 +150,26 @@ pub(crate) async fn lineage(project: &Path, args: LineageArgs) -> Result<(), Fai
     Ok(())
 }
 
-/// `table.column`, then each next step indented under it.
+/// `table.column (kind)`, then each next step indented under it and, tracing back, the
+/// columns that shape a model's rows, marked `~`.
 fn render_trace(trace: &Trace, depth: usize, arrow: &str, out: &mut String) {
+    let indent = |depth: usize| "   ".repeat(depth.saturating_sub(1));
     let lead = if depth == 0 {
         String::new()
     } else {
-        format!("{}{arrow} ", "   ".repeat(depth - 1))
+        format!("{}{arrow} ", indent(depth))
     };
-    let _ = writeln!(out, "{lead}{}.{}", trace.table, trace.column);
+    let kind = trace
+        .kind
+        .map(|k| format!(" ({})", k.name()))
+        .unwrap_or_default();
+    let _ = writeln!(out, "{lead}{}.{}{kind}", trace.table, trace.column);
     for next in &trace.next {
         render_trace(next, depth + 1, arrow, out);
+    }
+    for (source, how) in &trace.influences {
+        let how: Vec<&str> = how.iter().map(|h| h.name()).collect();
+        let _ = writeln!(out, "{}~  {source} ({})", indent(depth + 1), how.join(", "));
     }
 }
 

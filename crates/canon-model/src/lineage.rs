@@ -1,6 +1,7 @@
 //! Column lineage as data: the tables a plan reads and, for each output column, the base
 //! table columns its value is computed from. The runtime computes it from plans.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Serialize, Serializer};
@@ -26,13 +27,76 @@ impl Serialize for SourceColumn {
     }
 }
 
-/// One output column and the table columns it derives from.
+/// How an output column's value is computed from a source column, from the closest to the
+/// farthest: the OpenLineage `DIRECT` subtypes (IDENTITY, TRANSFORMATION, AGGREGATION).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direct {
+    /// The value itself, under this or another name.
+    Copied,
+    /// The value through an expression (a cast, a function, arithmetic).
+    Transformed,
+    /// Many rows' values combined (an aggregate or a window function).
+    Aggregated,
+}
+
+impl Direct {
+    /// The kind as `canon lineage` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Copied => "copied",
+            Self::Transformed => "transformed",
+            Self::Aggregated => "aggregated",
+        }
+    }
+}
+
+/// How a source column shapes a plan's rows without being part of any value: the
+/// OpenLineage `INDIRECT` subtypes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Influence {
+    /// A filter predicate keeps or drops rows by it.
+    Filter,
+    /// A join matches rows by it.
+    Join,
+    /// Rows are grouped by it.
+    Group,
+    /// Rows are ordered by it.
+    Sort,
+    /// A window function partitions or orders its rows by it.
+    Window,
+}
+
+impl Influence {
+    /// The influence as `canon lineage` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Filter => "filter",
+            Self::Join => "join",
+            Self::Group => "group",
+            Self::Sort => "sort",
+            Self::Window => "window",
+        }
+    }
+}
+
+/// Where one output column's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ColumnLineage {
     /// The output column's name.
     pub name: String,
     /// Its source columns, sorted; empty for constants and row counts.
     pub sources: Vec<SourceColumn>,
+    /// How the value comes from each of `sources` (the farthest kind, when it comes from
+    /// one source along several paths).
+    #[serde(skip)]
+    pub kinds: BTreeMap<SourceColumn, Direct>,
+}
+
+impl ColumnLineage {
+    /// How the value comes from `source`; `None` when it does not.
+    pub fn kind(&self, source: &SourceColumn) -> Option<Direct> {
+        self.kinds.get(source).copied()
+    }
 }
 
 /// What a plan reads, and where each output column comes from.
@@ -42,6 +106,10 @@ pub struct Lineage {
     pub tables: Vec<String>,
     /// One entry per output column, in output order.
     pub columns: Vec<ColumnLineage>,
+    /// The source columns that shape which rows the plan yields (or their order), and how;
+    /// they are part of no output value.
+    #[serde(skip)]
+    pub influences: BTreeMap<SourceColumn, BTreeSet<Influence>>,
 }
 
 impl Lineage {

@@ -90,7 +90,27 @@ impl ModelSql {
 
 /// How an incremental model finds its new rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncrementalSpec {
+pub enum IncrementalSpec {
+    /// The rows from the last build's watermark on, on an output column that only grows.
+    Watermark(Watermark),
+    /// The rows its one Delta upstream inserted, updated or deleted since the version the
+    /// last build read, from the upstream's Change Data Feed (merge models).
+    Changes,
+}
+
+impl IncrementalSpec {
+    /// The watermark column and lookback, for a model that has one.
+    pub fn watermark(&self) -> Option<&Watermark> {
+        match self {
+            Self::Watermark(w) => Some(w),
+            Self::Changes => None,
+        }
+    }
+}
+
+/// A watermark on an output column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watermark {
     /// The output column whose values only grow (an event time, a sequence number).
     pub column: String,
     /// How far before the last watermark each build reads again, for late rows.

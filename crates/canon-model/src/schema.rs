@@ -223,11 +223,37 @@ pub(crate) fn model_rules(schema: &mut Schema) {
                 }
             },
             {
+                "if": { "properties": { "kind": { "const": append } }, "required": ["kind"] },
+                "then": {
+                    "description": "An append model finds its new rows by a column, not by a change feed.",
+                    "properties": { "incremental": { "properties": { "changes": false } } }
+                }
+            },
+            {
                 "if": { "properties": { "kind": { "enum": [append, merge] } }, "required": ["kind"] },
                 "else": {
                     "description": "Only append and merge models are incremental.",
                     "properties": { "incremental": false }
                 }
+            }
+        ]),
+    );
+}
+
+/// An incremental model reads either past a watermark column or a change feed.
+pub(crate) fn incremental_rules(schema: &mut Schema) {
+    schema.insert(
+        "oneOf".into(),
+        json!([
+            {
+                "description": "New rows from a column whose values only grow.",
+                "required": ["column"],
+                "properties": { "changes": false }
+            },
+            {
+                "description": "New, changed and deleted rows from the upstream's Change Data Feed.",
+                "required": ["changes"],
+                "properties": { "changes": { "const": true }, "column": false, "lookback": false }
             }
         ]),
     );

@@ -63,8 +63,9 @@ impl PyRuntime {
     /// write-audit-publish, and returns the per-model summary as a `pyarrow.Table`
     /// (`model`, `kind`, `status`, `rows`, `seconds`, `message`). A model that fails
     /// commits nothing and its downstream models are skipped; the summary says so. Sessions
-    /// made after the build see the models' new tables.
-    #[pyo3(signature = (models=None, full_refresh=false, upstream=false, downstream=false))]
+    /// made after the build see the models' new tables. `jobs` bounds how many models
+    /// build at once (default: the number of cores).
+    #[pyo3(signature = (models=None, full_refresh=false, upstream=false, downstream=false, jobs=None))]
     fn build<'py>(
         &self,
         py: Python<'py>,
@@ -72,6 +73,7 @@ impl PyRuntime {
         full_refresh: bool,
         upstream: bool,
         downstream: bool,
+        jobs: Option<std::num::NonZeroUsize>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let current = self.current();
         let project = current.project().clone();
@@ -81,6 +83,7 @@ impl PyRuntime {
             upstream,
             downstream,
             full_refresh,
+            jobs: jobs.map_or(0, usize::from),
         };
         let (report, reloaded) = wait(py, move || async move {
             let report =

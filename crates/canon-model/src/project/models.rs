@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::raw::{RawDataset, RawModel};
 use super::validate::Validator;
 use crate::contract::Format;
-use crate::model::{IncrementalSpec, ModelKind, ModelSpec, ModelSql};
+use crate::model::{IncrementalSpec, ModelKind, ModelSpec, ModelSql, Watermark};
 
 impl Validator<'_> {
     /// Every model, each named once among datasets and models. `seen` holds the datasets'
@@ -129,7 +129,9 @@ impl Validator<'_> {
             contract.location.clear();
             contract.declared_location.clear();
         }
-        if let (Some((spec, at)), Some(contract)) = (&incremental, &contract) {
+        if let (Some((IncrementalSpec::Watermark(spec), at)), Some(contract)) =
+            (&incremental, &contract)
+        {
             let appends = kind == Some(ModelKind::Append);
             self.incremental_column(spec, at.clone(), contract, appends, &key);
         }
@@ -174,6 +176,44 @@ impl Validator<'_> {
             return None;
         }
         let inc = incremental.get_ref();
+        match (&inc.changes, &inc.column) {
+            (Some(changes), None) => {
+                if !changes.get_ref() {
+                    let message = "`changes` is true or left out: without a change feed, name \
+                                   the column whose values only grow";
+                    self.problem(changes.span(), key("incremental.changes"), message);
+                    return None;
+                }
+                if appends {
+                    let message = "an append model reads past a column's watermark; applying an \
+                                   upstream's changes (updates and deletes too) is for kind = \
+                                   \"merge\"";
+                    self.problem(changes.span(), key("incremental.changes"), message);
+                    return None;
+                }
+                if let Some(lookback) = &inc.lookback {
+                    let message = "a change feed has no lookback: every change is read once";
+                    self.problem(lookback.span(), key("incremental.lookback"), message);
+                    return None;
+                }
+                return Some((IncrementalSpec::Changes, changes.span()));
+            }
+            (Some(changes), Some(_)) => {
+                let message = "give `column` or `changes = true`, not both";
+                self.problem(changes.span(), key("incremental"), message);
+                return None;
+            }
+            (None, None) => {
+                let message = "`incremental` needs `column = \"…\"` (a column whose values only \
+                               grow) or, for a merge model, `changes = true`";
+                self.problem(incremental.span(), key("incremental"), message);
+                return None;
+            }
+            (None, Some(_)) => {}
+        }
+        let Some(column) = &inc.column else {
+            return None;
+        };
         let lookback = match &inc.lookback {
             None => std::time::Duration::ZERO,
             Some(text) => match humantime::parse_duration(text.get_ref()) {
@@ -186,18 +226,18 @@ impl Validator<'_> {
                 }
             },
         };
-        let spec = IncrementalSpec {
-            column: inc.column.get_ref().clone(),
+        let spec = IncrementalSpec::Watermark(Watermark {
+            column: column.get_ref().clone(),
             lookback,
-        };
-        Some((spec, inc.column.span()))
+        });
+        Some((spec, column.span()))
     }
 
     /// The incremental column is an output column whose values can be compared with a
     /// watermark, a lookback needs a time, and new rows are told from old by the key.
     fn incremental_column(
         &mut self,
-        spec: &IncrementalSpec,
+        spec: &Watermark,
         at: Range<usize>,
         contract: &crate::contract::DatasetSpec,
         appends: bool,

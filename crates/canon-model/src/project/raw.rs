@@ -432,12 +432,16 @@ pub(crate) struct RawModel {
 /// How an incremental model finds its new rows.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "Incremental")]
+#[schemars(rename = "Incremental", transform = crate::schema::incremental_rules)]
 pub(crate) struct RawIncremental {
     /// An output column whose values only grow (a timestamp, a date or an integer): each
     /// build reads the rows past the largest value the table holds.
-    #[schemars(with = "String", pattern(NON_BLANK))]
-    pub column: Spanned<String>,
+    #[schemars(with = "Option<String>", pattern(NON_BLANK))]
+    pub column: Option<Spanned<String>>,
+    /// `true` (merge models): each build applies what the model's one Delta upstream
+    /// inserted, updated and deleted since the last build, read from its Change Data Feed.
+    #[schemars(with = "Option<bool>")]
+    pub changes: Option<Spanned<bool>>,
     /// How far before that value each build reads again, for rows that arrive late
     /// (timestamp and date columns; default "0s"). Rows already in the table are not
     /// written twice.

@@ -4,15 +4,19 @@
 //! then replace the table, in one commit. A model that fails commits nothing, and the
 //! models that read it are skipped.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use canon_model::model::{ModelKind, ModelSpec};
+use canon_model::model::{IncrementalSpec, ModelKind, ModelSpec};
 use datafusion::dataframe::DataFrame;
+use datafusion::prelude::{ident, lit};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 
-use super::compile::{Compiled, compile, unknown_model};
+use super::changes;
+use super::compile::{Compiled, CompiledModel, compile, unknown_model};
 use super::incremental;
 use super::record::{self, BuildRecord, KEY};
 use crate::diagnostics::{Diagnostics, Event};
@@ -35,6 +39,9 @@ pub struct BuildOptions {
     pub downstream: bool,
     /// Rebuild incremental models from all their query's rows instead of the new ones.
     pub full_refresh: bool,
+    /// How many models may build at once (models that do not read each other); 0 for as
+    /// many as the machine has cores.
+    pub jobs: usize,
 }
 
 /// What became of one model in a build.
@@ -121,9 +128,9 @@ pub enum Progress<'a> {
     Finished(&'a ModelBuild),
 }
 
-/// Compiles the project's models, then builds the selected ones in dependency order.
-/// Compile errors stop the build before anything runs; a model that fails stops only the
-/// models downstream of it.
+/// Compiles the project's models, then builds the selected ones in dependency order, at
+/// most [`BuildOptions::jobs`] at a time. Compile errors stop the build before anything
+/// runs; a model that fails stops only the models downstream of it.
 pub async fn build(
     project: Project,
     diagnostics: Diagnostics,
@@ -142,67 +149,138 @@ pub async fn build(
         allow_dml: true,
         ..runtime.project().policy.clone()
     };
-    let session = runtime.session().with_policy(policy);
+    let context = Context {
+        runtime: &runtime,
+        session: runtime.session().with_policy(policy),
+        formats: &formats,
+        tables: &tables,
+        full_refresh: options.full_refresh,
+    };
+    let jobs = match options.jobs {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
 
-    let total = selected.len();
-    let mut stopped: BTreeSet<String> = BTreeSet::new();
+    // Each model starts once every selected model it reads has finished; models outside
+    // the selection are taken as built.
+    let position: BTreeMap<&str, usize> = selected
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut waiting: Vec<&CompiledModel> =
+        selected.iter().filter_map(|n| compiled.model(n)).collect();
+    let mut finished: BTreeMap<String, Status> = BTreeMap::new();
+    let mut running = FuturesUnordered::new();
+    let mut started = 0;
     let mut report = BuildReport::default();
-    for (i, name) in selected.iter().enumerate() {
-        let (Some(model), Some(node)) = (runtime.project().model(name), compiled.model(name))
-        else {
-            continue;
+    loop {
+        let mut i = 0;
+        while i < waiting.len() && running.len() < jobs {
+            let node = waiting[i];
+            let ready = node
+                .upstreams
+                .iter()
+                .all(|u| !position.contains_key(u.as_str()) || finished.contains_key(u));
+            if !ready {
+                i += 1;
+                continue;
+            }
+            waiting.remove(i);
+            started += 1;
+            progress(Progress::Started {
+                model: &node.name,
+                index: started,
+                total: selected.len(),
+            });
+            let blocked = node
+                .upstreams
+                .iter()
+                .find(|u| matches!(finished.get(*u), Some(Status::Failed | Status::Skipped)))
+                .cloned();
+            running.push(context.model(node, blocked));
+        }
+        let Some(line) = running.next().await else {
+            break;
         };
-        progress(Progress::Started {
-            model: name,
-            index: i + 1,
-            total,
-        });
+        let line = line?;
+        runtime.diagnostics().record(Event::ModelBuilt {
+            model: line.model.clone(),
+            model_kind: line.kind.name().to_string(),
+            status: line.status.name().to_string(),
+            rows: line.rows,
+            elapsed_ms: (line.seconds * 1000.0) as u64,
+            message: line.message.clone(),
+        })?;
+        progress(Progress::Finished(&line));
+        finished.insert(line.model.clone(), line.status);
+        report.models.push(line);
+    }
+    report
+        .models
+        .sort_by_key(|m| position.get(m.model.as_str()).copied());
+    Ok(report)
+}
+
+/// What every model's build shares.
+struct Context<'a> {
+    runtime: &'a Runtime,
+    session: Session,
+    formats: &'a Formats,
+    tables: &'a [(String, std::result::Result<(), String>)],
+    full_refresh: bool,
+}
+
+impl Context<'_> {
+    /// Builds one model (or skips it, when `blocked` names an upstream that did not build)
+    /// and says what became of it.
+    async fn model(&self, node: &CompiledModel, blocked: Option<String>) -> Result<ModelBuild> {
         let started = Instant::now();
-        let blocked = node.upstreams.iter().find(|u| stopped.contains(*u));
+        let name = &node.name;
+        let model = self
+            .runtime
+            .project()
+            .model(name)
+            .ok_or_else(|| unknown_model(self.runtime.project(), name))?;
+        let created = self.tables.iter().find(|(n, _)| n == name).map(|(_, r)| r);
         let (status, rows, message) = if let Some(upstream) = blocked {
             let message = format!("`{upstream}`, which it reads, did not build");
             (Status::Skipped, None, Some(message))
-        } else if let Some(Err(message)) = tables.iter().find(|(n, _)| n == name).map(|(_, r)| r) {
+        } else if let Some(Err(message)) = created {
             (Status::Failed, None, Some(message.clone()))
         } else if !model.kind.is_stored() {
             (Status::View, None, None)
         } else {
             let record = BuildRecord::of(model, crate::sql::fingerprint(&node.plan));
-            let written = match last_record(&formats, model).await {
-                Ok(previous) => {
-                    build_one(&session, model, record, previous, options.full_refresh).await
-                }
-                Err(e) => Err(e),
-            };
+            let written = async {
+                let previous = last_record(self.formats, model).await?;
+                let feed = feed(self.runtime, model, node).await?;
+                build_one(
+                    &self.session,
+                    model,
+                    record,
+                    previous,
+                    feed,
+                    self.full_refresh,
+                )
+                .await
+            }
+            .await;
             match written {
                 Ok(Some(rows)) => (Status::Built, Some(rows), None),
                 Ok(None) => (Status::Unchanged, Some(0), Some("no new rows".to_string())),
                 Err(e) => (Status::Failed, None, Some(reason(&e))),
             }
         };
-        if matches!(status, Status::Failed | Status::Skipped) {
-            stopped.insert(name.clone());
-        }
-        let line = ModelBuild {
+        Ok(ModelBuild {
             model: name.clone(),
             kind: model.kind,
             status,
             rows,
             seconds: started.elapsed().as_secs_f64(),
             message,
-        };
-        runtime.diagnostics().record(Event::ModelBuilt {
-            model: line.model.clone(),
-            model_kind: line.kind.name().to_string(),
-            status: line.status.name().to_string(),
-            rows: line.rows,
-            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            message: line.message.clone(),
-        })?;
-        progress(Progress::Finished(&line));
-        report.models.push(line);
+        })
     }
-    Ok(report)
 }
 
 /// Why a model failed, for people: an error Canon raised inside DataFusion (a constraint
@@ -279,16 +357,99 @@ async fn last_record(formats: &Formats, model: &ModelSpec) -> Result<Option<Buil
     Ok(value.and_then(|v| serde_json::from_value(v).ok()))
 }
 
-/// Builds one stored model: picks its rows (all of them, or an append model's new ones),
-/// audits their keys, then writes them with `record` in one commit. `None` when an append
-/// model has no new rows, and so nothing was committed.
+/// The change feed a changes model reads: its upstream, that upstream's key, and the
+/// version the build reads up to (the upstream's latest when the build starts).
+struct Feed {
+    source: String,
+    key: Vec<String>,
+    version: u64,
+}
+
+/// The feed of a changes model; `None` for every other model.
+async fn feed(runtime: &Runtime, model: &ModelSpec, node: &CompiledModel) -> Result<Option<Feed>> {
+    if model.incremental != Some(IncrementalSpec::Changes) {
+        return Ok(None);
+    }
+    let project = runtime.project();
+    let fail = |reason: String| -> CanonError {
+        ModelError::NeedsFullRefresh {
+            model: model.name.clone(),
+            reason,
+        }
+        .into()
+    };
+    let reads = node.reads.iter().cloned().collect();
+    let source = changes::feed_source(project, &reads).map_err(fail)?;
+    let key = project
+        .dataset(&source)
+        .or_else(|| project.model(&source).map(|m| &m.contract))
+        .map(|c| c.primary_key.clone())
+        .unwrap_or_default();
+    let newest = match runtime.dataset(&source) {
+        Some(dataset) => dataset.commits(1).await,
+        None => None,
+    };
+    let version = match newest {
+        Some(Ok(commits)) => commits.first().map(|c| c.version),
+        Some(Err(e)) => return Err(CanonError::Format(e)),
+        None => None,
+    };
+    let version =
+        version.ok_or_else(|| fail(format!("`{source}` has no Delta log to read changes from")))?;
+    Ok(Some(Feed {
+        source,
+        key,
+        version,
+    }))
+}
+
+/// Builds one stored model: picks its rows (all of them, or an incremental model's new or
+/// changed ones), audits their keys, then writes them with `record` in one commit. `None`
+/// when an incremental model has nothing new, and so nothing was committed.
 async fn build_one(
     session: &Session,
     model: &ModelSpec,
     mut record: BuildRecord,
     previous: Option<BuildRecord>,
+    feed: Option<Feed>,
     full_refresh: bool,
 ) -> Result<Option<u64>> {
+    let resumed = previous.as_ref().filter(|_| !full_refresh);
+    if let (Some(feed), Some(before)) = (&feed, resumed) {
+        record.upstream_version = Some(feed.version);
+        incremental::can_resume(model, before, &record)?;
+        let Some(applied) = before.upstream_version else {
+            return Err(ModelError::NeedsFullRefresh {
+                model: model.name.clone(),
+                reason: "its last build recorded no upstream version".to_string(),
+            }
+            .into());
+        };
+        if applied >= feed.version {
+            return Ok(None);
+        }
+        let from = applied.saturating_add(1);
+        let (rows, count) =
+            changes::merge_rows(session, model, &feed.source, &feed.key, from, feed.version)
+                .await?;
+        if count == 0 {
+            return Ok(None);
+        }
+        let upserts = rows
+            .clone()
+            .filter(ident(changes::CHANGE).eq(lit(changes::UPSERT)))?
+            .drop_columns(&[changes::CHANGE])?;
+        audit(model, upserts).await?;
+        let session = session.with_extension(Arc::new(metadata(&record)?));
+        merge(&session, model, rows, true).await?;
+        return Ok(Some(count));
+    }
+    if let Some(feed) = &feed {
+        // A first build or a full refresh reads the upstream from this version on (a later
+        // one, if another writer commits meanwhile: applying those changes again at the
+        // next build leaves the same rows).
+        record.upstream_version = Some(feed.version);
+    }
     let all = session.sql(&model.sql.text).await?;
     let (rows, replace, count) = match model.kind {
         ModelKind::Append | ModelKind::Merge => {
@@ -309,6 +470,19 @@ async fn build_one(
         }
         ModelKind::Table | ModelKind::View => (all, true, 0),
     };
+    audit(model, rows.clone()).await?;
+    let session = session.with_extension(Arc::new(metadata(&record)?));
+    if model.kind == ModelKind::Merge && !replace {
+        merge(&session, model, rows, false).await?;
+        return Ok(Some(count));
+    }
+    // The rows were planned in the build session; the write runs in one that records them.
+    let rows = DataFrame::new(session.ctx.state(), rows.logical_plan().clone());
+    Ok(Some(session.insert(&model.name, rows, replace).await?))
+}
+
+/// Fails unless every key of the model's contract is unique among `rows`.
+async fn audit(model: &ModelSpec, rows: DataFrame) -> Result<()> {
     let keys = std::iter::once(&model.contract.primary_key)
         .chain(&model.contract.unique)
         .filter(|k| !k.is_empty());
@@ -322,27 +496,33 @@ async fn build_one(
             .into());
         }
     }
-    let record = serde_json::to_value(&record).map_err(|e| {
-        CanonError::DataFusion(datafusion::error::DataFusionError::External(e.into()))
-    })?;
-    let metadata = CommitMetadata([(KEY.to_string(), record)].into_iter().collect());
-    let session = session.with_extension(Arc::new(metadata));
-    if model.kind == ModelKind::Merge && !replace {
-        merge(&session, model, rows).await?;
-        return Ok(Some(count));
-    }
-    // The rows were planned in the build session; the write runs in one that records them.
-    let rows = DataFrame::new(session.ctx.state(), rows.logical_plan().clone());
-    Ok(Some(session.insert(&model.name, rows, replace).await?))
+    Ok(())
 }
 
-/// The scratch table a merge build reads its changed rows from.
-const MERGE_SOURCE: &str = "canon_merge_source";
+/// The commit metadata that carries a build's record.
+fn metadata(record: &BuildRecord) -> Result<CommitMetadata> {
+    let record = serde_json::to_value(record).map_err(|e| {
+        CanonError::DataFusion(datafusion::error::DataFusionError::External(e.into()))
+    })?;
+    Ok(CommitMetadata(
+        [(KEY.to_string(), record)].into_iter().collect(),
+    ))
+}
+
+/// The prefix of the scratch table a merge build reads its changed rows from (one per
+/// model, since models build side by side in one catalog).
+const MERGE_SOURCE: &str = "canon_merge_source_";
 
 /// Merges `rows` into a model's table by its primary key: a matched row takes the new
-/// values, an unmatched one is inserted. One `MERGE` statement, so one commit; what it
-/// reports it changed.
-async fn merge(session: &Session, model: &ModelSpec, rows: DataFrame) -> Result<u64> {
+/// values, an unmatched one is inserted; with `changes`, a row marked for deletion
+/// ([`changes::CHANGE`]) deletes its key instead. One `MERGE` statement, so one commit;
+/// what it reports it changed.
+async fn merge(
+    session: &Session,
+    model: &ModelSpec,
+    rows: DataFrame,
+    changes: bool,
+) -> Result<u64> {
     let q = canon_model::util::quote_ident;
     let columns: Vec<&str> = model
         .contract
@@ -363,20 +543,34 @@ async fn merge(session: &Session, model: &ModelSpec, rows: DataFrame) -> Result<
         .collect();
     let names: Vec<String> = columns.iter().map(|c| q(c)).collect();
     let values: Vec<String> = columns.iter().map(|c| format!("s.{}", q(c))).collect();
+    let (delete, insert_when) = if changes {
+        let is = |what: &str| format!("s.{} = '{what}'", q(changes::CHANGE));
+        (
+            format!(" WHEN MATCHED AND {} THEN DELETE", is(changes::DELETE)),
+            format!(" AND {}", is(changes::UPSERT)),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     let matched = if set.is_empty() {
         String::new()
     } else {
         format!(" WHEN MATCHED THEN UPDATE SET {}", set.join(", "))
     };
+    let scratch = format!("{MERGE_SOURCE}{}", model.name);
     let sql = format!(
-        "MERGE INTO {} AS t USING {MERGE_SOURCE} AS s ON {}{matched} \
-         WHEN NOT MATCHED THEN INSERT ({}) VALUES ({})",
+        "MERGE INTO {} AS t USING {} AS s ON {}{delete}{matched} \
+         WHEN NOT MATCHED{insert_when} THEN INSERT ({}) VALUES ({})",
         q(&model.name),
+        q(&scratch),
         on.join(" AND "),
         names.join(", "),
         values.join(", ")
     );
-    session.ctx.register_table(MERGE_SOURCE, rows.into_view())?;
+    let table = datafusion::common::TableReference::bare(scratch.as_str());
+    session
+        .ctx
+        .register_table(table.clone(), rows.into_view())?;
     // Canon writes this statement, quoted as the generic dialect quotes, whatever dialect
     // the project's queries are read in.
     let merged = async {
@@ -390,6 +584,6 @@ async fn merge(session: &Session, model: &ModelSpec, rows: DataFrame) -> Result<
         Ok::<_, CanonError>(crate::session::rows_affected(&batches))
     }
     .await;
-    session.ctx.deregister_table(MERGE_SOURCE)?;
+    session.ctx.deregister_table(table)?;
     merged
 }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use canon_model::model::{ModelKind, ModelSpec, build_order, contract_mismatches};
+use canon_model::model::{IncrementalSpec, ModelKind, ModelSpec, build_order, contract_mismatches};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::SchemaProvider;
 use datafusion::catalog::memory::MemorySchemaProvider;
@@ -192,6 +192,15 @@ async fn compile_model(
                 problem(model, Some(&column), message, at)
             })
             .collect());
+    }
+    if model.incremental == Some(IncrementalSpec::Changes) {
+        let wrong = match super::changes::feed_source(project, &reads) {
+            Ok(source) => super::changes::not_row_wise(&plan, &source),
+            Err(message) => Some(message),
+        };
+        if let Some(message) = wrong {
+            return Err(vec![problem(model, None, message, None)]);
+        }
     }
     let upstreams = reads
         .iter()

@@ -6,7 +6,7 @@
 //! record, so any machine can resume, and a build killed before its commit leaves the last
 //! one in force.
 
-use canon_model::model::{ModelKind, ModelSpec};
+use canon_model::model::{IncrementalSpec, ModelKind, ModelSpec};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{JoinType, ScalarValue};
 use datafusion::dataframe::DataFrame;
@@ -43,20 +43,7 @@ pub(crate) async fn new_rows(
     let resumes = previous.is_some() && !full_refresh;
     let resume = match previous {
         Some(before) if !full_refresh => {
-            let reason = if before.columns != now.columns || before.primary_key != now.primary_key {
-                Some("its contract changed since the last build")
-            } else if before.incremental != now.incremental {
-                Some("its incremental column or lookback changed since the last build")
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                return Err(ModelError::NeedsFullRefresh {
-                    model: model.name.clone(),
-                    reason: reason.to_string(),
-                }
-                .into());
-            }
+            can_resume(model, before, now)?;
             before.watermark
         }
         // Rows but no record of the build that wrote them (another writer, or a log
@@ -71,7 +58,10 @@ pub(crate) async fn new_rows(
         }
         _ => None,
     };
-    let incremental = model.incremental.as_ref();
+    let incremental = model
+        .incremental
+        .as_ref()
+        .and_then(IncrementalSpec::watermark);
     let mut rows = all;
     if let (Some(watermark), Some(incremental)) = (resume, incremental) {
         let column = &incremental.column;
@@ -136,6 +126,23 @@ pub(crate) async fn new_rows(
         watermark,
         replace,
     })
+}
+
+/// Refuses to add to a table built under another contract or incremental setting.
+pub(crate) fn can_resume(model: &ModelSpec, before: &BuildRecord, now: &BuildRecord) -> Result<()> {
+    let reason = if before.columns != now.columns || before.primary_key != now.primary_key {
+        "its contract changed since the last build"
+    } else if before.incremental != now.incremental {
+        "how it finds new rows (its incremental column, lookback or change feed) changed since \
+         the last build"
+    } else {
+        return Ok(());
+    };
+    Err(ModelError::NeedsFullRefresh {
+        model: model.name.clone(),
+        reason: reason.to_string(),
+    }
+    .into())
 }
 
 /// Whether the model's table holds any row (an unbuilt model's stand-in holds none).

@@ -2,7 +2,7 @@
 //! metadata, so that any machine can tell what the table was built from: the query's plan
 //! fingerprint and the contract it was built under. `canon plan` compares the project with it.
 
-use canon_model::model::ModelSpec;
+use canon_model::model::{IncrementalSpec, ModelSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CanonError, Result};
@@ -43,7 +43,7 @@ pub struct BuildRecord {
     /// The contract's unique keys.
     #[serde(default)]
     pub unique: Vec<Vec<String>>,
-    /// An incremental model's column and lookback (`column` or `column - lookback`): a
+    /// An incremental model's column and lookback (`column - lookback`), or `changes`: a
     /// watermark is only good for the column it was taken on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental: Option<String>,
@@ -51,6 +51,9 @@ pub struct BuildRecord {
     /// holds, in the column's own units (a timestamp's, days for a date).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark: Option<i64>,
+    /// A changes model's upstream version: the last whose changes the table holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_version: Option<u64>,
 }
 
 /// A contract column as a build recorded it.
@@ -82,11 +85,14 @@ impl BuildRecord {
                 .collect(),
             primary_key: model.contract.primary_key.clone(),
             unique: model.contract.unique.clone(),
-            incremental: model
-                .incremental
-                .as_ref()
-                .map(|i| format!("{} - {}", i.column, humantime::format_duration(i.lookback))),
+            incremental: model.incremental.as_ref().map(|i| match i {
+                IncrementalSpec::Watermark(w) => {
+                    format!("{} - {}", w.column, humantime::format_duration(w.lookback))
+                }
+                IncrementalSpec::Changes => "changes".to_string(),
+            }),
             watermark: None,
+            upstream_version: None,
         }
     }
 }

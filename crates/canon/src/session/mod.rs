@@ -132,6 +132,14 @@ impl Session {
         self.run_statement(statement, Some(sql)).await
     }
 
+    /// The logical plan of one statement of SQL text, checked by the policy as
+    /// [`Self::sql`] checks it, as planned now: never a kept plan, so that a caller may
+    /// rewrite it (a model build reads its upstream's changes in its place).
+    pub(crate) async fn fresh_plan(&self, sql: &str) -> Result<LogicalPlan> {
+        let statement = self.one_statement(sql)?;
+        Ok(self.plan_statement(statement).await?.0)
+    }
+
     /// Runs an already-parsed statement under the same policy as SQL text.
     ///
     /// Queries are recorded by the plan hook when they run; DDL and `SET`, which DataFusion

@@ -1,14 +1,15 @@
 //! Column lineage: the tables a plan reads and, for each output column, the base table
-//! columns its value is computed from.
+//! columns its value is computed from and how (copied, transformed, aggregated).
 //!
 //! The walk resolves each output column through the plan's operators down to table scans:
 //! projections, aggregates and window functions contribute the columns their expressions
 //! reference (window partitioning and ordering included, as they shape the value); joins,
-//! unions, aliases, CTEs and subqueries pass columns through. Columns that only select rows
-//! — filter predicates, join keys — are not sources of any output column, but their tables
-//! are among the tables read.
+//! unions, aliases, CTEs and subqueries pass columns through. Columns that only select,
+//! group or order rows (filter predicates, join keys, grouping keys, sort keys) are the
+//! plan's influences, apart from any output column's sources; their tables are among the
+//! tables read.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion::catalog::cte_worktable::CteWorkTable;
@@ -18,7 +19,7 @@ use datafusion::common::{Column, DFSchema, JoinType, TableReference};
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{Distinct, Expr, LogicalPlan, TableScan};
 
-pub use canon_model::lineage::{ColumnLineage, Lineage, SourceColumn};
+pub use canon_model::lineage::{ColumnLineage, Direct, Influence, Lineage, SourceColumn};
 
 /// The lineage of a logical plan as a session with `options` records it: tables in its
 /// default catalog and schema are named by their bare name.
@@ -34,6 +35,7 @@ pub fn of(plan: &LogicalPlan, default_catalog: &str, default_schema: &str) -> Li
         catalog: default_catalog,
         schema: default_schema,
         work_tables: HashMap::new(),
+        influences: BTreeMap::new(),
     };
     let sources = walker.plan(plan);
     let columns = plan
@@ -43,7 +45,8 @@ pub fn of(plan: &LogicalPlan, default_catalog: &str, default_schema: &str) -> Li
         .zip(sources)
         .map(|(field, sources)| ColumnLineage {
             name: field.name().clone(),
-            sources: sources.into_iter().collect(),
+            sources: sources.keys().cloned().collect(),
+            kinds: sources,
         })
         .collect();
     let mut tables = BTreeSet::new();
@@ -59,10 +62,12 @@ pub fn of(plan: &LogicalPlan, default_catalog: &str, default_schema: &str) -> Li
     Lineage {
         tables: tables.into_iter().collect(),
         columns,
+        influences: walker.influences,
     }
 }
 
-type Sources = BTreeSet<SourceColumn>;
+/// An output column's source columns, each with how its value comes from it.
+type Sources = BTreeMap<SourceColumn, Direct>;
 
 /// How many times a recursive CTE's term is re-walked to let sources flow around the loop;
 /// each pass can only add sources, and real CTEs settle in one or two.
@@ -73,6 +78,8 @@ struct Walker<'a> {
     schema: &'a str,
     /// The sources of each recursive CTE's columns, while its recursive term is walked.
     work_tables: HashMap<String, Vec<Sources>>,
+    /// The columns that select, group or order rows, as the walk meets them.
+    influences: BTreeMap<SourceColumn, BTreeSet<Influence>>,
 }
 
 impl Walker<'_> {
@@ -94,13 +101,17 @@ impl Walker<'_> {
                     .collect();
                 let mut out: Vec<Sources> = groups
                     .iter()
-                    .map(|e| self.expr(e, a.input.schema(), &input))
+                    .map(|e| self.value(e, a.input.schema(), &input))
                     .collect();
+                for key in &out {
+                    self.influenced(key, Influence::Group);
+                }
                 // Grouping sets add an internal grouping id between keys and aggregates.
                 let internal = width.saturating_sub(groups.len() + a.aggr_expr.len());
                 out.extend(std::iter::repeat_n(Sources::new(), internal));
                 for e in &a.aggr_expr {
-                    out.push(self.expr(e, a.input.schema(), &input));
+                    let sources = self.expr(e, a.input.schema(), &input);
+                    out.push(at_least(sources, Direct::Aggregated));
                 }
                 out
             }
@@ -108,13 +119,39 @@ impl Walker<'_> {
                 let mut out = self.plan(&w.input);
                 let input = out.clone();
                 for e in &w.window_expr {
-                    out.push(self.expr(e, w.input.schema(), &input));
+                    if let Expr::WindowFunction(f) = e.clone().unalias_nested().data {
+                        let shaping = f
+                            .params
+                            .partition_by
+                            .iter()
+                            .chain(f.params.order_by.iter().map(|sort| &sort.expr));
+                        for by in shaping {
+                            let sources = self.expr(by, w.input.schema(), &input);
+                            self.influenced(&sources, Influence::Window);
+                        }
+                    }
+                    let sources = self.expr(e, w.input.schema(), &input);
+                    out.push(at_least(sources, Direct::Aggregated));
                 }
                 out
             }
             LogicalPlan::Join(j) => {
                 let mut left = self.plan(&j.left);
                 let mut right = self.plan(&j.right);
+                for (l, r) in &j.on {
+                    let l = self.expr(l, j.left.schema(), &left);
+                    let r = self.expr(r, j.right.schema(), &right);
+                    self.influenced(&l, Influence::Join);
+                    self.influenced(&r, Influence::Join);
+                }
+                if let Some(filter) = &j.filter {
+                    let both: Vec<Sources> = left.iter().chain(&right).cloned().collect();
+                    let schema = j.left.schema().join(j.right.schema());
+                    if let Ok(schema) = schema {
+                        let sources = self.expr(filter, &schema, &both);
+                        self.influenced(&sources, Influence::Join);
+                    }
+                }
                 match j.join_type {
                     JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full => {
                         left.append(&mut right);
@@ -140,9 +177,7 @@ impl Walker<'_> {
                         inputs
                             .iter()
                             .filter_map(|s| s.get(i))
-                            .flatten()
-                            .cloned()
-                            .collect()
+                            .fold(Sources::new(), |all, s| union(&all, s))
                     })
                     .collect()
             }
@@ -165,9 +200,21 @@ impl Walker<'_> {
                 sources
             }
             LogicalPlan::Distinct(Distinct::On(on)) => self.exprs(&on.select_expr, &on.input),
-            LogicalPlan::Filter(_)
-            | LogicalPlan::Sort(_)
-            | LogicalPlan::Limit(_)
+            LogicalPlan::Filter(f) => {
+                let input = self.plan(&f.input);
+                let sources = self.expr(&f.predicate, f.input.schema(), &input);
+                self.influenced(&sources, Influence::Filter);
+                input
+            }
+            LogicalPlan::Sort(sort) => {
+                let input = self.plan(&sort.input);
+                for by in &sort.expr {
+                    let sources = self.expr(&by.expr, sort.input.schema(), &input);
+                    self.influenced(&sources, Influence::Sort);
+                }
+                input
+            }
+            LogicalPlan::Limit(_)
             | LogicalPlan::Repartition(_)
             | LogicalPlan::SubqueryAlias(_)
             | LogicalPlan::Subquery(_)
@@ -211,10 +258,11 @@ impl Walker<'_> {
             .fields()
             .iter()
             .map(|field| {
-                Sources::from([SourceColumn {
+                let column = SourceColumn {
                     table: table.clone(),
                     column: field.name().clone(),
-                }])
+                };
+                Sources::from([(column, Direct::Copied)])
             })
             .collect()
     }
@@ -223,11 +271,32 @@ impl Walker<'_> {
         let sources = self.plan(input);
         exprs
             .iter()
-            .map(|e| self.expr(e, input.schema(), &sources))
+            .map(|e| self.value(e, input.schema(), &sources))
             .collect()
     }
 
-    /// The sources of an expression over an input with these column sources.
+    /// The sources of a value: a column (renamed or not) keeps how its sources reach it;
+    /// any other expression transforms them.
+    fn value(&mut self, expr: &Expr, schema: &DFSchema, input: &[Sources]) -> Sources {
+        let sources = self.expr(expr, schema, input);
+        match expr.clone().unalias_nested().data {
+            Expr::Column(_) => sources,
+            _ => at_least(sources, Direct::Transformed),
+        }
+    }
+
+    /// Records that these columns shape the plan's rows.
+    fn influenced(&mut self, sources: &Sources, how: Influence) {
+        for column in sources.keys() {
+            self.influences
+                .entry(column.clone())
+                .or_default()
+                .insert(how);
+        }
+    }
+
+    /// The sources of an expression over an input with these column sources, as they reach
+    /// the columns it references.
     fn expr(&mut self, expr: &Expr, schema: &DFSchema, input: &[Sources]) -> Sources {
         let mut out = Sources::new();
         for column in expr.column_refs() {
@@ -235,7 +304,7 @@ impl Walker<'_> {
                 .maybe_index_of_column(column)
                 .and_then(|i| input.get(i))
             {
-                out.extend(sources.iter().cloned());
+                out = union(&out, sources);
             }
         }
         let mut subqueries: Vec<Arc<LogicalPlan>> = Vec::new();
@@ -247,7 +316,9 @@ impl Walker<'_> {
             Ok(TreeNodeRecursion::Continue)
         });
         for subquery in subqueries {
-            out.extend(self.plan(&subquery).into_iter().flatten());
+            for sources in self.plan(&subquery) {
+                out = union(&out, &at_least(sources, Direct::Transformed));
+            }
         }
         out
     }
@@ -260,10 +331,11 @@ impl Walker<'_> {
             .into_iter()
             .map(|input| (input.schema().as_ref(), self.plan(input)))
             .collect();
-        let everything: Sources = inputs
+        let everything = inputs
             .iter()
-            .flat_map(|(_, sources)| sources.iter().flatten().cloned())
-            .collect();
+            .flat_map(|(_, sources)| sources.iter())
+            .fold(Sources::new(), |all, s| union(&all, s));
+        let everything = at_least(everything, Direct::Transformed);
         plan.schema()
             .iter()
             .map(|(qualifier, field)| {
@@ -306,9 +378,24 @@ impl Walker<'_> {
 
 /// Column-wise union of two source lists of the same width.
 fn merge(a: &[Sources], b: &[Sources]) -> Vec<Sources> {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| x.union(y).cloned().collect())
+    a.iter().zip(b).map(|(x, y)| union(x, y)).collect()
+}
+
+/// The sources of either, each reached the farthest way either reaches it.
+fn union(a: &Sources, b: &Sources) -> Sources {
+    let mut out = a.clone();
+    for (column, how) in b {
+        let kind = out.entry(column.clone()).or_insert(*how);
+        *kind = (*kind).max(*how);
+    }
+    out
+}
+
+/// The sources, each reached at least as far as `how`.
+fn at_least(sources: Sources, how: Direct) -> Sources {
+    sources
+        .into_iter()
+        .map(|(column, kind)| (column, kind.max(how)))
         .collect()
 }
 

@@ -242,3 +242,81 @@ fn every_model_of_a_build_is_an_event_in_diagnostics() {
         .expect("an event for zone_names");
     assert_eq!(view["status"], "view", "{view}");
 }
+
+#[test]
+fn independent_models_build_side_by_side_up_to_the_jobs_given() {
+    let (_dir, project) = example_copy();
+    // What the progress lines say, in order: `start M` for `[i/n] M`, `end M` for `M: …`.
+    let events = |jobs: &str| -> (Vec<String>, String) {
+        let out = canon(&project, &["build", "--jobs", jobs], None);
+        let progress = stderr(&out);
+        let summary = ok(out);
+        let events = progress
+            .lines()
+            .filter_map(|l| {
+                if let Some((_, model)) = l.strip_prefix('[').and_then(|l| l.split_once("] ")) {
+                    Some(format!("start {model}"))
+                } else {
+                    // `      model: status…`; other lines (logs) are not progress.
+                    let (model, _) = l.strip_prefix("      ")?.split_once(": ")?;
+                    (!model.contains(' ')).then(|| format!("end {model}"))
+                }
+            })
+            .collect();
+        (events, summary)
+    };
+    let most_at_once = |events: &[String]| {
+        let mut running = 0_i32;
+        let mut most = 0;
+        for e in events {
+            running += if e.starts_with("start") { 1 } else { -1 };
+            most = most.max(running);
+        }
+        most
+    };
+    let (one, _) = events("1");
+    assert_eq!(one.len(), 10, "{one:?}");
+    assert_eq!(most_at_once(&one), 1, "{one:?}");
+
+    let (two, summary) = events("2");
+    // trips_clean and zone_names read only datasets: both start before either ends.
+    assert_eq!(
+        &two[..2],
+        ["start trips_clean", "start zone_names"],
+        "{two:?}"
+    );
+    assert_eq!(most_at_once(&two), 2, "{two:?}");
+    // A model starts only after every model it reads has ended.
+    let at = |e: &str| {
+        two.iter()
+            .position(|x| x == e)
+            .unwrap_or_else(|| panic!("{e}: {two:?}"))
+    };
+    for (model, reads) in [
+        ("daily_zone_fares", "trips_clean"),
+        ("payment_mix", "trips_clean"),
+        ("daily_fares", "daily_zone_fares"),
+        ("daily_fares", "zone_names"),
+    ] {
+        assert!(
+            at(&format!("end {reads}")) < at(&format!("start {model}")),
+            "{two:?}"
+        );
+    }
+    // The summary keeps build order, whatever order the models ended in.
+    let models: Vec<&str> = summary
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        models,
+        [
+            "trips_clean",
+            "daily_zone_fares",
+            "payment_mix",
+            "zone_names",
+            "daily_fares"
+        ]
+    );
+}

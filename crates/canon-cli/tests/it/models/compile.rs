@@ -346,15 +346,30 @@ columns = [{ name = "m", type = "Utf8" }]
 #[test]
 fn lineage_traces_columns_across_the_graph() {
     let (_dir, project) = example_copy();
+    // Each step says how its value comes from the next; `~` marks a model's columns that
+    // only shape its rows.
     let back = ok(canon(&project, &["lineage", "daily_fares.fare"], None));
     assert_eq!(
         back,
-        "daily_fares.fare\n<- daily_zone_fares.fare\n   <- trips_clean.fare\n      <- trips.fare\n"
+        "daily_fares.fare\n\
+         <- daily_zone_fares.fare (copied)\n\
+         \x20  <- trips_clean.fare (aggregated)\n\
+         \x20     <- trips.fare (transformed)\n\
+         \x20     ~  trips.fare (filter)\n\
+         \x20  ~  trips_clean.pickup_at (group)\n\
+         \x20  ~  trips_clean.zone_id (group)\n\
+         ~  daily_zone_fares.zone_id (join)\n\
+         ~  zone_names.zone_id (join)\n"
     );
     let zone = ok(canon(&project, &["lineage", "daily_fares.zone"], None));
     assert_eq!(
         zone,
-        "daily_fares.zone\n<- zone_names.name\n   <- zones.borough\n   <- zones.zone\n"
+        "daily_fares.zone\n\
+         <- zone_names.name (copied)\n\
+         \x20  <- zones.borough (transformed)\n\
+         \x20  <- zones.zone (transformed)\n\
+         ~  daily_zone_fares.zone_id (join)\n\
+         ~  zone_names.zone_id (join)\n"
     );
     let forward = ok(canon(
         &project,
@@ -363,7 +378,11 @@ fn lineage_traces_columns_across_the_graph() {
     ));
     assert_eq!(
         forward,
-        "trips.fare\n-> trips_clean.fare\n   -> daily_zone_fares.fare\n      -> daily_fares.fare\n   -> payment_mix.fare\n"
+        "trips.fare\n\
+         -> trips_clean.fare (transformed)\n\
+         \x20  -> daily_zone_fares.fare (aggregated)\n\
+         \x20     -> daily_fares.fare (copied)\n\
+         \x20  -> payment_mix.fare (aggregated)\n"
     );
     for (args, expected) in [
         (

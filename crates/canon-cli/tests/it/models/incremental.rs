@@ -109,7 +109,9 @@ fn an_append_model_writes_only_new_rows() {
 fn a_killed_append_build_resumes_to_what_a_full_refresh_builds() {
     let (dir, project) = nested_project(APPEND);
     ok(canon(&project, &["build"], None));
-    kill_builds_and_resume(dir.path(), &project, 200_000, &[50, 250, 600]);
+    kill_builds_and_resume(dir.path(), &project, &[50, 250, 600], |round| {
+        add_kill_trips(dir.path(), 200_000, round)
+    });
     let resumed = rows_of(&project, "trip_log");
     assert_eq!(count(&project, "SELECT * FROM trip_log"), 6900);
     ok(canon(&project, &["build", "--full-refresh"], None));
@@ -298,7 +300,9 @@ fn a_merge_model_with_a_nullable_key_does_not_compile() {
 fn a_killed_merge_build_resumes_to_what_a_full_refresh_builds() {
     let (dir, project) = nested_project(MERGE);
     ok(canon(&project, &["build"], None));
-    kill_builds_and_resume(dir.path(), &project, 400_000, &[80, 400]);
+    kill_builds_and_resume(dir.path(), &project, &[80, 400], |round| {
+        add_kill_trips(dir.path(), 400_000, round)
+    });
     let resumed = [
         sorted_rows(&project, "zone_totals"),
         sorted_rows(&project, "trip_fares"),

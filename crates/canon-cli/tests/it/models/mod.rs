@@ -1,6 +1,8 @@
-//! Models end to end through the `canon` binary: compile, build, incremental kinds, plan.
+//! Models end to end through the `canon` binary: compile, build, incremental kinds (with
+//! change feeds), plan.
 
 mod build;
+mod changes;
 mod compile;
 mod incremental;
 mod plan;
@@ -234,20 +236,31 @@ pub(super) fn edit(project: &Path, from: &str, to: &str) {
     std::fs::write(&path, edited).expect("write project");
 }
 
-/// Rounds of: 300 new trips upstream (ids from `first_id`), a `canon build` killed with
-/// SIGKILL after each wait in `waits_ms` (wherever it is then, with no chance to clean up),
-/// and a build run again to the end.
-pub(super) fn kill_builds_and_resume(dir: &Path, project: &Path, first_id: i64, waits_ms: &[u64]) {
-    use std::process::{Command, Stdio};
+/// 300 new trips upstream for round `round` of [`kill_builds_and_resume`] (ids from
+/// `first_id`), in June 2026.
+pub(super) fn add_kill_trips(dir: &Path, first_id: i64, round: i64) {
     let june_2026 = 1_780_272_000_000_000_i64;
+    let trips: Vec<(i64, i64, f64)> = (0..300)
+        .map(|i| {
+            let n = round * 1_000 + i;
+            (first_id + n, june_2026 + n * 1_000_000, 3.0)
+        })
+        .collect();
+    add_trips(dir, &format!("part-kill-{round}.parquet"), &trips);
+}
+
+/// Rounds of: `change(round)` upstream, a `canon build` killed with SIGKILL after each wait
+/// in `waits_ms` (wherever it is then, with no chance to clean up), and a build run again
+/// to the end.
+pub(super) fn kill_builds_and_resume(
+    dir: &Path,
+    project: &Path,
+    waits_ms: &[u64],
+    mut change: impl FnMut(i64),
+) {
+    use std::process::{Command, Stdio};
     for (round, wait_ms) in (0_i64..).zip(waits_ms) {
-        let trips: Vec<(i64, i64, f64)> = (0..300)
-            .map(|i| {
-                let n = round * 1_000 + i;
-                (first_id + n, june_2026 + n * 1_000_000, 3.0)
-            })
-            .collect();
-        add_trips(dir, &format!("part-kill-{round}.parquet"), &trips);
+        change(round);
         let mut child = Command::new(env!("CARGO_BIN_EXE_canon"))
             .arg("build")
             .current_dir(project)
