@@ -132,11 +132,11 @@ impl<W: Write> ResultWriter<W> {
                 out.flush()?;
             }
             Sink::Json(writer) => {
-                writer.write(&json_numbers(batch)?)?;
+                writer.write(&canon::results::json_ready(batch)?)?;
                 writer.get_mut().flush()?;
             }
             Sink::Ndjson(writer) => {
-                writer.write(&json_numbers(batch)?)?;
+                writer.write(&canon::results::json_ready(batch)?)?;
                 writer.get_mut().flush()?;
             }
         }
@@ -172,52 +172,6 @@ impl<W: Write> ResultWriter<W> {
         }
         Ok(())
     }
-}
-
-/// The batch with every column Arrow's JSON writer would not write as a valid JSON number
-/// recast: a decimal with a negative scale prints its digits followed by zeros (a zero
-/// becomes `0000`), so it is written at scale 0, the same value. Non-finite floats (NaN,
-/// ±Infinity) are written as `null` by Arrow's writer, as JSON has no word for them.
-fn json_numbers(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    let scale_zero = |t: &DataType| match t {
-        DataType::Decimal128(p, s) if *s < 0 => {
-            let digits = s.unsigned_abs();
-            let precision = p.saturating_add(digits);
-            Some(if precision <= 38 {
-                DataType::Decimal128(precision, 0)
-            } else {
-                DataType::Decimal256(precision.min(76), 0)
-            })
-        }
-        DataType::Decimal256(p, s) if *s < 0 => {
-            let digits = s.unsigned_abs();
-            Some(DataType::Decimal256(p.saturating_add(digits).min(76), 0))
-        }
-        _ => None,
-    };
-    let schema = batch.schema();
-    if !schema
-        .fields()
-        .iter()
-        .any(|f| scale_zero(f.data_type()).is_some())
-    {
-        return Ok(batch.clone());
-    }
-    let mut fields = Vec::with_capacity(schema.fields().len());
-    let mut columns = Vec::with_capacity(schema.fields().len());
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        match scale_zero(field.data_type()) {
-            Some(t) => {
-                columns.push(cast(column, &t)?);
-                fields.push(field.as_ref().clone().with_data_type(t));
-            }
-            None => {
-                columns.push(Arc::clone(column));
-                fields.push(field.as_ref().clone());
-            }
-        }
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
 /// Arrow's CSV writer flushes into `out` on every write, so one per batch costs nothing

@@ -1,5 +1,5 @@
-//! `canon serve`: the project over Arrow Flight SQL and the Postgres wire protocol until
-//! SIGTERM or SIGINT.
+//! `canon serve`: the project over Arrow Flight SQL, the Postgres wire protocol and HTTP
+//! until SIGTERM or SIGINT.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -15,11 +15,14 @@ use crate::Failure;
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Serve Arrow Flight SQL on this address (e.g. 127.0.0.1:50051; port 0 picks one).
-    #[arg(long, value_name = "ADDR", required_unless_present = "postgres")]
+    #[arg(long, value_name = "ADDR", required_unless_present_any = ["postgres", "http"])]
     flight_sql: Option<SocketAddr>,
     /// Serve the Postgres wire protocol on this address (e.g. 127.0.0.1:5432).
     #[arg(long, value_name = "ADDR")]
     postgres: Option<SocketAddr>,
+    /// Serve the HTTP API on this address (e.g. 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
     /// Serve without authentication; only for loopback addresses.
     #[arg(long)]
     no_auth: bool,
@@ -49,7 +52,12 @@ pub async fn run(
     diagnostics: Option<&Path>,
     args: ServeArgs,
 ) -> Result<(), Failure> {
-    let addrs: Vec<SocketAddr> = args.flight_sql.into_iter().chain(args.postgres).collect();
+    let addrs: Vec<SocketAddr> = args
+        .flight_sql
+        .into_iter()
+        .chain(args.postgres)
+        .chain(args.http)
+        .collect();
     // Authentication is settled before the project loads: a server that would refuse
     // to start says so at once.
     let token = std::env::var(TOKEN_VARIABLE).ok();
@@ -76,6 +84,7 @@ pub async fn run(
     let options = ServeOptions {
         flight_sql: args.flight_sql,
         postgres: args.postgres,
+        http: args.http,
         tls,
         limits,
     };
@@ -89,6 +98,9 @@ pub async fn run(
     }
     if let Some(addr) = server.postgres_addr() {
         say(&format!("canon serve: Postgres on postgresql://{addr}"));
+    }
+    if let Some(addr) = server.http_addr() {
+        say(&format!("canon serve: HTTP on http://{addr}"));
     }
     server
         .run(stop)

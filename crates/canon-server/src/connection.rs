@@ -93,6 +93,11 @@ impl Connection {
         self.id
     }
 
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
     /// Whether this connection came past the limit and may do nothing.
     pub fn refused(&self) -> bool {
         self.refused

@@ -31,9 +31,15 @@ pub enum ServerError {
         /// The address asked for.
         addr: SocketAddr,
     },
-    /// Neither protocol was asked for.
-    #[error("nothing to serve: give --flight-sql ADDR, --postgres ADDR or both")]
+    /// No protocol was asked for.
+    #[error("nothing to serve: give --flight-sql ADDR, --postgres ADDR, --http ADDR or several")]
     NothingToServe,
+    /// TLS was asked for with the HTTP API, which serves plain HTTP only.
+    #[error(
+        "the HTTP API serves plain HTTP: put it behind a TLS-terminating proxy, or serve \
+         --flight-sql and --postgres with --tls-cert and --http on another server"
+    )]
+    HttpTls,
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -67,6 +73,9 @@ pub enum ServerError {
     /// The transport failed while serving.
     #[error("Flight SQL transport")]
     Transport(#[source] tonic::transport::Error),
+    /// The HTTP listener failed while serving.
+    #[error("HTTP transport")]
+    Http(#[source] std::io::Error),
 }
 
 /// Whose fault a failed statement is, as both protocols report it to the client.

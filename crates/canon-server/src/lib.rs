@@ -1,5 +1,6 @@
-//! `canon serve`: Canon's sessions, policy and contracts over Arrow Flight SQL and the
-//! Postgres wire protocol, for ADBC, JDBC and ODBC clients, psql, BI tools and services.
+//! `canon serve`: Canon's sessions, policy and contracts over Arrow Flight SQL, the
+//! Postgres wire protocol and HTTP, for ADBC, JDBC and ODBC clients, psql, BI tools, web
+//! pages and services.
 //!
 //! Each client connection gets its own Canon session, made on its first authenticated
 //! request; every statement runs through that session, so the SQL policy, the plan hook
@@ -13,8 +14,9 @@
 //! 4. `stream`: result streams cut at the statement timeout; `contain`: a panic in the
 //!    engine fails its statement, not the connection; `tls`: one certificate for both
 //!    protocols.
-//! 5. `flight`: the Flight SQL service (statements, prepared statements, metadata), and
-//!    `pg`: the Postgres wire protocol (authentication, simple and extended queries).
+//! 5. `flight`: the Flight SQL service (statements, prepared statements, metadata),
+//!    `pg`: the Postgres wire protocol (authentication, simple and extended queries), and
+//!    `http`: the HTTP API (statements as Arrow, JSON or CSV; the catalog and lineage).
 //! 6. [`serve`]: listening sockets and shutdown.
 //! 7. [`worker`]: `canon worker`, the worker service of the project's distributed plans, on
 //!    a listening socket opened as `serve` opens its own (cargo feature `distributed`, on
@@ -27,6 +29,7 @@ pub mod connection;
 mod contain;
 pub mod error;
 mod flight;
+mod http;
 mod pg;
 pub mod serve;
 mod stream;

@@ -1,5 +1,5 @@
-//! The server itself: listening sockets for Flight SQL and the Postgres wire protocol,
-//! TLS, the connection limit they share, and a shutdown that stops accepting, lets
+//! The server itself: listening sockets for Flight SQL, the Postgres wire protocol and
+//! HTTP, TLS, the connection limit they share, and a shutdown that stops accepting, lets
 //! in-flight statements finish within a bound, then cancels them.
 
 use std::net::SocketAddr;
@@ -18,6 +18,7 @@ use crate::auth::Auth;
 use crate::connection::{Connections, Tracked};
 use crate::error::ServerError;
 use crate::flight::FlightSql;
+use crate::http::{self, HttpOptions};
 use crate::pg::listener::{self as pg, PgOptions};
 use crate::tls::{Tls, TlsFiles};
 
@@ -28,6 +29,8 @@ pub struct ServeOptions {
     pub flight_sql: Option<SocketAddr>,
     /// Where the Postgres wire protocol listens.
     pub postgres: Option<SocketAddr>,
+    /// Where the HTTP API listens.
+    pub http: Option<SocketAddr>,
     /// TLS for every listener, when given.
     pub tls: Option<TlsFiles>,
     /// Connection, statement, idle and shutdown limits.
@@ -42,6 +45,7 @@ pub struct Server {
     tls: Option<Tls>,
     flight_sql: Option<TcpListener>,
     postgres: Option<TcpListener>,
+    http: Option<TcpListener>,
 }
 
 impl Server {
@@ -52,8 +56,11 @@ impl Server {
         auth: Auth,
         options: ServeOptions,
     ) -> Result<Self, ServerError> {
-        if options.flight_sql.is_none() && options.postgres.is_none() {
+        if options.flight_sql.is_none() && options.postgres.is_none() && options.http.is_none() {
             return Err(ServerError::NothingToServe);
+        }
+        if options.tls.is_some() && options.http.is_some() {
+            return Err(ServerError::HttpTls);
         }
         let tls = options.tls.as_ref().map(Tls::load).transpose()?;
         Ok(Self {
@@ -63,6 +70,7 @@ impl Server {
             tls,
             flight_sql: listen(options.flight_sql).await?,
             postgres: listen(options.postgres).await?,
+            http: listen(options.http).await?,
         })
     }
 
@@ -74,6 +82,11 @@ impl Server {
     /// Where the Postgres wire protocol listens.
     pub fn postgres_addr(&self) -> Option<SocketAddr> {
         self.postgres.as_ref()?.local_addr().ok()
+    }
+
+    /// Where the HTTP API listens.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref()?.local_addr().ok()
     }
 
     /// Whether clients connect with TLS.
@@ -128,6 +141,7 @@ impl Server {
             });
             let connections = Arc::clone(&connections);
             let listener = self.postgres;
+            let stopped = stopped.clone();
             async move {
                 if let Some(listener) = listener {
                     pg::serve(listener, connections, options, stopped).await;
@@ -135,7 +149,25 @@ impl Server {
                 Ok::<(), ServerError>(())
             }
         };
-        let serving = async { tokio::try_join!(flight, postgres).map(drop) };
+        let http = {
+            let options = HttpOptions {
+                auth: Arc::clone(&self.auth),
+                statement_timeout: self.limits.statement_timeout,
+                idle_timeout: self.limits.idle_timeout,
+            };
+            let connections = Arc::clone(&connections);
+            let runtime = Arc::clone(&self.runtime);
+            let listener = self.http;
+            async move {
+                match listener {
+                    Some(listener) => http::serve(listener, runtime, connections, options, stopped)
+                        .await
+                        .map_err(ServerError::Http),
+                    None => Ok(()),
+                }
+            }
+        };
+        let serving = async { tokio::try_join!(flight, postgres, http).map(drop) };
         tokio::pin!(serving);
         tokio::select! {
             result = &mut serving => return result,

@@ -19,7 +19,8 @@
 //!
 //! 1. [`error`]: every error type, importing nothing of the runtime.
 //! 2. [`diagnostics`]: the event stream, a leaf whose events carry their own payloads;
-//!    [`process`]: process-wide settings Canon's binaries apply at start, a leaf too.
+//!    [`process`]: process-wide settings Canon's binaries apply at start, a leaf too;
+//!    [`results`]: results made ready for text formats, a leaf.
 //! 3. Engine adapters: [`contract`] (the `ARROW(…)` type planner), `view` (tables
 //!    computed at scan time), `finished` (the root node that records how a plan's run
 //!    ended), [`stores`] (the object store registry: local files, S3, Azure, GCS and
@@ -67,6 +68,7 @@ pub mod prepared;
 pub mod process;
 pub mod profile;
 pub mod registry;
+pub mod results;
 pub mod runtime;
 pub mod session;
 pub mod sql;

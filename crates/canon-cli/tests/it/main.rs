@@ -13,6 +13,8 @@ mod example;
 mod explain;
 mod explain_graph;
 mod functions;
+#[cfg(all(feature = "serve", feature = "delta"))]
+mod http;
 #[cfg(feature = "delta")]
 mod models;
 mod moto;

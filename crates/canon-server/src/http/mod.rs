@@ -1,0 +1,202 @@
+//! `canon serve --http`: Canon's sessions over HTTP, for web and service code. Statements
+//! answer as Arrow IPC streams, JSON or CSV; the catalog, the model graph's lineage and the
+//! recent statements answer as JSON.
+//!
+//! Every connection is admitted against the server's limit and closed when idle, as the
+//! other protocols' are; every request authenticates with the same token. Each request
+//! runs in a session of its own, unless it names one with a `Canon-Session` header that a
+//! previous answer gave, to run a sequence (`SET`, then queries) in one session.
+//!
+//! Layers, bottom to top: [`answer`] (errors as JSON with a fitting status); [`results`]
+//! (a statement's batches as a response body in the format asked for); [`sessions`] (the
+//! sessions requests name); [`catalog`] (datasets, lineage, recent statements) and
+//! [`statements`] (`/api/sql`, `/api/explain`); this module (routes, connections, shutdown).
+
+mod answer;
+mod catalog;
+mod results;
+mod sessions;
+mod statements;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::serve::{IncomingStream, Listener};
+use canon::Runtime;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use self::answer::ApiError;
+use self::sessions::Sessions;
+use crate::auth::Auth;
+use crate::connection::{Busy, Connection, Connections, Tracked};
+
+/// What every HTTP request is served with.
+pub(crate) struct HttpOptions {
+    pub auth: Arc<Auth>,
+    pub statement_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+}
+
+/// The state the handlers share.
+pub(crate) struct Shared {
+    runtime: Arc<Runtime>,
+    auth: Arc<Auth>,
+    statement_timeout: Option<Duration>,
+    sessions: Sessions,
+}
+
+/// Serves HTTP on `listener` until `stop` turns true; requests in flight may then finish
+/// (the caller bounds the wait).
+pub(crate) async fn serve(
+    listener: TcpListener,
+    runtime: Arc<Runtime>,
+    connections: Arc<Connections>,
+    options: HttpOptions,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared {
+        runtime,
+        auth: options.auth,
+        statement_timeout: options.statement_timeout,
+        sessions: Sessions::new(options.idle_timeout),
+    });
+    let routes = Router::new()
+        .route("/api/sql", post(statements::sql))
+        .route("/api/explain", post(statements::explain))
+        .route("/api/datasets", get(catalog::datasets))
+        .route("/api/datasets/{name}", get(catalog::dataset))
+        .route("/api/lineage", get(catalog::lineage))
+        .route("/api/queries", get(catalog::queries))
+        .fallback(answer::not_found)
+        .with_state(shared);
+    let listener = Admitting {
+        listener,
+        connections,
+        idle_timeout: options.idle_timeout,
+    };
+    let signal = async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    axum::serve(
+        listener,
+        routes.into_make_service_with_connect_info::<Peer>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await
+}
+
+/// The listening socket, admitting each connection against the server's limit.
+struct Admitting {
+    listener: TcpListener,
+    connections: Arc<Connections>,
+    idle_timeout: Option<Duration>,
+}
+
+/// A connection as its requests see it.
+#[derive(Clone)]
+pub(crate) struct Peer {
+    addr: SocketAddr,
+    connection: Option<Arc<Connection>>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.connection {
+            Some(connection) => write!(f, "{} (connection {})", self.addr, connection.id()),
+            None => write!(f, "{}", self.addr),
+        }
+    }
+}
+
+impl Listener for Admitting {
+    type Io = Tracked<TcpStream>;
+    type Addr = Peer;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    let connection = self.connections.admit(addr, "http");
+                    let peer = Peer {
+                        addr,
+                        connection: Some(Arc::clone(&connection)),
+                    };
+                    return (Tracked::new(stream, connection, self.idle_timeout), peer);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting an HTTP connection failed");
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(Peer {
+            addr: self.listener.local_addr()?,
+            connection: None,
+        })
+    }
+}
+
+impl axum::extract::connect_info::Connected<IncomingStream<'_, Admitting>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, Admitting>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
+
+/// An authenticated request on an admitted connection: who sent it, and its connection
+/// held busy (so it is not closed as idle) until the answer has been sent.
+pub(crate) struct Caller {
+    user: String,
+    connection: Arc<Connection>,
+    busy: Busy,
+}
+
+impl FromRequestParts<Arc<Shared>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        shared: &Arc<Shared>,
+    ) -> Result<Self, Self::Rejection> {
+        let connection = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<Peer>>()
+            .and_then(|info| info.0.connection.clone())
+            .ok_or_else(|| ApiError::internal("request arrived without its connection"))?;
+        if connection.refused() {
+            return Err(ApiError::busy(connection.limit()));
+        }
+        let user = user(&shared.auth, &parts.headers)?;
+        let busy = connection.busy();
+        Ok(Self {
+            user,
+            connection,
+            busy,
+        })
+    }
+}
+
+/// The user a request authenticates as, from its `authorization` header.
+fn user(auth: &Auth, headers: &HeaderMap) -> Result<String, ApiError> {
+    let header = match headers.get(axum::http::header::AUTHORIZATION) {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::unauthorized("the authorization header is not text"))?,
+        ),
+        None => None,
+    };
+    auth.user(header)
+        .map_err(|refusal| ApiError::unauthorized(refusal.to_string()))
+}
