@@ -102,11 +102,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
-    /// Explain a query: plans, column lineage, plan fingerprint and canonical SQL.
+    /// Explain a query: plans, column lineage, plan fingerprint and canonical SQL; without
+    /// one, `--format dot|mermaid` draws the project's model graph.
     Explain {
         /// The query to explain.
         #[arg(value_name = "SQL")]
-        query: String,
+        query: Option<String>,
         /// Print only the canonical SQL (combines with --lineage and --fingerprint).
         #[arg(long = "sql")]
         canonical_sql: bool,
@@ -405,6 +406,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             dialect,
             format,
         } => {
+            let Some(query) = query else {
+                return match format {
+                    explain::ExplainFormat::Dot | explain::ExplainFormat::Mermaid => {
+                        let mermaid = format == explain::ExplainFormat::Mermaid;
+                        models::draw(&cli.project, mermaid).await
+                    }
+                    _ => Err(Failure::usage(
+                        "give the query to explain; without one, --format dot or mermaid \
+                         draws the project's model graph",
+                    )),
+                };
+            };
             if format.is_graph() && (canonical_sql || fingerprint) {
                 return Err(Failure::usage(
                     "--format dot and mermaid draw the lineage and the plan; \

@@ -277,6 +277,17 @@ pub(crate) async fn list(project: &Path, args: ModelsArgs) -> Result<(), Failure
     Ok(())
 }
 
+/// Draws the project's model graph as `canon explain --format dot|mermaid` does without a
+/// query.
+pub(crate) async fn draw(project: &Path, mermaid: bool) -> Result<(), Failure> {
+    let format = if mermaid {
+        GraphFormat::Mermaid
+    } else {
+        GraphFormat::Dot
+    };
+    list(project, ModelsArgs { format }).await
+}
+
 /// Every node of the graph in a stable order, datasets (what models read that is not a
 /// model) first by name, then the models in build order; with whether each is a model
 /// and, for models, whether it is a view.

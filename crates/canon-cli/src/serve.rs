@@ -100,7 +100,8 @@ pub async fn run(
         say(&format!("canon serve: Postgres on postgresql://{addr}"));
     }
     if let Some(addr) = server.http_addr() {
-        say(&format!("canon serve: HTTP on http://{addr}"));
+        let scheme = if server.tls() { "https" } else { "http" };
+        say(&format!("canon serve: HTTP on {scheme}://{addr}"));
     }
     server
         .run(stop)

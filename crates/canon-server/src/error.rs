@@ -34,12 +34,6 @@ pub enum ServerError {
     /// No protocol was asked for.
     #[error("nothing to serve: give --flight-sql ADDR, --postgres ADDR, --http ADDR or several")]
     NothingToServe,
-    /// TLS was asked for with the HTTP API, which serves plain HTTP only.
-    #[error(
-        "the HTTP API serves plain HTTP: put it behind a TLS-terminating proxy, or serve \
-         --flight-sql and --postgres with --tls-cert and --http on another server"
-    )]
-    HttpTls,
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}")]
     Bind {

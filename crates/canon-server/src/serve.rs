@@ -59,9 +59,6 @@ impl Server {
         if options.flight_sql.is_none() && options.postgres.is_none() && options.http.is_none() {
             return Err(ServerError::NothingToServe);
         }
-        if options.tls.is_some() && options.http.is_some() {
-            return Err(ServerError::HttpTls);
-        }
         let tls = options.tls.as_ref().map(Tls::load).transpose()?;
         Ok(Self {
             runtime,
@@ -104,6 +101,8 @@ impl Server {
             Some(tls) => (Some(tls.flight_sql), Some(tls.postgres)),
             None => (None, None),
         };
+        // HTTP's TLS is the Postgres listener's: one rustls configuration, no ALPN.
+        let http_tls = pg_tls.clone();
 
         let flight = {
             let connections = Arc::clone(&connections);
@@ -152,6 +151,7 @@ impl Server {
         let http = {
             let options = HttpOptions {
                 auth: Arc::clone(&self.auth),
+                tls: http_tls,
                 statement_timeout: self.limits.statement_timeout,
                 idle_timeout: self.limits.idle_timeout,
             };

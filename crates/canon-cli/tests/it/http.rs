@@ -68,6 +68,19 @@ elif mode == "session":
     out["same"] = post("/api/sql", "SHOW datafusion.explain.show_statistics",
                        headers={"Canon-Session": named}).json()
     out["fresh"] = post("/api/sql", "SHOW datafusion.explain.show_statistics").json()
+elif mode == "one":
+    out = answer(post("/api/sql", args[0]))
+elif mode == "tls":
+    cert = args[0]
+    r = requests.post(base + "/api/sql", data=b"SELECT 1 AS one",
+                      headers=dict(auth, Accept="application/json"), verify=cert)
+    out["secure"] = {"status": r.status_code, "body": r.json()}
+    try:
+        requests.post(base.replace("https://", "http://") + "/api/sql", data=b"SELECT 1",
+                      headers=auth, timeout=10)
+        out["plain"] = None
+    except Exception as e:
+        out["plain"] = type(e).__name__
 elif mode == "catalog":
     get = lambda path: requests.get(base + path, headers=auth)
     out["datasets"] = get("/api/datasets").json()
@@ -301,4 +314,48 @@ fn the_catalog_lineage_and_recent_statements_answer_as_json() {
             .is_some_and(|f| !f.is_empty())
     );
     assert!(counted["duration_ms"].is_u64(), "{counted}");
+}
+
+#[test]
+fn https_serves_clients_that_trust_the_certificate_and_refuses_plain_http() {
+    let Some(python) = python() else { return };
+    let dir = quickstart_copy();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).expect("certs dir");
+    crate::run_python(
+        &python,
+        crate::serve::SELF_SIGNED,
+        &[&certs.to_string_lossy()],
+        &[],
+    );
+    let cert = certs.join("cert.pem").to_string_lossy().into_owned();
+    let key = certs.join("key.pem").to_string_lossy().into_owned();
+    let http = Http::start(dir.path(), &["--tls-cert", &cert, "--tls-key", &key]);
+    assert!(http.base.starts_with("https://127.0.0.1:"), "{}", http.base);
+    let out = client(&python, &http.base, "tls", &[&cert]);
+    assert_eq!(out["secure"]["status"], 200, "{out}");
+    assert_eq!(out["secure"]["body"], serde_json::json!([{ "one": 1 }]));
+    assert!(out["plain"].is_string(), "plain HTTP was answered: {out}");
+}
+
+#[test]
+fn a_model_built_while_serving_is_read_without_a_restart() {
+    let Some(python) = python() else { return };
+    let (_dir, project) = crate::models::example_copy();
+    let http = Http::start(&project, &[]);
+    let sql = "SELECT day, zone, trips, fare FROM daily_fares ORDER BY day, zone";
+    let before = client(&python, &http.base, "one", &[sql]);
+    assert_eq!(before["status"], 400, "{before}");
+    assert!(
+        before["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("is not built")),
+        "{before}"
+    );
+    ok(canon(&project, &["build"], None));
+    let after = client(&python, &http.base, "one", &[sql]);
+    assert_eq!(after["status"], 200, "{after}");
+    let rows: Value =
+        serde_json::from_str(after["body"].as_str().unwrap_or_default()).expect("JSON rows");
+    assert_eq!(rows, expected(&project, sql));
 }

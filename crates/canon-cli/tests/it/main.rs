@@ -15,6 +15,8 @@ mod explain_graph;
 mod functions;
 #[cfg(all(feature = "serve", feature = "delta"))]
 mod http;
+#[cfg(feature = "serve")]
+mod jdbc;
 #[cfg(feature = "delta")]
 mod models;
 mod moto;
@@ -130,6 +132,12 @@ pub fn python() -> Option<PathBuf> {
 pub fn azurite() -> Option<PathBuf> {
     static AZURITE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     tool(&AZURITE, "CANON_TEST_AZURITE", "test-azurite")
+}
+
+/// pgjdbc's jar (with a JDK on the path), found or installed by `scripts/test-jdbc`.
+pub fn jdbc() -> Option<PathBuf> {
+    static JDBC: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    tool(&JDBC, "CANON_TEST_JDBC", "test-jdbc")
 }
 
 /// psql, Postgres's command-line client, found or installed by `scripts/test-psql`.

@@ -156,7 +156,7 @@ print(json.dumps(out), flush=True)
 
 /// Writes a self-signed certificate for localhost and 127.0.0.1, with its key, into a
 /// directory (as `cert.pem` and `key.pem`).
-const SELF_SIGNED: &str = r#"
+pub const SELF_SIGNED: &str = r#"
 import datetime, ipaddress, sys
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID

@@ -29,8 +29,10 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::serve::{IncomingStream, Listener};
 use canon::Runtime;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use pgwire::tokio::TlsAcceptor;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
 
 use self::answer::ApiError;
 use self::sessions::Sessions;
@@ -40,6 +42,7 @@ use crate::connection::{Busy, Connection, Connections, Tracked};
 /// What every HTTP request is served with.
 pub(crate) struct HttpOptions {
     pub auth: Arc<Auth>,
+    pub tls: Option<TlsAcceptor>,
     pub statement_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
 }
@@ -76,11 +79,7 @@ pub(crate) async fn serve(
         .route("/api/queries", get(catalog::queries))
         .fallback(answer::not_found)
         .with_state(shared);
-    let listener = Admitting {
-        listener,
-        connections,
-        idle_timeout: options.idle_timeout,
-    };
+    let listener = Admitting::new(listener, connections, options.idle_timeout, options.tls)?;
     let signal = async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
@@ -92,11 +91,85 @@ pub(crate) async fn serve(
     .await
 }
 
-/// The listening socket, admitting each connection against the server's limit.
+/// A connection's bytes, plain or over TLS.
+pub(crate) trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
+
+/// How long a client has to finish its TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// The listening socket, admitting each connection against the server's limit: a task
+/// accepts connections and completes their TLS handshakes, each in a task of its own so
+/// that a slow client delays no other, and hands the ready ones to axum.
 struct Admitting {
-    listener: TcpListener,
-    connections: Arc<Connections>,
-    idle_timeout: Option<Duration>,
+    local: SocketAddr,
+    ready: mpsc::Receiver<(Tracked<Box<dyn Duplex>>, Peer)>,
+}
+
+impl Admitting {
+    fn new(
+        listener: TcpListener,
+        connections: Arc<Connections>,
+        idle_timeout: Option<Duration>,
+        tls: Option<TlsAcceptor>,
+    ) -> std::io::Result<Self> {
+        let local = listener.local_addr()?;
+        let (ready, receiver) = mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    () = ready.closed() => break,
+                };
+                let (stream, addr) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accepting an HTTP connection failed");
+                        // Out of file descriptors and the like: pause rather than spin.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let connection = connections.admit(addr, "http");
+                let ready = ready.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let io: Box<dyn Duplex> = match tls {
+                        None => Box::new(stream),
+                        Some(tls) => {
+                            match tokio::time::timeout(HANDSHAKE, tls.accept(stream)).await {
+                                Ok(Ok(stream)) => Box::new(stream),
+                                Ok(Err(e)) => {
+                                    tracing::info!(peer = %addr, error = %e, "TLS handshake failed");
+                                    connection.closing_because("TLS handshake failed");
+                                    connection.closed();
+                                    return;
+                                }
+                                Err(_) => {
+                                    connection.closing_because("TLS handshake timed out");
+                                    connection.closed();
+                                    return;
+                                }
+                            }
+                        }
+                    };
+                    let peer = Peer {
+                        addr,
+                        connection: Some(Arc::clone(&connection)),
+                    };
+                    let _ = ready
+                        .send((Tracked::new(io, connection, idle_timeout), peer))
+                        .await;
+                });
+            }
+        });
+        Ok(Self {
+            local,
+            ready: receiver,
+        })
+    }
 }
 
 /// A connection as its requests see it.
@@ -116,33 +189,20 @@ impl std::fmt::Debug for Peer {
 }
 
 impl Listener for Admitting {
-    type Io = Tracked<TcpStream>;
+    type Io = Tracked<Box<dyn Duplex>>;
     type Addr = Peer;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.listener.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    let connection = self.connections.admit(addr, "http");
-                    let peer = Peer {
-                        addr,
-                        connection: Some(Arc::clone(&connection)),
-                    };
-                    return (Tracked::new(stream, connection, self.idle_timeout), peer);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting an HTTP connection failed");
-                    // Out of file descriptors and the like: pause rather than spin.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
+        match self.ready.recv().await {
+            Some(ready) => ready,
+            // The accepting task ends only when this receiver is gone.
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         Ok(Peer {
-            addr: self.listener.local_addr()?,
+            addr: self.local,
             connection: None,
         })
     }

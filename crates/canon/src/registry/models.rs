@@ -1,6 +1,7 @@
 //! Models as tables. A stored model registers through the one path, as the dataset its
 //! contract describes; one that was never built (or whose table cannot be read) stands in
-//! as a table of its contract's schema that refuses scans, saying why and how to build it.
+//! as a table of its contract's schema that reads the table once a build has made it, and
+//! until then refuses scans, saying why and how to build it.
 //! A view registers as a DataFusion view over the tables registered before it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,33 +40,43 @@ pub(crate) async fn register_stored(
     match format {
         Some(format) => match format.exists(&model.contract).await {
             Ok(true) => {}
-            Ok(false) => return unbuilt(model, "it has no table yet".to_string()),
-            Err(e) => return unbuilt(model, e.to_string()),
+            Ok(false) => return unbuilt(state, formats, model, "it has no table yet".to_string()),
+            Err(e) => return unbuilt(state, formats, model, e.to_string()),
         },
         None => {
             let reason = format!(
                 "this build of Canon cannot read {} tables",
                 model.contract.format
             );
-            return unbuilt(model, reason);
+            return unbuilt(state, formats, model, reason);
         }
     }
     let spec = std::slice::from_ref(&model.contract);
     // A model's table is its format's (Delta); there are no listed files to vouch for.
     match register_all(state, formats, spec, &Manifest::none()).await {
         Ok(mut registered) if registered.len() == 1 => registered.remove(0),
-        Ok(_) => unbuilt(model, "registration returned no table".to_string()),
+        Ok(_) => unbuilt(
+            state,
+            formats,
+            model,
+            "registration returned no table".to_string(),
+        ),
         Err(e) => {
             let reason = e
                 .failures
                 .first()
                 .map_or_else(|| e.to_string(), |f| f.message.clone());
-            unbuilt(model, reason)
+            unbuilt(state, formats, model, reason)
         }
     }
 }
 
-fn unbuilt(model: &ModelSpec, reason: String) -> RegisteredDataset {
+fn unbuilt(
+    state: &SessionState,
+    formats: &Formats,
+    model: &ModelSpec,
+    reason: String,
+) -> RegisteredDataset {
     let spec = model.contract.clone();
     let schema = spec.schema();
     RegisteredDataset {
@@ -74,8 +85,12 @@ fn unbuilt(model: &ModelSpec, reason: String) -> RegisteredDataset {
         notes: vec![format!("not built: {reason}")],
         provider: Arc::new(Unbuilt {
             model: model.name.clone(),
+            spec: model.contract.clone(),
             schema,
             reason,
+            state: state.clone(),
+            formats: Arc::clone(formats),
+            built: tokio::sync::OnceCell::new(),
         }),
         adapter: "none",
         format: None,
@@ -221,13 +236,64 @@ fn failure_of(models: &[ModelSpec], name: &str, message: String) -> Registration
     }
 }
 
-/// A stored model that is not built: its contract's schema, and a scan that fails with why
-/// and how to build it.
-#[derive(Debug)]
+/// A stored model that was not built when the runtime loaded: its contract's schema, and a
+/// scan that reads the model's table once a build has made it (a server keeps running while
+/// `canon build` runs beside it), or fails with why and how to build it.
 pub struct Unbuilt {
     model: String,
+    spec: canon_model::contract::DatasetSpec,
     schema: SchemaRef,
     reason: String,
+    /// The registration template and formats, to open the table once it exists.
+    state: SessionState,
+    formats: Formats,
+    /// The table, once a scan has found and opened it.
+    built: tokio::sync::OnceCell<Arc<dyn TableProvider>>,
+}
+
+impl std::fmt::Debug for Unbuilt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unbuilt")
+            .field("model", &self.model)
+            .field("reason", &self.reason)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Unbuilt {
+    /// The model's table, if a build has made it since the runtime loaded and it reads as
+    /// the contract says (the stand-in's schema is the one queries were planned with).
+    async fn table(&self) -> Option<Arc<dyn TableProvider>> {
+        if let Some(table) = self.built.get() {
+            return Some(Arc::clone(table));
+        }
+        let format = super::format_of(&self.formats, self.spec.format)?;
+        if !format.exists(&self.spec).await.unwrap_or(false) {
+            return None;
+        }
+        let (state, formats, spec) = (
+            self.state.clone(),
+            Arc::clone(&self.formats),
+            self.spec.clone(),
+        );
+        // Registration's future is not provably `Send` inside a table provider's `scan`
+        // (its closures' lifetimes defeat the check), so it runs on a blocking thread of
+        // its own, driven by the current runtime.
+        let runtime = tokio::runtime::Handle::current();
+        let registered = tokio::task::spawn_blocking(move || {
+            runtime.block_on(async {
+                let spec = std::slice::from_ref(&spec);
+                register_all(&state, &formats, spec, &Manifest::none()).await
+            })
+        })
+        .await
+        .ok()?;
+        let table = registered.ok()?.pop()?.provider;
+        if table.schema() != self.schema {
+            return None;
+        }
+        Some(Arc::clone(self.built.get_or_init(|| async { table }).await))
+    }
 }
 
 #[async_trait]
@@ -242,11 +308,14 @@ impl TableProvider for Unbuilt {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
-        _projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if let Some(table) = self.table().await {
+            return table.scan(state, projection, filters, limit).await;
+        }
         Err(DataFusionError::Plan(format!(
             "model `{}` is not built: run `canon build {}` ({})",
             self.model, self.model, self.reason

@@ -425,4 +425,20 @@ fn the_graph_draws_as_dot_and_mermaid() {
     assert!(mermaid.contains("  n5[/\"zone_names\"/]\n"), "{mermaid}");
     assert!(mermaid.contains("  n0 --> n2\n"), "{mermaid}");
     assert_eq!(mermaid.matches(" --> ").count(), 6, "{mermaid}");
+    // `canon explain` without a query draws the same graph.
+    assert_eq!(
+        ok(canon(&project, &["explain", "--format", "dot"], None)),
+        dot
+    );
+    assert_eq!(
+        ok(canon(&project, &["explain", "--format", "mermaid"], None)),
+        mermaid
+    );
+    let out = canon(&project, &["explain"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("give the query to explain"),
+        "{}",
+        stderr(&out)
+    );
 }
