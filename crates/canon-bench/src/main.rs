@@ -5,6 +5,7 @@
 mod caches;
 mod compare;
 mod distributed;
+mod http_client;
 mod memory;
 mod models;
 mod report;

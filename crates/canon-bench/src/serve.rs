@@ -1,11 +1,12 @@
 //! `canon serve` under load: queries per second and p50/p99 latency of a point query and an
 //! aggregate with 1, 8 and 32 Flight SQL clients, each on its own connection, next to the
 //! same queries on in-process sessions; and rows per second of a large result over Flight
-//! SQL, over Postgres wire and in process.
+//! SQL, over Postgres wire, over HTTP (Arrow and JSON lines) and in process.
 //!
 //! The server is the release `canon` binary, started here on loopback ports and stopped
-//! with SIGTERM at the end; the clients are arrow-flight's Flight SQL client and
-//! tokio-postgres (extended protocol, binary results, rows streamed as they arrive).
+//! with SIGTERM at the end; the clients are arrow-flight's Flight SQL client,
+//! tokio-postgres (extended protocol, binary results, rows streamed as they arrive) and a
+//! plain HTTP/1.1 client (`http_client`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,8 +19,8 @@ use canon::{Runtime, Session};
 use futures::TryStreamExt;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::BenchResult;
 use crate::report::{Table, ms};
+use crate::{BenchResult, http_client};
 
 /// The shared secret of the benchmark's server.
 const TOKEN: &str = "canon-bench";
@@ -159,6 +160,24 @@ async fn measure(options: &Options, project: &Path, server: &Server) -> BenchRes
         ms(elapsed),
         per_second(rows, elapsed),
     ]);
+    for (label, body) in [
+        ("HTTP, Arrow IPC stream", http_client::Body::Arrow),
+        ("HTTP, JSON lines (parsed)", http_client::Body::JsonLines),
+    ] {
+        let addr = server.http.clone();
+        let started = Instant::now();
+        let rows = tokio::task::spawn_blocking(move || {
+            http_client::rows(&addr, TOKEN, sql, body).map_err(|e| e.to_string())
+        })
+        .await??;
+        let elapsed = started.elapsed();
+        table.row(vec![
+            label.into(),
+            rows.to_string(),
+            ms(elapsed),
+            per_second(rows, elapsed),
+        ]);
+    }
     let session = runtime.session();
     let started = Instant::now();
     let rows = local_rows(&session, sql).await?;
@@ -228,6 +247,8 @@ struct Server {
     uri: String,
     /// The Postgres listener's `host:port`.
     postgres: String,
+    /// The HTTP listener's `host:port`.
+    http: String,
 }
 
 impl Server {
@@ -240,6 +261,8 @@ impl Server {
                 "--flight-sql",
                 "127.0.0.1:0",
                 "--postgres",
+                "127.0.0.1:0",
+                "--http",
                 "127.0.0.1:0",
                 "--max-connections",
                 "100",
@@ -260,11 +283,13 @@ impl Server {
             listening("canon serve: Flight SQL on grpc://")?
         );
         let postgres = listening("canon serve: Postgres on postgresql://")?;
+        let http = listening("canon serve: HTTP on http://")?;
         Ok(Self {
             child,
             stdout,
             uri,
             postgres,
+            http,
         })
     }
 

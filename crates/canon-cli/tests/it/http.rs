@@ -63,8 +63,11 @@ elif mode == "limit":
     out["refused"] = answer(post("/api/sql", "SELECT 1"))
     held.close()
 elif mode == "session":
-    first = post("/api/sql", "SET datafusion.explain.show_statistics = true")
+    first = post("/api/sql", "SET datafusion.explain.show_statistics = true",
+                 headers={"Canon-Session": "new"})
     named = first.headers["canon-session"]
+    out["unnamed"] = "canon-session" in post("/api/sql", "SELECT 1").headers
+    out["unknown"] = answer(post("/api/sql", "SELECT 1", headers={"Canon-Session": "nope"}))
     out["same"] = post("/api/sql", "SHOW datafusion.explain.show_statistics",
                        headers={"Canon-Session": named}).json()
     out["fresh"] = post("/api/sql", "SHOW datafusion.explain.show_statistics").json()
@@ -238,6 +241,15 @@ fn a_session_header_continues_a_session() {
     let value = |v: &Value| v[0]["value"].as_str().map(str::to_string);
     assert_eq!(value(&out["same"]).as_deref(), Some("true"), "{out}");
     assert_eq!(value(&out["fresh"]).as_deref(), Some("false"), "{out}");
+    // A session is kept only when asked for, and a name that is not one is refused.
+    assert_eq!(out["unnamed"], false, "{out}");
+    assert_eq!(out["unknown"]["status"], 404, "{out}");
+    assert!(
+        out["unknown"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("Canon-Session: new")),
+        "{out}"
+    );
 }
 
 #[test]

@@ -88,6 +88,19 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// A `Canon-Session` header that names no session this caller may continue.
+    pub fn missing_session(named: &str) -> Self {
+        let named: String = named.chars().take(64).collect();
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "session",
+            format!(
+                "no session `{named}` to continue: it expired, or was never made for this user; \
+                 send `Canon-Session: new` to start one"
+            ),
+        )
+    }
+
     /// The server's own fault.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server", message)

@@ -172,7 +172,16 @@ pub(crate) async fn lineage(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let project = shared.runtime.project();
+    let graph = shared
+        .lineage
+        .get_or_try_init(|| graph(shared.runtime.project()))
+        .await?;
+    drop(caller);
+    Ok(Json(graph.clone()))
+}
+
+/// The lineage graph of a project's datasets and models.
+async fn graph(project: &canon::Project) -> Result<Value, ApiError> {
     let compiled = canon::models::compile(project)
         .await
         .map_err(|e| ApiError::canon(&e))?;
@@ -210,12 +219,11 @@ pub(crate) async fn lineage(
             }));
         }
     }
-    drop(caller);
-    Ok(Json(json!({
+    Ok(json!({
         "nodes": nodes,
         "edges": edges,
         "columns": column_edges,
-    })))
+    }))
 }
 
 /// `/api/queries`'s parameters.
@@ -225,9 +233,9 @@ pub(crate) struct Recent {
     limit: Option<u32>,
 }
 
-/// The statements run lately, newest first, from diagnostics: who ran them, over which
-/// protocol, the statement and its fingerprint, how long it ran, the rows it yielded and
-/// any error.
+/// The statements the caller ran lately (as the user it authenticates as, over any
+/// protocol), newest first, from diagnostics: over which protocol, the statement and its
+/// fingerprint, how long it ran, the rows it yielded and any error.
 pub(crate) async fn queries(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
@@ -268,14 +276,13 @@ pub(crate) async fn queries(
             else {
                 return None;
             };
-            let (user, protocol) = sessions
-                .get(session.as_str())
-                .copied()
-                .unwrap_or(("", "library"));
+            let (user, protocol) = sessions.get(session.as_str()).copied()?;
+            if user != caller.user {
+                return None;
+            }
             let (statement, started) = planned.get(seq).copied().unwrap_or(("", ""));
             Some(json!({
                 "at": record.at,
-                "session": session,
                 "user": user,
                 "protocol": protocol,
                 "statement": statement,
@@ -287,7 +294,6 @@ pub(crate) async fn queries(
         })
         .take(limit)
         .collect();
-    drop(caller);
     Ok(Json(json!({ "queries": finished })))
 }
 

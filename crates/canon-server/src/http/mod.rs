@@ -53,6 +53,9 @@ pub(crate) struct Shared {
     auth: Arc<Auth>,
     statement_timeout: Option<Duration>,
     sessions: Sessions,
+    /// The model graph's lineage, compiled on first request (the project does not change
+    /// while the server runs).
+    lineage: tokio::sync::OnceCell<serde_json::Value>,
 }
 
 /// Serves HTTP on `listener` until `stop` turns true; requests in flight may then finish
@@ -69,6 +72,7 @@ pub(crate) async fn serve(
         auth: options.auth,
         statement_timeout: options.statement_timeout,
         sessions: Sessions::new(options.idle_timeout),
+        lineage: tokio::sync::OnceCell::new(),
     });
     let routes = Router::new()
         .route("/api/sql", post(statements::sql))
@@ -79,7 +83,13 @@ pub(crate) async fn serve(
         .route("/api/queries", get(catalog::queries))
         .fallback(answer::not_found)
         .with_state(shared);
-    let listener = Admitting::new(listener, connections, options.idle_timeout, options.tls)?;
+    let listener = Admitting::new(
+        listener,
+        connections,
+        options.idle_timeout,
+        options.tls,
+        stop.clone(),
+    )?;
     let signal = async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
@@ -113,14 +123,18 @@ impl Admitting {
         connections: Arc<Connections>,
         idle_timeout: Option<Duration>,
         tls: Option<TlsAcceptor>,
+        mut stop: watch::Receiver<bool>,
     ) -> std::io::Result<Self> {
         let local = listener.local_addr()?;
         let (ready, receiver) = mpsc::channel(64);
         tokio::spawn(async move {
             loop {
+                // Once the server stops, no connection is accepted (its socket closes here)
+                // while the requests in flight finish.
                 let accepted = tokio::select! {
                     accepted = listener.accept() => accepted,
                     () = ready.closed() => break,
+                    _ = stop.wait_for(|stop| *stop) => break,
                 };
                 let (stream, addr) = match accepted {
                     Ok(accepted) => accepted,

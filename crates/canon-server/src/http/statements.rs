@@ -27,7 +27,7 @@ pub(crate) async fn sql(
     sql: String,
 ) -> Result<Response, ApiError> {
     let format = Format::accepted(&headers)?;
-    let session = session(&shared, &caller, &headers);
+    let (session, kept) = session(&shared, &caller, &headers)?;
     let started = Instant::now();
     let batches = bounded(started, shared.statement_timeout, async {
         let df = session.sql(&sql).await?;
@@ -62,7 +62,9 @@ pub(crate) async fn sql(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
-    name_session(answer, &session);
+    if kept {
+        name_session(answer, &session);
+    }
     Ok(response)
 }
 
@@ -74,7 +76,7 @@ pub(crate) async fn explain(
     headers: HeaderMap,
     sql: String,
 ) -> Result<Response, ApiError> {
-    let session = session(&shared, &caller, &headers);
+    let (session, kept) = session(&shared, &caller, &headers)?;
     let explanation = bounded(
         Instant::now(),
         shared.statement_timeout,
@@ -83,17 +85,30 @@ pub(crate) async fn explain(
     .await
     .map_err(|cut| refusal(cut, &sql))?;
     let mut response = axum::Json(explanation).into_response();
-    name_session(response.headers_mut(), &session);
+    if kept {
+        name_session(response.headers_mut(), &session);
+    }
     drop(caller);
     Ok(response)
 }
 
-/// The request's session: the one its `Canon-Session` header names, or a new one.
-fn session(shared: &Shared, caller: &Caller, headers: &HeaderMap) -> Session {
-    let named = headers.get(HEADER).and_then(|v| v.to_str().ok());
+/// The request's session (see [`super::sessions`]), and whether it is kept.
+fn session(
+    shared: &Shared,
+    caller: &Caller,
+    headers: &HeaderMap,
+) -> Result<(Session, bool), ApiError> {
+    let asked = match headers.get(HEADER) {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::bad_request("the canon-session header is not text"))?,
+        ),
+        None => None,
+    };
     shared
         .sessions
-        .session(&shared.runtime, &caller.connection, &caller.user, named)
+        .session(&shared.runtime, &caller.connection, &caller.user, asked)
 }
 
 /// Names the session in the answer, for the requests that continue it.

@@ -24,7 +24,7 @@ use datafusion::datasource::provider_as_source;
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::{ExprFunctionExt, LogicalPlan, TableScan, cast};
-use datafusion::prelude::{Expr, ident, lit};
+use datafusion::prelude::{Expr, ident, lit, when};
 
 use crate::contract::Format;
 use crate::error::Result;
@@ -88,7 +88,8 @@ pub(crate) fn feed_source(
 }
 
 /// Why a query cannot map its upstream's changes row by row, if it cannot: it aggregates,
-/// ranks, deduplicates or limits, or reads the upstream more than once.
+/// ranks, deduplicates or limits, reads the upstream on the optional side of an outer join,
+/// or reads it more than once.
 pub(crate) fn not_row_wise(plan: &LogicalPlan, source: &str) -> Option<String> {
     let mut scans = 0;
     let mut found = None;
@@ -99,6 +100,18 @@ pub(crate) fn not_row_wise(plan: &LogicalPlan, source: &str) -> Option<String> {
                     scans += 1;
                 }
                 None
+            }
+            LogicalPlan::Join(join) => {
+                let optional: &[&LogicalPlan] = match join.join_type {
+                    JoinType::Left => &[&join.right],
+                    JoinType::Right => &[&join.left],
+                    JoinType::Full => &[&join.left, &join.right],
+                    _ => &[],
+                };
+                optional
+                    .iter()
+                    .any(|side| reads(side, source))
+                    .then_some("reads it on the optional side of an outer join")
             }
             LogicalPlan::Aggregate(_) => Some("aggregates"),
             LogicalPlan::Window(_) => Some("uses window functions"),
@@ -128,6 +141,21 @@ pub(crate) fn not_row_wise(plan: &LogicalPlan, source: &str) -> Option<String> {
     })
 }
 
+/// Whether `plan` scans `source`.
+fn reads(plan: &LogicalPlan, source: &str) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && scan.table_name.table() == source
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
 /// The rows a changes build merges: the model's rows for the upstream rows inserted or
 /// updated between `from` and `to` (inclusive), marked [`UPSERT`], and the keys the
 /// changed rows no longer yield, marked [`DELETE`] (their other columns NULL). Computed
@@ -150,9 +178,15 @@ pub(crate) async fn merge_rows(
     let change = || ident("_change_type");
     let by_key: Vec<Expr> = source_key.iter().map(ident).collect();
     let pick = |feed: DataFrame, kinds: &[&str], newest: bool| -> Result<DataFrame> {
+        // Within one commit a key can be both deleted and inserted (an overwrite without
+        // change files): the insert is the newer state, the delete the older.
+        let deleted = when(change().eq(lit("delete")), lit(1)).otherwise(lit(0))?;
         let rank = row_number()
             .partition_by(by_key.clone())
-            .order_by(vec![ident("_commit_version").sort(!newest, false)])
+            .order_by(vec![
+                ident("_commit_version").sort(!newest, false),
+                deleted.sort(newest, false),
+            ])
             .build()?
             .alias("canon_rank");
         let kinds = kinds.iter().map(|k| lit(*k)).collect();

@@ -174,6 +174,22 @@ fn a_changes_model_applies_inserts_updates_and_deletes() {
     );
     assert!(applied.contains("\n10,OWNER 10,10.0"), "{applied}");
 
+    // An overwrite deletes and inserts every row in one commit: the inserts win.
+    dml(
+        project,
+        "INSERT OVERWRITE accounts SELECT id, owner, balance + 1 AS balance, status \
+         FROM accounts WHERE id <> 9",
+    );
+    let overwritten = ok(canon(project, &["build"], None));
+    assert_eq!(
+        built_line(&overwritten, "open_accounts").0,
+        "built",
+        "{overwritten}"
+    );
+    let applied = model_rows(project);
+    same_rows(&applied, &by_hand(project));
+    assert!(applied.contains("\n1,OWNER 1,1002.0"), "{applied}");
+
     // A full refresh builds the same rows.
     ok(canon(project, &["build", "--full-refresh"], None));
     same_rows(&model_rows(project), &applied);
@@ -233,6 +249,21 @@ fn a_changes_model_needs_a_feed_and_a_row_wise_query() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("aggregates"), "{err}");
+
+    // Rows an outer join pads with NULLs come from no upstream row.
+    let outer = ACCOUNTS.replace(
+        "SELECT id, upper(owner) AS owner, balance FROM accounts WHERE status = 'open'",
+        "SELECT coalesce(a.id, 0) AS id, upper(a.owner) AS owner, a.balance \
+         FROM (SELECT 1 AS k) AS l LEFT JOIN accounts AS a ON a.id = l.k",
+    );
+    std::fs::write(project.join("canon.toml"), &outer).expect("write");
+    let out = canon(project, &["compile"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("optional side of an outer join"),
+        "{}",
+        stderr(&out)
+    );
 
     // `changes` is for merge models.
     let append = ACCOUNTS.replace("kind = \"merge\"", "kind = \"append\"");
