@@ -29,7 +29,8 @@ impl Serialize for SourceColumn {
 
 /// How an output column's value is computed from a source column, from the closest to the
 /// farthest: the OpenLineage `DIRECT` subtypes (IDENTITY, TRANSFORMATION, AGGREGATION).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direct {
     /// The value itself, under this or another name.
     Copied,
@@ -52,7 +53,8 @@ impl Direct {
 
 /// How a source column shapes a plan's rows without being part of any value: the
 /// OpenLineage `INDIRECT` subtypes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Influence {
     /// A filter predicate keeps or drops rows by it.
     Filter,
@@ -88,7 +90,7 @@ pub struct ColumnLineage {
     pub sources: Vec<SourceColumn>,
     /// How the value comes from each of `sources` (the farthest kind, when it comes from
     /// one source along several paths).
-    #[serde(skip)]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub kinds: BTreeMap<SourceColumn, Direct>,
 }
 
@@ -108,7 +110,7 @@ pub struct Lineage {
     pub columns: Vec<ColumnLineage>,
     /// The source columns that shape which rows the plan yields (or their order), and how;
     /// they are part of no output value.
-    #[serde(skip)]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub influences: BTreeMap<SourceColumn, BTreeSet<Influence>>,
 }
 

@@ -72,10 +72,23 @@ fn explain_json_holds_the_explanation() {
     assert_eq!(
         json["lineage"]["columns"],
         serde_json::json!([
-            {"name": "borough", "sources": ["zones.borough"]},
+            {"name": "borough", "sources": ["zones.borough"], "kinds": {"zones.borough": "copied"}},
             {"name": "trips", "sources": []},
-            {"name": "avg_fare", "sources": ["trips.fare"]},
+            {"name": "avg_fare", "sources": ["trips.fare"], "kinds": {"trips.fare": "aggregated"}},
         ])
+    );
+    // The columns that join and group the rows are influences, in no column's sources.
+    assert_eq!(
+        json["lineage"]["influences"]["trips.zone_id"],
+        serde_json::json!(["join"])
+    );
+    assert_eq!(
+        json["lineage"]["influences"]["zones.borough"],
+        serde_json::json!(["group", "sort"])
+    );
+    assert_eq!(
+        json["lineage"]["influences"]["trips.year"],
+        serde_json::json!(["filter"])
     );
     for key in [
         "logical_plan",

@@ -54,6 +54,7 @@ elif mode == "errors":
     out["policy"] = answer(post("/api/sql", "CREATE TABLE scratch AS SELECT 1 AS x"))
     out["timeout"] = answer(post("/api/sql", args[0]))
     out["not_acceptable"] = answer(post("/api/sql", "SELECT 1", accept="image/png"))
+    out["csv_nested"] = answer(post("/api/sql", "SELECT make_array(1, 2) AS xs", accept="text/csv"))
     out["no_endpoint"] = answer(requests.get(base + "/api/nope", headers=auth))
     out["after"] = post("/api/sql", "SELECT 1 AS one").json()
 elif mode == "limit":
@@ -193,6 +194,7 @@ fn every_error_has_its_status_and_none_shows_the_token() {
         ("policy", 403, "policy"),
         ("timeout", 504, "statement timeout of 1s"),
         ("not_acceptable", 406, "image/png"),
+        ("csv_nested", 406, "CSV cannot hold column `xs`"),
         ("no_endpoint", 404, "/api/nope"),
     ] {
         let answer = &out[case];

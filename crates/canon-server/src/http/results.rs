@@ -60,6 +60,22 @@ impl Format {
         )))
     }
 
+    /// Refuses, before anything is sent, a result this format cannot write: CSV has no
+    /// form for nested values (lists, structs, maps, unions).
+    pub fn check(self, schema: &SchemaRef) -> Result<(), ApiError> {
+        if self != Self::Csv {
+            return Ok(());
+        }
+        match schema.fields().iter().find(|f| f.data_type().is_nested()) {
+            Some(field) => Err(ApiError::not_acceptable(format!(
+                "CSV cannot hold column `{}` of type {}: ask for application/json or {ARROW_STREAM}",
+                field.name(),
+                field.data_type()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The answer's content type.
     pub fn content_type(self) -> &'static str {
         match self {

@@ -36,6 +36,7 @@ pub(crate) async fn sql(
     .await
     .map_err(|cut| refusal(cut, &sql))?;
     let schema = batches.schema();
+    format.check(&schema)?;
     let mut limited = Limited::new(batches.map(|b| b.map_err(Ended::Failed)), caller.busy);
     if let Some(limit) = shared.statement_timeout {
         limited = limited.with_deadline(started + limit, Err(Ended::TimedOut(limit)));

@@ -12,8 +12,7 @@ use std::time::Instant;
 use canon_model::model::{IncrementalSpec, ModelKind, ModelSpec};
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::{ident, lit};
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
+use tokio::task::JoinSet;
 
 use super::changes;
 use super::compile::{Compiled, CompiledModel, compile, unknown_model};
@@ -142,20 +141,20 @@ pub async fn build(
     let profile = RuntimeProfile::build(&project)?;
     let formats = crate::formats::compiled(profile.stores());
     let tables = create_tables(&formats, &project, &selected).await?;
-    let runtime = Runtime::new(project, diagnostics).await?;
+    let runtime = Arc::new(Runtime::new(project, diagnostics).await?);
     // The project declares its models, so a build may write their tables whatever the
     // policy says of DML in sessions; the queries themselves compiled as queries.
     let policy = SqlPolicy {
         allow_dml: true,
         ..runtime.project().policy.clone()
     };
-    let context = Context {
-        runtime: &runtime,
+    let context = Arc::new(Context {
+        runtime: Arc::clone(&runtime),
         session: runtime.session().with_policy(policy),
-        formats: &formats,
-        tables: &tables,
+        formats,
+        tables,
         full_refresh: options.full_refresh,
-    };
+    });
     let jobs = match options.jobs {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
@@ -171,7 +170,10 @@ pub async fn build(
     let mut waiting: Vec<&CompiledModel> =
         selected.iter().filter_map(|n| compiled.model(n)).collect();
     let mut finished: BTreeMap<String, Status> = BTreeMap::new();
-    let mut running = FuturesUnordered::new();
+    // Each build is a task of its own, so that builds side by side use every worker of
+    // the runtime, not only the one polling this function.
+    let mut running = JoinSet::new();
+    let mut tasks = std::collections::HashMap::new();
     let mut started = 0;
     let mut report = BuildReport::default();
     loop {
@@ -198,12 +200,29 @@ pub async fn build(
                 .iter()
                 .find(|u| matches!(finished.get(*u), Some(Status::Failed | Status::Skipped)))
                 .cloned();
-            running.push(context.model(node, blocked));
+            let task = running.spawn(Arc::clone(&context).model(node.clone(), blocked));
+            tasks.insert(task.id(), (node.name.clone(), node.kind));
         }
-        let Some(line) = running.next().await else {
+        let Some(joined) = running.join_next_with_id().await else {
             break;
         };
-        let line = line?;
+        // A build that panicked fails its model, as an error would.
+        let line = match joined {
+            Ok((_, line)) => line,
+            Err(e) => {
+                let (model, kind) = tasks
+                    .remove(&e.id())
+                    .unwrap_or_else(|| (String::new(), ModelKind::Table));
+                ModelBuild {
+                    model,
+                    kind,
+                    status: Status::Failed,
+                    rows: None,
+                    seconds: 0.0,
+                    message: Some(format!("its build stopped: {e}")),
+                }
+            }
+        };
         runtime.diagnostics().record(Event::ModelBuilt {
             model: line.model.clone(),
             model_kind: line.kind.name().to_string(),
@@ -223,25 +242,33 @@ pub async fn build(
 }
 
 /// What every model's build shares.
-struct Context<'a> {
-    runtime: &'a Runtime,
+struct Context {
+    runtime: Arc<Runtime>,
     session: Session,
-    formats: &'a Formats,
-    tables: &'a [(String, std::result::Result<(), String>)],
+    formats: Formats,
+    tables: Vec<(String, std::result::Result<(), String>)>,
     full_refresh: bool,
 }
 
-impl Context<'_> {
+impl Context {
     /// Builds one model (or skips it, when `blocked` names an upstream that did not build)
     /// and says what became of it.
-    async fn model(&self, node: &CompiledModel, blocked: Option<String>) -> Result<ModelBuild> {
+    async fn model(self: Arc<Self>, node: CompiledModel, blocked: Option<String>) -> ModelBuild {
+        let node = &node;
         let started = Instant::now();
         let name = &node.name;
-        let model = self
-            .runtime
-            .project()
-            .model(name)
-            .ok_or_else(|| unknown_model(self.runtime.project(), name))?;
+        let line = |status, rows, message| ModelBuild {
+            model: name.clone(),
+            kind: node.kind,
+            status,
+            rows,
+            seconds: started.elapsed().as_secs_f64(),
+            message,
+        };
+        let Some(model) = self.runtime.project().model(name) else {
+            let missing = unknown_model(self.runtime.project(), name).to_string();
+            return line(Status::Failed, None, Some(missing));
+        };
         let created = self.tables.iter().find(|(n, _)| n == name).map(|(_, r)| r);
         let (status, rows, message) = if let Some(upstream) = blocked {
             let message = format!("`{upstream}`, which it reads, did not build");
@@ -253,8 +280,8 @@ impl Context<'_> {
         } else {
             let record = BuildRecord::of(model, crate::sql::fingerprint(&node.plan));
             let written = async {
-                let previous = last_record(self.formats, model).await?;
-                let feed = feed(self.runtime, model, node).await?;
+                let previous = last_record(&self.formats, model).await?;
+                let feed = feed(&self.runtime, model, node).await?;
                 build_one(
                     &self.session,
                     model,
@@ -272,14 +299,7 @@ impl Context<'_> {
                 Err(e) => (Status::Failed, None, Some(reason(&e))),
             }
         };
-        Ok(ModelBuild {
-            model: name.clone(),
-            kind: model.kind,
-            status,
-            rows,
-            seconds: started.elapsed().as_secs_f64(),
-            message,
-        })
+        line(status, rows, message)
     }
 }
 

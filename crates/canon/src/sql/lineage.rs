@@ -241,7 +241,7 @@ impl Walker<'_> {
         }
     }
 
-    fn scan(&self, scan: &TableScan) -> Vec<Sources> {
+    fn scan(&mut self, scan: &TableScan) -> Vec<Sources> {
         if is_work_table(scan)
             && let Some(columns) = self.work_tables.get(scan.table_name.table())
         {
@@ -254,6 +254,19 @@ impl Walker<'_> {
             };
         }
         let table = self.label(&scan.table_name);
+        // Filters an optimized plan pushed into the scan select rows as a Filter would.
+        for filter in &scan.filters {
+            for column in filter.column_refs() {
+                let column = SourceColumn {
+                    table: table.clone(),
+                    column: column.name.clone(),
+                };
+                self.influences
+                    .entry(column)
+                    .or_default()
+                    .insert(Influence::Filter);
+            }
+        }
         scan.projected_schema
             .fields()
             .iter()

@@ -219,7 +219,11 @@ async fn every_run_records_its_lineage_and_fingerprint() {
     );
     assert_eq!(
         planned[0]["lineage"]["columns"][1],
-        serde_json::json!({"name": "total", "sources": ["trips.fare"]})
+        serde_json::json!({
+            "name": "total",
+            "sources": ["trips.fare"],
+            "kinds": {"trips.fare": "aggregated"}
+        })
     );
 
     // The same record is a row of canon.diagnostics.

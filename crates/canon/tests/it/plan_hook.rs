@@ -61,8 +61,8 @@ async fn prepared_statements_are_recorded_when_executed() {
     assert_eq!(
         planned[1]["lineage"]["columns"],
         serde_json::json!([
-            {"name": "id", "sources": ["trips.id"]},
-            {"name": "fare", "sources": ["trips.fare"]},
+            {"name": "id", "sources": ["trips.id"], "kinds": {"trips.id": "copied"}},
+            {"name": "fare", "sources": ["trips.fare"], "kinds": {"trips.fare": "copied"}},
         ])
     );
     // Different parameters are different plans.
