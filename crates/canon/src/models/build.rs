@@ -461,8 +461,9 @@ async fn build_one(
             .drop_columns(&[changes::CHANGE])?;
         audit(model, upserts).await?;
         let session = session.with_extension(Arc::new(metadata(&record)?));
-        merge(&session, model, rows, true).await?;
-        return Ok(Some(count));
+        // What the merge changed: a delete of a key the table does not hold counts for
+        // nothing.
+        return Ok(Some(merge(&session, model, rows, true).await?));
     }
     if let Some(feed) = &feed {
         // A first build or a full refresh reads the upstream from this version on (a later
