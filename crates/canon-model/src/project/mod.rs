@@ -117,6 +117,12 @@ impl Project {
     pub fn dataset(&self, name: &str) -> Option<&DatasetSpec> {
         self.datasets.iter().find(|d| d.name == name)
     }
+
+    /// The contract of the dataset or model with this name: what readers of it rely on.
+    pub fn contract(&self, name: &str) -> Option<&DatasetSpec> {
+        self.dataset(name)
+            .or_else(|| self.model(name).map(|m| &m.contract))
+    }
 }
 
 /// The project text, for turning byte offsets into lines and columns.

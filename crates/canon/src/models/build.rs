@@ -398,13 +398,8 @@ async fn feed(runtime: &Runtime, model: &ModelSpec, node: &CompiledModel) -> Res
         }
         .into()
     };
-    let reads = node.reads.iter().cloned().collect();
-    let source = changes::feed_source(project, &reads).map_err(fail)?;
-    let key = project
-        .dataset(&source)
-        .or_else(|| project.model(&source).map(|m| &m.contract))
-        .map(|c| c.primary_key.clone())
-        .unwrap_or_default();
+    let upstream = changes::feed_source(project, &node.reads).map_err(fail)?;
+    let (source, key) = (upstream.name.clone(), upstream.primary_key.clone());
     let newest = match runtime.dataset(&source) {
         Some(dataset) => dataset.commits(1).await,
         None => None,

@@ -11,7 +11,6 @@
 //! The query runs over each set in place of the upstream; the model keys of the second that
 //! the first does not yield are deleted. One `MERGE`, so one commit, applies both.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use canon_model::contract::DatasetSpec;
@@ -21,7 +20,6 @@ use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
 use datafusion::common::{JoinType, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::provider_as_source;
-use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::{ExprFunctionExt, LogicalPlan, TableScan, cast};
 use datafusion::prelude::{Expr, ident, lit, when};
@@ -38,38 +36,32 @@ pub(crate) const UPSERT: &str = "upsert";
 /// [`CHANGE`] for a key to delete.
 pub(crate) const DELETE: &str = "delete";
 
-/// The one upstream whose change feed a changes model reads, or why the model cannot read
-/// one: exactly one of what it reads must be a Delta table that declares its feed and a
-/// primary key (to tell its rows apart across versions).
-pub(crate) fn feed_source(
-    project: &Project,
-    reads: &BTreeSet<String>,
-) -> std::result::Result<String, String> {
-    let contract = |name: &str| -> Option<&DatasetSpec> {
-        project
-            .dataset(name)
-            .or_else(|| project.model(name).map(|m| &m.contract))
-    };
-    let feeds: Vec<&String> = reads
+/// The contract of the one upstream whose change feed a changes model reads, or why the
+/// model cannot read one: exactly one of what it reads must be a Delta table that declares
+/// its feed and a primary key (to tell its rows apart across versions).
+pub(crate) fn feed_source<'p>(
+    project: &'p Project,
+    reads: impl IntoIterator<Item = &'p String>,
+) -> std::result::Result<&'p DatasetSpec, String> {
+    let reads: Vec<&str> = reads.into_iter().map(String::as_str).collect();
+    let feeds: Vec<&DatasetSpec> = reads
         .iter()
-        .filter(|r| {
-            contract(r).is_some_and(|c| {
-                c.format == Format::Delta && c.delta.as_ref().is_some_and(|d| d.change_data_feed)
-            })
+        .filter_map(|r| project.contract(r))
+        .filter(|c| {
+            c.format == Format::Delta && c.delta.as_ref().is_some_and(|d| d.change_data_feed)
         })
         .collect();
     let source = match feeds.as_slice() {
-        [one] => (*one).clone(),
+        [one] => *one,
         [] => {
-            let read: Vec<&str> = reads.iter().map(String::as_str).collect();
             return Err(format!(
                 "`changes = true` applies the Change Data Feed of one Delta upstream, and none of \
                  what it reads ({}) declares `change_data_feed = true` in its [dataset.delta]",
-                read.join(", ")
+                reads.join(", ")
             ));
         }
         many => {
-            let names: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
+            let names: Vec<&str> = many.iter().map(|c| c.name.as_str()).collect();
             return Err(format!(
                 "`changes = true` applies the Change Data Feed of one upstream, and it reads \
                  several that record one ({}); read the others through a view or without their \
@@ -78,10 +70,11 @@ pub(crate) fn feed_source(
             ));
         }
     };
-    if contract(&source).is_some_and(|c| c.primary_key.is_empty()) {
+    if source.primary_key.is_empty() {
         return Err(format!(
-            "`changes = true` needs a primary_key on `{source}`, whose changes it applies: a \
-             row's versions are told apart by its key"
+            "`changes = true` needs a primary_key on `{}`, whose changes it applies: a row's \
+             versions are told apart by its key",
+            source.name
         ));
     }
     Ok(source)
@@ -218,19 +211,10 @@ pub(crate) async fn merge_rows(
     let previous = over(before)?;
 
     let key = &model.contract.primary_key;
-    let kept: Vec<String> = (0..key.len()).map(|i| format!("canon_kept_{i}")).collect();
-    let kept_keys = upserts.clone().select(
-        key.iter()
-            .zip(&kept)
-            .map(|(k, h)| ident(k).alias(h))
-            .collect::<Vec<Expr>>(),
-    )?;
-    let left: Vec<&str> = key.iter().map(String::as_str).collect();
-    let right: Vec<&str> = kept.iter().map(String::as_str).collect();
-    let gone = previous
+    let previous_keys = previous
         .select(key.iter().map(ident).collect::<Vec<Expr>>())?
-        .distinct()?
-        .join(kept_keys, JoinType::LeftAnti, &left, &right, None)?;
+        .distinct()?;
+    let gone = super::incremental::not_in(previous_keys, upserts.clone(), key)?;
     let gone = gone.select(
         model
             .contract
@@ -250,20 +234,7 @@ pub(crate) async fn merge_rows(
         .union(gone.with_column(CHANGE, lit(DELETE))?)?
         .cache()
         .await?;
-    let counted = rows
-        .clone()
-        .aggregate(vec![], vec![count(lit(1)).alias("rows")])?
-        .collect()
-        .await?;
-    let count = counted
-        .first()
-        .filter(|b| b.num_rows() == 1)
-        .and_then(|b| ScalarValue::try_from_array(b.column(0), 0).ok())
-        .and_then(|v| match v {
-            ScalarValue::Int64(Some(n)) => u64::try_from(n).ok(),
-            _ => None,
-        })
-        .unwrap_or(0);
+    let count = u64::try_from(rows.clone().count().await?).unwrap_or(u64::MAX);
     Ok((rows, count))
 }
 

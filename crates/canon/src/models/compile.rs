@@ -195,7 +195,7 @@ async fn compile_model(
     }
     if model.incremental == Some(IncrementalSpec::Changes) {
         let wrong = match super::changes::feed_source(project, &reads) {
-            Ok(source) => super::changes::not_row_wise(&plan, &source),
+            Ok(source) => super::changes::not_row_wise(&plan, &source.name),
             Err(message) => Some(message),
         };
         if let Some(message) = wrong {
@@ -235,9 +235,7 @@ fn shed_tags(
         .enumerate()
     {
         for source in &traced.sources {
-            let contract = project
-                .dataset(&source.table)
-                .or_else(|| project.model(&source.table).map(|m| &m.contract));
+            let contract = project.contract(&source.table);
             let Some(from) =
                 contract.and_then(|c| c.columns.iter().find(|c| c.name == source.column))
             else {

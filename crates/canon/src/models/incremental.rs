@@ -159,10 +159,15 @@ async fn holds_rows(session: &Session, model: &ModelSpec) -> Result<bool> {
 
 /// The rows whose primary key the model's table does not hold.
 async fn not_held(session: &Session, model: &ModelSpec, rows: DataFrame) -> Result<DataFrame> {
-    let key = &model.contract.primary_key;
-    let held: Vec<String> = (0..key.len()).map(|i| format!("canon_held_{i}")).collect();
     let table = session.table(&model.name).await?;
-    let held_keys = table.select(
+    not_in(rows, table, &model.contract.primary_key)
+}
+
+/// The rows of `rows` whose `key` no row of `others` holds.
+pub(crate) fn not_in(rows: DataFrame, others: DataFrame, key: &[String]) -> Result<DataFrame> {
+    // Renamed, so that the join's two sides never share a column name.
+    let held: Vec<String> = (0..key.len()).map(|i| format!("canon_held_{i}")).collect();
+    let held_keys = others.select(
         key.iter()
             .zip(&held)
             .map(|(k, h)| ident(k).alias(h))
