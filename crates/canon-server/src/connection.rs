@@ -118,6 +118,14 @@ impl Connection {
         if let Some((session, _)) = &state.session {
             return session.clone();
         }
+        let session = self.open_session(user);
+        state.session = Some((session.clone(), user.to_string()));
+        session
+    }
+
+    /// A new session for `user` on this connection, its opening recorded; the caller keeps
+    /// it (for the connection, or for the requests that name it).
+    pub fn open_session(&self, user: &str) -> Session {
         let session = self.connections.runtime.session();
         let _ = self
             .connections
@@ -131,7 +139,6 @@ impl Connection {
                 user: user.to_string(),
             });
         tracing::info!(connection = self.id, peer = %self.peer, user, session = %session.id(), "session opened");
-        state.session = Some((session.clone(), user.to_string()));
         session
     }
 

@@ -22,6 +22,14 @@ pub enum Cut {
     TimedOut(Duration),
 }
 
+/// What a client is told of a statement cut at the statement timeout `limit`.
+pub fn timed_out_message(limit: Duration) -> String {
+    format!(
+        "statement cancelled: it ran past the server's statement timeout of {}",
+        humantime::format_duration(limit)
+    )
+}
+
 /// Runs `work` until `started` plus `timeout` (when there is one), a panic in it failing
 /// it like an error.
 pub async fn bounded<T>(

@@ -41,10 +41,7 @@ pub(super) fn arrow_status(error: ArrowError) -> Status {
 
 /// The error of a statement cut at the statement timeout.
 pub(super) fn timed_out(limit: Duration) -> Status {
-    Status::deadline_exceeded(format!(
-        "statement cancelled: it ran past the server's statement timeout of {}",
-        humantime::format_duration(limit)
-    ))
+    Status::deadline_exceeded(crate::stream::timed_out_message(limit))
 }
 
 /// The IPC bytes of a schema, as prepared-statement results carry them.

@@ -52,10 +52,7 @@ impl ApiError {
         Self::new(
             StatusCode::GATEWAY_TIMEOUT,
             "timeout",
-            format!(
-                "statement cancelled: it ran past the server's statement timeout of {}",
-                humantime::format_duration(limit)
-            ),
+            crate::stream::timed_out_message(limit),
         )
     }
 

@@ -57,17 +57,7 @@ impl Sessions {
         user: &str,
         asked: Option<&str>,
     ) -> Result<(Session, bool), ApiError> {
-        let open = || {
-            let session = runtime.session();
-            let _ = runtime.diagnostics().record(Event::SessionOpened {
-                session: session.id(),
-                protocol: "http".to_string(),
-                connection: connection.id(),
-                peer: connection.peer().to_string(),
-                user: user.to_string(),
-            });
-            session
-        };
+        let open = || connection.open_session(user);
         let Some(asked) = asked else {
             return Ok((open(), false));
         };

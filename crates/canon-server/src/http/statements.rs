@@ -37,23 +37,23 @@ pub(crate) async fn sql(
     .map_err(|cut| refusal(cut, &sql))?;
     let schema = batches.schema();
     format.check(&schema)?;
-    let mut limited = Limited::new(batches.map(|b| b.map_err(Ended::Failed)), caller.busy);
+    let failed = |b: Result<_, DataFusionError>| b.map_err(|e| Cut::Failed(e.into()));
+    let mut limited = Limited::new(batches.map(failed), caller.busy);
     if let Some(limit) = shared.statement_timeout {
-        limited = limited.with_deadline(started + limit, Err(Ended::TimedOut(limit)));
+        limited = limited.with_deadline(started + limit, Err(Cut::TimedOut(limit)));
     }
     // The status goes out with the first batch: an error before it (most errors, and any
     // aggregate cut at the timeout) still answers with its own status.
     let first = match limited.next().await {
-        Some(Err(Ended::Failed(e))) => return Err(ApiError::statement(&e.into(), &sql)),
-        Some(Err(Ended::TimedOut(limit))) => return Err(ApiError::timed_out(limit)),
+        Some(Err(cut)) => return Err(refusal(cut, &sql)),
         first => first,
     };
     let rest = futures::stream::iter(first).chain(limited).map(|item| {
-        item.map_err(|ended| match ended {
-            Ended::Failed(e) => ArrowError::from(e),
-            Ended::TimedOut(limit) => ArrowError::ExternalError(
-                format!("statement cancelled at the statement timeout of {limit:?}").into(),
-            ),
+        item.map_err(|cut| match cut {
+            Cut::Failed(e) => ArrowError::ExternalError(Box::new(e)),
+            Cut::TimedOut(limit) => {
+                ArrowError::ExternalError(crate::stream::timed_out_message(limit).into())
+            }
         })
     });
     let body = results::body(Box::pin(rest), schema, format);
@@ -117,12 +117,6 @@ fn name_session(headers: &mut HeaderMap, session: &Session) {
     if let Ok(id) = HeaderValue::from_str(&session.id()) {
         headers.insert(HEADER, id);
     }
-}
-
-/// Why a result stream ended early.
-enum Ended {
-    Failed(DataFusionError),
-    TimedOut(std::time::Duration),
 }
 
 /// Why a statement got no result, for the client.
