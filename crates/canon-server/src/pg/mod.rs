@@ -1,12 +1,14 @@
 //! The Postgres wire protocol on pgwire: a handler set per connection, holding that
 //! connection's Canon session, so every statement passes Canon's policy, plan hook and
 //! diagnostics as it does over Flight SQL. Each session also gets a `pg_catalog`, so
-//! psql's `\d` and DBeaver can list what there is (`catalog`).
+//! psql's `\d` and DBeaver can list what there is (`catalog`). Result rows are encoded a
+//! batch at a time (`rows`).
 
 mod auth;
 mod catalog;
 pub(crate) mod listener;
 mod query;
+mod rows;
 
 use std::fmt::Debug;
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow_pg::datatypes::df::deserialize_parameters;
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
+use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
 use async_trait::async_trait;
 use canon::datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use canon::datafusion::common::ParamValues;
@@ -198,8 +198,11 @@ impl PgConnection {
         let encoding = Arc::clone(&fields);
         let rows = batches
             .flat_map(move |batch| {
-                let rows: Vec<_> = match batch {
-                    Ok(batch) => encode_recordbatch(Arc::clone(&encoding), batch).collect(),
+                let rows = match batch {
+                    Ok(batch) => match super::rows::encode(&encoding, &batch) {
+                        Ok(rows) => rows.into_iter().map(Ok).collect(),
+                        Err(e) => vec![Err(e)],
+                    },
                     Err(e) => vec![Err(pg_error(CanonError::from(e)))],
                 };
                 futures::stream::iter(rows)
