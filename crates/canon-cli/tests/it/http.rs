@@ -98,13 +98,15 @@ print(json.dumps(out), flush=True)
 "#;
 
 /// A running `canon serve --http`, killed when the test ends.
-struct Http {
+pub(crate) struct Http {
     child: Child,
-    base: String,
+    /// `http://127.0.0.1:port`.
+    pub(crate) base: String,
 }
 
 impl Http {
-    fn start(dir: &Path, extra: &[&str]) -> Self {
+    /// Starts `canon serve --http` in `dir` with the test token, on a port the system picks.
+    pub(crate) fn start(dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_canon"))
             .args(["serve", "--http", "127.0.0.1:0"])
             .args(extra)
@@ -129,7 +131,7 @@ impl Http {
     }
 
     /// Stops the server and returns what it wrote on standard error.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         let _ = self.child.kill();
         let mut err = String::new();
         if let Some(mut stderr) = self.child.stderr.take() {

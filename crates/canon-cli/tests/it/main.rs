@@ -3,6 +3,8 @@
 mod azurite;
 mod check;
 mod cli;
+#[cfg(all(feature = "serve", feature = "delta"))]
+mod console;
 mod crash;
 #[cfg(feature = "delta")]
 mod delta;
@@ -138,6 +140,13 @@ pub fn azurite() -> Option<PathBuf> {
 pub fn jdbc() -> Option<PathBuf> {
     static JDBC: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     tool(&JDBC, "CANON_TEST_JDBC", "test-jdbc")
+}
+
+/// The Python that drives Chromium with Selenium, with Chromium and chromedriver found or
+/// installed by `scripts/test-browser`.
+pub fn browser() -> Option<PathBuf> {
+    static BROWSER: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    tool(&BROWSER, "CANON_TEST_BROWSER", "test-browser")
 }
 
 /// psql, Postgres's command-line client, found or installed by `scripts/test-psql`.

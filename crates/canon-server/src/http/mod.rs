@@ -1,6 +1,6 @@
 //! `canon serve --http`: Canon's sessions over HTTP, for web and service code. Statements
 //! answer as Arrow IPC streams, JSON or CSV; the catalog, the model graph's lineage and the
-//! recent statements answer as JSON.
+//! recent statements answer as JSON. `/` serves the web console, which shows all of it.
 //!
 //! Every connection is admitted against the server's limit and closed when idle, as the
 //! other protocols' are; every request authenticates with the same token. Each request
@@ -10,10 +10,12 @@
 //! Layers, bottom to top: [`answer`] (errors as JSON with a fitting status); [`results`]
 //! (a statement's batches as a response body in the format asked for); [`sessions`] (the
 //! sessions requests name); [`catalog`] (datasets, lineage, recent statements) and
-//! [`statements`] (`/api/sql`, `/api/explain`); this module (routes, connections, shutdown).
+//! [`statements`] (`/api/sql`, `/api/explain`); [`console`] (the page and its scripts);
+//! this module (routes, connections, shutdown).
 
 mod answer;
 mod catalog;
+mod console;
 mod results;
 mod sessions;
 mod statements;
@@ -81,6 +83,8 @@ pub(crate) async fn serve(
         .route("/api/datasets/{name}", get(catalog::dataset))
         .route("/api/lineage", get(catalog::lineage))
         .route("/api/queries", get(catalog::queries))
+        .route("/", get(console::page))
+        .route("/{file}", get(console::file))
         .fallback(answer::not_found)
         .with_state(shared);
     let listener = Admitting::new(
