@@ -195,24 +195,27 @@ impl PgConnection {
                 Ok(contained_stream(df.execute_stream().await?))
             })
             .await?;
+        // The limits apply batch by batch: a row's worth of timer polling for every row
+        // would cost more than encoding it.
+        let batches = batches.map(|batch| batch.map_err(|e| pg_error(CanonError::from(e))));
+        let mut limited = Limited::new(batches, self.connection.busy());
+        if let Some(limit) = self.statement_timeout {
+            limited = limited.with_deadline(started + limit, Err(timed_out(limit)));
+        }
         let encoding = Arc::clone(&fields);
-        let rows = batches
+        let mut buffer = bytes::BytesMut::new();
+        let rows = limited
             .flat_map(move |batch| {
-                let rows = match batch {
-                    Ok(batch) => match super::rows::encode(&encoding, &batch) {
-                        Ok(rows) => rows.into_iter().map(Ok).collect(),
-                        Err(e) => vec![Err(e)],
-                    },
-                    Err(e) => vec![Err(pg_error(CanonError::from(e)))],
+                let encoded =
+                    batch.and_then(|batch| super::rows::encode(&encoding, &batch, &mut buffer));
+                let rows = match encoded {
+                    Ok(rows) => rows.into_iter().map(Ok).collect(),
+                    Err(e) => vec![Err(e)],
                 };
                 futures::stream::iter(rows)
             })
             .boxed();
-        let mut limited = Limited::new(rows, self.connection.busy());
-        if let Some(limit) = self.statement_timeout {
-            limited = limited.with_deadline(started + limit, Err(timed_out(limit)));
-        }
-        Ok(Response::Query(QueryResponse::new(fields, limited)))
+        Ok(Response::Query(QueryResponse::new(fields, rows)))
     }
 }
 

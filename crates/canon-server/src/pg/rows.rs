@@ -24,10 +24,13 @@ use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
 
-/// Encodes every row of `batch` for a result described by `fields`.
+/// Encodes every row of `batch` for a result described by `fields`, into `buffer`. The
+/// rows share its allocation; once they have all been sent, the next batch reuses it (a
+/// fresh one per batch cost as much in page faults as the encoding itself).
 pub(super) fn encode(
     fields: &Arc<Vec<FieldInfo>>,
     batch: &RecordBatch,
+    buffer: &mut BytesMut,
 ) -> PgWireResult<Vec<DataRow>> {
     let schema = batch.schema();
     if fields.len() != batch.num_columns() {
@@ -50,24 +53,37 @@ pub(super) fn encode(
     let count = i16::try_from(columns.len())
         .map_err(|_| PgWireError::ApiError("more than 32767 columns in one row".into()))?;
     let mut slow = DataRowEncoder::new(Arc::clone(fields));
-    let mut buffer = BytesMut::with_capacity(estimate(batch));
+    // Left over only by a batch that failed half-way.
+    buffer.clear();
+    buffer.reserve(estimate(batch));
     let mut rows = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         for column in &mut columns {
-            column.write(row, &mut buffer, &mut slow)?;
+            column.write(row, buffer, &mut slow)?;
         }
         rows.push(DataRow::new(buffer.split(), count));
     }
     Ok(rows)
 }
 
-/// The bytes a batch's rows take, roughly: enough that one allocation usually holds them.
+/// The bytes a batch's rows take: each value's length and its bytes (strings' whole data
+/// buffers, other types a guess), so that one allocation usually holds them all.
 fn estimate(batch: &RecordBatch) -> usize {
-    let lengths = batch
-        .num_rows()
-        .saturating_mul(batch.num_columns())
-        .saturating_mul(4);
-    batch.get_array_memory_size().saturating_add(lengths)
+    let rows = batch.num_rows();
+    let values: usize = batch
+        .columns()
+        .iter()
+        .map(|column| {
+            let width = match column.data_type() {
+                DataType::Utf8 => column.as_string::<i32>().value_data().len(),
+                DataType::LargeUtf8 => column.as_string::<i64>().value_data().len(),
+                DataType::Utf8View => column.as_string_view().total_bytes_len(),
+                other => rows.saturating_mul(other.primitive_width().unwrap_or(16)),
+            };
+            width.saturating_add(rows.saturating_mul(4))
+        })
+        .fold(0, usize::saturating_add);
+    values.min(64 << 20)
 }
 
 /// One column of a batch, downcast once, with the form its values go out in.
