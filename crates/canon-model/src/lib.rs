@@ -31,6 +31,7 @@ pub mod error;
 pub mod evolution;
 pub mod lineage;
 pub mod model;
+pub mod openlineage;
 pub mod policy;
 pub mod profile;
 pub mod project;

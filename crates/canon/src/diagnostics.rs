@@ -92,6 +92,9 @@ pub enum Event {
         fingerprint: String,
         /// The tables read and each output column's source columns.
         lineage: Lineage,
+        /// The table the plan writes (`INSERT`, `UPDATE`, `DELETE`, `MERGE`), if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        writes: Option<String>,
     },
     /// A plan that passed the plan hook finished running: all its output was read, it
     /// failed, or its reader stopped early. Its operators' spill metrics are summed.
@@ -189,6 +192,16 @@ pub enum Event {
         /// Why it failed or was skipped.
         message: Option<String>,
     },
+    /// OpenLineage events were dropped: the queue to the receiver was full, or sending
+    /// failed after its retries. Counts are totals since the runtime started.
+    LineageEventsDropped {
+        /// Where the events were going (`http` or `file`).
+        transport: String,
+        /// Events dropped so far.
+        dropped: u64,
+        /// Why the latest was dropped.
+        reason: String,
+    },
     /// A server connection's session ended.
     SessionClosed {
         /// The session.
@@ -217,6 +230,7 @@ impl Event {
             Self::SessionOpened { .. } => "session_opened",
             Self::SessionClosed { .. } => "session_closed",
             Self::ModelBuilt { .. } => "model_built",
+            Self::LineageEventsDropped { .. } => "lineage_events_dropped",
         }
     }
 
@@ -279,11 +293,49 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Size of the log's write buffer.
 const BUFFER_CAPACITY: usize = 64 * 1024;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Inner {
     next_seq: u64,
     records: VecDeque<Record>,
     log: Option<Log>,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("next_seq", &self.next_seq)
+            .field("log", &self.log)
+            .field("observed", &self.observer.is_some())
+            .finish()
+    }
+}
+
+/// Something that follows the event stream as it is recorded (OpenLineage's emitter).
+/// It is called after the event is recorded, outside the stream's lock, and must not
+/// block: a statement's events wait for it.
+pub(crate) trait Observer: Send + Sync {
+    /// One event, just recorded.
+    fn observe(&self, record: &Record);
+}
+
+/// A handle on an event stream that does not keep it alive, for what the stream itself
+/// holds (an observer recording its own events).
+#[derive(Debug, Clone)]
+pub(crate) struct WeakDiagnostics(std::sync::Weak<Mutex<Inner>>, bool);
+
+impl WeakDiagnostics {
+    /// Records an event if the stream still exists; `None` when it is gone.
+    pub(crate) fn record(&self, event: Event) -> Option<Result<u64, CanonError>> {
+        let inner = self.0.upgrade()?;
+        Some(
+            Diagnostics {
+                inner,
+                logged: self.1,
+            }
+            .record(event),
+        )
+    }
 }
 
 /// The JSON-lines file and what to do when it cannot be written.
@@ -408,6 +460,16 @@ impl Diagnostics {
         }
     }
 
+    /// Has `observer` follow every event recorded from now on.
+    pub(crate) fn observe(&self, observer: Arc<dyn Observer>) {
+        self.lock().observer = Some(observer);
+    }
+
+    /// A handle that records into this stream without keeping it alive.
+    pub(crate) fn downgrade(&self) -> WeakDiagnostics {
+        WeakDiagnostics(Arc::downgrade(&self.inner), self.logged)
+    }
+
     /// The log file, if events are appended to one.
     pub fn log_path(&self) -> Option<PathBuf> {
         self.lock().log.as_ref().map(|log| log.path.clone())
@@ -438,7 +500,14 @@ impl Diagnostics {
         if inner.records.len() == MEMORY_CAPACITY {
             inner.records.pop_front();
         }
-        inner.records.push_back(Record { seq, at, event });
+        let record = Record { seq, at, event };
+        let Some(observer) = inner.observer.clone() else {
+            inner.records.push_back(record);
+            return Ok(seq);
+        };
+        inner.records.push_back(record.clone());
+        drop(inner);
+        observer.observe(&record);
         Ok(seq)
     }
 

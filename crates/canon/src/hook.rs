@@ -115,14 +115,31 @@ pub(crate) fn record(
     options: &ConfigOptions,
 ) -> Result<PlanRecord, CanonError> {
     let lineage = lineage::in_session(plan, options);
-    record_known(
-        diagnostics,
-        session,
-        class,
-        statement,
-        fingerprint(plan),
+    let written = Written {
+        fingerprint: fingerprint(plan),
         lineage,
-    )
+        writes: writes(plan),
+    };
+    record_known(diagnostics, session, class, statement, written)
+}
+
+/// What a plan's `QueryPlanned` event says about it beside its statement.
+struct Written {
+    fingerprint: String,
+    lineage: Lineage,
+    writes: Option<String>,
+}
+
+/// The table a DML plan writes, named as lineage names the tables it reads.
+fn writes(plan: &LogicalPlan) -> Option<String> {
+    let LogicalPlan::Dml(dml) = plan else {
+        return None;
+    };
+    let name = &dml.table_name;
+    Some(match name.schema() {
+        None | Some("public") => name.table().to_string(),
+        Some(_) => name.to_string(),
+    })
 }
 
 /// [`record`] for a plan whose fingerprint and lineage are known already.
@@ -131,15 +148,20 @@ fn record_known(
     session: &str,
     class: StatementClass,
     statement: String,
-    fingerprint: String,
-    lineage: Lineage,
+    written: Written,
 ) -> Result<PlanRecord, CanonError> {
+    let Written {
+        fingerprint,
+        lineage,
+        writes,
+    } = written;
     let planned = diagnostics.record(Event::QueryPlanned {
         session: session.to_string(),
         class,
         statement,
         fingerprint: fingerprint.clone(),
         lineage,
+        writes,
     })?;
     Ok(PlanRecord {
         diagnostics: diagnostics.clone(),
@@ -203,14 +225,12 @@ impl QueryPlanner for PlanHook {
             }
         };
         let (id, class) = (session.session_id(), classify_plan(plan));
-        let planned = record_known(
-            &self.diagnostics,
-            id,
-            class,
-            statement,
+        let written = Written {
             fingerprint,
             lineage,
-        );
+            writes: writes(plan),
+        };
+        let planned = record_known(&self.diagnostics, id, class, statement, written);
         let mut planned = planned.map_err(CanonError::into_datafusion)?;
         planned.memory_limit = self.memory_limit;
         let physical = self.inner.create_physical_plan(plan, session).await?;

@@ -62,6 +62,7 @@ pub mod functions;
 mod hook;
 mod hosted;
 pub mod models;
+mod openlineage;
 pub mod optimizer;
 mod plans;
 pub mod prepared;

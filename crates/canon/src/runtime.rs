@@ -46,6 +46,8 @@ pub struct Runtime {
     diagnostics: Diagnostics,
     /// Canon's system statements and the project's, executable in every session.
     declared: Arc<Vec<Declared>>,
+    /// OpenLineage's emitter, when the project sends events (`[lineage] openlineage`).
+    lineage_events: Option<Arc<crate::openlineage::Emitter>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -122,6 +124,9 @@ pub(crate) fn template(
 /// it live on (they flush again when the last of them is dropped).
 impl Drop for Runtime {
     fn drop(&mut self) {
+        if let Some(emitter) = &self.lineage_events {
+            emitter.drain();
+        }
         if let Err(error) = self.diagnostics.flush() {
             tracing::error!(%error, "flushing diagnostics when the runtime was dropped");
         }
@@ -225,6 +230,8 @@ impl Runtime {
             .filter(|m| m.kind.is_stored())
             .map(|m| m.name.clone())
             .collect();
+        // Statements' runs are sent from here on: registration runs none.
+        let lineage_events = crate::openlineage::Emitter::start(&project, &diagnostics)?;
         let system = system::schema(
             Arc::clone(&datasets),
             stored_models,
@@ -232,6 +239,7 @@ impl Runtime {
             &profile,
             diagnostics.clone(),
             overrides,
+            lineage_events.clone(),
         )?;
         let mut runtime = Self {
             project,
@@ -242,6 +250,7 @@ impl Runtime {
             system,
             diagnostics,
             declared: Arc::new(Vec::new()),
+            lineage_events,
         };
         // Declared statements are planned once against a real session, so that one that
         // does not plan is reported (with its file:line) before any session is handed out.
@@ -249,6 +258,11 @@ impl Runtime {
         let declared = prepared::declare(&scratch, &runtime.project.prepared).await?;
         runtime.declared = Arc::new(declared);
         Ok(runtime)
+    }
+
+    /// OpenLineage's emitter, when the project sends events.
+    pub(crate) fn lineage_events(&self) -> Option<&crate::openlineage::Emitter> {
+        self.lineage_events.as_deref()
     }
 
     /// A new session from the template: same config, runtime, functions and policy.

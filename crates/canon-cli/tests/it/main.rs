@@ -23,6 +23,8 @@ mod jdbc;
 mod models;
 mod moto;
 mod object_storage;
+#[cfg(feature = "delta")]
+mod openlineage;
 #[cfg(feature = "serve")]
 mod postgres;
 mod schema;

@@ -6,6 +6,7 @@ mod delta;
 mod diagnostics;
 mod distributed;
 mod keys;
+mod lineage;
 mod models;
 pub(crate) mod raw;
 mod rules;
@@ -22,6 +23,7 @@ use crate::declarations::{MacroSpec, OverrideSpec};
 use crate::distributed::DistributedSpec;
 use crate::error::{Problem, ProjectError};
 use crate::model::ModelSpec;
+use crate::openlineage::LineageSpec;
 use crate::policy::SqlPolicy;
 use crate::profile::{DiagnosticsSpec, ProfileSpec};
 use crate::server::ServerSpec;
@@ -53,6 +55,8 @@ pub struct Project {
     pub server: ServerSpec,
     /// The workers distributed plans run on (`[distributed]`).
     pub distributed: DistributedSpec,
+    /// Where OpenLineage events about the project's runs go (`[lineage]`).
+    pub lineage: LineageSpec,
 }
 
 impl Project {

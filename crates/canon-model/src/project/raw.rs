@@ -66,6 +66,9 @@ pub(crate) struct RawProject {
     /// The limits `canon serve` keeps.
     #[serde(default)]
     pub server: RawServer,
+    /// Where OpenLineage events about Canon's runs go.
+    #[serde(default)]
+    pub lineage: RawLineage,
     /// The workers distributed plans run on.
     #[serde(default)]
     pub distributed: RawDistributed,
@@ -108,6 +111,44 @@ pub(crate) struct RawServer {
     /// How long shutting down waits for statements in flight.
     #[schemars(with = "Option<Duration>")]
     pub shutdown_timeout: Option<Spanned<String>>,
+}
+
+/// Where OpenLineage events about Canon's runs go: `openlineage = { url = "…" }` or
+/// `{ file = "…" }`, with the jobs' `namespace`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Lineage")]
+pub(crate) struct RawLineage {
+    /// The namespace of Canon's jobs in the events (the project's name by default).
+    #[schemars(with = "Option<String>", pattern(NON_BLANK))]
+    pub namespace: Option<Spanned<String>>,
+    /// Where OpenLineage events go.
+    #[schemars(with = "Option<RawOpenLineage>")]
+    pub openlineage: Option<Spanned<RawOpenLineage>>,
+}
+
+/// An OpenLineage destination: an HTTP endpoint (`url`, with `timeout`, `retries` and
+/// `queue`) or a JSON-lines `file`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "OpenLineage")]
+pub(crate) struct RawOpenLineage {
+    /// The endpoint events are POSTed to, such as `http://marquez:5000/api/v1/lineage`.
+    #[schemars(with = "Option<String>", url)]
+    pub url: Option<Spanned<String>>,
+    /// A file events are appended to, one per line, relative to the project file.
+    #[schemars(with = "Option<String>", pattern(NON_BLANK))]
+    pub file: Option<Spanned<String>>,
+    /// How long one POST may take (default "5s").
+    #[schemars(with = "Option<Duration>")]
+    pub timeout: Option<Spanned<String>>,
+    /// How many times a failed POST is tried again (default 2).
+    #[schemars(with = "Option<u32>", range(min = 0, max = 10))]
+    pub retries: Option<Spanned<i64>>,
+    /// How many events may wait to be sent; later ones are dropped and counted (default
+    /// 10000).
+    #[schemars(with = "Option<u64>", range(min = 1))]
+    pub queue: Option<Spanned<i64>>,
 }
 
 /// An object store: the options of one bucket, container or host that datasets' locations

@@ -38,6 +38,7 @@ pub(super) fn project(
     let prepared = v.prepared(raw.prepared, &policy);
     let server = v.server(raw.server);
     let distributed = v.distributed(raw.distributed);
+    let lineage = v.lineage(raw.lineage, name.get_ref(), root);
 
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut datasets = Vec::new();
@@ -70,6 +71,7 @@ pub(super) fn project(
             prepared,
             server,
             distributed,
+            lineage,
         })
     } else {
         v.problems.sort_by_key(|p| (p.line, p.column));

@@ -69,6 +69,14 @@ pub enum CanonError {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// OpenLineage's transport (`[lineage] openlineage`) could not start.
+    #[error("[lineage] openlineage: cannot send events to {target}: {source}")]
+    OpenLineage {
+        /// The file or endpoint.
+        target: String,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
 }
 
 /// Canon's own errors raised inside DataFusion's machinery (the plan hook's policy

@@ -279,6 +279,8 @@ impl Context {
             (Status::View, None, None)
         } else {
             let record = BuildRecord::of(model, crate::sql::fingerprint(&node.plan));
+            let events = self.runtime.lineage_events();
+            let run = events.and_then(|e| e.model_started(name, &node.reads, &node.lineage));
             let written = async {
                 let previous = last_record(&self.formats, model).await?;
                 let feed = feed(&self.runtime, model, node).await?;
@@ -293,6 +295,10 @@ impl Context {
                 .await
             }
             .await;
+            if let (Some(events), Some(run)) = (events, run) {
+                let failed = written.as_ref().err().map(reason);
+                events.model_finished(run, failed.as_deref());
+            }
             match written {
                 Ok(Some(rows)) => (Status::Built, Some(rows), None),
                 Ok(None) => (Status::Unchanged, Some(0), Some("no new rows".to_string())),

@@ -49,6 +49,7 @@ pub(crate) fn schema(
     profile: &RuntimeProfile,
     diagnostics: Diagnostics,
     overrides: Overrides,
+    lineage_events: Option<Arc<crate::openlineage::Emitter>>,
 ) -> Result<Arc<dyn SchemaProvider>> {
     let schema = MemorySchemaProvider::new();
     let builds = builds::builds_view(Arc::clone(&datasets), models);
@@ -155,12 +156,48 @@ pub(crate) fn schema(
         ])
     }));
     register(&schema, "diagnostics", diagnostics_schema, rows)?;
+    register(
+        &schema,
+        "lineage_events",
+        lineage_events_schema(),
+        lineage_events_rows(lineage_events),
+    )?;
     schema.register_table(
         "stores".into(),
         crate::stores::stores_view(Arc::clone(profile.stores())),
     )?;
 
     Ok(Arc::new(schema))
+}
+
+/// `canon.lineage_events`: what OpenLineage's transport has done, one row when the
+/// project sends events.
+fn lineage_events_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("transport", DataType::Utf8, false),
+        Field::new("target", DataType::Utf8, false),
+        Field::new("emitted", DataType::UInt64, false),
+        Field::new("sent", DataType::UInt64, false),
+        Field::new("dropped", DataType::UInt64, false),
+        Field::new("last_error", DataType::Utf8, true),
+    ]))
+}
+
+fn lineage_events_rows(emitter: Option<Arc<crate::openlineage::Emitter>>) -> Computed {
+    Computed(Box::new(move || {
+        let row = emitter.as_ref().map(|e| e.counts());
+        let counts = |i: usize| -> ArrayRef {
+            Arc::new(UInt64Array::from_iter_values(row.iter().map(|r| r.2[i])))
+        };
+        Ok(vec![
+            strings(row.iter().map(|r| r.0)),
+            strings(row.iter().map(|r| r.1.as_str())),
+            counts(0),
+            counts(1),
+            counts(2),
+            Arc::new(StringArray::from_iter(row.iter().map(|r| r.3.as_deref()))),
+        ])
+    }))
 }
 
 fn register(
