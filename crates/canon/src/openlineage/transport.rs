@@ -227,28 +227,18 @@ struct Poster {
 impl Poster {
     /// Sends events until the queue is closed and empty.
     fn run(self, events: Receiver<Vec<u8>>) {
-        let runtime = match tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-        {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                let reason = format!("cannot start the sending thread's runtime: {e}");
-                for _ in events {
-                    dropped(&self.counts, &self.diagnostics, "http", reason.clone());
-                    self.counts.in_flight.fetch_sub(1, Ordering::Relaxed);
-                }
-                return;
-            }
-        };
+            .map_err(|e| format!("cannot start the sending thread's runtime: {e}"));
         let client = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.timeout)
-            .build();
-        let client = match client {
-            Ok(client) => client,
-            Err(e) => {
-                let reason = format!("cannot build the HTTP client: {e}");
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"));
+        let (runtime, client) = match (runtime, client) {
+            (Ok(runtime), Ok(client)) => (runtime, client),
+            (Err(reason), _) | (_, Err(reason)) => {
                 for _ in events {
                     dropped(&self.counts, &self.diagnostics, "http", reason.clone());
                     self.counts.in_flight.fetch_sub(1, Ordering::Relaxed);
