@@ -182,6 +182,10 @@ enum Command {
         /// How to print the report.
         #[arg(long, value_enum, default_value_t = output::ReportFormat::Table)]
         format: output::ReportFormat,
+        /// Instead of checking, propose keys for DATASET from its data: the columns (or
+        /// pairs) unique and never NULL, as lines to paste into its `[[dataset]]`.
+        #[arg(long, value_name = "DATASET", conflicts_with = "datasets")]
+        suggest_keys: Option<String>,
     },
 }
 
@@ -462,7 +466,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             print!("{}", describe(&runtime, &session, &dataset).await?);
             Ok(())
         }
-        Command::Check { datasets, format } => {
+        Command::Check {
+            suggest_keys: Some(dataset),
+            ..
+        } => {
+            let project = Project::load(&cli.project)?;
+            find(&project, &dataset)?;
+            let suggestion = canon::check::suggest_keys(&project, &dataset).await?;
+            print!("{}", suggestion.to_toml());
+            Ok(())
+        }
+        Command::Check {
+            datasets, format, ..
+        } => {
             let project = Project::load(&cli.project)?;
             for name in &datasets {
                 find(&project, name)?;

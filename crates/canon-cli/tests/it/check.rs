@@ -267,3 +267,100 @@ columns = [
         serde_json::json!(["column `kind` is NOT NULL but holds 1 null(s)"])
     );
 }
+
+/// Keys proposed from the data: a column unique and never NULL (`id`, and `email` beside
+/// it), not one with a NULL (`code`) or a repeat (`city`); a pair where no column alone is
+/// a key. Pasted into the project, `canon check` verifies them.
+#[test]
+fn suggested_keys_are_the_unique_never_null_columns_and_check_passes_with_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("people")).expect("mkdir");
+    std::fs::create_dir_all(data.join("slots")).expect("mkdir");
+    std::fs::write(
+        data.join("people/a.csv"),
+        "id,email,code,city\n1,a@x,k1,Oslo\n2,b@x,,Oslo\n3,c@x,k3,Rome\n",
+    )
+    .expect("write people");
+    std::fs::write(
+        data.join("people/b.csv"),
+        "id,email,code,city\n4,d@x,k4,Rome\n",
+    )
+    .expect("write people");
+    std::fs::write(
+        data.join("slots/s.csv"),
+        "day,slot,room\n1,1,a\n1,2,a\n2,1,b\n2,2,b\n",
+    )
+    .expect("write slots");
+    let project = |people: &str, slots: &str| {
+        format!(
+            r#"[project]
+name = "keys"
+
+[[dataset]]
+name = "people"
+format = "csv"
+location = "data/people/"
+options = {{ has_header = "true" }}
+columns = [
+  {{ name = "id", type = "Int64", nullable = false }},
+  {{ name = "email", type = "Utf8" }},
+  {{ name = "code", type = "Utf8" }},
+  {{ name = "city", type = "Utf8" }},
+]
+{people}
+[[dataset]]
+name = "slots"
+format = "csv"
+location = "data/slots/"
+options = {{ has_header = "true" }}
+columns = [
+  {{ name = "day", type = "Int32", nullable = false }},
+  {{ name = "slot", type = "Int32" }},
+  {{ name = "room", type = "Utf8" }},
+]
+{slots}"#
+        )
+    };
+    std::fs::write(dir.path().join("canon.toml"), project("", "")).expect("write project");
+
+    let people = ok(canon(
+        dir.path(),
+        &["check", "--suggest-keys", "people"],
+        None,
+    ));
+    let keys: Vec<&str> = people.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        keys,
+        ["primary_key = [\"id\"]", "unique = [[\"email\"]]"],
+        "{people}"
+    );
+    assert!(people.starts_with("# people: 4 rows"), "{people}");
+    let slots = ok(canon(
+        dir.path(),
+        &["check", "--suggest-keys", "slots"],
+        None,
+    ));
+    let keys: Vec<&str> = slots.lines().filter(|l| !l.starts_with('#')).collect();
+    // `room` follows `day`, so `slot` and `room` together are a key too.
+    // `slot` is declared nullable, so the pair is proposed as a unique key, which the
+    // loader takes as it is.
+    assert_eq!(
+        keys,
+        ["unique = [[\"day\", \"slot\"], [\"slot\", \"room\"]]"],
+        "{slots}"
+    );
+    assert!(
+        slots.contains("# with `slot` declared nullable = false"),
+        "{slots}"
+    );
+
+    // Pasted into the contracts, the keys load and hold in every file.
+    std::fs::write(dir.path().join("canon.toml"), project(&people, &slots)).expect("write");
+    let checked = ok(canon(dir.path(), &["check"], None));
+    assert!(checked.contains(", 0 failing"), "{checked}");
+
+    let unknown = canon(dir.path(), &["check", "--suggest-keys", "nobody"], None);
+    assert!(!unknown.status.success());
+    assert!(stderr(&unknown).contains("nobody"), "{}", stderr(&unknown));
+}

@@ -10,6 +10,9 @@
 
 pub(crate) mod keys;
 mod nullable;
+mod suggest;
+
+pub use suggest::{ColumnCounts, KeySuggestion, suggest_keys};
 
 use std::sync::Arc;
 

@@ -69,6 +69,14 @@ pub enum CanonError {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// A command named a dataset the project does not declare.
+    #[error("no dataset `{name}` in the project; it declares: {}", known.join(", "))]
+    UnknownDataset {
+        /// The name given.
+        name: String,
+        /// The datasets the project declares.
+        known: Vec<String>,
+    },
     /// OpenLineage's transport (`[lineage] openlineage`) could not start.
     #[error("[lineage] openlineage: cannot send events to {target}: {source}")]
     OpenLineage {
