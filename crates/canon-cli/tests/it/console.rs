@@ -59,3 +59,50 @@ fn a_browser_logs_in_browses_the_catalog_and_lineage_and_runs_queries() {
     assert!(!server.contains(TOKEN), "the server logged the token");
     eprintln!("console screenshots: {}", shots.display());
 }
+
+/// A project of 1,000 datasets: the catalog pages through all of them, 50 at a time, and
+/// search finds one among them.
+#[test]
+fn a_thousand_datasets_page_and_search() {
+    let Some(python) = browser() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut project = String::from("[project]\nname = \"many\"\n");
+    std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
+    for i in 0..1000 {
+        let name = format!("d{i:04}");
+        std::fs::write(
+            dir.path().join(format!("data/{name}.csv")),
+            format!("id,v\n{i},x\n"),
+        )
+        .expect("write data");
+        project.push_str(&format!(
+            "\n[[dataset]]\nname = \"{name}\"\nformat = \"csv\"\nlocation = \"data/{name}.csv\"\n\
+             options = {{ has_header = \"true\" }}\n\
+             columns = [{{ name = \"id\", type = \"Int64\" }}, {{ name = \"v\", type = \"Utf8\" }}]\n"
+        ));
+    }
+    std::fs::write(dir.path().join("canon.toml"), project).expect("write project");
+    let system = crate::models::count(
+        dir.path(),
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'canon'",
+    );
+    let http = Http::start(dir.path(), &[]);
+    let shots = screenshots().join("thousand");
+    let check = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/console_check.py");
+    let output = Command::new(&python)
+        .arg(&check)
+        .args([http.base.as_str(), TOKEN])
+        .arg(&shots)
+        .args(["--expect-total", &(1000 + system).to_string()])
+        .args(["--dataset", "d0777"])
+        .output()
+        .expect("run console_check.py");
+    let server = http.stop();
+    assert!(
+        output.status.success(),
+        "the console check failed ({}):\n{}\n{}\nserver:\n{server}",
+        output.status,
+        stdout(&output),
+        stderr(&output)
+    );
+}

@@ -46,6 +46,9 @@ def parse_args():
     p.add_argument("--query", help="a query whose grid must show --expect-rows rows")
     p.add_argument("--expect-rows", type=int)
     p.add_argument("--refused", help="a statement the server's policy refuses")
+    p.add_argument("--expect-total", type=int,
+                   help="how many datasets, models and system tables the catalog lists, "
+                        "50 to a page")
     args = p.parse_args()
     if args.query is not None and args.expect_rows is None:
         p.error("--query needs --expect-rows")
@@ -179,6 +182,29 @@ class Check:
                   "#login-error stayed after logging in")
         self.finish_step("log in (a wrong token refused, the right one accepted)", "login.png")
 
+    def paging(self):
+        """The whole catalog, a page at a time: the first page and the count, then the last."""
+        total = self.args.expect_total
+        self.driver.find_element(By.ID, "nav-catalog").click()
+        self.visible("#catalog-table", "the catalog has no table (#catalog-table)")
+        info = lambda d: d.find_element(By.ID, "page-info").text
+        self.wait(lambda d: info(d) == f"Showing 1–{min(50, total)} of {total}",
+                  f"#page-info does not say the first page of {total}")
+        rows = self.driver.find_elements(By.CSS_SELECTOR, "#catalog-table tbody tr")
+        if len(rows) != min(50, total):
+            raise CheckFailed(f"the first page shows {len(rows)} rows, not {min(50, total)}")
+        pages = (total + 49) // 50
+        for _ in range(pages - 1):
+            before = info(self.driver)
+            self.driver.find_element(By.ID, "next-page").click()
+            self.wait(lambda d: info(d) != before, "#next-page did not turn the page")
+        last = f"Showing {(pages - 1) * 50 + 1}–{total} of {total}"
+        if info(self.driver) != last:
+            raise CheckFailed(f"the last page says {info(self.driver)!r}, not {last!r}")
+        if self.driver.find_element(By.ID, "next-page").is_enabled():
+            raise CheckFailed("#next-page is still enabled on the last page")
+        self.finish_step(f"catalog pages through {total} entries", "paging.png")
+
     def catalog(self):
         name = self.args.dataset
         self.driver.find_element(By.ID, "nav-catalog").click()
@@ -274,6 +300,8 @@ class Check:
 
     def run(self):
         self.login()
+        if self.args.expect_total is not None:
+            self.paging()
         if self.args.dataset:
             self.catalog()
         if self.args.model:
