@@ -151,6 +151,13 @@ pub fn browser() -> Option<PathBuf> {
     tool(&BROWSER, "CANON_TEST_BROWSER", "test-browser")
 }
 
+/// taplo's command line, the TOML engine of editors' schema support, found or installed by
+/// `scripts/test-taplo`.
+pub fn taplo() -> Option<PathBuf> {
+    static TAPLO: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    tool(&TAPLO, "CANON_TEST_TAPLO", "test-taplo")
+}
+
 /// psql, Postgres's command-line client, found or installed by `scripts/test-psql`.
 pub fn psql() -> Option<PathBuf> {
     static PSQL: OnceLock<Result<PathBuf, String>> = OnceLock::new();

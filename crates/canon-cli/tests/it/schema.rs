@@ -74,6 +74,58 @@ fn example_projects_validate() {
     }
 }
 
+/// What an editor does with the `#:schema` directive, done by the engine editors use:
+/// taplo lints every example against the schema it names (a path relative to the file),
+/// and a misspelled key in a copy is reported.
+#[test]
+fn taplo_validates_the_examples_through_their_schema_directive() {
+    let Some(taplo) = crate::taplo() else { return };
+    let mut projects = Vec::new();
+    find_projects(&workspace_root().join("examples"), &mut projects);
+    for project in &projects {
+        let output = std::process::Command::new(&taplo)
+            .args(["lint", "--colors", "never"])
+            .arg(project)
+            .output()
+            .expect("run taplo");
+        assert!(
+            output.status.success(),
+            "taplo refuses {}: {}",
+            project.display(),
+            crate::stderr(&output)
+        );
+    }
+    // A broken copy elsewhere, its directive pointing at the committed schema.
+    let quickstart = workspace_root().join("examples/quickstart/canon.toml");
+    let text = std::fs::read_to_string(quickstart).expect("read");
+    let schema = workspace_root().join("schema/canon.schema.json");
+    let directive = format!("#:schema {}", schema.display());
+    let broken = text
+        .replacen("#:schema ../../schema/canon.schema.json", &directive, 1)
+        .replacen("format = \"csv\"", "formatt = \"csv\"", 1);
+    assert!(
+        broken.starts_with(&directive) && broken.contains("formatt"),
+        "the quickstart names its schema and declares a CSV dataset"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = tempfile::Builder::new()
+        .suffix(".toml")
+        .tempfile_in(dir.path())
+        .expect("a temporary project file");
+    std::fs::write(copy.path(), broken).expect("write the copy");
+    let output = std::process::Command::new(&taplo)
+        .args(["lint", "--colors", "never"])
+        .arg(copy.path())
+        .output()
+        .expect("run taplo");
+    let said = format!("{}{}", crate::stdout(&output), crate::stderr(&output));
+    assert!(
+        !output.status.success(),
+        "taplo accepts a misspelled key: {said}"
+    );
+    assert!(said.contains("formatt"), "{said}");
+}
+
 fn find_projects(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir)
         .expect("read dir")
