@@ -44,10 +44,23 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// The endpoint or file, for messages.
+    /// The longest a POST may take.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+    /// The most events the queue may hold (each slot is allocated up front).
+    pub const MAX_QUEUE: usize = 1_000_000;
+
+    /// The endpoint or file, for messages and `canon.lineage_events`: an endpoint without
+    /// its query and fragment, where a key may be passed.
     pub fn target(&self) -> String {
         match self {
-            Self::Http { url, .. } => url.clone(),
+            Self::Http { url, .. } => match url::Url::parse(url) {
+                Ok(mut shown) => {
+                    shown.set_query(None);
+                    shown.set_fragment(None);
+                    shown.to_string()
+                }
+                Err(_) => String::from("(an endpoint that does not parse)"),
+            },
             Self::File { path } => path.display().to_string(),
         }
     }

@@ -115,6 +115,9 @@ pub enum Event {
         spilled_rows: u64,
         /// The error the run ended with, if it failed.
         error: Option<String>,
+        /// Whether its reader stopped before the end (it disconnected, a timeout, a cancel).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        stopped: bool,
     },
     /// A project macro was registered at start-up, or a Canon function took a builtin's
     /// name because the project declares the override.
@@ -462,7 +465,9 @@ impl Diagnostics {
 
     /// Has `observer` follow every event recorded from now on.
     pub(crate) fn observe(&self, observer: Arc<dyn Observer>) {
-        self.lock().observer = Some(observer);
+        let previous = self.lock().observer.replace(observer);
+        // Dropped outside the lock: an observer may wait on its own work when it goes.
+        drop(previous);
     }
 
     /// A handle that records into this stream without keeping it alive.

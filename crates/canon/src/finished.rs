@@ -60,6 +60,7 @@ impl RecordFinished {
             recorded: AtomicBool::new(false),
             rows: AtomicU64::new(0),
             error: Mutex::new(None),
+            stopped: AtomicBool::new(false),
         });
         Arc::new(Self { input, run })
     }
@@ -84,6 +85,8 @@ struct Run {
     recorded: AtomicBool,
     rows: AtomicU64,
     error: Mutex<Option<String>>,
+    /// A partition's stream was dropped before its end (a reader that stopped, a cancel).
+    stopped: AtomicBool,
 }
 
 impl Run {
@@ -125,6 +128,7 @@ impl Run {
                 spilled_bytes: spills.bytes,
                 spilled_rows: spills.rows,
                 error,
+                stopped: self.stopped.load(Ordering::Acquire),
             })
             .map(drop)
     }
@@ -321,6 +325,9 @@ impl RecordBatchStream for FinishStream {
 
 impl Drop for FinishStream {
     fn drop(&mut self) {
+        if !self.ended {
+            self.run.stopped.store(true, Ordering::Release);
+        }
         if !self.ended
             && let Some(error) = self.end()
         {

@@ -114,11 +114,10 @@ pub(crate) fn record(
     plan: &LogicalPlan,
     options: &ConfigOptions,
 ) -> Result<PlanRecord, CanonError> {
-    let lineage = lineage::in_session(plan, options);
     let written = Written {
         fingerprint: fingerprint(plan),
-        lineage,
-        writes: writes(plan),
+        lineage: lineage_of(plan, options),
+        writes: writes(plan, options),
     };
     record_known(diagnostics, session, class, statement, written)
 }
@@ -131,15 +130,20 @@ struct Written {
 }
 
 /// The table a DML plan writes, named as lineage names the tables it reads.
-fn writes(plan: &LogicalPlan) -> Option<String> {
+fn writes(plan: &LogicalPlan, options: &ConfigOptions) -> Option<String> {
     let LogicalPlan::Dml(dml) = plan else {
         return None;
     };
-    let name = &dml.table_name;
-    Some(match name.schema() {
-        None | Some("public") => name.table().to_string(),
-        Some(_) => name.to_string(),
-    })
+    Some(lineage::table_in_session(&dml.table_name, options))
+}
+
+/// A plan's column lineage; a DML plan's is that of the rows it writes (its own output is
+/// a count), named as the target's columns.
+fn lineage_of(plan: &LogicalPlan, options: &ConfigOptions) -> Lineage {
+    match plan {
+        LogicalPlan::Dml(dml) => lineage::in_session(&dml.input, options),
+        plan => lineage::in_session(plan, options),
+    }
 }
 
 /// [`record`] for a plan whose fingerprint and lineage are known already.
@@ -219,16 +223,16 @@ impl QueryPlanner for PlanHook {
         // and `canon.diagnostics` should show the query that reads it.
         let (fingerprint, lineage) = match &reusable {
             Some(r) => (r.fingerprint.clone(), r.lineage.clone()),
-            None => {
-                let lineage = lineage::in_session(plan, session.config_options());
-                (fingerprint(plan), lineage)
-            }
+            None => (
+                fingerprint(plan),
+                lineage_of(plan, session.config_options()),
+            ),
         };
         let (id, class) = (session.session_id(), classify_plan(plan));
         let written = Written {
             fingerprint,
             lineage,
-            writes: writes(plan),
+            writes: writes(plan, session.config_options()),
         };
         let planned = record_known(&self.diagnostics, id, class, statement, written);
         let mut planned = planned.map_err(CanonError::into_datafusion)?;

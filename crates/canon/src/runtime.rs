@@ -261,8 +261,8 @@ impl Runtime {
     }
 
     /// OpenLineage's emitter, when the project sends events.
-    pub(crate) fn lineage_events(&self) -> Option<&crate::openlineage::Emitter> {
-        self.lineage_events.as_deref()
+    pub(crate) fn lineage_events(&self) -> Option<&Arc<crate::openlineage::Emitter>> {
+        self.lineage_events.as_ref()
     }
 
     /// A new session from the template: same config, runtime, functions and policy.

@@ -50,9 +50,15 @@ impl Validator<'_> {
                     }
                 }
                 let timeout = match timeout {
-                    Some(t) => self
-                        .timeout(&t, "lineage.openlineage.timeout")
-                        .unwrap_or(Transport::DEFAULT_TIMEOUT),
+                    Some(t) => match self.timeout(&t, "lineage.openlineage.timeout") {
+                        Some(d) if d > Transport::MAX_TIMEOUT => {
+                            let message = "is longer than 10 minutes, the longest a POST may take";
+                            self.problem(t.span(), "lineage.openlineage.timeout", message);
+                            Transport::DEFAULT_TIMEOUT
+                        }
+                        Some(d) => d,
+                        None => Transport::DEFAULT_TIMEOUT,
+                    },
                     None => Transport::DEFAULT_TIMEOUT,
                 };
                 let retries = match retries.map(|r| (u32::try_from(*r.get_ref()), r.span())) {
@@ -66,9 +72,9 @@ impl Validator<'_> {
                 };
                 let queue = match queue.map(|q| (usize::try_from(*q.get_ref()), q.span())) {
                     None => Transport::DEFAULT_QUEUE,
-                    Some((Ok(n), _)) if n > 0 => n,
+                    Some((Ok(n), _)) if n > 0 && n <= Transport::MAX_QUEUE => n,
                     Some((_, span)) => {
-                        let message = "is not a number of events (1 or more)";
+                        let message = "is not a number of events from 1 to 1000000";
                         self.problem(span, "lineage.openlineage.queue", message);
                         Transport::DEFAULT_QUEUE
                     }
@@ -177,7 +183,15 @@ mod tests {
             ),
             (
                 "openlineage = { url = \"http://h\", queue = 0 }",
-                "1 or more",
+                "from 1 to 1000000",
+            ),
+            (
+                "openlineage = { url = \"http://h\", queue = 9999999 }",
+                "from 1 to 1000000",
+            ),
+            (
+                "openlineage = { url = \"http://h\", timeout = \"1h\" }",
+                "longer than 10 minutes",
             ),
             (
                 "openlineage = { url = \"http://h\", timeout = \"soon\" }",

@@ -139,15 +139,15 @@ pub(crate) struct RawOpenLineage {
     /// A file events are appended to, one per line, relative to the project file.
     #[schemars(with = "Option<String>", pattern(NON_BLANK))]
     pub file: Option<Spanned<String>>,
-    /// How long one POST may take (default "5s").
+    /// How long one POST may take (default "5s", at most "10m").
     #[schemars(with = "Option<Duration>")]
     pub timeout: Option<Spanned<String>>,
     /// How many times a failed POST is tried again (default 2).
     #[schemars(with = "Option<u32>", range(min = 0, max = 10))]
     pub retries: Option<Spanned<i64>>,
     /// How many events may wait to be sent; later ones are dropped and counted (default
-    /// 10000).
-    #[schemars(with = "Option<u64>", range(min = 1))]
+    /// 10000, at most 1000000).
+    #[schemars(with = "Option<u64>", range(min = 1, max = 1_000_000))]
     pub queue: Option<Spanned<i64>>,
 }
 

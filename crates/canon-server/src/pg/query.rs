@@ -208,11 +208,12 @@ impl PgConnection {
             .flat_map(move |batch| {
                 let encoded =
                     batch.and_then(|batch| super::rows::encode(&encoding, &batch, &mut buffer));
-                let rows = match encoded {
-                    Ok(rows) => rows.into_iter().map(Ok).collect(),
-                    Err(e) => vec![Err(e)],
+                // Rows go out as they are, without a second vector of results per batch.
+                let (rows, failed) = match encoded {
+                    Ok(rows) => (rows, None),
+                    Err(e) => (Vec::new(), Some(e)),
                 };
-                futures::stream::iter(rows)
+                futures::stream::iter(rows.into_iter().map(Ok).chain(failed.map(Err)))
             })
             .boxed();
         Ok(Response::Query(QueryResponse::new(fields, rows)))

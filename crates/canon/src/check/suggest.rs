@@ -113,11 +113,15 @@ pub async fn suggest_keys(project: &Project, name: &str) -> Result<KeySuggestion
     let table = Arc::new(nullable::AllNullable::new(planned.provider));
     ctx.register_table(DATASET_TABLE, table)?;
     let rows = ctx.table(DATASET_TABLE).await?;
-    // Nested columns have no equality to be a key by.
+    // Nested columns have no equality to be a key by, and floats' (bit by bit in distinct
+    // counts, IEEE in `=`: -0.0 and 0.0, NaNs) is not one a key can rest on.
     let columns: Vec<String> = spec
         .columns
         .iter()
-        .filter(|c| !c.data_type.is_nested() && c.data_type != DataType::Null)
+        .filter(|c| {
+            let ty = &c.data_type;
+            !ty.is_nested() && !ty.is_floating() && *ty != DataType::Null
+        })
         .map(|c| c.name.clone())
         .collect();
     let (total, counts) = count_columns(rows, &columns).await?;

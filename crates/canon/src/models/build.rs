@@ -295,9 +295,9 @@ impl Context {
                 .await
             }
             .await;
-            if let (Some(events), Some(run)) = (events, run) {
+            if let Some(run) = run {
                 let failed = written.as_ref().err().map(reason);
-                events.model_finished(run, failed.as_deref());
+                run.finish(failed.as_deref());
             }
             match written {
                 Ok(Some(rows)) => (Status::Built, Some(rows), None),

@@ -2,8 +2,10 @@
 //! systems teams already run (Marquez, DataHub, OpenMetadata, Airflow's provider).
 //!
 //! Every statement that reads or writes the project's datasets is a run: the emitter
-//! follows the diagnostics stream, and sends START when the plan is recorded and COMPLETE
-//! or FAIL, with the same runId, when it finishes. Every model build is a run too, with the
+//! follows the diagnostics stream and, when a plan's run finishes, sends its START (timed
+//! when the plan was recorded) and then COMPLETE or FAIL with the same runId. Both wait for
+//! the end because some recorded plans never run (`EXPLAIN`, a plan that fails to build),
+//! and a START must not be left without its end. Every model build is a run too, with the
 //! model as its output and the model's column lineage on it.
 //!
 //! Layers, bottom to top: [`naming`] (datasets' OpenLineage names), [`event`] (events and
@@ -14,7 +16,7 @@ mod event;
 mod naming;
 mod transport;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -29,6 +31,9 @@ use self::event::{Known, Run, State};
 use self::transport::Sender;
 use crate::diagnostics::{Diagnostics, Event, Observer, Record};
 
+/// How many planned statements wait for their end at most.
+const OPEN: usize = 10_000;
+
 /// Sends a project's runs as OpenLineage events.
 pub(crate) struct Emitter {
     namespace: String,
@@ -36,8 +41,9 @@ pub(crate) struct Emitter {
     known: HashMap<String, Known>,
     /// The `parent` facet every run carries, from the environment.
     parent: Option<Value>,
-    /// Statements started and not finished, by their `query_planned` seq.
-    open: Mutex<HashMap<u64, Run>>,
+    /// Statements planned and not finished, by their `query_planned` seq, with the time
+    /// they were planned; the oldest go past [`OPEN`] (plans that never run).
+    open: Mutex<BTreeMap<u64, (Run, String)>>,
     sender: Sender,
 }
 
@@ -87,7 +93,7 @@ impl Emitter {
             namespace: spec.namespace.clone(),
             known,
             parent,
-            open: Mutex::new(HashMap::new()),
+            open: Mutex::new(BTreeMap::new()),
             sender,
         })
     }
@@ -116,9 +122,10 @@ impl Emitter {
     }
 
     /// Starts the run of a model build (its START event); `reads` are what its query
-    /// reads and `lineage` its column lineage.
+    /// reads and `lineage` its column lineage. The run ends with [`ModelRun::finish`], or
+    /// in FAIL if it is dropped first (its build panicked or was cancelled).
     pub fn model_started(
-        &self,
+        self: &Arc<Self>,
         model: &str,
         reads: &[String],
         lineage: &Lineage,
@@ -136,12 +143,10 @@ impl Emitter {
             parent: self.parent.clone(),
         };
         self.emit(&run, State::Start);
-        Some(ModelRun(run))
-    }
-
-    /// Ends a model build's run: COMPLETE, or FAIL with `error`.
-    pub fn model_finished(&self, run: ModelRun, error: Option<&str>) {
-        self.emit(&run.0, error.map_or(State::Complete, State::Fail));
+        Some(ModelRun {
+            emitter: Arc::clone(self),
+            run: Some(run),
+        })
     }
 
     fn inputs<'a>(&self, tables: impl Iterator<Item = &'a str>) -> Vec<Value> {
@@ -152,7 +157,11 @@ impl Emitter {
     }
 
     fn emit(&self, run: &Run, state: State<'_>) {
-        let at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        self.emit_at(run, state, now);
+    }
+
+    fn emit_at(&self, run: &Run, state: State<'_>, at: String) {
         let event = event::run_event(run, state, &at);
         match serde_json::to_vec(&event) {
             Ok(bytes) => self.sender.send(bytes),
@@ -164,7 +173,7 @@ impl Emitter {
     /// dataset or model of the project.
     fn planned(
         &self,
-        seq: u64,
+        (seq, at): (u64, &str),
         statement: &str,
         fingerprint: &str,
         lineage: &Lineage,
@@ -201,22 +210,31 @@ impl Emitter {
             outputs,
             parent: self.parent.clone(),
         };
-        self.emit(&run, State::Start);
-        self.open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(seq, run);
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.insert(seq, (run, at.to_string()));
+        while open.len() > OPEN {
+            open.pop_first();
+        }
     }
 
-    fn finished(&self, planned: u64, error: Option<&str>) {
+    /// A statement's run ended: its START, then COMPLETE, or FAIL when it failed or its
+    /// reader stopped before the end.
+    fn finished(&self, planned: u64, error: Option<&str>, stopped: bool) {
         let run = self
             .open
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&planned);
-        if let Some(run) = run {
-            self.emit(&run, error.map_or(State::Complete, State::Fail));
-        }
+        let Some((run, at)) = run else {
+            return;
+        };
+        self.emit_at(&run, State::Start, at);
+        let end = match (error, stopped) {
+            (Some(error), _) => State::Fail(error),
+            (None, true) => State::Fail("the statement was stopped before its end"),
+            (None, false) => State::Complete,
+        };
+        self.emit(&run, end);
     }
 
     /// Waits, for at most two of the transport's timeouts, until every event handed over
@@ -257,7 +275,29 @@ impl Drop for Emitter {
 }
 
 /// A model build's run, between its START and its end.
-pub(crate) struct ModelRun(Run);
+pub(crate) struct ModelRun {
+    emitter: Arc<Emitter>,
+    run: Option<Run>,
+}
+
+impl ModelRun {
+    /// Ends the run: COMPLETE, or FAIL with `error`.
+    pub fn finish(mut self, error: Option<&str>) {
+        if let Some(run) = self.run.take() {
+            let end = error.map_or(State::Complete, State::Fail);
+            self.emitter.emit(&run, end);
+        }
+    }
+}
+
+impl Drop for ModelRun {
+    fn drop(&mut self) {
+        if let Some(run) = self.run.take() {
+            let end = State::Fail("the model's build stopped before its end");
+            self.emitter.emit(&run, end);
+        }
+    }
+}
 
 impl Observer for Emitter {
     fn observe(&self, record: &Record) {
@@ -270,15 +310,18 @@ impl Observer for Emitter {
                 writes,
                 ..
             } => self.planned(
-                record.seq,
+                (record.seq, &record.at),
                 statement,
                 fingerprint,
                 lineage,
                 writes.as_deref(),
             ),
-            Event::QueryFinished { planned, error, .. } => {
-                self.finished(*planned, error.as_deref())
-            }
+            Event::QueryFinished {
+                planned,
+                error,
+                stopped,
+                ..
+            } => self.finished(*planned, error.as_deref(), *stopped),
             _ => {}
         }
     }

@@ -36,9 +36,12 @@ pub(crate) fn of_location(location: &str) -> Option<DatasetName> {
         "wasb" => "wasbs",
         other => other,
     };
+    // Azure's container is the URL's user part; anywhere else a user part is a credential.
     let authority = match (url.username(), url.host_str()) {
-        ("", Some(host)) => host.to_string(),
-        (user, Some(host)) => format!("{user}@{host}"),
+        (user, Some(host)) if !user.is_empty() && matches!(scheme, "abfss" | "wasbs") => {
+            format!("{user}@{host}")
+        }
+        (_, Some(host)) => host.to_string(),
         (_, None) => String::new(),
     };
     let authority = match url.port() {
@@ -99,5 +102,6 @@ mod tests {
             named("http://localhost:9000/b/k"),
             pair("http://localhost:9000", "b/k")
         );
+        assert_eq!(named("s3://AKIAKEY@bucket/k"), pair("s3://bucket", "k"));
     }
 }

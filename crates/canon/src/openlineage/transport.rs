@@ -19,6 +19,9 @@ use canon_model::openlineage::Transport;
 
 use crate::diagnostics::{Event, WeakDiagnostics};
 
+/// The HTTP transport's sending thread.
+const THREAD: &str = "canon-openlineage";
+
 /// What a transport has done so far, for `canon.lineage_events`.
 #[derive(Debug, Default)]
 pub(crate) struct Counts {
@@ -81,7 +84,7 @@ impl Sender {
                     diagnostics: diagnostics.clone(),
                 };
                 std::thread::Builder::new()
-                    .name("canon-openlineage".into())
+                    .name(THREAD.into())
                     .spawn(move || {
                         poster.run(receiver);
                         let _ = finished.send(());
@@ -125,8 +128,12 @@ impl Sender {
             Way::File(file) => {
                 let mut line = event;
                 line.push(b'\n');
-                let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
-                match file.write_all(&line) {
+                let written = file
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .write_all(&line);
+                // Drops are recorded with no lock held: recording reaches the observers.
+                match written {
                     Ok(()) => {
                         self.counts.sent.fetch_add(1, Ordering::Relaxed);
                     }
@@ -134,21 +141,18 @@ impl Sender {
                 }
             }
             Way::Http { queue, .. } => {
-                let queue = queue.lock().unwrap_or_else(|e| e.into_inner());
-                let Some(queue) = queue.as_ref() else {
-                    return self.dropped("the runtime is closing".into());
-                };
                 self.counts.in_flight.fetch_add(1, Ordering::Relaxed);
-                match queue.try_send(event) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) => {
-                        self.counts.in_flight.fetch_sub(1, Ordering::Relaxed);
-                        self.dropped("the queue to the receiver is full".into());
-                    }
-                    Err(TrySendError::Disconnected(_)) => {
-                        self.counts.in_flight.fetch_sub(1, Ordering::Relaxed);
-                        self.dropped("the sending thread has stopped".into());
-                    }
+                let sent = match queue.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                    None => Err("the runtime is closing"),
+                    Some(queue) => match queue.try_send(event) {
+                        Ok(()) => Ok(()),
+                        Err(TrySendError::Full(_)) => Err("the queue to the receiver is full"),
+                        Err(TrySendError::Disconnected(_)) => Err("the sending thread has stopped"),
+                    },
+                };
+                if let Err(reason) = sent {
+                    self.counts.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    self.dropped(reason.into());
                 }
             }
         }
@@ -163,10 +167,9 @@ impl Sender {
         let Way::Http { timeout, .. } = &self.way else {
             return;
         };
-        let deadline = std::time::Instant::now() + timeout.saturating_mul(2);
-        while self.counts.in_flight.load(Ordering::Relaxed) > 0
-            && std::time::Instant::now() < deadline
-        {
+        let started = std::time::Instant::now();
+        let limit = timeout.saturating_mul(2);
+        while self.counts.in_flight.load(Ordering::Relaxed) > 0 && started.elapsed() < limit {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -182,6 +185,11 @@ impl Sender {
             return;
         };
         drop(queue.lock().unwrap_or_else(|e| e.into_inner()).take());
+        // The sending thread itself may hold the last handle (recording a drop): it must
+        // not wait for itself.
+        if std::thread::current().name() == Some(THREAD) {
+            return;
+        }
         let done = done.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(done) = done {
             match done.recv_timeout(timeout.saturating_mul(2)) {
@@ -202,17 +210,20 @@ fn dropped(counts: &Counts, diagnostics: &WeakDiagnostics, kind: &str, reason: S
         .dropped
         .fetch_add(1, Ordering::Relaxed)
         .saturating_add(1);
-    let mut last = counts.last_error.lock().unwrap_or_else(|e| e.into_inner());
-    let repeated = last.as_deref() == Some(reason.as_str());
+    let previous = counts
+        .last_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .replace(reason.clone());
+    let repeated = previous.as_deref() == Some(reason.as_str());
     if !repeated || total.is_multiple_of(1000) {
         tracing::warn!(dropped = total, %reason, "an OpenLineage event was dropped");
         let _ = diagnostics.record(Event::LineageEventsDropped {
             transport: kind.to_string(),
             dropped: total,
-            reason: reason.clone(),
+            reason,
         });
     }
-    *last = Some(reason);
 }
 
 /// The HTTP sending thread's side.

@@ -367,9 +367,21 @@ impl Walker<'_> {
 
     /// A table's name, without the default catalog and schema.
     fn label(&self, table: &TableReference) -> String {
+        label(table, self.catalog, self.schema)
+    }
+}
+
+/// A table's name as lineage names it: without the session's default catalog and schema.
+pub(crate) fn table_in_session(table: &TableReference, options: &ConfigOptions) -> String {
+    let catalog = &options.catalog;
+    label(table, &catalog.default_catalog, &catalog.default_schema)
+}
+
+fn label(table: &TableReference, default_catalog: &str, default_schema: &str) -> String {
+    {
         match table {
             TableReference::Bare { table } => table.to_string(),
-            TableReference::Partial { schema, table } if schema.as_ref() == self.schema => {
+            TableReference::Partial { schema, table } if schema.as_ref() == default_schema => {
                 table.to_string()
             }
             TableReference::Partial { schema, table } => format!("{schema}.{table}"),
@@ -378,8 +390,8 @@ impl Walker<'_> {
                 schema,
                 table,
             } => match (
-                catalog.as_ref() == self.catalog,
-                schema.as_ref() == self.schema,
+                catalog.as_ref() == default_catalog,
+                schema.as_ref() == default_schema,
             ) {
                 (true, true) => table.to_string(),
                 (true, false) => format!("{schema}.{table}"),
