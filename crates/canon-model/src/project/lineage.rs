@@ -158,6 +158,10 @@ mod tests {
         let spec = spec.expect("an OpenLineage destination");
         assert_eq!(spec.namespace, "analytics");
         assert_eq!(spec.transport.target(), "/srv/p/l.jsonl");
+        let project = parse("openlineage = { url = \"https://h/api/v1/lineage?code=s3cret#x\" }");
+        let spec = project.ok().and_then(|p| p.lineage.openlineage);
+        let spec = spec.expect("an OpenLineage destination");
+        assert_eq!(spec.transport.target(), "https://h/api/v1/lineage");
     }
 
     #[test]

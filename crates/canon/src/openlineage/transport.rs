@@ -59,14 +59,10 @@ impl Sender {
     /// Opens the file or starts the sending thread.
     pub fn start(transport: &Transport, diagnostics: WeakDiagnostics) -> std::io::Result<Self> {
         let counts = Arc::new(Counts::default());
-        let (kind, target, way) = match transport {
+        let (kind, way) = match transport {
             Transport::File { path } => {
                 let file = OpenOptions::new().create(true).append(true).open(path)?;
-                (
-                    "file",
-                    path.display().to_string(),
-                    Way::File(Mutex::new(file)),
-                )
+                ("file", Way::File(Mutex::new(file)))
             }
             Transport::Http {
                 url,
@@ -94,12 +90,13 @@ impl Sender {
                     done: Mutex::new(Some(done)),
                     timeout: *timeout,
                 };
-                ("http", url.clone(), way)
+                ("http", way)
             }
         };
         Ok(Self {
             kind,
-            target,
+            // Shown in `canon.lineage_events` and messages: never the endpoint's query.
+            target: transport.target(),
             counts,
             diagnostics,
             way,
