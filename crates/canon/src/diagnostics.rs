@@ -90,7 +90,8 @@ pub enum Event {
         statement: String,
         /// The plan fingerprint (see `sql::fingerprint`).
         fingerprint: String,
-        /// The tables read and each output column's source columns.
+        /// The tables read and each output column's source columns; for a write, each
+        /// column of the rows it writes (its own output is a count).
         lineage: Lineage,
         /// The table the plan writes (`INSERT`, `UPDATE`, `DELETE`, `MERGE`), if any.
         #[serde(skip_serializing_if = "Option::is_none")]

@@ -325,12 +325,11 @@ impl RecordBatchStream for FinishStream {
 
 impl Drop for FinishStream {
     fn drop(&mut self) {
-        if !self.ended {
-            self.run.stopped.store(true, Ordering::Release);
+        if self.ended {
+            return;
         }
-        if !self.ended
-            && let Some(error) = self.end()
-        {
+        self.run.stopped.store(true, Ordering::Release);
+        if let Some(error) = self.end() {
             tracing::error!(%error, "recording the end of a query stopped early");
         }
     }

@@ -231,7 +231,8 @@ impl Runtime {
             .map(|m| m.name.clone())
             .collect();
         // Statements' runs are sent from here on: registration runs none.
-        let lineage_events = crate::openlineage::Emitter::start(&project, &diagnostics)?;
+        let lineage_events =
+            crate::openlineage::Emitter::start(&project, profile.stores(), &diagnostics)?;
         let system = system::schema(
             Arc::clone(&datasets),
             stored_models,

@@ -43,7 +43,7 @@ pub(super) fn encode(
             .into(),
         ));
     }
-    let mut columns: Vec<Column<'_>> = batch
+    let columns: Vec<Column<'_>> = batch
         .columns()
         .iter()
         .zip(schema.fields().iter())
@@ -58,7 +58,7 @@ pub(super) fn encode(
     buffer.reserve(estimate(batch));
     let mut rows = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
-        for column in &mut columns {
+        for column in &columns {
             column.write(row, buffer, &mut slow)?;
         }
         rows.push(DataRow::new(buffer.split(), count));
@@ -131,12 +131,7 @@ impl<'a> Column<'a> {
     }
 
     /// Appends the value at `row`, its length first (-1 for null).
-    fn write(
-        &mut self,
-        row: usize,
-        out: &mut BytesMut,
-        slow: &mut DataRowEncoder,
-    ) -> PgWireResult<()> {
+    fn write(&self, row: usize, out: &mut BytesMut, slow: &mut DataRowEncoder) -> PgWireResult<()> {
         match self {
             Self::Bool(a, format) => match a.is_valid(row).then(|| a.value(row)) {
                 None => out.put_i32(-1),
@@ -149,14 +144,14 @@ impl<'a> Column<'a> {
                     });
                 }
             },
-            Self::Int16(a, format) => integer(a, row, *format, out, BytesMut::put_i16),
-            Self::Int32(a, format) => integer(a, row, *format, out, BytesMut::put_i32),
-            Self::Int64(a, format) => integer(a, row, *format, out, BytesMut::put_i64),
+            Self::Int16(a, format) => integer(a, row, *format, out, BytesMut::put_i16)?,
+            Self::Int32(a, format) => integer(a, row, *format, out, BytesMut::put_i32)?,
+            Self::Int64(a, format) => integer(a, row, *format, out, BytesMut::put_i64)?,
             Self::Float32(a) => binary(a, row, out, BytesMut::put_f32),
             Self::Float64(a) => binary(a, row, out, BytesMut::put_f64),
-            Self::Utf8(a) => text(a.is_valid(row).then(|| a.value(row)), out)?,
-            Self::LargeUtf8(a) => text(a.is_valid(row).then(|| a.value(row)), out)?,
-            Self::Utf8View(a) => text(a.is_valid(row).then(|| a.value(row)), out)?,
+            Self::Utf8(a) => bytes(a.is_valid(row).then(|| a.value(row).as_bytes()), out)?,
+            Self::LargeUtf8(a) => bytes(a.is_valid(row).then(|| a.value(row).as_bytes()), out)?,
+            Self::Utf8View(a) => bytes(a.is_valid(row).then(|| a.value(row).as_bytes()), out)?,
             Self::Other { array, field, pg } => {
                 encode_value(slow, array, row, field, pg)?;
                 // The encoder's row holds just this value, its length first.
@@ -179,19 +174,22 @@ fn integer<T>(
     format: FieldFormat,
     out: &mut BytesMut,
     put: fn(&mut BytesMut, T::Native),
-) where
+) -> PgWireResult<()>
+where
     T: ArrowPrimitiveType,
     T::Native: itoa::Integer,
 {
     match format {
-        FieldFormat::Binary => binary(array, row, out, put),
-        FieldFormat::Text if array.is_null(row) => out.put_i32(-1),
+        FieldFormat::Binary => {
+            binary(array, row, out, put);
+            Ok(())
+        }
         FieldFormat::Text => {
             let mut digits = itoa::Buffer::new();
-            let digits = digits.format(array.value(row)).as_bytes();
-            // At most 20 digits and a sign.
-            out.put_i32(digits.len() as i32);
-            out.put_slice(digits);
+            let value = array
+                .is_valid(row)
+                .then(|| digits.format(array.value(row)).as_bytes());
+            bytes(value, out)
         }
     }
 }
@@ -212,8 +210,9 @@ fn binary<T: ArrowPrimitiveType>(
     put(out, array.value(row));
 }
 
-/// Appends a string's bytes, the same in text and binary.
-fn text(value: Option<&str>, out: &mut BytesMut) -> PgWireResult<()> {
+/// Appends a value's bytes after their length (-1 for null): a string's, the same in text
+/// and binary, or an integer's digits.
+fn bytes(value: Option<&[u8]>, out: &mut BytesMut) -> PgWireResult<()> {
     match value {
         None => out.put_i32(-1),
         Some(value) => {
@@ -221,7 +220,7 @@ fn text(value: Option<&str>, out: &mut BytesMut) -> PgWireResult<()> {
                 PgWireError::ApiError("a string longer than 2 GiB in one value".into())
             })?;
             out.put_i32(length);
-            out.put_slice(value.as_bytes());
+            out.put_slice(value);
         }
     }
     Ok(())

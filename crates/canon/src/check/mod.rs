@@ -93,9 +93,7 @@ pub async fn check_project(
     only: &[String],
     progress: Progress<'_>,
 ) -> Result<CheckReport> {
-    let profile = RuntimeProfile::build(project)?;
-    let formats = crate::formats::compiled(profile.stores());
-    let state = crate::runtime::template(&profile, &formats, Vec::new(), &Default::default())?;
+    let (state, formats) = reading_state(project)?;
     let mut datasets = Vec::new();
     for spec in project
         .datasets
@@ -105,6 +103,15 @@ pub async fn check_project(
         datasets.push(check_dataset(&state, &formats, spec, progress).await);
     }
     Ok(CheckReport { datasets })
+}
+
+/// The session state datasets are read with for checking: the project's profile and
+/// formats, without workers.
+fn reading_state(project: &Project) -> Result<(SessionState, Formats)> {
+    let profile = RuntimeProfile::build(project)?;
+    let formats = crate::formats::compiled(profile.stores());
+    let state = crate::runtime::template(&profile, &formats, Vec::new(), &Default::default())?;
+    Ok((state, formats))
 }
 
 async fn check_dataset(

@@ -12,9 +12,8 @@ use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
 use datafusion::prelude::{Expr, ident, lit};
 use serde::Serialize;
 
-use super::{DATASET_TABLE, nullable, scratch_context};
+use super::{DATASET_TABLE, nullable, reading_state, scratch_context};
 use crate::error::{CanonError, Result};
-use crate::profile::RuntimeProfile;
 use crate::project::Project;
 use crate::registry;
 
@@ -95,19 +94,12 @@ pub async fn suggest_keys(project: &Project, name: &str) -> Result<KeySuggestion
             name: name.to_string(),
             known: project.datasets.iter().map(|d| d.name.clone()).collect(),
         })?;
-    let profile = RuntimeProfile::build(project)?;
-    let formats = crate::formats::compiled(profile.stores());
-    let state = crate::runtime::template(&profile, &formats, Vec::new(), &Default::default())?;
+    let (state, _) = reading_state(project)?;
     // A dataset that does not register is reported as registration reports it.
     let planned = registry::plan(&state, spec, &spec.ddl())
         .await
         .map_err(|error| crate::error::RegistrationError {
-            failures: vec![crate::error::DatasetFailure {
-                dataset: spec.name.clone(),
-                origin: spec.origin.to_string(),
-                message: error.to_string(),
-                error: Arc::new(error),
-            }],
+            failures: vec![crate::error::DatasetFailure::of(spec, error)],
         })?;
     let ctx = scratch_context(&state);
     let table = Arc::new(nullable::AllNullable::new(planned.provider));

@@ -286,6 +286,18 @@ pub struct DatasetFailure {
     pub error: Arc<DatasetError>,
 }
 
+impl DatasetFailure {
+    /// `spec`'s failure to register with `error`.
+    pub fn of(spec: &crate::contract::DatasetSpec, error: DatasetError) -> Self {
+        Self {
+            dataset: spec.name.clone(),
+            origin: spec.origin.to_string(),
+            message: error.to_string(),
+            error: Arc::new(error),
+        }
+    }
+}
+
 /// Why one dataset could not be registered: what went wrong, for people, and the error
 /// underneath it, kept as the source.
 #[derive(Debug, thiserror::Error)]

@@ -30,6 +30,7 @@ use serde_json::Value;
 use self::event::{Known, Run, State};
 use self::transport::Sender;
 use crate::diagnostics::{Diagnostics, Event, Observer, Record};
+use crate::stores::Stores;
 
 /// How many planned statements wait for their end at most.
 const OPEN: usize = 10_000;
@@ -50,17 +51,22 @@ pub(crate) struct Emitter {
 impl Emitter {
     /// Starts the project's transport and has it follow `diagnostics`; `None` when the
     /// project sends no events.
-    pub fn start(project: &Project, diagnostics: &Diagnostics) -> crate::Result<Option<Arc<Self>>> {
+    pub fn start(
+        project: &Project,
+        stores: &Stores,
+        diagnostics: &Diagnostics,
+    ) -> crate::Result<Option<Arc<Self>>> {
         let Some(spec) = &project.lineage.openlineage else {
             return Ok(None);
         };
-        let emitter = Arc::new(Self::new(project, spec, diagnostics)?);
+        let emitter = Arc::new(Self::new(project, stores, spec, diagnostics)?);
         diagnostics.observe(Arc::clone(&emitter) as Arc<dyn Observer>);
         Ok(Some(emitter))
     }
 
     fn new(
         project: &Project,
+        stores: &Stores,
         spec: &OpenLineageSpec,
         diagnostics: &Diagnostics,
     ) -> crate::Result<Self> {
@@ -76,7 +82,7 @@ impl Emitter {
             .iter()
             .chain(project.models.iter().map(|m| &m.contract));
         for contract in contracts {
-            let known_as = Self::known(contract, &spec.namespace, &project.root);
+            let known_as = Self::known(contract, &spec.namespace, stores);
             known.insert(contract.name.clone(), known_as);
         }
         let variable = |name| std::env::var(name).ok();
@@ -100,11 +106,15 @@ impl Emitter {
 
     /// A dataset or model as events name it; one without storage of its own (a view) is
     /// named in the jobs' namespace.
-    fn known(spec: &DatasetSpec, namespace: &str, root: &std::path::Path) -> Known {
-        // `project:///…` is Canon's name for the project's directory (a model's table).
-        let location = match spec.location.strip_prefix("project:///") {
-            Some(relative) => root.join(relative).to_string_lossy().into_owned(),
-            None => spec.location.clone(),
+    fn known(spec: &DatasetSpec, namespace: &str, stores: &Stores) -> Known {
+        // A local location (`file://`, or `project:///…` in the project's directory) is
+        // named by its path on disk.
+        let local = url::Url::parse(&spec.location)
+            .ok()
+            .and_then(|url| stores.local_path(&url));
+        let location = match &local {
+            Some(path) => path.to_string_lossy(),
+            None => std::borrow::Cow::Borrowed(spec.location.as_str()),
         };
         let name = naming::of_location(&location).unwrap_or_else(|| naming::DatasetName {
             namespace: namespace.to_string(),
@@ -132,21 +142,39 @@ impl Emitter {
     ) -> Option<ModelRun> {
         let output = self.known.get(model)?;
         let facet = event::column_lineage(lineage, |t| self.known.get(t));
-        let run = Run {
-            id: uuid::Uuid::new_v4().hyphenated().to_string(),
-            job_namespace: self.namespace.clone(),
-            job_name: format!("model.{model}"),
-            job_type: "MODEL",
-            sql: None,
-            inputs: self.inputs(reads.iter().map(String::as_str)),
-            outputs: vec![event::dataset(output, &self.namespace, Some(facet))],
-            parent: self.parent.clone(),
-        };
+        let run = self.run(
+            format!("model.{model}"),
+            "MODEL",
+            None,
+            self.inputs(reads.iter().map(String::as_str)),
+            vec![event::dataset(output, &self.namespace, Some(facet))],
+        );
         self.emit(&run, State::Start);
         Some(ModelRun {
             emitter: Arc::clone(self),
             run: Some(run),
         })
+    }
+
+    /// A new run of the job `job_name` in the jobs' namespace, under the parent run.
+    fn run(
+        &self,
+        job_name: String,
+        job_type: &'static str,
+        sql: Option<String>,
+        inputs: Vec<Value>,
+        outputs: Vec<Value>,
+    ) -> Run {
+        Run {
+            id: uuid::Uuid::new_v4().hyphenated().to_string(),
+            job_namespace: self.namespace.clone(),
+            job_name,
+            job_type,
+            sql,
+            inputs,
+            outputs,
+            parent: self.parent.clone(),
+        }
     }
 
     fn inputs<'a>(&self, tables: impl Iterator<Item = &'a str>) -> Vec<Value> {
@@ -200,16 +228,8 @@ impl Emitter {
             .into_iter()
             .collect();
         let short = fingerprint.get(..16).unwrap_or(fingerprint);
-        let run = Run {
-            id: uuid::Uuid::new_v4().hyphenated().to_string(),
-            job_namespace: self.namespace.clone(),
-            job_name: format!("query.{short}"),
-            job_type: "QUERY",
-            sql: (!statement.is_empty()).then(|| statement.to_string()),
-            inputs,
-            outputs,
-            parent: self.parent.clone(),
-        };
+        let sql = (!statement.is_empty()).then(|| statement.to_string());
+        let run = self.run(format!("query.{short}"), "QUERY", sql, inputs, outputs);
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         open.insert(seq, (run, at.to_string()));
         while open.len() > OPEN {

@@ -121,12 +121,7 @@ pub(crate) async fn register_all(
                 }
                 registered.push(r);
             }
-            Err(error) => failures.push(DatasetFailure {
-                dataset: spec.name.clone(),
-                origin: spec.origin.to_string(),
-                message: error.to_string(),
-                error: Arc::new(error),
-            }),
+            Err(error) => failures.push(DatasetFailure::of(spec, error)),
         }
     }
     tracing::info!(

@@ -378,26 +378,24 @@ pub(crate) fn table_in_session(table: &TableReference, options: &ConfigOptions) 
 }
 
 fn label(table: &TableReference, default_catalog: &str, default_schema: &str) -> String {
-    {
-        match table {
-            TableReference::Bare { table } => table.to_string(),
-            TableReference::Partial { schema, table } if schema.as_ref() == default_schema => {
-                table.to_string()
-            }
-            TableReference::Partial { schema, table } => format!("{schema}.{table}"),
-            TableReference::Full {
-                catalog,
-                schema,
-                table,
-            } => match (
-                catalog.as_ref() == default_catalog,
-                schema.as_ref() == default_schema,
-            ) {
-                (true, true) => table.to_string(),
-                (true, false) => format!("{schema}.{table}"),
-                _ => format!("{catalog}.{schema}.{table}"),
-            },
+    match table {
+        TableReference::Bare { table } => table.to_string(),
+        TableReference::Partial { schema, table } if schema.as_ref() == default_schema => {
+            table.to_string()
         }
+        TableReference::Partial { schema, table } => format!("{schema}.{table}"),
+        TableReference::Full {
+            catalog,
+            schema,
+            table,
+        } => match (
+            catalog.as_ref() == default_catalog,
+            schema.as_ref() == default_schema,
+        ) {
+            (true, true) => table.to_string(),
+            (true, false) => format!("{schema}.{table}"),
+            _ => format!("{catalog}.{schema}.{table}"),
+        },
     }
 }
 
