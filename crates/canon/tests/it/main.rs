@@ -15,6 +15,7 @@ mod fingerprints;
 mod formats;
 mod functions;
 mod inserts;
+mod join_order;
 mod kept_plans;
 mod keys;
 mod lineage;

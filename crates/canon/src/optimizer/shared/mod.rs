@@ -40,8 +40,11 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, Phy
 
 pub use exec::{SharedExec, SharedResult};
 
+use super::join_order::JoinOrderPlanner;
+
 /// The query planner of sessions that run on one node: DataFusion's own physical planner,
-/// after repeated aggregates are marked to be computed once.
+/// after each region of inner joins is put in the cheapest order found and repeated
+/// aggregates are marked to be computed once.
 pub struct SharingPlanner {
     planner: DefaultPhysicalPlanner,
 }
@@ -56,6 +59,7 @@ impl SharingPlanner {
     /// plan.
     pub fn with_planners(mut planners: Vec<Arc<dyn ExtensionPlanner + Send + Sync>>) -> Self {
         planners.insert(0, Arc::new(SharedPlanner));
+        planners.insert(1, Arc::new(JoinOrderPlanner));
         Self {
             planner: DefaultPhysicalPlanner::with_extension_planners(planners),
         }
@@ -81,7 +85,8 @@ impl QueryPlanner for SharingPlanner {
         plan: &LogicalPlan,
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let plan = share_repeated(plan.clone())?;
+        let ordered = super::join_order::reorder(plan, &self.planner, session).await?;
+        let plan = share_repeated(ordered.unwrap_or_else(|| plan.clone()))?;
         self.planner.create_physical_plan(&plan, session).await
     }
 }
