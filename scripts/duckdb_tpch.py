@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Runs the TPC-H queries in DuckDB over parquet files and prints JSON on stdout.
+"""Runs the TPC-H or TPC-DS queries in DuckDB over parquet files and prints JSON on stdout.
 
 Each table is a view over read_parquet('<data>/<table>/*.parquet'), the same files Canon and
-the plain DataFusion session read. Every query runs --runs times; the JSON holds each run's
+the plain DataFusion session read. TPC-H's queries are q1.sql … q22.sql; TPC-DS's (--suite
+tpcds) are DataFusion's texts 1.sql … 99.sql, every table a directory of the data, and a
+file with several statements gives q<N>_1, q<N>_2, … as canon-bench names them. Every query runs --runs times; the JSON holds each run's
 wall time in milliseconds and the first run's rows, with decimals as floats and dates as
 ISO text, for canon-bench to compare:
 
@@ -23,6 +25,36 @@ import duckdb
 TABLES = ["lineitem", "orders", "customer", "part", "partsupp", "supplier", "nation", "region"]
 
 
+def statements(text):
+    """A file's statements: split at each ';', without parts that hold only comments."""
+    parts = []
+    for part in text.split(";"):
+        lines = [line.strip() for line in part.splitlines()]
+        if any(line and not line.startswith("--") for line in lines):
+            parts.append(part.strip())
+    return parts
+
+
+def workload(suite, data, queries):
+    """The tables and the (name, path, sql) of each statement of a suite."""
+    if suite == "tpch":
+        out = []
+        for n in range(1, 23):
+            path = os.path.join(queries, f"q{n}.sql")
+            with open(path, encoding="utf-8") as f:
+                out.append((f"q{n}", path, f.read()))
+        return TABLES, out
+    tables = sorted(e.name for e in os.scandir(data) if e.is_dir() and not e.name.startswith("."))
+    out = []
+    for n in range(1, 100):
+        path = os.path.join(queries, f"{n}.sql")
+        with open(path, encoding="utf-8") as f:
+            parts = statements(f.read())
+        for i, sql in enumerate(parts):
+            out.append((f"q{n}_{i + 1}" if len(parts) > 1 else f"q{n}", path, sql))
+    return tables, out
+
+
 def plain(value):
     """A result value as JSON: numbers as numbers, dates and everything else as text."""
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -37,7 +69,8 @@ def plain(value):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory with one directory per table")
-    parser.add_argument("--queries", required=True, help="directory with q1.sql … q22.sql")
+    parser.add_argument("--queries", required=True, help="directory with the query texts")
+    parser.add_argument("--suite", choices=["tpch", "tpcds"], default="tpch")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per query")
     parser.add_argument("--threads", type=int, default=0, help="DuckDB threads; 0 = all cores")
     args = parser.parse_args()
@@ -45,16 +78,13 @@ def main():
     con = duckdb.connect()
     if args.threads > 0:
         con.execute(f"SET threads = {args.threads}")
-    for table in TABLES:
+    tables, queries = workload(args.suite, args.data, args.queries)
+    for table in tables:
         pattern = os.path.join(os.path.abspath(args.data), table, "*.parquet")
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{pattern}')")
 
     results = []
-    for n in range(1, 23):
-        name = f"q{n}"
-        path = os.path.join(args.queries, f"{name}.sql")
-        with open(path, encoding="utf-8") as f:
-            sql = f.read()
+    for name, path, sql in queries:
         times = []
         rows = columns = None
         for run in range(max(args.runs, 1)):

@@ -13,6 +13,7 @@ mod serve;
 mod smallfiles;
 mod startup;
 mod storage;
+mod tpcds;
 mod tpch;
 mod tpch_plans;
 mod tpch_processes;
@@ -50,6 +51,9 @@ enum Cmd {
         /// Leave the tables' sort orders out of the generated project.
         #[arg(long)]
         no_declared_order: bool,
+        /// Declare the tables' columns only: no key, no sort order.
+        #[arg(long)]
+        columns_only: bool,
         /// JSON written by scripts/duckdb_tpch.py over the same data.
         #[arg(long)]
         duckdb: Option<PathBuf>,
@@ -75,6 +79,32 @@ enum Cmd {
         /// first round.
         #[arg(long, hide = true)]
         plain_first: bool,
+    },
+    /// TPC-DS's 99 queries (DataFusion's texts) through Canon, a plain SessionContext and
+    /// DuckDB's results.
+    Tpcds {
+        /// Directory with one sub-directory of parquet files per TPC-DS table.
+        #[arg(long)]
+        data: PathBuf,
+        /// Directory with DataFusion's TPC-DS query texts, 1.sql … 99.sql.
+        #[arg(long)]
+        queries: PathBuf,
+        /// JSON written by scripts/duckdb_tpch.py --suite tpcds over the same data.
+        #[arg(long)]
+        duckdb: Option<PathBuf>,
+        /// Timed runs per statement and engine.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Declare TPC-DS's primary keys in the generated project.
+        #[arg(long)]
+        keys: bool,
+        /// Keep each query's join order (`join_order = "written"`), to measure Canon's.
+        #[arg(long)]
+        written_order: bool,
+        /// Only these statements (q1 … q99; q14_1, q14_2 where a query has two); all when
+        /// not given.
+        #[arg(long = "query")]
+        only: Vec<String>,
     },
     /// Physical plans of TPC-H queries in Canon and in the plain session.
     Explain {
@@ -229,6 +259,7 @@ async fn run(command: Cmd) -> BenchResult<()> {
         Cmd::Tpch {
             data,
             no_declared_order,
+            columns_only,
             duckdb,
             runs,
             queries,
@@ -243,6 +274,7 @@ async fn run(command: Cmd) -> BenchResult<()> {
                 runs,
                 only: queries,
                 declare_order: !no_declared_order,
+                columns_only,
                 project,
             };
             match emit {
@@ -250,6 +282,26 @@ async fn run(command: Cmd) -> BenchResult<()> {
                 None if processes > 1 => tpch_processes::run(&options, processes),
                 None => tpch::run(&options).await,
             }
+        }
+        Cmd::Tpcds {
+            data,
+            queries,
+            duckdb,
+            runs,
+            keys,
+            written_order,
+            only,
+        } => {
+            let options = tpcds::Options {
+                data,
+                queries,
+                duckdb,
+                runs,
+                only,
+                keys,
+                written_order,
+            };
+            tpcds::run(&options).await
         }
         Cmd::Explain {
             data,

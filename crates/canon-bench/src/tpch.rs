@@ -71,6 +71,8 @@ pub struct Options {
     pub only: Vec<String>,
     /// Whether the project declares the tables' sort orders.
     pub declare_order: bool,
+    /// Whether the project declares columns only: no key, no order.
+    pub columns_only: bool,
     /// A project file to use instead of the generated one (to measure a profile setting).
     pub project: Option<PathBuf>,
 }
@@ -84,7 +86,7 @@ pub(crate) struct Outcome {
 /// One query's timings in Canon and the plain session, from one process or gathered from
 /// several.
 pub(crate) struct Timings {
-    pub name: &'static str,
+    pub name: String,
     pub canon: Vec<Duration>,
     pub plain: Vec<Duration>,
     /// Each process's paired ratio (plain / Canon), one per process.
@@ -121,24 +123,42 @@ pub fn write_project(data: &Path, declare_order: bool) -> BenchResult<PathBuf> {
     } else {
         "canon-unordered.toml"
     });
-    std::fs::write(&file, tpch_project::render(&sorted))
+    std::fs::write(&file, tpch_project::render(&sorted, true))
         .map_err(|e| format!("writing {}: {e}", file.display()))?;
     Ok(file)
 }
 
-/// The plain session: `SessionContext::new()` and one `CREATE EXTERNAL TABLE` per table,
-/// the schema inferred from the files.
+/// Writes `canon-columns.toml` into the data directory: the tables' columns, with no key
+/// and no order declared, as a team that has not described its data yet would start.
+pub fn write_columns_project(data: &Path) -> BenchResult<PathBuf> {
+    let file = data.join("canon-columns.toml");
+    let unsorted = vec![false; TABLES.len()];
+    std::fs::write(&file, tpch_project::render(&unsorted, false))
+        .map_err(|e| format!("writing {}: {e}", file.display()))?;
+    Ok(file)
+}
+
+/// The plain session over TPC-H's tables.
 pub async fn plain_session(data: &Path) -> BenchResult<SessionContext> {
+    let tables: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+    plain_session_over(data, &tables).await
+}
+
+/// The plain session: `SessionContext::new()` and one `CREATE EXTERNAL TABLE` per table
+/// (a directory of `data` by its name), the schema inferred from the files.
+pub(crate) async fn plain_session_over(
+    data: &Path,
+    tables: &[&str],
+) -> BenchResult<SessionContext> {
     let ctx = SessionContext::new();
-    for table in TABLES {
-        let location = data.join(table.name);
+    for table in tables {
+        let location = data.join(table);
         ctx.sql(&format!(
-            "CREATE EXTERNAL TABLE {} STORED AS PARQUET LOCATION '{}/'",
-            table.name,
+            "CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{}/'",
             location.display()
         ))
         .await
-        .map_err(|e| format!("registering {} in the plain session: {e}", table.name))?;
+        .map_err(|e| format!("registering {table} in the plain session: {e}"))?;
     }
     Ok(ctx)
 }
@@ -147,6 +167,7 @@ pub async fn plain_session(data: &Path) -> BenchResult<SessionContext> {
 pub fn project(options: &Options) -> BenchResult<PathBuf> {
     match &options.project {
         Some(project) => Ok(project.clone()),
+        None if options.columns_only => write_columns_project(&options.data),
         None => write_project(&options.data, options.declare_order),
     }
 }
@@ -157,21 +178,76 @@ pub async fn run(options: &Options) -> BenchResult<()> {
     let project = project(options)?;
     let duckdb = load_duckdb_option(options)?;
     let timings = measure(options, &project, false, duckdb.as_ref()).await?;
-    report(options, &timings, 1, duckdb.as_ref())
+    report(&title(options), options.runs, &timings, 1, duckdb.as_ref())
 }
 
-/// Times each query in both engines, `options.runs` rounds each, and checks that Canon,
-/// the plain session and DuckDB (when given) return the same rows. `plain_first` builds
-/// the plain session first and lets it open the first round, so that a set of processes
-/// can take turns.
+/// The report's title for `options`.
+pub(crate) fn title(options: &Options) -> String {
+    let declared = if options.columns_only {
+        "columns only"
+    } else if options.declare_order {
+        "keys and orders declared"
+    } else {
+        "keys declared"
+    };
+    format!("TPC-H over {} ({declared})", options.data.display())
+}
+
+/// Times each TPC-H query in both engines, `options.runs` rounds each, and checks that
+/// Canon, the plain session and DuckDB (when given) return the same rows. `plain_first`
+/// builds the plain session first and lets it open the first round, so that a set of
+/// processes can take turns.
 pub(crate) async fn measure(
     options: &Options,
     project: &Path,
     plain_first: bool,
     duckdb: Option<&DuckDb>,
 ) -> BenchResult<Vec<Timings>> {
+    let statements: Vec<Statement> = select(&options.only)?
+        .into_iter()
+        .map(|q| Statement {
+            name: q.name,
+            sql: q.sql,
+            ordered: q.ordered,
+        })
+        .collect();
+    let tables: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+    let workload = Workload {
+        statements: &statements,
+        runs: options.runs,
+        data: &options.data,
+        tables: &tables,
+    };
+    measure_workload(&workload, project, plain_first, duckdb).await
+}
+
+/// One statement of a workload.
+pub(crate) struct Statement<'a> {
+    pub name: &'a str,
+    pub sql: &'a str,
+    /// Whether its ORDER BY fixes the order of every row (else rows compare sorted).
+    pub ordered: bool,
+}
+
+/// Statements over a directory of tables, and how often to run each.
+pub(crate) struct Workload<'a> {
+    pub statements: &'a [Statement<'a>],
+    pub runs: usize,
+    /// One sub-directory of parquet files per table, for the plain session.
+    pub data: &'a Path,
+    pub tables: &'a [&'a str],
+}
+
+/// Times each statement in both engines, `runs` rounds each, and checks that Canon, the
+/// plain session and DuckDB (when given) return the same rows.
+pub(crate) async fn measure_workload(
+    workload: &Workload<'_>,
+    project: &Path,
+    plain_first: bool,
+    duckdb: Option<&DuckDb>,
+) -> BenchResult<Vec<Timings>> {
     let plain = if plain_first {
-        Some(plain_session(&options.data).await?)
+        Some(plain_session_over(workload.data, workload.tables).await?)
     } else {
         None
     };
@@ -181,12 +257,12 @@ pub(crate) async fn measure(
     let session = runtime.session();
     let plain = match plain {
         Some(plain) => plain,
-        None => plain_session(&options.data).await?,
+        None => plain_session_over(workload.data, workload.tables).await?,
     };
 
     let mut timings = Vec::new();
     let mut mismatches = Vec::new();
-    for query in select(&options.only)? {
+    for query in workload.statements {
         let mut canon_out = Outcome {
             times: Vec::new(),
             rows: Vec::new(),
@@ -199,7 +275,7 @@ pub(crate) async fn measure(
         // load from elsewhere on the machine and what the previous run left behind (caches,
         // freed memory) fall on both alike.
         let (mut canon_peak, mut plain_peak) = (None, None);
-        for run in 0..options.runs.max(1) {
+        for run in 0..workload.runs.max(1) {
             let canon_first = (run % 2 == 0) != plain_first;
             for canon_turn in [canon_first, !canon_first] {
                 let (timed, peak) = memory::with_peak(time_async(async {
@@ -239,7 +315,7 @@ pub(crate) async fn measure(
             }
         }
         timings.push(Timings {
-            name: query.name,
+            name: query.name.to_string(),
             paired: paired(&plain_out.times, &canon_out.times)
                 .into_iter()
                 .collect(),
@@ -261,22 +337,22 @@ pub(crate) async fn measure(
 /// Prints the table of `timings`, gathered from `processes` processes, with DuckDB's
 /// timings beside them when given.
 pub(crate) fn report(
-    options: &Options,
+    title: &str,
+    runs: usize,
     timings: &[Timings],
     processes: usize,
     duckdb: Option<&DuckDb>,
 ) -> BenchResult<()> {
     let spread = processes > 1;
     let rounds = if spread {
-        format!("{} runs in each of {processes} processes", options.runs)
+        format!("{runs} runs in each of {processes} processes")
     } else {
-        format!("{} runs", options.runs)
+        format!("{runs} runs")
     };
     println!(
-        "TPC-H over {}: {} queries, median of {rounds} (ms); ratio = engine time / Canon time; \
+        "{title}: {} queries, median of {rounds} (ms); ratio = engine time / Canon time; \
          paired = the median of that ratio between the two engines' runs of each round{}; \
          MiB = the process's peak resident size during the engine's runs",
-        options.data.display(),
         timings.len(),
         if spread {
             ", taken in each process, then the median over the processes (spread: the \
@@ -314,7 +390,7 @@ pub(crate) fn report(
         }
         if let Some(duckdb) = duckdb {
             let d = duckdb
-                .get(t.name)
+                .get(&t.name)
                 .ok_or_else(|| format!("{} is missing from the DuckDB results", t.name))?;
             let dm = median(&d.times);
             totals[2] += dm;
@@ -322,7 +398,7 @@ pub(crate) fn report(
         }
         cells.extend([memory::mib(t.canon_peak), memory::mib(t.plain_peak)]);
         if c > p {
-            slower.push(t.name);
+            slower.push(t.name.as_str());
             cells.push("canon slower".into());
         } else {
             cells.push(String::new());
@@ -393,7 +469,7 @@ pub(crate) fn load_duckdb_option(options: &Options) -> BenchResult<Option<DuckDb
 }
 
 /// DuckDB's timings and rows per query, from the script's JSON.
-fn load_duckdb(file: &Path) -> BenchResult<DuckDb> {
+pub(crate) fn load_duckdb(file: &Path) -> BenchResult<DuckDb> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("reading DuckDB results {}: {e}", file.display()))?;
     let json: serde_json::Value = serde_json::from_str(&text)

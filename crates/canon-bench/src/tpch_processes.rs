@@ -28,7 +28,13 @@ pub fn run(options: &Options, processes: usize) -> BenchResult<()> {
     // The scratch files are this run's alone; a failure to remove them changes no figure.
     let _ = std::fs::remove_dir_all(&scratch);
     let duckdb = tpch::load_duckdb_option(options)?;
-    tpch::report(options, &gathered?, processes, duckdb.as_ref())
+    tpch::report(
+        &tpch::title(options),
+        options.runs,
+        &gathered?,
+        processes,
+        duckdb.as_ref(),
+    )
 }
 
 /// Runs the children one after the other and merges what each wrote.
@@ -136,7 +142,7 @@ fn from_json(text: &str) -> BenchResult<Vec<Timings>> {
             let name = q["query"].as_str().ok_or("a query without a name")?;
             let name = tpch::select(&[name.to_string()])?
                 .first()
-                .map(|query| query.name)
+                .map(|query| query.name.to_string())
                 .ok_or_else(|| format!("unknown query {name}"))?;
             let durations = |key: &str| -> BenchResult<Vec<Duration>> {
                 q[key]
@@ -172,7 +178,7 @@ mod tests {
     fn processes_are_gathered_query_by_query_with_one_paired_ratio_each() {
         let ms = Duration::from_millis;
         let one = |canon: u64, plain: u64, peak: u64| Timings {
-            name: "q1",
+            name: "q1".into(),
             canon: vec![ms(canon); 3],
             plain: vec![ms(plain); 3],
             paired: Vec::new(),
@@ -191,7 +197,7 @@ mod tests {
         assert_eq!(q1.canon_peak, Some(7));
 
         let other = Timings {
-            name: "q2",
+            name: "q2".into(),
             ..one(1, 1, 1)
         };
         let text = to_json(&[other]).to_string();

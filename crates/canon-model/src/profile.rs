@@ -44,6 +44,27 @@ impl MemoryPoolKind {
     }
 }
 
+/// How the joins of a query are ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinOrderKind {
+    /// By estimated cost, from the files' statistics and the declared keys.
+    #[default]
+    Cost,
+    /// As the query writes them (DataFusion's own behaviour: each join's sides may swap).
+    Written,
+}
+
+impl JoinOrderKind {
+    /// The name used in `canon.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cost => "cost",
+            Self::Written => "written",
+        }
+    }
+}
+
 /// Sizes and lifetimes of DataFusion's caches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheSpec {
@@ -118,6 +139,8 @@ pub struct ProfileSpec {
     pub memory_limit: Option<u64>,
     /// Memory pool policy, used when a limit is set.
     pub memory_pool: MemoryPoolKind,
+    /// How joins are ordered.
+    pub join_order: JoinOrderKind,
     /// Spill directory, as declared and resolved; `None` uses the system temp dir.
     pub spill_dir: Option<(String, PathBuf)>,
     /// The most spill files may hold on disk at once, in bytes; a query that would spill
@@ -145,6 +168,7 @@ impl Default for ProfileSpec {
             batch_size: 8192,
             memory_limit: None,
             memory_pool: MemoryPoolKind::Fair,
+            join_order: JoinOrderKind::Cost,
             spill_dir: None,
             max_temp_directory_size: DEFAULT_MAX_TEMP_DIRECTORY_SIZE,
             cache: CacheSpec::default(),
@@ -189,6 +213,7 @@ pub fn canonical_settings(spec: &ProfileSpec, policy: &SqlPolicy) -> BTreeMap<St
             .map_or("unbounded".into(), |b| b.to_string()),
     );
     put("canon.memory_pool", spec.memory_pool.name().into());
+    put("canon.join_order", spec.join_order.name().into());
     put(
         "canon.spill_dir",
         spec.spill_dir

@@ -23,8 +23,8 @@ use crate::sql::IdentifierCase;
 use crate::stores::Stores;
 
 pub use canon_model::profile::{
-    CacheSpec, DiagnosticsSpec, MemoryPoolKind, OnWriteError, ProfileSpec, canonical_settings,
-    fingerprint, owner_of_setting,
+    CacheSpec, DiagnosticsSpec, JoinOrderKind, MemoryPoolKind, OnWriteError, ProfileSpec,
+    canonical_settings, fingerprint, owner_of_setting,
 };
 
 /// The built profile: session configuration and runtime environment, made once and shared
@@ -36,6 +36,7 @@ pub struct RuntimeProfile {
     config: SessionConfig,
     runtime_env: Arc<RuntimeEnv>,
     stores: Arc<Stores>,
+    join_order: JoinOrderKind,
 }
 
 impl RuntimeProfile {
@@ -56,7 +57,13 @@ impl RuntimeProfile {
             config,
             runtime_env,
             stores,
+            join_order: spec.join_order,
         })
+    }
+
+    /// How the query planner orders joins.
+    pub fn join_order(&self) -> JoinOrderKind {
+        self.join_order
     }
 
     /// Every setting Canon decided, by canonical key, as fingerprinted.

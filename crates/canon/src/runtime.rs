@@ -97,7 +97,9 @@ pub(crate) fn template(
     if !distributes {
         // A distributed plan crosses processes, which a shared result cannot.
         let reused = Arc::new(crate::plans::ReusedPlanner);
-        let planner = crate::optimizer::SharingPlanner::with_planners(vec![reused]);
+        let cost_based = profile.join_order() == crate::profile::JoinOrderKind::Cost;
+        let planner = crate::optimizer::SharingPlanner::with_planners(vec![reused])
+            .ordering_joins(cost_based);
         builder = builder.with_query_planner(Arc::new(planner));
     }
     // Without the feature `distributed::workers` refuses declared workers, so there are

@@ -291,6 +291,9 @@ pub(crate) struct RawProfile {
     pub memory_limit: Option<Spanned<String>>,
     /// How operators share `memory_limit`.
     pub memory_pool: Option<crate::profile::MemoryPoolKind>,
+    /// How a query's inner joins are ordered: "cost" (the default) by estimates from the
+    /// files' statistics and the declared keys, "written" as the query writes them.
+    pub join_order: Option<crate::profile::JoinOrderKind>,
     /// Where spill files go, relative to canon.toml; the system's temporary directory when
     /// unset.
     #[schemars(with = "Option<String>")]

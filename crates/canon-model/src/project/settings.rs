@@ -34,6 +34,9 @@ impl Validator<'_> {
         if let Some(pool) = raw.memory_pool {
             spec.memory_pool = pool;
         }
+        if let Some(order) = raw.join_order {
+            spec.join_order = order;
+        }
         if let Some(dir) = raw.spill_dir {
             let resolved: PathBuf = root.join(dir.get_ref()).components().collect();
             spec.spill_dir = Some((dir.into_inner(), resolved));

@@ -142,6 +142,29 @@ const MONTH_LAST: &str = "SELECT d_date_sk, i_category, st_state, s_qty \
     WHERE d_year = 2001 AND d_moy = 3 \
     ORDER BY d_date_sk, i_category, st_state, s_qty";
 
+/// The pairs of relations an order (`((a:1 ⋈ b:2):3 ⋈ c:4):5`) joins before anything
+/// else, each pair's names sorted.
+fn joined_first(order: &str) -> Vec<[String; 2]> {
+    let mut pairs = Vec::new();
+    for (start, _) in order.match_indices('(') {
+        let rest = &order[start + 1..];
+        let Some(end) = rest.find(')') else { continue };
+        let inner = &rest[..end];
+        if inner.contains('(') {
+            continue;
+        }
+        let mut names: Vec<String> = inner
+            .split(" ⋈ ")
+            .map(|leaf| leaf.split(':').next().unwrap_or_default().to_string())
+            .collect();
+        names.sort();
+        if let [a, b] = names.as_slice() {
+            pairs.push([a.clone(), b.clone()]);
+        }
+    }
+    pairs
+}
+
 /// The `CanonJoinOrder` lines of `sql`'s logical plan.
 async fn orders(session: &canon::Session, sql: &str) -> Vec<String> {
     logical_plan(session, sql)
@@ -160,13 +183,14 @@ async fn a_selective_dimension_written_last_is_joined_first() {
     let [line] = found.as_slice() else {
         panic!("one reordered region expected: {found:?}");
     };
-    // The month's 30 days meet the sales first, and the store, which filters nothing,
-    // comes last.
+    // The month's 30 days meet the sales first, and the store and the item, which filter
+    // nothing, come after.
     let order = line.split("order=").nth(1).unwrap_or_default();
-    assert!(order.starts_with("(((dates:"), "{line}");
-    let inner = &order[..order.find("):").unwrap_or(order.len())];
-    assert!(inner.contains("⋈ sales:"), "{line}");
-    assert!(order.contains("⋈ store:50):"), "{line}");
+    assert_eq!(joined_first(order), vec![["dates", "sales"]], "{line}");
+    assert!(
+        order.contains("store:50") && order.contains("item:1.0K"),
+        "{line}"
+    );
     for estimate in ["rows≈", "cost≈", "written_cost≈"] {
         assert!(line.contains(estimate), "{line}");
     }
@@ -199,7 +223,7 @@ async fn the_physical_plan_joins_in_the_chosen_order() {
 }
 
 #[tokio::test]
-async fn an_order_that_is_already_good_stays() {
+async fn an_order_that_is_already_good_stays_and_either_switch_keeps_the_written_one() {
     let fx = star();
     let runtime = fx.runtime(STAR).await;
     let session = runtime.session();
@@ -211,6 +235,25 @@ async fn an_order_that_is_already_good_stays() {
     assert_eq!(orders(&session, month_first).await, Vec::<String>::new());
     let two = "SELECT count(*) FROM sales JOIN dates ON s_date = d_date_sk WHERE d_moy = 3";
     assert_eq!(orders(&session, two).await, Vec::<String>::new());
+    // DataFusion's switch for statistics-driven join order turns Canon's off too.
+    let off = format!(
+        "{STAR}\n[profile.settings]\n\"datafusion.optimizer.join_reordering\" = \"false\"\n"
+    );
+    let runtime = fx.runtime(&off).await;
+    assert_eq!(
+        orders(&runtime.session(), MONTH_LAST).await,
+        Vec::<String>::new()
+    );
+    // And so does the profile's.
+    let written = format!("{STAR}\n[profile]\njoin_order = \"written\"\n");
+    let runtime = fx.runtime(&written).await;
+    let session = runtime.session();
+    assert_eq!(orders(&session, MONTH_LAST).await, Vec::<String>::new());
+    let plain = plain_over(&fx, &TABLES).await;
+    assert_eq!(
+        canon_rows(&session, MONTH_LAST).await,
+        plain_rows(&plain, MONTH_LAST).await
+    );
 }
 
 #[tokio::test]
@@ -223,10 +266,10 @@ async fn outer_joins_are_barriers_and_every_answer_is_datafusions() {
         MONTH_LAST,
         // A left join over the region: the region below it is reordered, the join stays.
         "SELECT d_date_sk, i_category, st_state, s_qty FROM sales \
-         JOIN item ON s_item = i_item_sk \
+         JOIN store ON s_store = st_store_sk \
          JOIN dates ON s_date = d_date_sk \
-         LEFT JOIN store ON s_store = st_store_sk AND st_state = 's1' \
-         WHERE d_year = 2000 AND d_moy = 12 AND i_category IN ('c1', 'c2') \
+         LEFT JOIN item ON s_item = i_item_sk AND i_category IN ('c1', 'c2') \
+         WHERE d_year = 2000 AND d_moy = 12 \
          ORDER BY d_date_sk, i_category, st_state, s_qty",
         // A condition over two relations that is not an equality.
         "SELECT count(*) AS n FROM sales \
@@ -252,5 +295,5 @@ async fn outer_joins_are_barriers_and_every_answer_is_datafusions() {
     }
     let left = orders(&session, queries[1]).await;
     assert_eq!(left.len(), 1, "{left:?}");
-    assert!(!left[0].contains("store"), "{left:?}");
+    assert!(!left[0].contains("item"), "{left:?}");
 }

@@ -7,15 +7,19 @@
 //! by the larger number of distinct values of the two sides' key (the textbook estimate,
 //! which assumes the smaller side's keys occur on the larger side: a foreign key's).
 
+use std::sync::Arc;
+
 use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
-use datafusion::common::{DFSchema, Dependency};
+use datafusion::common::{ColumnStatistics, DFSchema, Dependency, ScalarValue, Statistics};
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlan};
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 
 use super::enumerate::{Estimates, Set};
 use super::graph::Region;
+use super::selectivity::{self, ColumnFacts, selectivity};
 
 /// The share of rows a join condition other than an equality keeps (DataFusion's
 /// default filter selectivity).
@@ -38,11 +42,15 @@ pub(super) async fn relation(
     planner: &DefaultPhysicalPlanner,
     session: &dyn Session,
 ) -> Option<Relation> {
-    let physical = planner.create_physical_plan(plan, session).await.ok()?;
-    let statistics = StatisticsContext::new()
-        .compute(physical.as_ref(), &StatisticsArgs::new())
-        .ok()?;
-    let rows = as_f64(*statistics.num_rows.get_value()?).max(1.0);
+    let statistics = statistics_of(plan, planner, session).await?;
+    let mut rows = as_f64(*statistics.num_rows.get_value()?).max(1.0);
+    // A filtered table: each condition estimated on its own (see `selectivity`).
+    if let Some((predicate, scan)) = filtered_scan(plan)
+        && let Some(table) = Table::of(scan, planner, session).await
+    {
+        let kept = selectivity(&predicate, table.rows, &|e: &Expr| table.facts(e));
+        rows = (table.rows * kept).max(1.0);
+    }
     let schema = plan.schema();
     let distinct = (0..schema.fields().len())
         .map(|i| {
@@ -50,16 +58,7 @@ pub(super) async fn relation(
                 return rows;
             }
             let column = statistics.column_statistics.get(i);
-            let counted = column.and_then(|c| c.distinct_count.get_value().copied());
-            let ranged = column.and_then(|c| match (&c.min_value, &c.max_value) {
-                (
-                    Precision::Exact(min) | Precision::Inexact(min),
-                    Precision::Exact(max) | Precision::Inexact(max),
-                ) => min.distance_u64(max).map(|d| d.saturating_add(1)),
-                _ => None,
-            });
-            let known = counted.map(as_f64).or(ranged.map(|d| d as f64));
-            known.unwrap_or(rows).clamp(1.0, rows)
+            distinct_values(column).unwrap_or(rows).clamp(1.0, rows)
         })
         .collect();
     Some(Relation {
@@ -67,6 +66,121 @@ pub(super) async fn relation(
         rows,
         distinct,
     })
+}
+
+/// The statistics DataFusion derives for `plan`'s physical plan.
+async fn statistics_of(
+    plan: &LogicalPlan,
+    planner: &DefaultPhysicalPlanner,
+    session: &dyn Session,
+) -> Option<Arc<Statistics>> {
+    let physical = planner.create_physical_plan(plan, session).await.ok()?;
+    StatisticsContext::new()
+        .compute(physical.as_ref(), &StatisticsArgs::new())
+        .ok()
+}
+
+/// A column's distinct values: counted in the statistics, or bounded by its range where
+/// its values are whole (integers, dates).
+fn distinct_values(column: Option<&ColumnStatistics>) -> Option<f64> {
+    let column = column?;
+    if let Some(counted) = column.distinct_count.get_value() {
+        return Some(as_f64(*counted));
+    }
+    match (column.min_value.get_value(), column.max_value.get_value()) {
+        (Some(min), Some(max)) => min
+            .distance_u64(max)
+            .filter(|_| !matches!(min, ScalarValue::Float32(_) | ScalarValue::Float64(_)))
+            .map(|d| d.saturating_add(1) as f64),
+        _ => None,
+    }
+}
+
+/// The conditions on a table read by `plan` (a filter over a scan, under aliases and
+/// projections, and the filters pushed into the scan), with the scan; `None` when `plan`
+/// is not such a table or nothing filters it.
+fn filtered_scan(plan: &LogicalPlan) -> Option<(Expr, &LogicalPlan)> {
+    match plan {
+        LogicalPlan::SubqueryAlias(alias) => filtered_scan(&alias.input),
+        LogicalPlan::Projection(projection) => filtered_scan(&projection.input),
+        LogicalPlan::Filter(filter) => match filter.input.as_ref() {
+            LogicalPlan::TableScan(scan) => {
+                let mut conditions: Vec<Expr> = split_conjunction(&filter.predicate)
+                    .into_iter()
+                    .cloned()
+                    .collect();
+                for pushed in &scan.filters {
+                    if !conditions.contains(pushed) {
+                        conditions.push(pushed.clone());
+                    }
+                }
+                Some((conjunction(conditions)?, &filter.input))
+            }
+            _ => None,
+        },
+        LogicalPlan::TableScan(scan) => Some((conjunction(scan.filters.clone())?, plan)),
+        _ => None,
+    }
+}
+
+/// A scanned table before its filters: its rows and what is known of each column.
+struct Table<'a> {
+    rows: f64,
+    schema: &'a DFSchema,
+    columns: Vec<ColumnFacts>,
+}
+
+impl<'a> Table<'a> {
+    /// What the statistics of `scan` (a table scan) say, or `None` without a row count.
+    async fn of(
+        scan: &'a LogicalPlan,
+        planner: &DefaultPhysicalPlanner,
+        session: &dyn Session,
+    ) -> Option<Table<'a>> {
+        let statistics = statistics_of(scan, planner, session).await?;
+        let rows = as_f64(*statistics.num_rows.get_value()?).max(1.0);
+        let schema = scan.schema().as_ref();
+        let columns = (0..schema.fields().len())
+            .map(|i| {
+                let column = statistics.column_statistics.get(i);
+                let bound = |p: Option<&Precision<ScalarValue>>| {
+                    p.and_then(|p| p.get_value()).and_then(selectivity::number)
+                };
+                let distinct = if is_unique(schema, i) {
+                    Some(rows)
+                } else {
+                    distinct_values(column).map(|d| d.clamp(1.0, rows))
+                };
+                let nulls = column.and_then(|c| c.null_count.get_value().copied());
+                ColumnFacts {
+                    min: bound(column.map(|c| &c.min_value)),
+                    max: bound(column.map(|c| &c.max_value)),
+                    distinct,
+                    null_fraction: nulls.map_or(0.0, |n| (as_f64(n) / rows).min(1.0)),
+                }
+            })
+            .collect();
+        Some(Table {
+            rows,
+            schema,
+            columns,
+        })
+    }
+
+    /// What is known of the column `expr` reads (through casts), if it is one.
+    fn facts(&self, expr: &Expr) -> Option<&ColumnFacts> {
+        let column = match expr {
+            Expr::Column(c) => c,
+            Expr::Cast(cast) => cast.expr.try_as_col()?,
+            Expr::TryCast(cast) => cast.expr.try_as_col()?,
+            _ => return None,
+        };
+        let index = self
+            .schema
+            .maybe_index_of_column(column)
+            .or_else(|| self.schema.index_of_column_by_name(None, &column.name))?;
+        self.columns.get(index)
+    }
 }
 
 /// `n` as a float: estimates need magnitudes, not exact counts.

@@ -12,11 +12,13 @@
 //! region, with its estimates; it plans to nothing of its own.
 //!
 //! Layers: orders and their search ([`enumerate`]), regions taken apart and rebuilt
-//! ([`graph`]), the estimates ([`estimate`]), and the rewrite with its plan node (here).
+//! ([`graph`]), filters' selectivity ([`selectivity`]) and the relations' estimates
+//! ([`estimate`]), and the rewrite with its plan node (here).
 
 mod enumerate;
 mod estimate;
 mod graph;
+mod selectivity;
 
 use std::fmt::{self, Write};
 use std::sync::Arc;
@@ -44,12 +46,17 @@ use graph::Region;
 const REQUIRED_SAVING: f64 = 0.9;
 
 /// `plan` with each region of inner joins in the cheapest order found, or `None` when no
-/// region changed. `planner` plans relations to read their statistics.
+/// region changed. `planner` plans relations to read their statistics. With
+/// `datafusion.optimizer.join_reordering` off, the query's own order stays, as it does in
+/// DataFusion.
 pub fn reorder<'a>(
     plan: &'a LogicalPlan,
     planner: &'a DefaultPhysicalPlanner,
     session: &'a dyn Session,
 ) -> BoxFuture<'a, Result<Option<LogicalPlan>>> {
+    if !session.config_options().optimizer.join_reordering {
+        return Box::pin(async { Ok(None) });
+    }
     visit(plan, false, planner, session)
 }
 

@@ -47,6 +47,8 @@ use super::join_order::JoinOrderPlanner;
 /// aggregates are marked to be computed once.
 pub struct SharingPlanner {
     planner: DefaultPhysicalPlanner,
+    /// Whether regions of inner joins are ordered by estimated cost.
+    orders_joins: bool,
 }
 
 impl SharingPlanner {
@@ -62,6 +64,15 @@ impl SharingPlanner {
         planners.insert(1, Arc::new(JoinOrderPlanner));
         Self {
             planner: DefaultPhysicalPlanner::with_extension_planners(planners),
+            orders_joins: true,
+        }
+    }
+
+    /// The same planner, ordering joins by estimated cost or not (`[profile] join_order`).
+    pub fn ordering_joins(self, cost_based: bool) -> Self {
+        Self {
+            orders_joins: cost_based,
+            ..self
         }
     }
 }
@@ -85,32 +96,27 @@ impl QueryPlanner for SharingPlanner {
         plan: &LogicalPlan,
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let ordered = super::join_order::reorder(plan, &self.planner, session).await?;
+        let ordered = match self.orders_joins {
+            true => super::join_order::reorder(plan, &self.planner, session).await?,
+            false => None,
+        };
         let plan = share_repeated(ordered.unwrap_or_else(|| plan.clone()))?;
         self.planner.create_physical_plan(&plan, session).await
     }
 }
 
 /// Wraps every maximal aggregate that occurs more than once in `plan` (scalar subqueries
-/// included) in a [`SharedNode`], one [`SharedResult`] per distinct aggregate.
+/// included), and at least once where its rows are read in full, in a [`SharedNode`], one
+/// [`SharedResult`] per distinct aggregate.
 pub fn share_repeated(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let mut counts: HashMap<LogicalPlan, usize> = HashMap::new();
+    let mut counts: HashMap<LogicalPlan, Occurrences> = HashMap::new();
     let mut recursive = false;
-    plan.apply_with_subqueries(|node| {
-        match node {
-            LogicalPlan::RecursiveQuery(_) => {
-                recursive = true;
-                return Ok(TreeNodeRecursion::Stop);
-            }
-            LogicalPlan::Extension(e) if e.node.as_any().is::<SharedNode>() => {
-                return Ok(TreeNodeRecursion::Jump);
-            }
-            LogicalPlan::Aggregate(_) => *counts.entry(node.clone()).or_default() += 1,
-            _ => {}
-        }
-        Ok(TreeNodeRecursion::Continue)
-    })?;
-    counts.retain(|_, n| *n > 1);
+    count(&plan, true, &mut counts, &mut recursive)?;
+    // An aggregate that only ever meets a join may be pruned there, at each occurrence, by
+    // the join's dynamic filter (TPC-DS q64 reads its sales per item only for the few
+    // items of a colour); computed once for all, it would be computed in full. Where some
+    // occurrence is read in full anyway (TPC-H q15's maximum), sharing saves the others.
+    counts.retain(|_, o| o.count > 1 && o.read_in_full);
     if recursive || counts.is_empty() {
         return Ok(plan);
     }
@@ -133,6 +139,54 @@ pub fn share_repeated(plan: LogicalPlan) -> Result<LogicalPlan> {
         Ok(Transformed::new(wrapped, true, TreeNodeRecursion::Jump))
     })
     .map(|t| t.data)
+}
+
+/// How often an aggregate occurs in a plan, and whether some occurrence is read in full.
+#[derive(Debug, Default)]
+struct Occurrences {
+    count: usize,
+    read_in_full: bool,
+}
+
+/// Counts the aggregates of `plan` and its subqueries; `in_full` says that nothing above
+/// `plan` but projections, filters, sorts and limits lies between it and an operator that
+/// reads all its rows (anything but a join). Sets `recursive` on a recursive query.
+fn count(
+    plan: &LogicalPlan,
+    in_full: bool,
+    counts: &mut HashMap<LogicalPlan, Occurrences>,
+    recursive: &mut bool,
+) -> Result<()> {
+    match plan {
+        LogicalPlan::RecursiveQuery(_) => {
+            *recursive = true;
+            return Ok(());
+        }
+        LogicalPlan::Extension(e) if e.node.as_any().is::<SharedNode>() => return Ok(()),
+        LogicalPlan::Aggregate(_) => {
+            let entry = counts.entry(plan.clone()).or_default();
+            entry.count += 1;
+            entry.read_in_full |= in_full;
+        }
+        _ => {}
+    }
+    let inputs_in_full = match plan {
+        LogicalPlan::Join(_) => false,
+        LogicalPlan::Projection(_)
+        | LogicalPlan::Filter(_)
+        | LogicalPlan::SubqueryAlias(_)
+        | LogicalPlan::Sort(_)
+        | LogicalPlan::Limit(_) => in_full,
+        _ => true,
+    };
+    for input in plan.inputs() {
+        count(input, inputs_in_full, counts, recursive)?;
+    }
+    plan.apply_subqueries(|subquery| {
+        count(subquery, true, counts, recursive)?;
+        Ok(TreeNodeRecursion::Jump)
+    })?;
+    Ok(())
 }
 
 /// Whether every evaluation of `plan` gives the same rows: no volatile expression and no

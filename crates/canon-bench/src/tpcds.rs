@@ -1,0 +1,268 @@
+//! TPC-DS: DataFusion's query texts (99 queries, 103 statements) through Canon, a plain
+//! `SessionContext` and (from the DuckDB script's JSON) DuckDB, over the parquet files
+//! `tpcgen-cli` writes; every statement's rows checked to agree.
+//!
+//! The project is generated from the files: one contract per table with the columns,
+//! types and nullability the files have, and, with `--keys`, TPC-DS's primary keys.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use canon::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::BenchResult;
+use crate::tpch::{self, Statement, Workload};
+
+/// What the TPC-DS run needs.
+pub struct Options {
+    /// One sub-directory of parquet files per table.
+    pub data: PathBuf,
+    /// DataFusion's query texts, `1.sql` … `99.sql`.
+    pub queries: PathBuf,
+    /// JSON written by `scripts/duckdb_tpch.py --suite tpcds` over the same data.
+    pub duckdb: Option<PathBuf>,
+    /// Timed runs per statement and engine.
+    pub runs: usize,
+    /// Only these statements (`q1`, `q14_2`, …); all when empty.
+    pub only: Vec<String>,
+    /// Declare TPC-DS's primary keys in the generated project.
+    pub keys: bool,
+    /// Keep each query's join order (`[profile] join_order = "written"`), to measure what
+    /// Canon's order earns.
+    pub written_order: bool,
+}
+
+/// Each table's primary key in the TPC-DS specification.
+const KEYS: &[(&str, &[&str])] = &[
+    ("call_center", &["cc_call_center_sk"]),
+    ("catalog_page", &["cp_catalog_page_sk"]),
+    ("catalog_returns", &["cr_item_sk", "cr_order_number"]),
+    ("catalog_sales", &["cs_item_sk", "cs_order_number"]),
+    ("customer", &["c_customer_sk"]),
+    ("customer_address", &["ca_address_sk"]),
+    ("customer_demographics", &["cd_demo_sk"]),
+    ("date_dim", &["d_date_sk"]),
+    ("household_demographics", &["hd_demo_sk"]),
+    ("income_band", &["ib_income_band_sk"]),
+    (
+        "inventory",
+        &["inv_date_sk", "inv_item_sk", "inv_warehouse_sk"],
+    ),
+    ("item", &["i_item_sk"]),
+    ("promotion", &["p_promo_sk"]),
+    ("reason", &["r_reason_sk"]),
+    ("ship_mode", &["sm_ship_mode_sk"]),
+    ("store", &["s_store_sk"]),
+    ("store_returns", &["sr_item_sk", "sr_ticket_number"]),
+    ("store_sales", &["ss_item_sk", "ss_ticket_number"]),
+    ("time_dim", &["t_time_sk"]),
+    ("warehouse", &["w_warehouse_sk"]),
+    ("web_page", &["wp_web_page_sk"]),
+    ("web_returns", &["wr_item_sk", "wr_order_number"]),
+    ("web_sales", &["ws_item_sk", "ws_order_number"]),
+    ("web_site", &["web_site_sk"]),
+];
+
+/// Runs the benchmark in this process and prints its table; an error if any engine's rows
+/// differ or a statement fails.
+pub async fn run(options: &Options) -> BenchResult<()> {
+    let tables = tables(&options.data)?;
+    let project = write_project(&options.data, &tables, options)?;
+    let texts = read_queries(&options.queries)?;
+    let statements: Vec<Statement> = texts
+        .iter()
+        .filter(|(name, _)| options.only.is_empty() || options.only.contains(name))
+        .map(|(name, sql)| Statement {
+            name,
+            sql,
+            ordered: false,
+        })
+        .collect();
+    if let Some(unknown) = options
+        .only
+        .iter()
+        .find(|o| !texts.iter().any(|(name, _)| name == *o))
+    {
+        return Err(
+            format!("unknown statement {unknown:?}; they are q1 … q99 (q14_1, q14_2, …)").into(),
+        );
+    }
+    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+    let workload = Workload {
+        statements: &statements,
+        runs: options.runs,
+        data: &options.data,
+        tables: &names,
+    };
+    let duckdb = options
+        .duckdb
+        .as_deref()
+        .map(tpch::load_duckdb)
+        .transpose()?;
+    let timings = tpch::measure_workload(&workload, &project, false, duckdb.as_ref()).await?;
+    let title = format!(
+        "TPC-DS over {} ({}{})",
+        options.data.display(),
+        if options.keys {
+            "primary keys declared"
+        } else {
+            "columns only"
+        },
+        if options.written_order {
+            ", joins in written order"
+        } else {
+            ""
+        }
+    );
+    tpch::report(&title, options.runs, &timings, 1, duckdb.as_ref())
+}
+
+/// The tables: the sub-directories of `data`, sorted, but for hidden ones (Canon's cache).
+fn tables(data: &Path) -> BenchResult<Vec<String>> {
+    let mut tables = Vec::new();
+    for entry in std::fs::read_dir(data).map_err(|e| format!("reading {}: {e}", data.display()))? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir()
+            && let Some(name) = entry.file_name().to_str()
+            && !name.starts_with('.')
+        {
+            tables.push(name.to_string());
+        }
+    }
+    tables.sort();
+    if tables.is_empty() {
+        return Err(format!("{} holds no table directories", data.display()).into());
+    }
+    Ok(tables)
+}
+
+/// Every statement of `dir`'s `1.sql` … `99.sql`, named `q<N>`, or `q<N>_<i>` where a file
+/// holds more than one.
+pub(crate) fn read_queries(dir: &Path) -> BenchResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for n in 1..=99 {
+        let path = dir.join(format!("{n}.sql"));
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("reading TPC-DS query {}: {e}", path.display()))?;
+        let statements = split_statements(&text);
+        if statements.is_empty() {
+            return Err(format!("{} holds no statement", path.display()).into());
+        }
+        let many = statements.len() > 1;
+        for (i, sql) in statements.into_iter().enumerate() {
+            let name = if many {
+                format!("q{n}_{}", i + 1)
+            } else {
+                format!("q{n}")
+            };
+            out.push((name, sql));
+        }
+    }
+    Ok(out)
+}
+
+/// The statements of a file: split at each `;`, without the parts that hold only comments
+/// (TPC-DS's texts have no `;` inside a string).
+fn split_statements(text: &str) -> Vec<String> {
+    text.split(';')
+        .filter(|part| {
+            part.lines()
+                .map(str::trim)
+                .any(|line| !line.is_empty() && !line.starts_with("--"))
+        })
+        .map(|part| part.trim().to_string())
+        .collect()
+}
+
+/// Writes `canon.toml` (or `canon-keys.toml` with `keys`) into `data`: one contract per
+/// table with the columns its first file declares.
+fn write_project(data: &Path, tables: &[String], options: &Options) -> BenchResult<PathBuf> {
+    let keys = options.keys;
+    let mut out = String::from(
+        "# Generated by canon-bench for TPC-DS parquet from tpcgen-cli; locations are relative\n\
+         # to this file. Columns, types and nullability are those of each table's first file.\n\n\
+         [project]\nname = \"tpcds\"\n\n[profile]\ntarget_partitions = 0\n",
+    );
+    if options.written_order {
+        out.push_str("join_order = \"written\"\n");
+    }
+    for table in tables {
+        let dir = data.join(table);
+        let file = first_parquet(&dir)?;
+        let reader = File::open(&file).map_err(|e| format!("opening {}: {e}", file.display()))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(reader)
+            .map_err(|e| format!("reading {}: {e}", file.display()))?;
+        let schema = builder.schema();
+        let key = KEYS
+            .iter()
+            .find(|(name, _)| name == table)
+            .map(|(_, key)| *key)
+            .filter(|_| keys);
+        // Writing to a String cannot fail.
+        let _ = write!(
+            out,
+            "\n[[dataset]]\nname = \"{table}\"\nformat = \"parquet\"\nlocation = \"{table}/\"\n"
+        );
+        if let Some(key) = key {
+            let quoted: Vec<String> = key.iter().map(|k| format!("\"{k}\"")).collect();
+            let _ = writeln!(out, "primary_key = [{}]", quoted.join(", "));
+        }
+        out.push_str("columns = [\n");
+        for field in schema.fields() {
+            // A key's columns are declared NOT NULL, as a primary key requires; `canon
+            // check` verifies it against the files.
+            let nullable =
+                field.is_nullable() && !key.is_some_and(|key| key.contains(&field.name().as_str()));
+            let _ = writeln!(
+                out,
+                "  {{ name = \"{}\", type = \"{}\", nullable = {nullable} }},",
+                field.name(),
+                field.data_type()
+            );
+        }
+        out.push_str("]\n");
+    }
+    let name = match (keys, options.written_order) {
+        (false, false) => "canon.toml",
+        (true, false) => "canon-keys.toml",
+        (false, true) => "canon-written.toml",
+        (true, true) => "canon-keys-written.toml",
+    };
+    let file = data.join(name);
+    std::fs::write(&file, out).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    Ok(file)
+}
+
+/// The first parquet file of a table's directory, by name.
+fn first_parquet(dir: &Path) -> BenchResult<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("reading {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("{} holds no parquet file", dir.display()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_split_at_semicolons_without_comment_only_parts() {
+        let text = "-- query 14\nselect 1;\n\nselect 2\n;\n-- end\n";
+        // A statement keeps the comments before it; a part of comments alone is no statement.
+        assert_eq!(
+            split_statements(text),
+            vec!["-- query 14\nselect 1", "select 2"]
+        );
+        assert_eq!(
+            split_statements("-- only a comment\n"),
+            Vec::<String>::new()
+        );
+    }
+}
