@@ -101,6 +101,9 @@ enum Cmd {
         /// Keep each query's join order (`join_order = "written"`), to measure Canon's.
         #[arg(long)]
         written_order: bool,
+        /// Run Canon under this `memory_limit` (e.g. 512MiB).
+        #[arg(long)]
+        memory_limit: Option<String>,
         /// Only these statements (q1 … q99; q14_1, q14_2 where a query has two); all when
         /// not given.
         #[arg(long = "query")]
@@ -290,6 +293,7 @@ async fn run(command: Cmd) -> BenchResult<()> {
             runs,
             keys,
             written_order,
+            memory_limit,
             only,
         } => {
             let options = tpcds::Options {
@@ -300,6 +304,7 @@ async fn run(command: Cmd) -> BenchResult<()> {
                 only,
                 keys,
                 written_order,
+                memory_limit,
             };
             tpcds::run(&options).await
         }

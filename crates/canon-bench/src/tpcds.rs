@@ -31,6 +31,8 @@ pub struct Options {
     /// Keep each query's join order (`[profile] join_order = "written"`), to measure what
     /// Canon's order earns.
     pub written_order: bool,
+    /// A `[profile] memory_limit` for Canon, e.g. "512MiB".
+    pub memory_limit: Option<String>,
 }
 
 /// Each table's primary key in the TPC-DS specification.
@@ -186,6 +188,10 @@ fn write_project(data: &Path, tables: &[String], options: &Options) -> BenchResu
     );
     if options.written_order {
         out.push_str("join_order = \"written\"\n");
+    }
+    if let Some(limit) = &options.memory_limit {
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "memory_limit = \"{limit}\"");
     }
     for table in tables {
         let dir = data.join(table);

@@ -81,6 +81,9 @@ pub struct Options {
 pub(crate) struct Outcome {
     times: Vec<Duration>,
     rows: Vec<Row>,
+    /// Why the engine could not run the query (DuckDB's parser refuses a few of
+    /// DataFusion's TPC-DS texts).
+    error: Option<String>,
 }
 
 /// One query's timings in Canon and the plain session, from one process or gathered from
@@ -266,10 +269,12 @@ pub(crate) async fn measure_workload(
         let mut canon_out = Outcome {
             times: Vec::new(),
             rows: Vec::new(),
+            error: None,
         };
         let mut plain_out = Outcome {
             times: Vec::new(),
             rows: Vec::new(),
+            error: None,
         };
         // Runs alternate between the engines, and so does which of them goes first, so that
         // load from elsewhere on the machine and what the previous run left behind (caches,
@@ -310,7 +315,9 @@ pub(crate) async fn measure_workload(
             let d = duckdb
                 .get(query.name)
                 .ok_or_else(|| format!("{} is missing from the DuckDB results", query.name))?;
-            if let Err(m) = compare::compare(&canon_out.rows, &d.rows, query.ordered) {
+            if d.error.is_none()
+                && let Err(m) = compare::compare(&canon_out.rows, &d.rows, query.ordered)
+            {
                 mismatches.push(format!("{}: duckdb differs from canon: {}", query.name, m));
             }
         }
@@ -370,8 +377,10 @@ pub(crate) fn report(
     }
     header.extend(["canon MiB", "df MiB", "note"]);
     let mut table = Table::new(&header).left_aligned(&[header.len() - 1]);
-    let mut totals = [Duration::ZERO; 3];
+    // Canon, the plain session, DuckDB, and Canon over the queries DuckDB ran.
+    let mut totals = [Duration::ZERO; 4];
     let mut slower = Vec::new();
+    let mut duckdb_failed = Vec::new();
     for t in timings {
         let (c, p) = (median(&t.canon), median(&t.plain));
         totals[0] += c;
@@ -392,9 +401,18 @@ pub(crate) fn report(
             let d = duckdb
                 .get(&t.name)
                 .ok_or_else(|| format!("{} is missing from the DuckDB results", t.name))?;
-            let dm = median(&d.times);
-            totals[2] += dm;
-            cells.extend([ms(dm), ratio(dm, c)]);
+            match &d.error {
+                Some(error) => {
+                    duckdb_failed.push(format!("{} ({error})", t.name));
+                    cells.extend(["failed".into(), String::new()]);
+                }
+                None => {
+                    let dm = median(&d.times);
+                    totals[2] += dm;
+                    totals[3] += c;
+                    cells.extend([ms(dm), ratio(dm, c)]);
+                }
+            }
         }
         cells.extend([memory::mib(t.canon_peak), memory::mib(t.plain_peak)]);
         if c > p {
@@ -416,7 +434,7 @@ pub(crate) fn report(
         cells.push(String::new());
     }
     if duckdb.is_some() {
-        cells.extend([ms(totals[2]), ratio(totals[2], totals[0])]);
+        cells.extend([ms(totals[2]), ratio(totals[2], totals[3])]);
     }
     cells.extend([String::new(), String::new()]);
     cells.push(if totals[0] > totals[1] {
@@ -432,6 +450,13 @@ pub(crate) fn report(
         println!(
             "Canon slower than the plain session on: {}",
             slower.join(", ")
+        );
+    }
+    if !duckdb_failed.is_empty() {
+        println!(
+            "DuckDB could not run {} (its total and ratio leave them out): {}",
+            duckdb_failed.len(),
+            duckdb_failed.join("; ")
         );
     }
     println!("Results: all engines returned the same rows for every query.");
@@ -482,6 +507,15 @@ pub(crate) fn load_duckdb(file: &Path) -> BenchResult<DuckDb> {
         let name = q["query"]
             .as_str()
             .ok_or_else(|| format!("{}: a query without a name", file.display()))?;
+        if let Some(error) = q["error"].as_str() {
+            let outcome = Outcome {
+                times: Vec::new(),
+                rows: Vec::new(),
+                error: Some(error.lines().next().unwrap_or_default().to_string()),
+            };
+            out.insert(name.to_string(), outcome);
+            continue;
+        }
         let times = q["times_ms"]
             .as_array()
             .ok_or_else(|| format!("{}: {name} has no times_ms", file.display()))?
@@ -494,7 +528,12 @@ pub(crate) fn load_duckdb(file: &Path) -> BenchResult<DuckDb> {
             .collect::<Result<Vec<_>, _>>()?;
         let rows = compare::rows_from_json(&q["rows"])
             .map_err(|e| format!("{}: {name}: {e}", file.display()))?;
-        out.insert(name.to_string(), Outcome { times, rows });
+        let outcome = Outcome {
+            times,
+            rows,
+            error: None,
+        };
+        out.insert(name.to_string(), outcome);
     }
     Ok(out)
 }
