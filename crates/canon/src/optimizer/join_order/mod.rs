@@ -229,11 +229,8 @@ impl UserDefinedLogicalNodeCore for JoinOrderNode {
     }
 
     fn with_exprs_and_inputs(&self, exprs: Vec<Expr>, inputs: Vec<LogicalPlan>) -> Result<Self> {
-        let (true, Ok([input])) = (exprs.is_empty(), <[LogicalPlan; 1]>::try_from(inputs)) else {
-            return internal_err!("CanonJoinOrder takes one input and no expressions");
-        };
         Ok(Self {
-            input,
+            input: super::one_input(UserDefinedLogicalNodeCore::name(self), exprs, inputs)?,
             description: self.description.clone(),
         })
     }

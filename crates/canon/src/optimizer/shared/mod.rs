@@ -260,9 +260,7 @@ impl UserDefinedLogicalNodeCore for SharedNode {
     }
 
     fn with_exprs_and_inputs(&self, exprs: Vec<Expr>, inputs: Vec<LogicalPlan>) -> Result<Self> {
-        let (true, Ok([input])) = (exprs.is_empty(), <[LogicalPlan; 1]>::try_from(inputs)) else {
-            return internal_err!("CanonShared takes one input and no expressions");
-        };
+        let input = super::one_input(UserDefinedLogicalNodeCore::name(self), exprs, inputs)?;
         Ok(Self::new(input, Arc::clone(&self.result)))
     }
 }
