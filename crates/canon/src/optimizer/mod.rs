@@ -7,6 +7,7 @@
 
 mod group_keys;
 mod join_order;
+mod node;
 mod scan_keys;
 mod semi_join;
 mod shared;
@@ -14,9 +15,7 @@ mod unordered;
 
 use std::sync::Arc;
 
-use datafusion::common::{Result, internal_err};
 use datafusion::execution::memory_pool::MemoryLimit;
-use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::optimizer::OptimizerRule;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 
@@ -41,17 +40,4 @@ pub fn rules(rereads_alike: RereadsAlike) -> Vec<Arc<dyn OptimizerRule + Send + 
 /// memory pool has `memory`.
 pub fn physical_rules(memory: MemoryLimit) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     vec![Arc::new(UnorderedRepartitions::for_memory(memory))]
-}
-
-/// The one input of Canon's plan nodes that take one input and no expressions (a shared
-/// result, a reordered region), or an internal error naming the node.
-pub(crate) fn one_input(
-    node: &str,
-    exprs: Vec<Expr>,
-    inputs: Vec<LogicalPlan>,
-) -> Result<LogicalPlan> {
-    match (exprs.is_empty(), <[LogicalPlan; 1]>::try_from(inputs)) {
-        (true, Ok([input])) => Ok(input),
-        _ => internal_err!("{node} takes one input and no expressions"),
-    }
 }

@@ -230,7 +230,7 @@ impl UserDefinedLogicalNodeCore for JoinOrderNode {
 
     fn with_exprs_and_inputs(&self, exprs: Vec<Expr>, inputs: Vec<LogicalPlan>) -> Result<Self> {
         Ok(Self {
-            input: super::one_input(UserDefinedLogicalNodeCore::name(self), exprs, inputs)?,
+            input: super::node::one_input(UserDefinedLogicalNodeCore::name(self), exprs, inputs)?,
             description: self.description.clone(),
         })
     }

@@ -260,7 +260,7 @@ impl UserDefinedLogicalNodeCore for SharedNode {
     }
 
     fn with_exprs_and_inputs(&self, exprs: Vec<Expr>, inputs: Vec<LogicalPlan>) -> Result<Self> {
-        let input = super::one_input(UserDefinedLogicalNodeCore::name(self), exprs, inputs)?;
+        let input = super::node::one_input(UserDefinedLogicalNodeCore::name(self), exprs, inputs)?;
         Ok(Self::new(input, Arc::clone(&self.result)))
     }
 }
