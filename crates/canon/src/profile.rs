@@ -36,7 +36,6 @@ pub struct RuntimeProfile {
     config: SessionConfig,
     runtime_env: Arc<RuntimeEnv>,
     stores: Arc<Stores>,
-    join_order: JoinOrderKind,
 }
 
 impl RuntimeProfile {
@@ -57,13 +56,7 @@ impl RuntimeProfile {
             config,
             runtime_env,
             stores,
-            join_order: spec.join_order,
         })
-    }
-
-    /// How the query planner orders joins.
-    pub fn join_order(&self) -> JoinOrderKind {
-        self.join_order
     }
 
     /// Every setting Canon decided, by canonical key, as fingerprinted.
@@ -125,7 +118,8 @@ fn session_config(
     for (k, v) in spec.parquet.iter().chain(&spec.settings) {
         options.set(k, v)?;
     }
-    Ok(config)
+    // How the query planner orders joins, where it and `explain` read it.
+    Ok(config.with_extension(Arc::new(spec.join_order)))
 }
 
 fn runtime_env(

@@ -97,9 +97,7 @@ pub(crate) fn template(
     if !distributes {
         // A distributed plan crosses processes, which a shared result cannot.
         let reused = Arc::new(crate::plans::ReusedPlanner);
-        let cost_based = profile.join_order() == crate::profile::JoinOrderKind::Cost;
-        let planner = crate::optimizer::SharingPlanner::with_planners(vec![reused])
-            .ordering_joins(cost_based);
+        let planner = crate::optimizer::SharingPlanner::with_planners(vec![reused]);
         builder = builder.with_query_planner(Arc::new(planner));
     }
     // Without the feature `distributed::workers` refuses declared workers, so there are
@@ -113,6 +111,11 @@ pub(crate) fn template(
     let mut state = builder.build();
     if distributes {
         crate::distributed::mark(&mut state);
+        // A distributed plan is planned by the coordinator's planner, which keeps the
+        // query's order.
+        state
+            .config_mut()
+            .set_extension(Arc::new(crate::profile::JoinOrderKind::Written));
     }
     for format in formats.iter() {
         state

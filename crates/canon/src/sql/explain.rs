@@ -7,6 +7,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::physical_plan::{collect, displayable};
+use datafusion::physical_planner::DefaultPhysicalPlanner;
 use serde::Serialize;
 
 use super::{Lineage, canonical_sql, fingerprint, lineage};
@@ -23,7 +24,8 @@ pub struct Explanation {
     pub fingerprint: String,
     /// The plan as planned, before optimization, with each node's schema.
     pub logical_plan: String,
-    /// The plan after DataFusion's optimizer, with each node's schema.
+    /// The plan after DataFusion's optimizer and Canon's join order, with each node's
+    /// schema.
     pub optimized_plan: String,
     /// The physical plan.
     pub physical_plan: String,
@@ -58,6 +60,12 @@ pub(crate) async fn explain_plan(
         Err(e) => (None, Some(e.strip_backtrace())),
     };
     let optimized = state.optimize(&plan)?;
+    // What the query planner will run: each region of joins in the order it chooses, with
+    // its estimates (a `CanonJoinOrder` line).
+    let ordered =
+        crate::optimizer::reorder_joins(&optimized, &DefaultPhysicalPlanner::default(), &state)
+            .await
+            .map_err(CanonError::from)?;
     let mut state = state;
     let distributed = DistributedView::install(&mut state);
     // The session's query planner is the plan hook: the policy applies and the plan is
@@ -85,7 +93,11 @@ pub(crate) async fn explain_plan(
         statement,
         fingerprint: fingerprint(&optimized),
         logical_plan: plan.display_indent_schema().to_string(),
-        optimized_plan: optimized.display_indent_schema().to_string(),
+        optimized_plan: ordered
+            .as_ref()
+            .unwrap_or(&optimized)
+            .display_indent_schema()
+            .to_string(),
         physical_plan: distributed
             .plan(run)
             .unwrap_or_else(|| displayable(run.as_ref()).indent(true).to_string()),

@@ -198,6 +198,13 @@ async fn a_selective_dimension_written_last_is_joined_first() {
     let expected = plain_rows(&plain, MONTH_LAST).await;
     assert_eq!(canon_rows(&session, MONTH_LAST).await, expected);
     assert!(expected.lines().count() > 10, "{expected}");
+    // `canon explain` shows the same order in its optimized plan.
+    let explained = session.explain(MONTH_LAST, false).await.expect("explains");
+    assert!(
+        explained.optimized_plan.contains(line.trim()),
+        "{}",
+        explained.optimized_plan
+    );
 }
 
 #[tokio::test]
@@ -249,6 +256,8 @@ async fn an_order_that_is_already_good_stays_and_either_switch_keeps_the_written
     let runtime = fx.runtime(&written).await;
     let session = runtime.session();
     assert_eq!(orders(&session, MONTH_LAST).await, Vec::<String>::new());
+    let explained = session.explain(MONTH_LAST, false).await.expect("explains");
+    assert!(!explained.optimized_plan.contains("CanonJoinOrder"));
     let plain = plain_over(&fx, &TABLES).await;
     assert_eq!(
         canon_rows(&session, MONTH_LAST).await,

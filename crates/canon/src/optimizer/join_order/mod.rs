@@ -36,6 +36,8 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use futures::future::BoxFuture;
 
+use crate::profile::JoinOrderKind;
+
 use enumerate::{Costed, Tree};
 use estimate::Estimated;
 use graph::Region;
@@ -46,15 +48,17 @@ use graph::Region;
 const REQUIRED_SAVING: f64 = 0.9;
 
 /// `plan` with each region of inner joins in the cheapest order found, or `None` when no
-/// region changed. `planner` plans relations to read their statistics. With
-/// `datafusion.optimizer.join_reordering` off, the query's own order stays, as it does in
-/// DataFusion.
+/// region changed. `planner` plans relations to read their statistics. With `[profile]
+/// join_order = "written"` (the session config's [`JoinOrderKind`]) or DataFusion's
+/// `datafusion.optimizer.join_reordering` off, the query's own order stays.
 pub fn reorder<'a>(
     plan: &'a LogicalPlan,
     planner: &'a DefaultPhysicalPlanner,
     session: &'a dyn Session,
 ) -> BoxFuture<'a, Result<Option<LogicalPlan>>> {
-    if !session.config_options().optimizer.join_reordering {
+    let written = session.config().get_extension::<JoinOrderKind>().as_deref()
+        == Some(&JoinOrderKind::Written);
+    if written || !session.config_options().optimizer.join_reordering {
         return Box::pin(async { Ok(None) });
     }
     visit(plan, false, planner, session)

@@ -47,8 +47,6 @@ use super::join_order::JoinOrderPlanner;
 /// aggregates are marked to be computed once.
 pub struct SharingPlanner {
     planner: DefaultPhysicalPlanner,
-    /// Whether regions of inner joins are ordered by estimated cost.
-    orders_joins: bool,
 }
 
 impl SharingPlanner {
@@ -64,15 +62,6 @@ impl SharingPlanner {
         planners.insert(1, Arc::new(JoinOrderPlanner));
         Self {
             planner: DefaultPhysicalPlanner::with_extension_planners(planners),
-            orders_joins: true,
-        }
-    }
-
-    /// The same planner, ordering joins by estimated cost or not (`[profile] join_order`).
-    pub fn ordering_joins(self, cost_based: bool) -> Self {
-        Self {
-            orders_joins: cost_based,
-            ..self
         }
     }
 }
@@ -96,10 +85,7 @@ impl QueryPlanner for SharingPlanner {
         plan: &LogicalPlan,
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let ordered = match self.orders_joins {
-            true => super::join_order::reorder(plan, &self.planner, session).await?,
-            false => None,
-        };
+        let ordered = super::join_order::reorder(plan, &self.planner, session).await?;
         let plan = share_repeated(ordered.unwrap_or_else(|| plan.clone()))?;
         self.planner.create_physical_plan(&plan, session).await
     }
