@@ -13,6 +13,7 @@ use canon::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBui
 
 use crate::BenchResult;
 use crate::tpch::{self, Statement, Workload};
+use crate::tpch_project;
 
 /// What the TPC-DS run needs.
 pub struct Options {
@@ -194,9 +195,9 @@ fn write_project(data: &Path, tables: &[String], options: &Options) -> BenchResu
         let _ = writeln!(out, "memory_limit = \"{limit}\"");
     }
     for table in tables {
-        let dir = data.join(table);
-        let file = first_parquet(&dir)?;
-        let reader = File::open(&file).map_err(|e| format!("opening {}: {e}", file.display()))?;
+        let files = tpch_project::table_files(data, table)?;
+        let file = files.first().ok_or("a table without files")?;
+        let reader = File::open(file).map_err(|e| format!("opening {}: {e}", file.display()))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(reader)
             .map_err(|e| format!("reading {}: {e}", file.display()))?;
         let schema = builder.schema();
@@ -238,20 +239,6 @@ fn write_project(data: &Path, tables: &[String], options: &Options) -> BenchResu
     let file = data.join(name);
     std::fs::write(&file, out).map_err(|e| format!("writing {}: {e}", file.display()))?;
     Ok(file)
-}
-
-/// The first parquet file of a table's directory, by name.
-fn first_parquet(dir: &Path) -> BenchResult<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("reading {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("{} holds no parquet file", dir.display()).into())
 }
 
 #[cfg(test)]

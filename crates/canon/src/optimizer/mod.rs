@@ -7,6 +7,7 @@
 
 mod group_keys;
 mod join_order;
+mod keys;
 mod node;
 mod scan_keys;
 mod semi_join;

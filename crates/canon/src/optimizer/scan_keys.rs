@@ -22,15 +22,14 @@
 use std::sync::Arc;
 
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{
-    Column, Constraint, DFSchema, Dependency, JoinConstraint, JoinType, NullEquality, Result,
-};
+use datafusion::common::{Column, Constraint, JoinConstraint, JoinType, NullEquality, Result};
 use datafusion::logical_expr::{Expr, Join, LogicalPlan, Projection};
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use super::RereadsAlike;
 use super::group_keys::{key_name, key_set, passes_columns, projected_indices, through_columns};
+use super::keys::is_unique;
 
 /// The alias of the key set a reduced input is semi-joined with.
 const KEYS_ALIAS: &str = "__canon_scan_keys";
@@ -105,6 +104,8 @@ fn reduce(join: &Join, keys_on_right: bool, rereads_alike: RereadsAlike) -> Resu
         ) else {
             continue;
         };
+        // Each key-side row then meets its own rows of the other side, the shape of a
+        // filtered dimension, whose keys are few next to what they filter.
         if !is_unique(key_side.schema(), key_index) {
             continue;
         }
@@ -212,15 +213,6 @@ fn reduce_join_input(
         _ => return Ok(None),
     };
     with_sides(join, left, right).map(|join| Some(LogicalPlan::Join(join)))
-}
-
-/// Whether the column at `index` is a unique key of `schema`'s rows (a declared key that
-/// survived the plan): each key-side row then meets its own rows of the other side, the
-/// shape of a filtered dimension, whose keys are few next to what they filter.
-fn is_unique(schema: &DFSchema, index: usize) -> bool {
-    schema.functional_dependencies().iter().any(|dependence| {
-        dependence.mode == Dependency::Single && dependence.source_indices == [index]
-    })
 }
 
 /// Whether the column at `index` of `plan` is a table's column that is part of a key the

@@ -11,11 +11,13 @@ use std::sync::Arc;
 
 use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
-use datafusion::common::{ColumnStatistics, DFSchema, Dependency, ScalarValue, Statistics};
+use datafusion::common::{Column, ColumnStatistics, DFSchema, ScalarValue, Statistics};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlan};
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
+
+use crate::optimizer::keys::is_unique;
 
 use super::enumerate::{Estimates, Set};
 use super::graph::Region;
@@ -178,12 +180,7 @@ impl<'a> Table<'a> {
 
     /// What is known of the column `expr` reads (through casts), if it is one.
     fn facts(&self, expr: &Expr) -> Option<&ColumnFacts> {
-        let column = match expr {
-            Expr::Column(c) => c,
-            Expr::Cast(cast) => cast.expr.try_as_col()?,
-            Expr::TryCast(cast) => cast.expr.try_as_col()?,
-            _ => return None,
-        };
+        let column = column_of(expr)?;
         let index = self
             .schema
             .maybe_index_of_column(column)
@@ -192,16 +189,19 @@ impl<'a> Table<'a> {
     }
 }
 
+/// The column `expr` reads, directly or through a cast.
+fn column_of(expr: &Expr) -> Option<&Column> {
+    match expr {
+        Expr::Column(c) => Some(c),
+        Expr::Cast(cast) => cast.expr.try_as_col(),
+        Expr::TryCast(cast) => cast.expr.try_as_col(),
+        _ => None,
+    }
+}
+
 /// `n` as a float: estimates need magnitudes, not exact counts.
 fn as_f64(n: usize) -> f64 {
     n as f64
-}
-
-/// Whether the column at `index` is unique in `schema`'s rows.
-fn is_unique(schema: &DFSchema, index: usize) -> bool {
-    schema.functional_dependencies().iter().any(|dependence| {
-        dependence.mode == Dependency::Single && dependence.source_indices == [index]
-    })
 }
 
 /// The alias or table name `plan` reads, through whatever lies above it (a filter, a
@@ -230,19 +230,40 @@ fn label(plan: &LogicalPlan) -> String {
 
 /// A region's relations with their estimates, as the search asks for them.
 pub(super) struct Estimated<'a> {
-    pub region: &'a Region,
+    region: &'a Region,
     pub relations: Vec<Relation>,
+    /// Each relation's neighbours: the relations a join condition links it with.
+    neighbours: Vec<Set>,
+    /// The share of the pairs of rows of relations `i` and `j` their equalities keep, at
+    /// `i * len + j`; `None` where none joins them.
+    pairs: Vec<Option<f64>>,
 }
 
-impl Estimated<'_> {
+impl<'a> Estimated<'a> {
+    /// `region` with its relations' estimates, and what the search reads of them again and
+    /// again (neighbours, each pair's selectivity) computed once.
+    pub(super) fn new(region: &'a Region, relations: Vec<Relation>) -> Self {
+        let n = relations.len();
+        let mut estimated = Self {
+            region,
+            relations,
+            neighbours: vec![0; n],
+            pairs: Vec::with_capacity(n * n),
+        };
+        for edge in &region.edges {
+            estimated.neighbours[edge.left] |= 1 << edge.right;
+            estimated.neighbours[edge.right] |= 1 << edge.left;
+        }
+        let pairs = (0..n * n)
+            .map(|k| estimated.pair_selectivity(k / n, k % n))
+            .collect();
+        estimated.pairs = pairs;
+        estimated
+    }
+
     /// The index in relation `i`'s schema of the column `expr` reads (through casts).
     fn column_index(&self, i: usize, expr: &Expr) -> Option<usize> {
-        let column = match expr {
-            Expr::Column(c) => Some(c),
-            Expr::Cast(cast) => cast.expr.try_as_col(),
-            Expr::TryCast(cast) => cast.expr.try_as_col(),
-            _ => None,
-        }?;
+        let column = column_of(expr)?;
         self.region.relations[i]
             .schema()
             .maybe_index_of_column(column)
@@ -303,23 +324,16 @@ impl Estimates for Estimated<'_> {
     }
 
     fn neighbours(&self, i: usize) -> Set {
-        self.region.edges.iter().fold(0, |set, e| {
-            if e.left == i {
-                set | 1 << e.right
-            } else if e.right == i {
-                set | 1 << e.left
-            } else {
-                set
-            }
-        })
+        self.neighbours[i]
     }
 
     fn joined(&self, left: Set, left_rows: f64, right: Set, right_rows: f64) -> f64 {
         let mut rows = left_rows * right_rows;
-        let members = |set: Set| (0..self.relations.len()).filter(move |i| set & (1 << i) != 0);
+        let n = self.relations.len();
+        let members = move |set: Set| (0..n).filter(move |i| set & (1 << i) != 0);
         for i in members(left) {
             for j in members(right) {
-                if let Some(selectivity) = self.pair_selectivity(i, j) {
+                if let Some(selectivity) = self.pairs[i * n + j] {
                     rows *= selectivity;
                 }
             }

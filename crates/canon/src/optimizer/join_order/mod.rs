@@ -64,7 +64,10 @@ pub fn reorder<'a>(
     visit(plan, false, planner, session)
 }
 
-/// `inside` says that `plan` is part of a region whose root was already tried.
+/// `plan` with its regions reordered, from the bottom up: the regions below a region's
+/// relations (an aggregate's input, an outer join's sides) are reordered before it, so
+/// each relation is visited and estimated once. `inside` says that `plan` is part of a
+/// region whose root is above it.
 fn visit<'a>(
     plan: &'a LogicalPlan,
     inside: bool,
@@ -73,15 +76,8 @@ fn visit<'a>(
 ) -> BoxFuture<'a, Result<Option<LogicalPlan>>> {
     Box::pin(async move {
         let is_join = graph::region_join(plan).is_some();
-        if is_join
-            && !inside
-            && let Some(region) = graph::take_apart(plan)
-            && let Some(ordered) = order(region, planner, session).await?
-        {
-            return Ok(Some(ordered));
-        }
-        // A region's inner joins and projections are the region's, which was tried as a
-        // whole; below them a new region may start.
+        // A region's inner joins and projections are the region's, which its root tries
+        // as a whole; below them a new region may start.
         let inherits = is_join || (inside && graph::passes_through(plan).is_some());
         let inputs = plan.inputs();
         let mut changed = false;
@@ -97,27 +93,29 @@ fn visit<'a>(
                 None => new_inputs.push(input.clone()),
             }
         }
-        if !changed {
-            return Ok(None);
+        let rewritten = match changed {
+            true => Some(plan.with_new_exprs(plan.expressions(), new_inputs)?),
+            false => None,
+        };
+        let current = rewritten.as_ref().unwrap_or(plan);
+        if is_join
+            && !inside
+            && let Some(region) = graph::take_apart(current)
+            && let Some(ordered) = order(region, planner, session).await?
+        {
+            return Ok(Some(ordered));
         }
-        plan.with_new_exprs(plan.expressions(), new_inputs)
-            .map(Some)
+        Ok(rewritten)
     })
 }
 
 /// The region in its cheapest order, under a [`JoinOrderNode`], or `None` when the written
 /// order stays: a relation without estimates, no connected order, or too little saved.
 async fn order(
-    mut region: Region,
+    region: Region,
     planner: &DefaultPhysicalPlanner,
     session: &dyn Session,
 ) -> Result<Option<LogicalPlan>> {
-    // Regions below a relation (an aggregate's input, an outer join's sides) first.
-    for relation in &mut region.relations {
-        if let Some(new) = visit(relation, false, planner, session).await? {
-            *relation = new;
-        }
-    }
     let mut relations = Vec::with_capacity(region.relations.len());
     for plan in &region.relations {
         match estimate::relation(plan, planner, session).await {
@@ -125,10 +123,7 @@ async fn order(
             None => return Ok(None),
         }
     }
-    let estimated = Estimated {
-        region: &region,
-        relations,
-    };
+    let estimated = Estimated::new(&region, relations);
     let Some(best) = enumerate::best(&estimated) else {
         return Ok(None);
     };
@@ -155,15 +150,13 @@ async fn order(
 
 /// The chosen order with each join's estimated rows, and both orders' costs.
 fn describe(best: &Costed, written: &Costed, estimated: &Estimated) -> String {
-    let mut text = format!(
+    format!(
         "order={} rows≈{} cost≈{} written_cost≈{}",
         tree_text(&best.tree, estimated),
         count(best.rows),
         count(best.cost),
         count(written.cost)
-    );
-    text.truncate(text.trim_end().len());
-    text
+    )
 }
 
 fn tree_text(tree: &Tree, estimated: &Estimated) -> String {
