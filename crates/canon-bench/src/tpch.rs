@@ -14,14 +14,8 @@ use crate::memory;
 use crate::report::{Table, median, median_f64, ms, paired, ratio, times};
 use crate::tpch_project::{self, TABLES};
 
-/// One TPC-H query: its name, SQL, and whether its ORDER BY fixes the order of every row.
-pub struct Query {
-    pub name: &'static str,
-    pub sql: &'static str,
-    /// True where the ORDER BY keys are unique per row, so the order is part of the answer;
-    /// otherwise rows are compared sorted (ties may come in any order).
-    pub ordered: bool,
-}
+/// One TPC-H query, compiled in.
+pub type Query = Statement<'static>;
 
 macro_rules! query {
     ($name:literal, $ordered:expr) => {
@@ -206,14 +200,7 @@ pub(crate) async fn measure(
     plain_first: bool,
     duckdb: Option<&DuckDb>,
 ) -> BenchResult<Vec<Timings>> {
-    let statements: Vec<Statement> = select(&options.only)?
-        .into_iter()
-        .map(|q| Statement {
-            name: q.name,
-            sql: q.sql,
-            ordered: q.ordered,
-        })
-        .collect();
+    let statements: Vec<Statement> = select(&options.only)?.into_iter().copied().collect();
     let tables: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
     let workload = Workload {
         statements: &statements,
@@ -224,11 +211,14 @@ pub(crate) async fn measure(
     measure_workload(&workload, project, plain_first, duckdb).await
 }
 
-/// One statement of a workload.
-pub(crate) struct Statement<'a> {
+/// One statement of a workload: its name, SQL, and whether its ORDER BY fixes the order
+/// of every row.
+#[derive(Debug, Clone, Copy)]
+pub struct Statement<'a> {
     pub name: &'a str,
     pub sql: &'a str,
-    /// Whether its ORDER BY fixes the order of every row (else rows compare sorted).
+    /// True where the ORDER BY keys are unique per row, so the order is part of the answer;
+    /// otherwise rows are compared sorted (ties may come in any order).
     pub ordered: bool,
 }
 
