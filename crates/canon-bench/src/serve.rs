@@ -151,13 +151,18 @@ async fn measure(options: &Options, project: &Path, server: &Server) -> BenchRes
         ms(elapsed),
         per_second(rows, elapsed),
     ]);
-    let (rows, elapsed) = postgres_rows(&server.postgres, sql).await?;
-    table.row(vec![
-        "Postgres wire".into(),
-        rows.to_string(),
-        ms(elapsed),
-        per_second(rows, elapsed),
-    ]);
+    for (label, read) in [
+        ("Postgres wire", PgRead::Rows),
+        ("Postgres wire, COPY binary", PgRead::CopyBinary),
+    ] {
+        let (rows, elapsed) = postgres_rows(&server.postgres, sql, read).await?;
+        table.row(vec![
+            label.into(),
+            rows.to_string(),
+            ms(elapsed),
+            per_second(rows, elapsed),
+        ]);
+    }
     for (label, body) in [
         ("HTTP, Arrow IPC stream", http_client::Body::Arrow),
         ("HTTP, JSON lines (parsed)", http_client::Body::JsonLines),
@@ -354,6 +359,16 @@ impl Client {
     }
 }
 
+/// How the Postgres client reads a result.
+#[derive(Clone, Copy)]
+enum PgRead {
+    /// A query's rows, one `DataRow` message each, in binary.
+    Rows,
+    /// `COPY (query) TO STDOUT (FORMAT binary)`, as ADBC's PostgreSQL driver reads results:
+    /// each tuple's fields walked, as a reader that decodes them must.
+    CopyBinary,
+}
+
 /// Rows of `sql` over Postgres wire, counted as they stream in, and how long they took.
 /// The connection (SCRAM's 4,096 hash rounds on each side) and a first small query (the
 /// server's first touch of its Postgres code) come before the clock starts, as Flight SQL's
@@ -363,7 +378,7 @@ impl Client {
 /// clients do: tokio-postgres' connection task and the rows it hands over share the thread,
 /// so no message waits for another thread to wake (on the multi-threaded runtime that
 /// hand-off cost the client more CPU than the server spent encoding).
-async fn postgres_rows(addr: &str, sql: &str) -> BenchResult<(u64, Duration)> {
+async fn postgres_rows(addr: &str, sql: &str, read: PgRead) -> BenchResult<(u64, Duration)> {
     let (addr, sql) = (addr.to_string(), sql.to_string());
     let counted = tokio::task::spawn_blocking(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -381,18 +396,32 @@ async fn postgres_rows(addr: &str, sql: &str) -> BenchResult<(u64, Duration)> {
             let count = |sql: String| {
                 let client = &client;
                 async move {
-                    client
-                        .query_raw(&sql, std::iter::empty::<i32>())
-                        .await?
-                        .try_fold(0u64, |n, _row| async move { Ok(n + 1) })
-                        .await
+                    match read {
+                        PgRead::Rows => client
+                            .query_raw(&sql, std::iter::empty::<i32>())
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .try_fold(0u64, |n, _row| async move { Ok(n + 1) })
+                            .await
+                            .map_err(|e| e.to_string()),
+                        PgRead::CopyBinary => {
+                            let copy = format!("COPY ({sql}) TO STDOUT (FORMAT binary)");
+                            let data = client.copy_out(&copy).await.map_err(|e| e.to_string())?;
+                            let mut tuples = BinaryTuples::default();
+                            futures::pin_mut!(data);
+                            while let Some(message) =
+                                data.try_next().await.map_err(|e| e.to_string())?
+                            {
+                                tuples.read(&message)?;
+                            }
+                            Ok(tuples.rows)
+                        }
+                    }
                 }
             };
-            count(format!("{sql} LIMIT 8192"))
-                .await
-                .map_err(|e| e.to_string())?;
+            count(format!("{sql} LIMIT 8192")).await?;
             let started = Instant::now();
-            let rows = count(sql).await.map_err(|e| e.to_string())?;
+            let rows = count(sql).await?;
             let elapsed = started.elapsed();
             drop(client);
             connection
@@ -404,6 +433,50 @@ async fn postgres_rows(addr: &str, sql: &str) -> BenchResult<(u64, Duration)> {
     })
     .await?;
     Ok(counted?)
+}
+
+/// A reader of binary COPY data: the header, then tuples of length-prefixed fields, then
+/// the trailer.
+#[derive(Default)]
+struct BinaryTuples {
+    header_read: bool,
+    rows: u64,
+}
+
+impl BinaryTuples {
+    const HEADER: usize = 19;
+
+    /// Reads one CopyData message: a tuple (the first after the header), or the trailer.
+    fn read(&mut self, mut data: &[u8]) -> Result<(), String> {
+        if !self.header_read {
+            if !data.starts_with(b"PGCOPY\n\xff\r\n\0") || data.len() < Self::HEADER {
+                return Err("binary COPY data without its signature".into());
+            }
+            data = &data[Self::HEADER..];
+            self.header_read = true;
+        }
+        let fields = take::<2>(&mut data).map(i16::from_be_bytes)?;
+        if fields == -1 {
+            return Ok(());
+        }
+        for _ in 0..fields {
+            let length = take::<4>(&mut data).map(i32::from_be_bytes)?;
+            if let Ok(length) = usize::try_from(length) {
+                data = data
+                    .get(length..)
+                    .ok_or("a field past the end of its tuple")?;
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+}
+
+/// The next `N` bytes of `data`.
+fn take<const N: usize>(data: &mut &[u8]) -> Result<[u8; N], String> {
+    let (head, rest) = data.split_first_chunk::<N>().ok_or("a tuple cut short")?;
+    *data = rest;
+    Ok(*head)
 }
 
 async fn local_rows(session: &Session, sql: &str) -> BenchResult<u64> {

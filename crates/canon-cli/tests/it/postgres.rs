@@ -82,6 +82,45 @@ elif mode == "catalog":
         out["information_schema"] = rows(cur, "SELECT column_name, is_nullable "
             "FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s "
             "ORDER BY ordinal_position", (args[0],))
+elif mode == "copy":
+    # COPY … TO STDOUT as psycopg's cursor.copy reads it: binary and text tuples typed as
+    # the query's own columns, CSV as bytes, an empty result, and the refusals.
+    sql = args[0]
+    with connect(autocommit=True) as conn:
+        cur = conn.cursor()
+        cur.execute(sql)
+        names = [c.name for c in cur.description]
+        oids = [c.type_code for c in cur.description]
+        for fmt in ("binary", "text"):
+            with cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT {fmt})") as copy:
+                copy.set_types(oids)
+                out[fmt] = [dict(zip(names, row)) for row in copy.rows()]
+            out[fmt + "_rowcount"] = cur.rowcount
+        with cur.copy(f"copy ({sql}) to stdout with csv header") as copy:
+            out["csv"] = b"".join(bytes(chunk) for chunk in copy).decode()
+        with cur.copy("COPY (SELECT id FROM trips WHERE id < 0) TO STDOUT (FORMAT binary)") as copy:
+            copy.set_types(["int8"])
+            out["empty"] = list(copy.rows())
+        def copy_in():
+            with cur.copy("COPY trips FROM STDIN") as copy:
+                copy.write_row((1,))
+        out["from_stdin"] = error(copy_in)
+        def unknown_column():
+            with cur.copy("COPY (SELECT nope FROM trips) TO STDOUT") as copy:
+                list(copy)
+        out["unknown_column"] = error(unknown_column)
+        out["after"] = rows(cur, "SELECT 1 AS one")
+elif mode == "adbc":
+    # ADBC's PostgreSQL driver, as pandas and polars connect: it lists the types it can read
+    # from pg_type, then reads each result with COPY … TO STDOUT (FORMAT binary).
+    import adbc_driver_postgresql.dbapi as adbc
+    uri = f"postgresql://bo:{token}@{host}:{port}/canon?sslmode=disable"
+    with adbc.connect(uri) as conn:
+        cur = conn.cursor()
+        out["rows"] = []
+        for sql in args:
+            cur.execute(sql)
+            out["rows"].append(cur.fetch_arrow_table().to_pylist())
 elif mode == "refused":
     out["wrong_password"] = error(lambda: connect(password="not-the-token").close())
 elif mode == "statement":
@@ -187,6 +226,75 @@ fn text_and_binary_results_agree_with_each_other_and_canon_query() {
         ),
         (120, 2000, 1200, 858)
     );
+    served.terminate();
+}
+
+/// `COPY … TO STDOUT` in binary, text and CSV, read by psycopg and psql.
+#[test]
+fn copy_to_stdout_gives_the_querys_rows_in_every_format() {
+    let Some(python) = python() else { return };
+    let dir = quickstart_copy();
+    let served = Served::start(dir.path(), &[], Some(TOKEN));
+    let without_time = TYPES.replace(", pickup_at", "");
+    let out = client(&python, &served, "copy", &[&without_time]);
+    let want = expected(dir.path(), &without_time);
+    assert!(
+        out["binary"] == want,
+        "binary COPY rows differ from canon query"
+    );
+    assert!(
+        out["text"] == want,
+        "text COPY rows differ from canon query"
+    );
+    assert_eq!(
+        (&out["binary_rowcount"], &out["text_rowcount"]),
+        (&6000.into(), &6000.into())
+    );
+    assert_eq!(out["empty"], Value::Array(Vec::new()));
+
+    // CSV: a header of the column names, then a line per row, as psql's \copy writes it too.
+    let csv = out["csv"].as_str().expect("CSV");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("id,small,zone_id,real_zone,fare,payment,viewed,large,dear,sometimes,maybe,even")
+    );
+    assert_eq!(lines.count(), 6000);
+    if let Some(psql) = psql() {
+        let copied = run_psql(
+            &psql,
+            &served,
+            &format!("\\copy ({without_time}) TO STDOUT WITH (FORMAT csv, HEADER)"),
+        );
+        assert_eq!(copied, csv);
+    }
+
+    let refused = out["from_stdin"].as_str().expect("COPY FROM STDIN refused");
+    assert!(
+        refused.starts_with("0A000") && refused.contains("FROM STDIN"),
+        "{refused}"
+    );
+    let unknown = out["unknown_column"]
+        .as_str()
+        .expect("unknown column refused");
+    assert!(unknown.contains("nope"), "{unknown}");
+    assert_eq!(out["after"], expected(dir.path(), "SELECT 1 AS one"));
+    served.terminate();
+}
+
+/// ADBC's PostgreSQL driver reads results through binary COPY, typed as Arrow.
+#[test]
+fn adbcs_postgres_driver_reads_results_through_copy() {
+    let Some(python) = python() else { return };
+    let dir = quickstart_copy();
+    let served = Served::start(dir.path(), &[], Some(TOKEN));
+    let without_time = TYPES.replace(", pickup_at", "");
+    let out = client(&python, &served, "adbc", &[&without_time, AGGREGATE]);
+    assert!(
+        out["rows"][0] == expected(dir.path(), &without_time),
+        "ADBC's rows differ from canon query"
+    );
+    assert_eq!(out["rows"][1], expected(dir.path(), AGGREGATE));
     served.terminate();
 }
 

@@ -10,7 +10,11 @@ use std::sync::{Arc, LazyLock};
 use canon::datafusion::arrow::datatypes::DataType;
 use canon::datafusion::common::ScalarValue;
 use canon::datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
-use canon::datafusion::sql::sqlparser::ast::Statement;
+use std::ops::ControlFlow;
+
+use canon::datafusion::sql::sqlparser::ast::{
+    BinaryOperator, CastKind, DataType as SqlType, Expr, Statement, Value, visit_expressions_mut,
+};
 use canon::{CanonError, Session};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::setup_pg_catalog;
@@ -68,15 +72,54 @@ fn rewrite_queries(sql: &str) -> Cow<'_, str> {
     // must cost this rewrite only, never the connection.
     let parsed = catch_unwind(AssertUnwindSafe(|| PARSER.parse(sql)));
     match parsed {
-        Ok(Ok(statements))
+        Ok(Ok(mut statements))
             if !statements.is_empty()
                 && statements.iter().all(|s| matches!(s, Statement::Query(_))) =>
         {
+            let _ = visit_expressions_mut(&mut statements, |expr| {
+                procedure_against_zero(expr);
+                ControlFlow::<()>::Continue(())
+            });
             let texts: Vec<String> = statements.iter().map(ToString::to_string).collect();
             Cow::Owned(texts.join(";\n"))
         }
         _ => Cow::Borrowed(sql),
     }
+}
+
+/// `typreceive != 0`: a `regproc` column compared with the OID 0, as ADBC's PostgreSQL
+/// driver lists the types it can read. The catalog holds procedures by name, and Postgres
+/// shows OID 0 as `-`, so the comparison becomes `typreceive::TEXT != '-'`.
+fn procedure_against_zero(expr: &mut Expr) {
+    const PROCEDURES: [&str; 4] = ["typreceive", "typsend", "typinput", "typoutput"];
+    let Expr::BinaryOp { left, op, right } = expr else {
+        return;
+    };
+    if !matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq) {
+        return;
+    }
+    let column = match left.as_ref() {
+        Expr::Identifier(ident) => &ident.value,
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(ident) => &ident.value,
+            None => return,
+        },
+        _ => return,
+    };
+    let zero =
+        matches!(right.as_ref(), Expr::Value(v) if v.value == Value::Number("0".into(), false));
+    if !zero || !PROCEDURES.contains(&column.to_ascii_lowercase().as_str()) {
+        return;
+    }
+    let name = std::mem::replace(left.as_mut(), Expr::Value(Value::Null.into()));
+    **left = Expr::Cast {
+        kind: CastKind::DoubleColon,
+        expr: Box::new(name),
+        data_type: SqlType::Text,
+        array: false,
+        format: None,
+    };
+    **right = Expr::Value(Value::SingleQuotedString("-".into()).into());
 }
 
 /// `SHOW name` for a Postgres setting DataFusion does not have but clients read when they
@@ -114,6 +157,19 @@ mod tests {
         let rewritten = rewrite_queries(sql);
         assert!(!rewritten.contains("OPERATOR"), "{rewritten}");
         assert!(!rewritten.contains("COLLATE"), "{rewritten}");
+    }
+
+    #[test]
+    fn procedures_compared_with_oid_zero_are_compared_with_its_name() {
+        let sql = "SELECT oid FROM pg_catalog.pg_type \
+                   WHERE (typreceive != 0 OR t.typsend = 0) AND typtype != 'r' AND typlen != 0";
+        let rewritten = rewrite_queries(sql);
+        assert!(
+            rewritten.contains("typreceive::TEXT <> '-'")
+                && rewritten.contains("t.typsend::TEXT = '-'"),
+            "{rewritten}"
+        );
+        assert!(rewritten.contains("typlen <> 0"), "{rewritten}");
     }
 
     #[test]

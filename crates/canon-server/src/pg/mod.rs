@@ -6,6 +6,7 @@
 
 mod auth;
 mod catalog;
+mod copy;
 pub(crate) mod listener;
 mod query;
 mod rows;

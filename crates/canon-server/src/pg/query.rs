@@ -1,6 +1,6 @@
 //! Postgres queries on a connection's Canon session: the simple protocol statement by
 //! statement, and the extended one (Parse, Bind, Describe, Execute), whose parameters are
-//! bound through Canon's prepared statements.
+//! bound through Canon's prepared statements; `COPY … TO STDOUT` answers with COPY data.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use arrow_pg::datatypes::df::deserialize_parameters;
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
 use async_trait::async_trait;
+use canon::datafusion::arrow::array::RecordBatch;
 use canon::datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use canon::datafusion::common::ParamValues;
 use canon::datafusion::dataframe::DataFrame;
@@ -30,6 +31,7 @@ use crate::error::Fault;
 use crate::stream::{Cut, Limited, bounded};
 
 use super::catalog;
+use super::copy::{self, CopyFormat, CopyOut};
 
 /// One Postgres connection: its Canon connection and the server's statement timeout.
 pub struct PgConnection {
@@ -51,6 +53,8 @@ pub struct PgStatement {
     prepared: Option<String>,
     columns: SchemaRef,
     parameters: Vec<Option<DataType>>,
+    /// How a `COPY … TO STDOUT` writes the rows of `sql`, its query.
+    copy: Option<CopyOut>,
 }
 
 /// What a statement answers with.
@@ -190,18 +194,7 @@ impl PgConnection {
             format,
             None,
         )?);
-        let batches = self
-            .within(started, async {
-                Ok(contained_stream(df.execute_stream().await?))
-            })
-            .await?;
-        // The limits apply batch by batch: a row's worth of timer polling for every row
-        // would cost more than encoding it.
-        let batches = batches.map(|batch| batch.map_err(|e| pg_error(CanonError::from(e))));
-        let mut limited = Limited::new(batches, self.connection.busy());
-        if let Some(limit) = self.statement_timeout {
-            limited = limited.with_deadline(started + limit, Err(timed_out(limit)));
-        }
+        let limited = self.batches(df, started).await?;
         let encoding = Arc::clone(&fields);
         let mut buffer = bytes::BytesMut::new();
         let rows = limited
@@ -217,6 +210,40 @@ impl PgConnection {
             })
             .boxed();
         Ok(Response::Query(QueryResponse::new(fields, rows)))
+    }
+
+    /// Streams a `COPY … TO STDOUT`'s rows as COPY data, within the statement timeout.
+    async fn copy_out(
+        &self,
+        df: DataFrame,
+        format: &CopyFormat,
+        started: Instant,
+    ) -> PgWireResult<Response> {
+        let schema = Arc::clone(df.schema().inner());
+        let batches = self.batches(df, started).await?;
+        copy::response(format, &schema, batches)
+    }
+
+    /// The batches of `df` under the connection limit and the statement timeout.
+    async fn batches(
+        &self,
+        df: DataFrame,
+        started: Instant,
+    ) -> PgWireResult<impl futures::Stream<Item = PgWireResult<RecordBatch>> + Send + Unpin + 'static>
+    {
+        let batches = self
+            .within(started, async {
+                Ok(contained_stream(df.execute_stream().await?))
+            })
+            .await?;
+        // The limits apply batch by batch: a row's worth of timer polling for every row
+        // would cost more than encoding it.
+        let batches = batches.map(|batch| batch.map_err(|e| pg_error(CanonError::from(e))));
+        let mut limited = Limited::new(batches, self.connection.busy());
+        if let Some(limit) = self.statement_timeout {
+            limited = limited.with_deadline(started + limit, Err(timed_out(limit)));
+        }
+        Ok(limited)
     }
 }
 
@@ -253,6 +280,12 @@ impl SimpleQueryHandler for PgQueries {
     {
         let session = self.conn.session(client)?;
         let _busy = self.conn.connection.busy();
+        if let Some(copy) = CopyOut::parse(query)? {
+            let started = Instant::now();
+            let sql = catalog::rewrite(&copy.query, &session);
+            let df = self.conn.within(started, session.sql(&sql)).await?;
+            return Ok(vec![self.conn.copy_out(df, &copy.format, started).await?]);
+        }
         let statements = session
             .parse(&catalog::rewrite(query, &session))
             .map_err(pg_error)?;
@@ -305,9 +338,34 @@ impl QueryParser for PgParser {
                 prepared: None,
                 columns: empty,
                 parameters: Vec::new(),
+                copy: None,
             }));
         }
         let session = self.conn.session(client)?;
+        if let Some(copy) = CopyOut::parse(sql)? {
+            // Described like any query, for its errors and the policy; a COPY answers
+            // with COPY data, never with a row description.
+            let query = catalog::rewrite(&copy.query, &session).into_owned();
+            let _busy = self.conn.connection.busy();
+            let (_, parameters) = self
+                .conn
+                .within(Instant::now(), session.describe(&query))
+                .await?;
+            if !parameters.is_empty() {
+                return Err(user_error(
+                    "42P02",
+                    "COPY takes no parameters: write the values into its query".into(),
+                ));
+            }
+            return Ok(Some(PgStatement {
+                sql: query,
+                kind: Kind::Count("COPY"),
+                prepared: None,
+                columns: empty,
+                parameters: Vec::new(),
+                copy: Some(copy),
+            }));
+        }
         let sql = catalog::rewrite(sql, &session).into_owned();
         let _busy = self.conn.connection.busy();
         let started = Instant::now();
@@ -330,6 +388,7 @@ impl QueryParser for PgParser {
             prepared,
             columns,
             parameters: parameters.into_iter().map(|p| p.data_type).collect(),
+            copy: None,
         }))
     }
 
@@ -408,6 +467,9 @@ impl ExtendedQueryHandler for PgQueries {
                     .await?
             }
         };
+        if let Some(copy) = &statement.copy {
+            return self.conn.copy_out(df, &copy.format, started).await;
+        }
         self.conn
             .respond(df, statement.kind, &portal.result_column_format, started)
             .await

@@ -1,4 +1,5 @@
-//! A batch's rows as Postgres `DataRow` messages, written into one buffer per batch.
+//! A batch's rows as Postgres `DataRow` messages, or as tuples of binary COPY, written into
+//! one buffer per batch.
 //!
 //! arrow-pg encodes value by value: each one matches the column's type, downcasts the
 //! array, reads the field's metadata and goes through the `ToSql` machinery, and each row
@@ -32,6 +33,37 @@ pub(super) fn encode(
     batch: &RecordBatch,
     buffer: &mut BytesMut,
 ) -> PgWireResult<Vec<DataRow>> {
+    let count = field_count(fields)?;
+    Ok(write_rows(fields, batch, buffer, false)?
+        .into_iter()
+        .map(|row| DataRow::new(row, count))
+        .collect())
+}
+
+/// Encodes every row of `batch` as a tuple of binary COPY: its field count, then each
+/// field as a result row carries it. `fields` must all be in binary format.
+pub(super) fn tuples(
+    fields: &Arc<Vec<FieldInfo>>,
+    batch: &RecordBatch,
+    buffer: &mut BytesMut,
+) -> PgWireResult<Vec<BytesMut>> {
+    write_rows(fields, batch, buffer, true)
+}
+
+/// The number of fields in a row, as the protocol counts them.
+fn field_count(fields: &[FieldInfo]) -> PgWireResult<i16> {
+    i16::try_from(fields.len())
+        .map_err(|_| PgWireError::ApiError("more than 32767 columns in one row".into()))
+}
+
+/// Writes every row of `batch` into `buffer`, each led by its field count when `counted`,
+/// and splits the rows off as they end.
+fn write_rows(
+    fields: &Arc<Vec<FieldInfo>>,
+    batch: &RecordBatch,
+    buffer: &mut BytesMut,
+    counted: bool,
+) -> PgWireResult<Vec<BytesMut>> {
     let schema = batch.schema();
     if fields.len() != batch.num_columns() {
         return Err(PgWireError::ApiError(
@@ -43,6 +75,7 @@ pub(super) fn encode(
             .into(),
         ));
     }
+    let count = field_count(fields)?;
     let columns: Vec<Column<'_>> = batch
         .columns()
         .iter()
@@ -50,26 +83,28 @@ pub(super) fn encode(
         .zip(fields.iter())
         .map(|((array, field), pg)| Column::of(array, field, pg))
         .collect();
-    let count = i16::try_from(columns.len())
-        .map_err(|_| PgWireError::ApiError("more than 32767 columns in one row".into()))?;
     let mut slow = DataRowEncoder::new(Arc::clone(fields));
     // Left over only by a batch that failed half-way.
     buffer.clear();
-    buffer.reserve(estimate(batch));
+    buffer.reserve(estimate(batch, counted));
     let mut rows = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
+        if counted {
+            buffer.put_i16(count);
+        }
         for column in &columns {
             column.write(row, buffer, &mut slow)?;
         }
-        rows.push(DataRow::new(buffer.split(), count));
+        rows.push(buffer.split());
     }
     Ok(rows)
 }
 
 /// The bytes a batch's rows take: each value's length and its bytes (strings' whole data
 /// buffers, other types a guess), so that one allocation usually holds them all.
-fn estimate(batch: &RecordBatch) -> usize {
+fn estimate(batch: &RecordBatch, counted: bool) -> usize {
     let rows = batch.num_rows();
+    let counts = if counted { rows.saturating_mul(2) } else { 0 };
     let values: usize = batch
         .columns()
         .iter()
@@ -82,7 +117,7 @@ fn estimate(batch: &RecordBatch) -> usize {
             };
             width.saturating_add(rows.saturating_mul(4))
         })
-        .fold(0, usize::saturating_add);
+        .fold(counts, usize::saturating_add);
     values.min(64 << 20)
 }
 
