@@ -11,6 +11,7 @@ mod delta;
 #[cfg(feature = "distributed")]
 mod distributed;
 mod docs;
+mod editor;
 mod example;
 mod explain;
 mod explain_graph;
