@@ -261,18 +261,23 @@ where
         CopyFormat::Binary => 1,
         CopyFormat::Text { .. } | CopyFormat::Csv { .. } => 0,
     };
+    // A batch's rows go out as they are, then the failure that ended the stream, if any:
+    // no second vector of results per batch (as result rows, in `query.rs`).
     let rows = futures::stream::unfold(Some((batches, writer)), |state| async move {
         let (mut batches, mut writer) = state?;
-        match batches.next().await {
+        let (rows, failed) = match batches.next().await {
             Some(Ok(batch)) => match writer.rows(&batch) {
-                Ok(rows) => Some((rows.into_iter().map(Ok).collect(), Some((batches, writer)))),
-                Err(e) => Some((vec![Err(e)], None)),
+                Ok(rows) => return Some(((rows, None), Some((batches, writer)))),
+                Err(e) => (Vec::new(), Some(e)),
             },
-            Some(Err(e)) => Some((vec![Err(e)], None)),
-            None => Some((writer.finish().map(Ok).into_iter().collect(), None)),
-        }
+            Some(Err(e)) => (Vec::new(), Some(e)),
+            None => (writer.finish().into_iter().collect(), None),
+        };
+        Some(((rows, failed), None))
     })
-    .flat_map(futures::stream::iter);
+    .flat_map(|(rows, failed): (Vec<CopyData>, Option<PgWireError>)| {
+        futures::stream::iter(rows.into_iter().map(Ok).chain(failed.map(Err)))
+    });
     // The stream writes its own binary trailer: with no rows, Postgres sends the header and
     // the trailer as one message (psycopg reads exactly that), which `CopyResponse::new`'s
     // trailer of its own would follow.
@@ -301,11 +306,7 @@ impl Writer {
         let names = || schema.fields().iter().map(|field| field.name().as_str());
         let (fields, encoding, prefix) = match format {
             CopyFormat::Binary => {
-                let fields = Arc::new(arrow_schema_to_pg_fields(
-                    schema,
-                    &Format::UnifiedBinary,
-                    None,
-                )?);
+                let fields = pg_fields(schema, &Format::UnifiedBinary)?;
                 (
                     fields,
                     Encoding::Binary,
@@ -317,7 +318,7 @@ impl Writer {
                 null,
                 header,
             } => {
-                let fields = text_fields(schema)?;
+                let fields = pg_fields(schema, &Format::UnifiedText)?;
                 let options = CopyTextOptions {
                     delimiter: delimiter.to_string().into(),
                     null_string: null.as_str().into(),
@@ -332,7 +333,7 @@ impl Writer {
                 quote,
                 header,
             } => {
-                let fields = text_fields(schema)?;
+                let fields = pg_fields(schema, &Format::UnifiedText)?;
                 let options = CopyCsvOptions {
                     delimiter: delimiter.to_string().into(),
                     quote: quote.to_string().into(),
@@ -371,10 +372,7 @@ impl Writer {
     /// The rows of `batch` as CopyData messages.
     fn rows(&mut self, batch: &RecordBatch) -> PgWireResult<Vec<CopyData>> {
         let mut rows: Vec<Bytes> = match &mut self.encoding {
-            Encoding::Binary => super::rows::tuples(&self.fields, batch, &mut self.buffer)?
-                .into_iter()
-                .map(BytesMut::freeze)
-                .collect(),
+            Encoding::Binary => super::rows::tuples(&self.fields, batch, &mut self.buffer)?,
             Encoding::Textual(encoder) => {
                 let mut rows = Vec::with_capacity(batch.num_rows());
                 for row in 0..batch.num_rows() {
@@ -403,12 +401,9 @@ impl Writer {
     }
 }
 
-fn text_fields(schema: &SchemaRef) -> PgWireResult<Arc<Vec<FieldInfo>>> {
-    Ok(Arc::new(arrow_schema_to_pg_fields(
-        schema,
-        &Format::UnifiedText,
-        None,
-    )?))
+/// The Postgres fields of `schema`'s columns, all in `format`.
+fn pg_fields(schema: &SchemaRef, format: &Format) -> PgWireResult<Arc<Vec<FieldInfo>>> {
+    Ok(Arc::new(arrow_schema_to_pg_fields(schema, format, None)?))
 }
 
 /// The column names as a line of text COPY, escaped as its values are.

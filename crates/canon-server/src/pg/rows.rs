@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use arrow_pg::encoder::encode_value;
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, LargeStringArray, PrimitiveArray, RecordBatch,
     StringArray, StringViewArray,
@@ -34,10 +34,7 @@ pub(super) fn encode(
     buffer: &mut BytesMut,
 ) -> PgWireResult<Vec<DataRow>> {
     let count = field_count(fields)?;
-    Ok(write_rows(fields, batch, buffer, false)?
-        .into_iter()
-        .map(|row| DataRow::new(row, count))
-        .collect())
+    write_rows(fields, batch, buffer, None, |row| DataRow::new(row, count))
 }
 
 /// Encodes every row of `batch` as a tuple of binary COPY: its field count, then each
@@ -46,8 +43,9 @@ pub(super) fn tuples(
     fields: &Arc<Vec<FieldInfo>>,
     batch: &RecordBatch,
     buffer: &mut BytesMut,
-) -> PgWireResult<Vec<BytesMut>> {
-    write_rows(fields, batch, buffer, true)
+) -> PgWireResult<Vec<Bytes>> {
+    let count = field_count(fields)?;
+    write_rows(fields, batch, buffer, Some(count), BytesMut::freeze)
 }
 
 /// The number of fields in a row, as the protocol counts them.
@@ -56,14 +54,15 @@ fn field_count(fields: &[FieldInfo]) -> PgWireResult<i16> {
         .map_err(|_| PgWireError::ApiError("more than 32767 columns in one row".into()))
 }
 
-/// Writes every row of `batch` into `buffer`, each led by its field count when `counted`,
-/// and splits the rows off as they end.
-fn write_rows(
+/// Writes every row of `batch` into `buffer`, each led by `count` when given, and makes
+/// each row's bytes into a message with `message` as the row ends.
+fn write_rows<M>(
     fields: &Arc<Vec<FieldInfo>>,
     batch: &RecordBatch,
     buffer: &mut BytesMut,
-    counted: bool,
-) -> PgWireResult<Vec<BytesMut>> {
+    count: Option<i16>,
+    message: impl Fn(BytesMut) -> M,
+) -> PgWireResult<Vec<M>> {
     let schema = batch.schema();
     if fields.len() != batch.num_columns() {
         return Err(PgWireError::ApiError(
@@ -75,7 +74,6 @@ fn write_rows(
             .into(),
         ));
     }
-    let count = field_count(fields)?;
     let columns: Vec<Column<'_>> = batch
         .columns()
         .iter()
@@ -86,16 +84,16 @@ fn write_rows(
     let mut slow = DataRowEncoder::new(Arc::clone(fields));
     // Left over only by a batch that failed half-way.
     buffer.clear();
-    buffer.reserve(estimate(batch, counted));
+    buffer.reserve(estimate(batch, count.is_some()));
     let mut rows = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
-        if counted {
+        if let Some(count) = count {
             buffer.put_i16(count);
         }
         for column in &columns {
             column.write(row, buffer, &mut slow)?;
         }
-        rows.push(buffer.split());
+        rows.push(message(buffer.split()));
     }
     Ok(rows)
 }
