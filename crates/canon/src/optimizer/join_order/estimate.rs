@@ -63,13 +63,8 @@ pub(super) async fn relation(
         .map(|i| is_unique(schema, i).then_some(unfiltered))
         .collect();
     let distinct = (0..schema.fields().len())
-        .map(|i| {
-            if is_unique(schema, i) {
-                return rows;
-            }
-            let column = statistics.column_statistics.get(i);
-            distinct_values(column).unwrap_or(rows).clamp(1.0, rows)
-        })
+        .map(|i| column_distinct(schema, i, statistics.column_statistics.get(i), rows))
+        .map(|known| known.unwrap_or(rows))
         .collect();
     Some(Relation {
         label: label(plan),
@@ -89,6 +84,20 @@ async fn statistics_of(
     StatisticsContext::new()
         .compute(physical.as_ref(), &StatisticsArgs::new())
         .ok()
+}
+
+/// The distinct values of column `i` of a relation of `rows` rows with `schema`: all its
+/// rows for a unique column, else what the column's statistics say, at most `rows`.
+fn column_distinct(
+    schema: &DFSchema,
+    i: usize,
+    column: Option<&ColumnStatistics>,
+    rows: f64,
+) -> Option<f64> {
+    if is_unique(schema, i) {
+        return Some(rows);
+    }
+    distinct_values(column).map(|d| d.clamp(1.0, rows))
 }
 
 /// A column's distinct values: counted in the statistics, or bounded by its range where
@@ -157,11 +166,7 @@ impl<'a> Table<'a> {
                 let bound = |p: Option<&Precision<ScalarValue>>| {
                     p.and_then(|p| p.get_value()).and_then(selectivity::number)
                 };
-                let distinct = if is_unique(schema, i) {
-                    Some(rows)
-                } else {
-                    distinct_values(column).map(|d| d.clamp(1.0, rows))
-                };
+                let distinct = column_distinct(schema, i, column, rows);
                 let nulls = column.and_then(|c| c.null_count.get_value().copied());
                 ColumnFacts {
                     min: bound(column.map(|c| &c.min_value)),
