@@ -25,7 +25,7 @@ use super::state::{Constraint, Inner, Loaded, external, read, write};
 use super::write::DeltaSink;
 use canon_model::delta::DeltaSpec;
 
-use crate::stores::Stores;
+use canon::stores::Stores;
 
 /// A registered Delta dataset.
 #[derive(Debug, Clone)]
@@ -127,7 +127,7 @@ impl TableProvider for DeltaDataset {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let loaded = self.inner.fresh().await?;
-        if crate::distributed::is_distributed(session.config()) {
+        if canon::distributed::is_distributed(session.config()) {
             return super::spread::scan(&self.inner, &loaded, session, projection, filters, limit);
         }
         loaded
