@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use canon::datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use canon::datafusion::arrow::datatypes::{DataType, Field, Schema};
+use canon::delta::{DeltaDataset, ops};
 use canon::stores::Stores;
-use canon::{CanonError, Project, Runtime};
-use canon_delta::{DeltaDataset, DeltaError, ops};
+use canon::{CanonError, DeltaError, Project, Runtime};
 use clap::{Subcommand, ValueEnum};
 
 use crate::output::{self, OutputFormat};
@@ -272,7 +272,7 @@ fn delta_dataset<'a>(runtime: &'a Runtime, name: &str) -> Result<&'a DeltaDatase
     find(runtime.project(), name)?;
     runtime
         .dataset(name)
-        .and_then(DeltaDataset::of)
+        .and_then(|d| d.delta())
         .ok_or_else(|| {
             CanonError::from(DeltaError::NotDelta {
                 dataset: name.to_string(),

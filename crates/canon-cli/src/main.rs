@@ -265,7 +265,9 @@ fn main() -> ExitCode {
         // a worker runs show.
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CANON_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("error,canon_delta=info,canon::distributed=info")
+                tracing_subscriber::EnvFilter::new(
+                    "error,canon::delta=info,canon::distributed=info",
+                )
             }),
         )
         .with_writer(std::io::stderr)
@@ -274,8 +276,6 @@ fn main() -> ExitCode {
     if let Err(error) = canon::process::disable_transparent_huge_pages() {
         tracing::debug!(%error, "transparent huge pages stay on");
     }
-    #[cfg(feature = "delta")]
-    canon_delta::install();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -20,7 +20,6 @@ use pyo3::prelude::*;
 /// The extension module.
 #[pymodule]
 fn _canon(module: &Bound<'_, PyModule>) -> PyResult<()> {
-    canon_delta::install();
     errors::register(module)?;
     module.add_class::<runtime::PyRuntime>()?;
     module.add_class::<session::PySession>()?;

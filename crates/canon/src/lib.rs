@@ -40,9 +40,9 @@
 //! 10. [`runtime`], [`check`] and [`analyze`]: what callers start from.
 //! 11. [`models`]: models compiled against contracts and built in dependency order.
 //!
-//! Table formats with factories of their own plug in through the registry's format hook
-//! and [`formats::install`]: Delta is the `canon-delta` crate, which the binaries install.
-//! The core names no Delta type.
+//! Optional: [`delta`] (cargo feature `delta`, on by default), which plugs in through the
+//! registry's format hook; the core names no Delta type. `formats` is the one place that
+//! lists the formats compiled in.
 
 #![deny(missing_docs)]
 
@@ -50,12 +50,14 @@ pub mod analyze;
 mod cache;
 pub mod check;
 pub mod contract;
+#[cfg(feature = "delta")]
+pub mod delta;
 pub mod diagnostics;
 pub mod distributed;
 pub mod error;
 pub mod evolution;
 mod finished;
-pub mod formats;
+mod formats;
 pub mod functions;
 mod hook;
 mod hosted;
@@ -81,6 +83,8 @@ pub use datafusion;
 
 pub use analyze::Analysis;
 pub use contract::{ColumnSpec, DatasetSpec, Format};
+#[cfg(feature = "delta")]
+pub use delta::DeltaError;
 pub use diagnostics::{Diagnostics, Event, Record};
 pub use error::{
     CanonError, CompileProblem, DeclarationError, ModelError, ProjectError, RegistrationError,

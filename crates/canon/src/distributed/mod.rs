@@ -95,7 +95,8 @@ pub fn worker_token() -> Result<Option<String>, WorkerError> {
 
 /// Whether sessions with this config plan distributed queries, so that tables whose own
 /// scans cannot cross processes hand the planner plain file scans instead.
-pub fn is_distributed(config: &SessionConfig) -> bool {
+#[cfg_attr(not(feature = "delta"), allow(dead_code))]
+pub(crate) fn is_distributed(config: &SessionConfig) -> bool {
     config.get_extension::<Marker>().is_some()
 }
 

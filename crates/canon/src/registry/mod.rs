@@ -202,17 +202,7 @@ pub(crate) async fn plan(
     let factory = state
         .table_factories()
         .get(cmd.file_type.as_str())
-        .ok_or_else(|| {
-            // The listing formats are always there; a missing factory is a format crate
-            // the program did not install (see `crate::formats`).
-            format!(
-                "format `{}` is not installed in this program: the `canon` binary has it \
-                 with its default features, and a program embedding the `canon` crate \
-                 installs it before loading the project (`canon_{}::install()`)",
-                spec.format.name(),
-                spec.format.name()
-            )
-        })?;
+        .ok_or_else(|| format!("no table factory for STORED AS {}", cmd.file_type))?;
     let provider = factory
         .create(state, &cmd)
         .await

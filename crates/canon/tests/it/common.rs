@@ -18,9 +18,7 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// A fresh project directory; Delta is installed, as Canon's binaries install it.
     pub fn new() -> Self {
-        canon_delta::install();
         Self {
             dir: tempfile::tempdir().expect("create temp dir"),
         }

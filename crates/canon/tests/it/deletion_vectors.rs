@@ -6,8 +6,8 @@ use std::path::Path;
 use canon::Project;
 use canon::datafusion::arrow::array::Int64Array;
 use canon::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use canon::delta::ops;
 use canon::stores::Stores;
-use canon_delta::ops;
 use delta_kernel::actions::deletion_vector_writer::{
     KernelDeletionVector, StreamingDeletionVectorWriter,
 };

@@ -1,9 +1,9 @@
 //! Delta datasets: created from the contract, written in several versions through SQL,
 //! read at each version, the Change Data Feed, constraints, pruning and concurrency.
 
+use canon::delta::{DeltaDataset, ops};
 use canon::stores::Stores;
 use canon::{Project, Runtime};
-use canon_delta::{DeltaDataset, ops};
 
 use crate::common::{Fixture, assert_contains, column, query_err, rows};
 
@@ -51,7 +51,7 @@ async fn events(fx: &Fixture) -> Runtime {
 fn delta<'a>(runtime: &'a Runtime, name: &str) -> &'a DeltaDataset {
     runtime
         .dataset(name)
-        .and_then(DeltaDataset::of)
+        .and_then(|d| d.delta())
         .expect("a Delta dataset")
 }
 

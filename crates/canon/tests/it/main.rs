@@ -4,7 +4,9 @@ mod caches;
 mod common;
 mod ddl;
 mod declarations;
+#[cfg(feature = "delta")]
 mod deletion_vectors;
+#[cfg(feature = "delta")]
 mod delta;
 mod diagnostics_log;
 mod dialects;

@@ -25,7 +25,7 @@ use super::state::{Constraint, Inner, Loaded, external, read, write};
 use super::write::DeltaSink;
 use canon_model::delta::DeltaSpec;
 
-use canon::stores::Stores;
+use crate::stores::Stores;
 
 /// A registered Delta dataset.
 #[derive(Debug, Clone)]
@@ -127,7 +127,7 @@ impl TableProvider for DeltaDataset {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let loaded = self.inner.fresh().await?;
-        if canon::distributed::is_distributed(session.config()) {
+        if crate::distributed::is_distributed(session.config()) {
             return super::spread::scan(&self.inner, &loaded, session, projection, filters, limit);
         }
         loaded

@@ -1,8 +1,8 @@
 //! Errors of Delta operations. They reach Canon's callers as `CanonError::Format`, with
 //! this type as the source, so that the core names no Delta type.
 
-use canon::error::CanonError;
-use canon::policy::PolicyViolation;
+use crate::error::CanonError;
+use crate::policy::PolicyViolation;
 
 /// A Delta operation on a dataset failed.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@ use deltalake_core::logstore::{
 use deltalake_core::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError};
 use url::Url;
 
-use canon::stores::Stores;
+use crate::stores::Stores;
 
 use canon_model::delta::{DeltaSpec, TimeTravel};
 use canon_model::store::PROJECT_SCHEME;
@@ -207,7 +207,7 @@ impl Inner {
             .map_err(external)?
             .snapshot()
             .arrow_schema();
-        let diffs = canon::contract::schema_diffs(&self.logical, &schema);
+        let diffs = crate::contract::schema_diffs(&self.logical, &schema);
         if !diffs.is_empty() {
             return plan_err!(
                 "Delta dataset `{}` at version {} no longer matches its contract: {}",

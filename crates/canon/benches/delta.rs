@@ -1,7 +1,7 @@
 //! A filtered scan of a multi-version Delta table through Canon, next to the same scan
 //! through delta-rs's own table provider on a plain `SessionContext`, in one run.
 //!
-//! Run: `cargo bench -p canon-delta --bench delta` (optionally `-- VERSIONS ROWS_PER_VERSION`).
+//! Run: `cargo bench -p canon --bench delta` (optionally `-- VERSIONS ROWS_PER_VERSION`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,7 +59,7 @@ async fn run(versions: usize, rows: usize) -> BenchResult<()> {
     let project = canon::Project::load(&file)?;
     let spec = project.dataset("events").ok_or("no dataset")?;
     let stores = canon::stores::Stores::for_project(&project)?;
-    canon_delta::ops::create(spec, &project.policy, &stores).await?;
+    canon::delta::ops::create(spec, &project.policy, &stores).await?;
     let url = url::Url::from_directory_path(dir.path().join("events"))
         .map_err(|_| "table path is not absolute")?;
     let mut table = DeltaTable::try_from_url(url.clone()).await?;
@@ -75,7 +75,6 @@ async fn run(versions: usize, rows: usize) -> BenchResult<()> {
     );
     println!("query: {QUERY}");
 
-    canon_delta::install();
     let runtime = Runtime::load(&file).await?;
     let session = runtime.session();
     let canon = measure(|| async {

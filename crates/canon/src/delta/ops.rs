@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::changes::cdf_enabled;
 use super::error::DeltaError;
 use super::uploads;
-use canon::policy::{PolicyViolation, SqlPolicy, StatementClass};
+use crate::policy::{PolicyViolation, SqlPolicy, StatementClass};
 
 /// The longest vacuum retention Canon passes to delta-rs: about 114 years. Longer ones
 /// would overflow the time arithmetic and keep every file anyway.
@@ -38,8 +38,8 @@ use super::factory::{display, local_path, table_url};
 use super::state::Constraint;
 use super::state::builder;
 use super::table::DeltaDataset;
-use canon::contract::DatasetSpec;
-use canon::stores::Stores;
+use crate::contract::DatasetSpec;
+use crate::stores::Stores;
 
 /// What `create` made.
 #[derive(Debug, Clone, Serialize)]

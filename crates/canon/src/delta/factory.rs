@@ -13,7 +13,7 @@ use url::Url;
 
 use super::state::{external, load, open};
 use super::table::DeltaDataset;
-use canon::stores::Stores;
+use crate::stores::Stores;
 use canon_model::delta::DeltaSpec;
 
 /// Builds [`DeltaDataset`]s from `CREATE EXTERNAL TABLE … STORED AS DELTA`.
@@ -48,7 +48,7 @@ impl TableProviderFactory for DeltaTableFactory {
         let version = state.version();
         let logical = state.snapshot().arrow_schema();
         let contract = Arc::clone(cmd.schema.inner());
-        let diffs = canon::contract::schema_diffs(&contract, &logical);
+        let diffs = crate::contract::schema_diffs(&contract, &logical);
         if !diffs.is_empty() {
             return plan_err!(
                 "the Delta table at {} (version {version}) differs from the contract: {}",

@@ -31,7 +31,7 @@ use deltalake_core::protocol::SaveMode;
 use futures::StreamExt;
 
 use super::state::{Inner, external};
-use canon::registry::CommitMetadata;
+use crate::registry::CommitMetadata;
 
 /// How often a long write reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);

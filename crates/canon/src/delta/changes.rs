@@ -17,7 +17,7 @@ use deltalake_core::{DeltaTable, DeltaTableError};
 
 use super::state::external;
 use super::table::DeltaDataset;
-use canon::registry::DatasetTables;
+use crate::registry::DatasetTables;
 use canon_model::delta::check_timestamp;
 
 /// The SQL name of the change-feed table function.

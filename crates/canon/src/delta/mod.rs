@@ -1,17 +1,14 @@
 //! Delta Lake datasets, through delta-rs: the scan configured from the contract, time
 //! travel, the Change Data Feed as SQL, constraint-checked writes, and table maintenance.
 //!
-//! It plugs into Canon's runtime through the registry's [`TableFormat`] hook: its table
-//! factory for `STORED AS DELTA`, the `table_changes` function, and its state in
-//! `canon.datasets`. A binary calls [`install`] once, before it loads a project. The
-//! contract's Delta options are plain data in `canon_model::delta`.
+//! An optional part of the runtime (cargo feature `delta`, on by default). It plugs into
+//! the core through the registry's [`TableFormat`] hook: its table factory for
+//! `STORED AS DELTA`, the `table_changes` function, and its state in `canon.datasets`.
+//! The contract's Delta options are plain data in `canon_model::delta`.
 //!
-//! Layers, bottom to top; each imports only from the layers below it and from `canon`:
-//! `error`; `state` (a loaded delta-rs table) and `uploads`; `write` (the constraint-checked
-//! sink); `merge`; `dml` and `spread`; `table` (the provider); `factory` and `changes`;
-//! `ops` (maintenance); this file's [`DeltaFormat`] and [`install`].
-
-#![deny(missing_docs)]
+//! Layers, bottom to top: `error`; `table` (the provider over a delta-rs table) with
+//! `write` (its constraint-checked sink); `factory` and `changes`; `ops` (maintenance);
+//! this module's [`DeltaFormat`], the one thing the runtime registers.
 
 mod changes;
 mod dml;
@@ -38,13 +35,13 @@ pub use state::Constraint;
 pub use table::DeltaDataset;
 pub use write::ConstraintViolation;
 
-use canon::contract::DatasetSpec;
-use canon::error::BoxError;
-use canon::policy::SqlPolicy;
-use canon::registry::{
+use crate::contract::DatasetSpec;
+use crate::error::BoxError;
+use crate::policy::SqlPolicy;
+use crate::registry::{
     CommitInfo, DatasetError, DatasetTables, RegisteredDataset, TableFormat, TableFunctionSpec,
 };
-use canon::stores::Stores;
+use crate::stores::Stores;
 
 /// Delta Lake as one of the runtime's table formats.
 #[derive(Debug)]
@@ -166,18 +163,10 @@ impl TableFormat for DeltaFormat {
     }
 }
 
-/// Installs Delta Lake in this process: every runtime built after this call registers
-/// `format = "delta"` datasets and models. Installing again changes nothing.
-pub fn install() {
-    canon::formats::install(canon_model::Format::Delta.name(), |stores| {
-        Arc::new(DeltaFormat::new(Arc::clone(stores)))
-    });
-}
-
-impl DeltaDataset {
-    /// The Delta table behind a registered dataset, when it is a Delta dataset.
-    pub fn of(dataset: &RegisteredDataset) -> Option<&Self> {
-        dataset.provider.downcast_ref::<Self>()
+impl RegisteredDataset {
+    /// The Delta table behind a Delta dataset.
+    pub fn delta(&self) -> Option<&DeltaDataset> {
+        self.provider.downcast_ref::<DeltaDataset>()
     }
 }
 
