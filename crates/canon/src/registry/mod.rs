@@ -202,7 +202,16 @@ pub(crate) async fn plan(
     let factory = state
         .table_factories()
         .get(cmd.file_type.as_str())
-        .ok_or_else(|| format!("no table factory for STORED AS {}", cmd.file_type))?;
+        .ok_or_else(|| {
+            // The listing formats are always there; a missing factory is a format this
+            // build left out (see `crate::formats`).
+            format!(
+                "format `{}` is not compiled into this program: build it with the cargo \
+                 feature `{}` (on by default; `--no-default-features` leaves it out)",
+                spec.format.name(),
+                spec.format.name()
+            )
+        })?;
     let provider = factory
         .create(state, &cmd)
         .await
