@@ -204,12 +204,12 @@ pub(crate) async fn plan(
         .get(cmd.file_type.as_str())
         .ok_or_else(|| {
             // The listing formats are always there; a missing factory is a format this
-            // build left out (see `crate::formats`).
+            // build left out, and each such format is the cargo feature of its name (see
+            // `crate::formats`).
+            let format = spec.format.name();
             format!(
-                "format `{}` is not compiled into this program: build it with the cargo \
-                 feature `{}` (on by default; `--no-default-features` leaves it out)",
-                spec.format.name(),
-                spec.format.name()
+                "format `{format}` is not compiled into this program: build it with the cargo \
+                 feature `{format}` (on by default; `--no-default-features` leaves it out)"
             )
         })?;
     let provider = factory
