@@ -1,10 +1,12 @@
 //! Canon's own optimizer rules, appended to DataFusion's in every session: logical ones,
 //! physical ones that run after DataFusion's, and the query planner that orders each
-//! region of inner joins by estimated cost and computes a repeated aggregate once.
+//! region of inner joins by estimated cost, computes an aggregate in part below its join
+//! where that removes most rows, and computes a repeated aggregate once.
 //!
 //! Each rule keeps every answer DataFusion would give (the tests run the same queries with
 //! and without it) and is kept only for the figure it earned in BENCHMARKS.md.
 
+mod eager;
 mod group_keys;
 mod join_order;
 mod keys;
@@ -16,12 +18,16 @@ mod unordered;
 
 use std::sync::Arc;
 
+use datafusion::catalog::Session;
+use datafusion::common::Result;
 use datafusion::execution::memory_pool::MemoryLimit;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::OptimizerRule;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_planner::DefaultPhysicalPlanner;
 
 pub use group_keys::{GroupKeyReduction, RereadsAlike};
-pub use join_order::{JoinOrderNode, JoinOrderPlanner, reorder as reorder_joins};
+pub use join_order::{JoinOrderNode, JoinOrderPlanner};
 pub use scan_keys::ScanReduction;
 pub use semi_join::SemiJoinPushdown;
 pub use shared::{SharedExec, SharedNode, SharedResult, SharingPlanner, share_repeated};
@@ -41,4 +47,25 @@ pub fn rules(rereads_alike: RereadsAlike) -> Vec<Arc<dyn OptimizerRule + Send + 
 /// memory pool has `memory`.
 pub fn physical_rules(memory: MemoryLimit) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     vec![Arc::new(UnorderedRepartitions::for_memory(memory))]
+}
+
+/// `plan` as the query planner runs it, or `None` when nothing changed: each region of
+/// inner joins in the cheapest order found, then each aggregate that qualifies computed in
+/// part below its join. `planner` plans subplans to read their statistics. With `[profile]
+/// join_order = "written"` or DataFusion's `datafusion.optimizer.join_reordering` off, the
+/// plan stays as written.
+pub async fn plan_by_cost(
+    plan: &LogicalPlan,
+    planner: &DefaultPhysicalPlanner,
+    session: &dyn Session,
+) -> Result<Option<LogicalPlan>> {
+    if !join_order::by_cost(session) {
+        return Ok(None);
+    }
+    let ordered = join_order::reorder(plan, planner, session).await?;
+    let current = ordered.as_ref().unwrap_or(plan);
+    match eager::aggregate_early(current, planner, session).await? {
+        Some(eager) => Ok(Some(eager)),
+        None => Ok(ordered),
+    }
 }

@@ -61,9 +61,9 @@ pub(crate) async fn explain_plan(
     };
     let optimized = state.optimize(&plan)?;
     // What the query planner will run: each region of joins in the order it chooses, with
-    // its estimates (a `CanonJoinOrder` line).
+    // its estimates (a `CanonJoinOrder` line), and aggregates computed early.
     let ordered =
-        crate::optimizer::reorder_joins(&optimized, &DefaultPhysicalPlanner::default(), &state)
+        crate::optimizer::plan_by_cost(&optimized, &DefaultPhysicalPlanner::default(), &state)
             .await
             .map_err(CanonError::from)?;
     let mut state = state;

@@ -8,7 +8,7 @@ use canon::datafusion::arrow::array::{Int64Array, StringArray};
 use crate::common::{Fixture, arr, batch, rows};
 use crate::optimizer::{canon_rows, logical_plan, plain_over, plain_rows};
 
-const STAR: &str = r#"
+pub(crate) const STAR: &str = r#"
 [project]
 name = "star"
 
@@ -55,10 +55,10 @@ columns = [
 ]
 "#;
 
-const TABLES: [&str; 4] = ["sales", "item", "dates", "store"];
+pub(crate) const TABLES: [&str; 4] = ["sales", "item", "dates", "store"];
 
 /// 20,000 sales over 1,000 items, five years of days and 50 stores.
-fn star() -> Fixture {
+pub(crate) fn star() -> Fixture {
     let fx = Fixture::new();
     let n: i64 = 20_000;
     let days: i64 = 5 * 360;

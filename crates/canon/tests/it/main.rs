@@ -10,6 +10,7 @@ mod deletion_vectors;
 mod delta;
 mod diagnostics_log;
 mod dialects;
+mod eager_aggregation;
 mod evolution;
 mod fingerprints;
 mod formats;

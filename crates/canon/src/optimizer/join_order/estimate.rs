@@ -29,7 +29,7 @@ const RESIDUAL_SELECTIVITY: f64 = 0.2;
 
 /// One relation's estimate.
 #[derive(Debug)]
-pub(super) struct Relation {
+pub(in crate::optimizer) struct Relation {
     /// A short name for plans: the alias or table the relation reads.
     pub label: String,
     /// Its rows, at least one.
@@ -42,7 +42,7 @@ pub(super) struct Relation {
 }
 
 /// The estimate of `plan`, or `None` when its physical plan does not know its rows.
-pub(super) async fn relation(
+pub(in crate::optimizer) async fn relation(
     plan: &LogicalPlan,
     planner: &DefaultPhysicalPlanner,
     session: &dyn Session,
@@ -72,6 +72,14 @@ pub(super) async fn relation(
         distinct,
         domain,
     })
+}
+
+impl Relation {
+    /// The distinct values of the column at `index` of the relation's schema, at most its
+    /// rows.
+    pub(in crate::optimizer) fn distinct_of(&self, index: usize) -> f64 {
+        self.distinct.get(index).copied().unwrap_or(self.rows)
+    }
 }
 
 /// The statistics DataFusion derives for `plan`'s physical plan.

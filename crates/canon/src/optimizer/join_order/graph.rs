@@ -46,7 +46,7 @@ pub(super) struct Residual {
 
 /// `plan` as a join a region can reorder: inner, with SQL's equality (NULL matches
 /// nothing).
-pub(super) fn region_join(plan: &LogicalPlan) -> Option<&Join> {
+pub(in crate::optimizer) fn region_join(plan: &LogicalPlan) -> Option<&Join> {
     match plan {
         LogicalPlan::Join(join)
             if join.join_type == JoinType::Inner

@@ -16,7 +16,7 @@
 //! ([`estimate`]), and the rewrite with its plan node (here).
 
 mod enumerate;
-mod estimate;
+pub(super) mod estimate;
 mod graph;
 mod selectivity;
 
@@ -41,6 +41,7 @@ use crate::profile::JoinOrderKind;
 use enumerate::{Costed, Tree};
 use estimate::Estimated;
 use graph::Region;
+pub(super) use graph::region_join;
 
 /// The share of the written order's estimated cost a new order must stay under to
 /// replace it: estimates err, and an order that is only a little cheaper on paper is not
@@ -51,17 +52,23 @@ const REQUIRED_SAVING: f64 = 0.9;
 /// region changed. `planner` plans relations to read their statistics. With `[profile]
 /// join_order = "written"` (the session config's [`JoinOrderKind`]) or DataFusion's
 /// `datafusion.optimizer.join_reordering` off, the query's own order stays.
-pub fn reorder<'a>(
+pub(super) fn reorder<'a>(
     plan: &'a LogicalPlan,
     planner: &'a DefaultPhysicalPlanner,
     session: &'a dyn Session,
 ) -> BoxFuture<'a, Result<Option<LogicalPlan>>> {
-    let written = session.config().get_extension::<JoinOrderKind>().as_deref()
-        == Some(&JoinOrderKind::Written);
-    if written || !session.config_options().optimizer.join_reordering {
+    if !by_cost(session) {
         return Box::pin(async { Ok(None) });
     }
     visit(plan, false, planner, session)
+}
+
+/// Whether `session` plans joins by their estimated cost: not with `[profile] join_order =
+/// "written"` nor with DataFusion's `datafusion.optimizer.join_reordering` off.
+pub(super) fn by_cost(session: &dyn Session) -> bool {
+    let written = session.config().get_extension::<JoinOrderKind>().as_deref()
+        == Some(&JoinOrderKind::Written);
+    !written && session.config_options().optimizer.join_reordering
 }
 
 /// `plan` with its regions reordered, from the bottom up: the regions below a region's

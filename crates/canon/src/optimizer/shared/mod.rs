@@ -43,8 +43,8 @@ pub use exec::{SharedExec, SharedResult};
 use super::join_order::JoinOrderPlanner;
 
 /// The query planner of sessions that run on one node: DataFusion's own physical planner,
-/// after each region of inner joins is put in the cheapest order found and repeated
-/// aggregates are marked to be computed once.
+/// after the plan is shaped by cost ([`super::plan_by_cost`]) and repeated aggregates are
+/// marked to be computed once.
 pub struct SharingPlanner {
     planner: DefaultPhysicalPlanner,
 }
@@ -85,7 +85,7 @@ impl QueryPlanner for SharingPlanner {
         plan: &LogicalPlan,
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let ordered = super::join_order::reorder(plan, &self.planner, session).await?;
+        let ordered = super::plan_by_cost(plan, &self.planner, session).await?;
         let plan = share_repeated(ordered.unwrap_or_else(|| plan.clone()))?;
         self.planner.create_physical_plan(&plan, session).await
     }

@@ -1,0 +1,107 @@
+//! Canon computes an aggregate over a join in part below the join, grouped by the joined
+//! side's key, when that removes most of that side's rows: the physical plan shows the
+//! partial aggregate under the join, and every answer is plain DataFusion's.
+
+use crate::common::rows;
+use crate::join_order::{STAR, TABLES, star};
+use crate::optimizer::{canon_rows, plain_over, plain_rows};
+
+/// The lines of `sql`'s physical plan.
+async fn physical_plan(session: &canon::Session, sql: &str) -> Vec<String> {
+    let explained = rows(session, &format!("EXPLAIN {sql}")).await;
+    let plan = explained
+        .iter()
+        .find(|row| row[0] == "physical_plan")
+        .unwrap_or_else(|| panic!("no physical plan: {explained:?}"));
+    plan[1].lines().map(str::to_string).collect()
+}
+
+/// Whether some aggregate of the plan lies below an inner hash join, grouped by `key`.
+fn aggregates_below_a_join(plan: &[String], key: &str) -> bool {
+    let Some(join) = plan.iter().position(|l| l.contains("HashJoinExec")) else {
+        return false;
+    };
+    plan[join..]
+        .iter()
+        .any(|l| l.contains("AggregateExec") && l.contains(&format!("gby=[{key}@")))
+}
+
+/// Every aggregate that decomposes, over the 20,000 sales by the categories of their
+/// 1,000 items, as a rollup.
+const BY_CATEGORY: &str = "SELECT i_category, sum(s_qty) AS qty, count(*) AS n, \
+    count(s_qty) AS counted, min(s_qty) AS least, max(s_qty) AS most, avg(s_qty) AS mean \
+    FROM sales JOIN item ON s_item = i_item_sk \
+    GROUP BY ROLLUP (i_category) ORDER BY i_category NULLS FIRST";
+
+/// TPC-DS q22's shape: a year of sales, averaged by a rollup of the items' category.
+const A_YEAR_BY_CATEGORY: &str = "SELECT i_category, st_state, avg(s_qty) AS mean, \
+    sum(s_qty) AS qty \
+    FROM sales, dates, item, store \
+    WHERE s_date = d_date_sk AND s_item = i_item_sk AND s_store = st_store_sk \
+      AND d_year = 2001 \
+    GROUP BY ROLLUP (i_category, st_state) \
+    ORDER BY mean, i_category NULLS FIRST, st_state NULLS FIRST";
+
+#[tokio::test]
+async fn an_aggregate_over_a_join_is_computed_in_part_below_it() {
+    let fx = star();
+    let runtime = fx.runtime(STAR).await;
+    let session = runtime.session();
+    let plan = physical_plan(&session, BY_CATEGORY).await;
+    assert!(aggregates_below_a_join(&plan, "s_item"), "{plan:#?}");
+    let plain = plain_over(&fx, &TABLES).await;
+    for sql in [BY_CATEGORY, A_YEAR_BY_CATEGORY] {
+        let expected = plain_rows(&plain, sql).await;
+        assert_eq!(canon_rows(&session, sql).await, expected, "{sql}");
+        assert!(expected.lines().count() > 8, "{expected}");
+    }
+    // `canon explain` shows the partial aggregate in the plan it runs.
+    let explained = session.explain(BY_CATEGORY, false).await.expect("explains");
+    assert!(
+        explained.optimized_plan.contains("__canon_partial"),
+        "{}",
+        explained.optimized_plan
+    );
+}
+
+#[tokio::test]
+async fn an_aggregate_stays_where_grouping_below_would_not_pay_or_cannot_be_split() {
+    let fx = star();
+    let runtime = fx.runtime(STAR).await;
+    let session = runtime.session();
+    let plain = plain_over(&fx, &TABLES).await;
+    let stays = [
+        // Grouped by the sales' item and day, the partial groups are as many as the sales.
+        "SELECT i_category, s_date, sum(s_qty) AS qty FROM sales \
+         JOIN item ON s_item = i_item_sk GROUP BY i_category, s_date \
+         ORDER BY i_category, s_date",
+        // A distinct count does not decompose into partial counts.
+        "SELECT i_category, count(DISTINCT s_qty) AS kinds FROM sales \
+         JOIN item ON s_item = i_item_sk GROUP BY i_category ORDER BY i_category",
+        // Arguments from both sides.
+        "SELECT i_category, sum(s_qty * i_item_sk) AS weighted FROM sales \
+         JOIN item ON s_item = i_item_sk GROUP BY i_category ORDER BY i_category",
+    ];
+    for sql in stays {
+        let plan = physical_plan(&session, sql).await;
+        assert!(
+            !aggregates_below_a_join(&plan, "s_item"),
+            "{sql}\n{plan:#?}"
+        );
+        assert_eq!(
+            canon_rows(&session, sql).await,
+            plain_rows(&plain, sql).await,
+            "{sql}"
+        );
+    }
+    // The written plan stays with `join_order = "written"`.
+    let written = format!("{STAR}\n[profile]\njoin_order = \"written\"\n");
+    let runtime = fx.runtime(&written).await;
+    let session = runtime.session();
+    let plan = physical_plan(&session, BY_CATEGORY).await;
+    assert!(!aggregates_below_a_join(&plan, "s_item"), "{plan:#?}");
+    assert_eq!(
+        canon_rows(&session, BY_CATEGORY).await,
+        plain_rows(&plain, BY_CATEGORY).await
+    );
+}
