@@ -44,14 +44,16 @@ impl MemoryPoolKind {
     }
 }
 
-/// How the joins of a query are ordered.
+/// How the joins of a query are ordered, and whether aggregates may start below them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JoinOrderKind {
-    /// By estimated cost, from the files' statistics and the declared keys.
+    /// By estimated cost, from the files' statistics and the declared keys; an aggregate
+    /// is computed in part below its join where the estimates say that pays.
     #[default]
     Cost,
-    /// As the query writes them (DataFusion's own behaviour: each join's sides may swap).
+    /// As the query writes them (DataFusion's own behaviour: each join's sides may swap),
+    /// each aggregate above its joins.
     Written,
 }
 

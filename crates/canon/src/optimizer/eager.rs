@@ -26,9 +26,12 @@
 //! Each joined row of the original stands for one pair of an `S` row and an `R` row, so a
 //! sum over the pairs is the sum over `R`'s matches of the partial sums, whatever the join's
 //! multiplicity. Only decomposable aggregates qualify (sum, count, min, max, and avg of a
-//! float), without `DISTINCT`, `FILTER` or `ORDER BY`. The partial aggregate may move on
-//! below the next join of `S` in turn. The rewrite runs in the query planner after the join
-//! order, under the same switch (`join_order = "written"` keeps the written plan).
+//! float), without `DISTINCT`, `FILTER` or `ORDER BY`, grouped by some column of `R`. It
+//! pays only where the partial groups are few next to `S`'s rows and the join keeps most
+//! of them (a join that filters `S` is better met first), by the join order's estimates.
+//! The partial aggregate may move on below the next join of `S` in turn. The rewrite runs
+//! in the query planner after the join order, under the same switch (`join_order =
+//! "written"` keeps the written plan).
 
 use std::sync::Arc;
 
@@ -52,6 +55,12 @@ use super::join_order::{estimate, region_join};
 /// for the rewrite: a partial aggregate costs a hash table over that side's rows, which
 /// only a large reduction repays.
 const REQUIRED_REDUCTION: f64 = 10.0;
+
+/// The least share of the joined side's rows the join must keep, by the estimates.
+const MIN_KEPT: f64 = 0.5;
+
+/// The most joins the joined side may hold.
+const MAX_JOINS_BELOW: usize = 2;
 
 /// `plan` with every aggregate that qualifies computed in part below its join, or `None`
 /// when none does. `planner` plans the joined sides to read their statistics.
@@ -160,41 +169,43 @@ async fn push_down(
     if matches!(strip_projections(side), LogicalPlan::Aggregate(_)) {
         return Ok(None);
     }
+    // Grouped only by the side's own columns, the join above merely filters the groups:
+    // nothing is saved there, and the side's rows are grouped twice.
+    if !grouping.iter().any(|c| other.schema().has_column(c)) {
+        return Ok(None);
+    }
+    // DataFusion's estimates for a deeper join are too rough to go by, and planning it to
+    // read them costs time on every query.
+    if joins_in(side) > MAX_JOINS_BELOW {
+        return Ok(None);
+    }
     // The side's columns the rest of the plan reads: its join keys, the join's other
     // condition, and the grouping columns.
-    let mut keys: Vec<Column> = Vec::new();
+    let mut pairs: Vec<(Column, Column)> = Vec::new();
     for (l, r) in &join.on {
-        let Expr::Column(key) = (if left_side { l } else { r }) else {
+        let (Expr::Column(l), Expr::Column(r)) = (l, r) else {
             return Ok(None);
         };
-        keys.push(key.clone());
+        pairs.push(match left_side {
+            true => (l.clone(), r.clone()),
+            false => (r.clone(), l.clone()),
+        });
     }
+    let mut keys: Vec<Column> = pairs.iter().map(|(own, _)| own.clone()).collect();
     if let Some(filter) = &join.filter {
-        keys.extend(
-            filter
-                .column_refs()
-                .into_iter()
-                .filter(|c| side.schema().has_column(c))
-                .cloned(),
-        );
+        keys.extend(filter.column_refs().into_iter().cloned());
     }
-    keys.extend(
-        grouping
-            .iter()
-            .filter(|c| side.schema().has_column(c))
-            .cloned(),
-    );
-    keys.dedup();
+    keys.extend(grouping);
     let mut unique_keys: Vec<Column> = Vec::with_capacity(keys.len());
     for key in keys {
-        if !unique_keys.contains(&key) {
+        if side.schema().has_column(&key) && !unique_keys.contains(&key) {
             unique_keys.push(key);
         }
     }
     let Some(split) = split_aggregates(aggregate, side.schema(), names)? else {
         return Ok(None);
     };
-    if !pays(side, &unique_keys, planner, session).await {
+    if !pays(side, other, &pairs, &unique_keys, planner, session).await {
         return Ok(None);
     }
     let partial = LogicalPlan::Aggregate(Aggregate::try_new(
@@ -267,6 +278,7 @@ fn grouping_columns(group_expr: &[Expr]) -> Option<Vec<Column>> {
     Some(columns)
 }
 
+/// `plan` below its projections.
 fn strip_projections(plan: &LogicalPlan) -> &LogicalPlan {
     match plan {
         LogicalPlan::Projection(p) => strip_projections(&p.input),
@@ -274,25 +286,56 @@ fn strip_projections(plan: &LogicalPlan) -> &LogicalPlan {
     }
 }
 
-/// Whether grouping `side` by `keys` leaves at most a tenth of its rows, by the estimates;
-/// `false` without them.
+/// Whether grouping `side` by `keys` pays, by the estimates (`false` without them): the
+/// groups are at most a tenth of its rows, and the join with `other` on `pairs` (the
+/// side's column, the other's) keeps at least half of them. A join that filters the side
+/// (a week of dates) is better met first: below it, the partial aggregate would group
+/// every row the join would have dropped.
 async fn pays(
     side: &LogicalPlan,
+    other: &LogicalPlan,
+    pairs: &[(Column, Column)],
     keys: &[Column],
     planner: &DefaultPhysicalPlanner,
     session: &dyn Session,
 ) -> bool {
-    let Some(relation) = estimate::relation(side, planner, session).await else {
+    // The other side first: usually one table, cheap to plan, and often what rules out.
+    let Some(others) = estimate::relation(other, planner, session).await else {
         return false;
     };
-    let mut groups = 1.0_f64;
-    for key in keys {
-        let Some(index) = side.schema().maybe_index_of_column(key) else {
+    let Some(own) = estimate::relation(side, planner, session).await else {
+        return false;
+    };
+    let distinct = |relation: &estimate::Relation, plan: &LogicalPlan, column: &Column| {
+        plan.schema()
+            .maybe_index_of_column(column)
+            .map(|index| relation.distinct_of(index))
+    };
+    for (mine, theirs) in pairs {
+        let (Some(mine), Some(theirs)) =
+            (distinct(&own, side, mine), distinct(&others, other, theirs))
+        else {
             return false;
         };
-        groups *= relation.distinct_of(index);
+        // Under containment, the share of this side's key values the other side has.
+        if theirs / mine < MIN_KEPT {
+            return false;
+        }
     }
-    groups.min(relation.rows) * REQUIRED_REDUCTION <= relation.rows
+    let mut groups = 1.0_f64;
+    for key in keys {
+        let Some(d) = distinct(&own, side, key) else {
+            return false;
+        };
+        groups *= d;
+    }
+    groups.min(own.rows) * REQUIRED_REDUCTION <= own.rows
+}
+
+/// How many joins `plan` holds.
+fn joins_in(plan: &LogicalPlan) -> usize {
+    let below: usize = plan.inputs().into_iter().map(joins_in).sum();
+    below + usize::from(matches!(plan, LogicalPlan::Join(_)))
 }
 
 /// An aggregate's expressions split in three: the partial aggregates below the join, the

@@ -94,6 +94,26 @@ async fn an_aggregate_stays_where_grouping_below_would_not_pay_or_cannot_be_spli
             "{sql}"
         );
     }
+    // Every day of the sales, by year: grouped by day first. One month of one year: the
+    // join with the dates drops most sales, so it comes first and the aggregate after.
+    let by_year = "SELECT d_year, sum(s_qty) AS qty FROM sales \
+        JOIN dates ON s_date = d_date_sk GROUP BY d_year ORDER BY d_year";
+    let a_month = "SELECT d_moy, sum(s_qty) AS qty FROM sales \
+        JOIN dates ON s_date = d_date_sk WHERE d_year = 2001 AND d_moy = 3 \
+        GROUP BY d_moy ORDER BY d_moy";
+    for (sql, below) in [(by_year, true), (a_month, false)] {
+        let plan = physical_plan(&session, sql).await;
+        assert_eq!(
+            aggregates_below_a_join(&plan, "s_date"),
+            below,
+            "{sql}\n{plan:#?}"
+        );
+        assert_eq!(
+            canon_rows(&session, sql).await,
+            plain_rows(&plain, sql).await,
+            "{sql}"
+        );
+    }
     // The written plan stays with `join_order = "written"`.
     let written = format!("{STAR}\n[profile]\njoin_order = \"written\"\n");
     let runtime = fx.runtime(&written).await;
