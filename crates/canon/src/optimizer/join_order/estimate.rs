@@ -109,7 +109,7 @@ fn column_distinct(
 }
 
 /// A column's distinct values: counted in the statistics, or bounded by its range where
-/// its values are whole (integers, dates).
+/// its values are whole (integers, dates) or decimals, counted in whole units.
 fn distinct_values(column: Option<&ColumnStatistics>) -> Option<f64> {
     let column = column?;
     if let Some(counted) = column.distinct_count.get_value() {
@@ -119,9 +119,24 @@ fn distinct_values(column: Option<&ColumnStatistics>) -> Option<f64> {
         (Some(min), Some(max)) => min
             .distance_u64(max)
             .filter(|_| !matches!(min, ScalarValue::Float32(_) | ScalarValue::Float64(_)))
-            .map(|d| d.saturating_add(1) as f64),
+            .map(|d| (d as f64 / units(min)).floor() + 1.0),
         _ => None,
     }
+}
+
+/// The steps of a decimal's range in one whole unit (100 for two decimal places), 1 for
+/// anything else. A decimal's range counted in its smallest steps says a column of time
+/// zones from -10.00 to -5.00 holds 501 values where it holds six: an equality on it then
+/// looked as selective as a key's, and TPC-DS q33 joined its addresses first.
+fn units(value: &ScalarValue) -> f64 {
+    let scale = match value {
+        ScalarValue::Decimal32(_, _, s)
+        | ScalarValue::Decimal64(_, _, s)
+        | ScalarValue::Decimal128(_, _, s)
+        | ScalarValue::Decimal256(_, _, s) => *s,
+        _ => 0,
+    };
+    10f64.powi(i32::from(scale.max(0)))
 }
 
 /// The conditions on a table read by `plan` (a filter over a scan, under aliases and
@@ -364,5 +379,45 @@ impl Estimates for Estimated<'_> {
 
     fn rows(&self, i: usize) -> f64 {
         self.relations[i].rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::common::stats::Precision;
+
+    use super::*;
+
+    fn ranged(min: ScalarValue, max: ScalarValue) -> ColumnStatistics {
+        ColumnStatistics {
+            min_value: Precision::Exact(min),
+            max_value: Precision::Exact(max),
+            ..ColumnStatistics::new_unknown()
+        }
+    }
+
+    #[test]
+    fn a_range_bounds_whole_values_and_decimal_units_but_not_floats() {
+        let keys = ranged(
+            ScalarValue::Int32(Some(1)),
+            ScalarValue::Int32(Some(18_000)),
+        );
+        assert_eq!(distinct_values(Some(&keys)), Some(18_000.0));
+        // Time zones from -10.00 to -5.00: six whole hours, not 501 cents.
+        let zones = ranged(
+            ScalarValue::Decimal128(Some(-1000), 5, 2),
+            ScalarValue::Decimal128(Some(-500), 5, 2),
+        );
+        assert_eq!(distinct_values(Some(&zones)), Some(6.0));
+        let floats = ranged(
+            ScalarValue::Float64(Some(0.5)),
+            ScalarValue::Float64(Some(9.5)),
+        );
+        assert_eq!(distinct_values(Some(&floats)), None);
+        let counted = ColumnStatistics {
+            distinct_count: Precision::Exact(42),
+            ..keys
+        };
+        assert_eq!(distinct_values(Some(&counted)), Some(42.0));
     }
 }
