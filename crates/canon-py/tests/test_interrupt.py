@@ -2,6 +2,7 @@
 
 import _thread
 import contextlib
+import signal
 import threading
 
 import pytest
@@ -11,13 +12,20 @@ LONG = "SELECT sum(value) AS s FROM generate_series(1, 100000000000)"
 
 @contextlib.contextmanager
 def ctrl_c_after(seconds):
-    """Presses Ctrl-C (as a signal to the main thread) after `seconds`."""
+    """Presses Ctrl-C (as a signal to the main thread) after `seconds`.
+
+    Python's own handler is installed for the while: a process started in the background
+    by a non-interactive shell inherits SIGINT ignored, and `interrupt_main` then does
+    nothing, so the query would run to its end.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(seconds, _thread.interrupt_main)
     timer.start()
     try:
         yield
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_keyboard_interrupt_cancels_a_running_query(session):
