@@ -2,18 +2,12 @@
 //! side's key, when that removes most of that side's rows: the physical plan shows the
 //! partial aggregate under the join, and every answer is plain DataFusion's.
 
-use crate::common::rows;
 use crate::join_order::{STAR, TABLES, star};
-use crate::optimizer::{canon_rows, plain_over, plain_rows};
+use crate::optimizer::{canon_rows, explained_plan, plain_over, plain_rows};
 
 /// The lines of `sql`'s physical plan.
 async fn physical_plan(session: &canon::Session, sql: &str) -> Vec<String> {
-    let explained = rows(session, &format!("EXPLAIN {sql}")).await;
-    let plan = explained
-        .iter()
-        .find(|row| row[0] == "physical_plan")
-        .unwrap_or_else(|| panic!("no physical plan: {explained:?}"));
-    plan[1].lines().map(str::to_string).collect()
+    explained_plan(session, sql, "physical_plan").await
 }
 
 /// Whether some aggregate of the plan lies below an inner hash join, grouped by `key`.

@@ -131,11 +131,16 @@ pub(crate) async fn canon_rows(session: &canon::Session, sql: &str) -> String {
 
 /// The optimized logical plan's lines.
 pub(crate) async fn logical_plan(session: &canon::Session, sql: &str) -> Vec<String> {
+    explained_plan(session, sql, "logical_plan").await
+}
+
+/// The lines of the plan `EXPLAIN` shows as `kind` (`logical_plan`, `physical_plan`).
+pub(crate) async fn explained_plan(session: &canon::Session, sql: &str, kind: &str) -> Vec<String> {
     let explained = rows(session, &format!("EXPLAIN {sql}")).await;
     let plan = explained
         .iter()
-        .find(|row| row[0] == "logical_plan")
-        .unwrap_or_else(|| panic!("no logical plan: {explained:?}"));
+        .find(|row| row[0] == kind)
+        .unwrap_or_else(|| panic!("no {kind}: {explained:?}"));
     plan[1].lines().map(str::to_string).collect()
 }
 
