@@ -45,12 +45,13 @@ use datafusion::functions_aggregate::min_max::{Max, Min};
 use datafusion::functions_aggregate::sum::{Sum, sum_udaf};
 use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::{
-    Aggregate, Expr, ExprSchemable, GroupingSet, LogicalPlan, Projection, cast,
+    Aggregate, Expr, ExprSchemable, GroupingSet, Join, LogicalPlan, Projection, cast,
 };
 use datafusion::physical_planner::DefaultPhysicalPlanner;
 use futures::future::BoxFuture;
 
-use super::join_order::{estimate, region_join};
+use super::group_keys::passes_columns;
+use super::join_order::{JoinOrderNode, estimate, region_join};
 
 /// How many rows of the joined side each partial group must stand for, by the estimates,
 /// for the rewrite: a partial aggregate costs a hash table over that side's rows, which
@@ -111,24 +112,23 @@ fn visit<'a>(
     })
 }
 
-/// The join below an aggregate, through column-only projections and the nodes that plan
-/// to their input (a reordered region's), with those nodes from the top down.
-fn join_below(plan: &LogicalPlan) -> Option<(Vec<&LogicalPlan>, &LogicalPlan)> {
+/// The join below an aggregate (its plan and the join), through column-only projections
+/// and the nodes that plan to their input (a reordered region's), with those nodes from
+/// the top down.
+fn join_below(plan: &LogicalPlan) -> Option<(Vec<&LogicalPlan>, &LogicalPlan, &Join)> {
     let mut wrappers = Vec::new();
     let mut current = plan;
     loop {
         match current {
-            LogicalPlan::Projection(p) if p.expr.iter().all(|e| matches!(e, Expr::Column(_))) => {
-                current = &p.input;
-            }
-            LogicalPlan::Extension(e) if e.node.name() == "CanonJoinOrder" => {
+            LogicalPlan::Projection(p) if passes_columns(p) => current = &p.input,
+            LogicalPlan::Extension(e) if e.node.as_any().is::<JoinOrderNode>() => {
                 wrappers.push(current);
                 current = e.node.inputs().first().copied()?;
             }
             _ => break,
         }
     }
-    region_join(current).map(|_| (wrappers, current))
+    region_join(current).map(|join| (wrappers, current, join))
 }
 
 /// The aggregate computed in part below its join, under a projection that gives the
@@ -139,10 +139,7 @@ async fn push_down(
     planner: &DefaultPhysicalPlanner,
     session: &dyn Session,
 ) -> Result<Option<LogicalPlan>> {
-    let Some((wrappers, join_plan)) = join_below(&aggregate.input) else {
-        return Ok(None);
-    };
-    let Some(join) = region_join(join_plan) else {
+    let Some((wrappers, join_plan, join)) = join_below(&aggregate.input) else {
         return Ok(None);
     };
     let Some(grouping) = grouping_columns(&aggregate.group_expr) else {

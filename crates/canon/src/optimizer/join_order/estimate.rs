@@ -302,8 +302,7 @@ impl<'a> Estimated<'a> {
     fn distinct(&self, i: usize, expr: &Expr) -> f64 {
         let relation = &self.relations[i];
         self.column_index(i, expr)
-            .and_then(|index| relation.distinct.get(index).copied())
-            .unwrap_or(relation.rows)
+            .map_or(relation.rows, |index| relation.distinct_of(index))
     }
 
     /// The values `expr` may take where it is a unique column of relation `i`'s table.

@@ -49,22 +49,19 @@ pub(super) use graph::region_join;
 const REQUIRED_SAVING: f64 = 0.9;
 
 /// `plan` with each region of inner joins in the cheapest order found, or `None` when no
-/// region changed. `planner` plans relations to read their statistics. With `[profile]
-/// join_order = "written"` (the session config's [`JoinOrderKind`]) or DataFusion's
-/// `datafusion.optimizer.join_reordering` off, the query's own order stays.
+/// region changed. `planner` plans relations to read their statistics. The caller asks
+/// [`by_cost`] first.
 pub(super) fn reorder<'a>(
     plan: &'a LogicalPlan,
     planner: &'a DefaultPhysicalPlanner,
     session: &'a dyn Session,
 ) -> BoxFuture<'a, Result<Option<LogicalPlan>>> {
-    if !by_cost(session) {
-        return Box::pin(async { Ok(None) });
-    }
     visit(plan, false, planner, session)
 }
 
 /// Whether `session` plans joins by their estimated cost: not with `[profile] join_order =
-/// "written"` nor with DataFusion's `datafusion.optimizer.join_reordering` off.
+/// "written"` (the session config's [`JoinOrderKind`]) nor with DataFusion's
+/// `datafusion.optimizer.join_reordering` off.
 pub(super) fn by_cost(session: &dyn Session) -> bool {
     let written = session.config().get_extension::<JoinOrderKind>().as_deref()
         == Some(&JoinOrderKind::Written);
