@@ -108,6 +108,10 @@ enum Cmd {
         /// not given.
         #[arg(long = "query")]
         only: Vec<String>,
+        /// Instead of timing, run each statement once under `EXPLAIN ANALYZE` in Canon and
+        /// the plain session and print both plans with their metrics.
+        #[arg(long)]
+        explain: bool,
     },
     /// Physical plans of TPC-H queries in Canon and in the plain session.
     Explain {
@@ -295,6 +299,7 @@ async fn run(command: Cmd) -> BenchResult<()> {
             written_order,
             memory_limit,
             only,
+            explain,
         } => {
             let options = tpcds::Options {
                 data,
@@ -306,7 +311,11 @@ async fn run(command: Cmd) -> BenchResult<()> {
                 written_order,
                 memory_limit,
             };
-            tpcds::run(&options).await
+            if explain {
+                tpcds::explain(&options).await
+            } else {
+                tpcds::run(&options).await
+            }
         }
         Cmd::Explain {
             data,

@@ -13,7 +13,7 @@ use canon::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBui
 
 use crate::BenchResult;
 use crate::tpch::{self, Statement, Workload};
-use crate::tpch_project;
+use crate::{tpch_plans, tpch_project};
 
 /// What the TPC-DS run needs.
 pub struct Options {
@@ -73,24 +73,7 @@ pub async fn run(options: &Options) -> BenchResult<()> {
     let tables = tables(&options.data)?;
     let project = write_project(&options.data, &tables, options)?;
     let texts = read_queries(&options.queries)?;
-    let statements: Vec<Statement> = texts
-        .iter()
-        .filter(|(name, _)| options.only.is_empty() || options.only.contains(name))
-        .map(|(name, sql)| Statement {
-            name,
-            sql,
-            ordered: false,
-        })
-        .collect();
-    if let Some(unknown) = options
-        .only
-        .iter()
-        .find(|o| !texts.iter().any(|(name, _)| name == *o))
-    {
-        return Err(
-            format!("unknown statement {unknown:?}; they are q1 … q99 (q14_1, q14_2, …)").into(),
-        );
-    }
+    let statements = selected(&texts, &options.only)?;
     let names: Vec<&str> = tables.iter().map(String::as_str).collect();
     let workload = Workload {
         statements: &statements,
@@ -119,6 +102,60 @@ pub async fn run(options: &Options) -> BenchResult<()> {
         }
     );
     tpch::report(&title, options.runs, &timings, 1, duckdb.as_ref())
+}
+
+/// Runs each selected statement once under `EXPLAIN ANALYZE` in Canon and in the plain
+/// session and prints both plans, to see where their work differs.
+pub async fn explain(options: &Options) -> BenchResult<()> {
+    let tables = tables(&options.data)?;
+    let project = write_project(&options.data, &tables, options)?;
+    let texts = read_queries(&options.queries)?;
+    let runtime = canon::Runtime::load(&project)
+        .await
+        .map_err(|e| format!("loading {}: {e}", project.display()))?;
+    let session = runtime.session();
+    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+    let plain = tpch::plain_session_over(&options.data, &names).await?;
+    for statement in selected(&texts, &options.only)? {
+        let sql = format!(
+            "EXPLAIN ANALYZE {}",
+            tpch_plans::strip_comments(statement.sql)
+        );
+        let canon_plan = session.sql(&sql).await?.collect().await?;
+        let plain_plan = plain.sql(&sql).await?.collect().await?;
+        println!(
+            "== {} canon\n{}",
+            statement.name,
+            tpch_plans::plan_text(&canon_plan)?
+        );
+        println!(
+            "== {} datafusion\n{}",
+            statement.name,
+            tpch_plans::plan_text(&plain_plan)?
+        );
+    }
+    Ok(())
+}
+
+/// The statements `only` names (all when it is empty); an error for a name no file has.
+fn selected<'a>(texts: &'a [(String, String)], only: &[String]) -> BenchResult<Vec<Statement<'a>>> {
+    if let Some(unknown) = only
+        .iter()
+        .find(|o| !texts.iter().any(|(name, _)| name == *o))
+    {
+        return Err(
+            format!("unknown statement {unknown:?}; they are q1 … q99 (q14_1, q14_2, …)").into(),
+        );
+    }
+    Ok(texts
+        .iter()
+        .filter(|(name, _)| only.is_empty() || only.contains(name))
+        .map(|(name, sql)| Statement {
+            name,
+            sql,
+            ordered: false,
+        })
+        .collect())
 }
 
 /// The tables: the sub-directories of `data`, sorted, but for hidden ones (Canon's cache).

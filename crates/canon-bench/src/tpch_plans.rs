@@ -150,13 +150,13 @@ fn phase_row(name: &str, m: &[Duration; 6]) -> Vec<String> {
     ]
 }
 
-fn strip_comments(sql: &str) -> String {
+pub(crate) fn strip_comments(sql: &str) -> String {
     sql.lines()
         .filter(|l| !l.trim_start().starts_with("--"))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-fn plan_text(batches: &[RecordBatch]) -> BenchResult<String> {
+pub(crate) fn plan_text(batches: &[RecordBatch]) -> BenchResult<String> {
     Ok(canon::datafusion::arrow::util::pretty::pretty_format_batches(batches)?.to_string())
 }

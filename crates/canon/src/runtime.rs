@@ -76,8 +76,13 @@ pub(crate) fn template(
     workers: Vec<url::Url>,
     distributed: &DistributedSpec,
 ) -> Result<SessionState> {
+    // The dictionary counts the join order's estimates read, shared by every session.
+    let config = profile
+        .session_config()
+        .clone()
+        .with_extension(Arc::new(crate::optimizer::DictionaryCounts::default()));
     let mut builder = SessionStateBuilder::new()
-        .with_config(profile.session_config().clone())
+        .with_config(config)
         .with_runtime_env(Arc::clone(profile.runtime_env()))
         .with_default_features()
         .with_type_planner(Arc::new(ArrowTypePlanner))

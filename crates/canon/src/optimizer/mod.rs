@@ -27,7 +27,7 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_planner::DefaultPhysicalPlanner;
 
 pub use group_keys::{GroupKeyReduction, RereadsAlike};
-pub use join_order::{JoinOrderNode, JoinOrderPlanner};
+pub use join_order::{DictionaryCounts, JoinOrderNode, JoinOrderPlanner};
 pub use scan_keys::ScanReduction;
 pub use semi_join::SemiJoinPushdown;
 pub use shared::{SharedExec, SharedNode, SharedResult, SharingPlanner, share_repeated};

@@ -14,11 +14,13 @@ use datafusion::common::stats::Precision;
 use datafusion::common::{Column, ColumnStatistics, DFSchema, ScalarValue, Statistics};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlan};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 
 use crate::optimizer::keys::is_unique;
 
+use super::dictionary;
 use super::enumerate::{Estimates, Set};
 use super::graph::Region;
 use super::selectivity::{self, ColumnFacts, selectivity};
@@ -47,12 +49,12 @@ pub(in crate::optimizer) async fn relation(
     planner: &DefaultPhysicalPlanner,
     session: &dyn Session,
 ) -> Option<Relation> {
-    let statistics = statistics_of(plan, planner, session).await?;
+    let (_, statistics) = statistics_of(plan, planner, session).await?;
     let mut rows = as_f64(*statistics.num_rows.get_value()?).max(1.0);
     let mut unfiltered = rows;
     // A filtered table: each condition estimated on its own (see `selectivity`).
     if let Some((predicate, scan)) = filtered_scan(plan)
-        && let Some(table) = Table::of(scan, planner, session).await
+        && let Some(table) = Table::of(scan, &predicate, planner, session).await
     {
         let kept = selectivity(&predicate, table.rows, &|e: &Expr| table.facts(e));
         rows = (table.rows * kept).max(1.0);
@@ -82,16 +84,17 @@ impl Relation {
     }
 }
 
-/// The statistics DataFusion derives for `plan`'s physical plan.
+/// `plan`'s physical plan and the statistics DataFusion derives for it.
 async fn statistics_of(
     plan: &LogicalPlan,
     planner: &DefaultPhysicalPlanner,
     session: &dyn Session,
-) -> Option<Arc<Statistics>> {
+) -> Option<(Arc<dyn ExecutionPlan>, Arc<Statistics>)> {
     let physical = planner.create_physical_plan(plan, session).await.ok()?;
-    StatisticsContext::new()
+    let statistics = StatisticsContext::new()
         .compute(physical.as_ref(), &StatisticsArgs::new())
-        .ok()
+        .ok()?;
+    Some((physical, statistics))
 }
 
 /// The distinct values of column `i` of a relation of `rows` rows with `schema`: all its
@@ -174,13 +177,16 @@ struct Table<'a> {
 }
 
 impl<'a> Table<'a> {
-    /// What the statistics of `scan` (a table scan) say, or `None` without a row count.
+    /// What the statistics of `scan` (a table scan) say, or `None` without a row count;
+    /// for a column `predicate` reads whose distinct values they do not count, its files'
+    /// dictionaries do where they can.
     async fn of(
         scan: &'a LogicalPlan,
+        predicate: &Expr,
         planner: &DefaultPhysicalPlanner,
         session: &dyn Session,
     ) -> Option<Table<'a>> {
-        let statistics = statistics_of(scan, planner, session).await?;
+        let (physical, statistics) = statistics_of(scan, planner, session).await?;
         let rows = as_f64(*statistics.num_rows.get_value()?).max(1.0);
         let schema = scan.schema().as_ref();
         let columns = (0..schema.fields().len())
@@ -198,22 +204,36 @@ impl<'a> Table<'a> {
                     null_fraction: nulls.map_or(0.0, |n| (as_f64(n) / rows).min(1.0)),
                 }
             })
-            .collect();
-        Some(Table {
+            .collect::<Vec<_>>();
+        let mut table = Table {
             rows,
             schema,
             columns,
-        })
+        };
+        for column in predicate.column_refs() {
+            if let Some(index) = table.index_of(column)
+                && let Some(facts) = table.columns.get(index)
+                && facts.distinct.is_none()
+            {
+                let counted = dictionary::distinct_values(&physical, &column.name, session).await;
+                if let Some(facts) = table.columns.get_mut(index) {
+                    facts.distinct = counted.map(|d| d.clamp(1.0, rows));
+                }
+            }
+        }
+        Some(table)
     }
 
     /// What is known of the column `expr` reads (through casts), if it is one.
     fn facts(&self, expr: &Expr) -> Option<&ColumnFacts> {
-        let column = column_of(expr)?;
-        let index = self
-            .schema
+        self.columns.get(self.index_of(column_of(expr)?)?)
+    }
+
+    /// The index of `column` in the scan's schema.
+    fn index_of(&self, column: &Column) -> Option<usize> {
+        self.schema
             .maybe_index_of_column(column)
-            .or_else(|| self.schema.index_of_column_by_name(None, &column.name))?;
-        self.columns.get(index)
+            .or_else(|| self.schema.index_of_column_by_name(None, &column.name))
     }
 }
 

@@ -12,13 +12,17 @@
 //! region, with its estimates; it plans to nothing of its own.
 //!
 //! Layers: orders and their search ([`enumerate`]), regions taken apart and rebuilt
-//! ([`graph`]), filters' selectivity ([`selectivity`]) and the relations' estimates
-//! ([`estimate`]), and the rewrite with its plan node (here).
+//! ([`graph`]), filters' selectivity ([`selectivity`]), distinct values counted in parquet
+//! dictionaries ([`dictionary`]) and the relations' estimates ([`estimate`]), and the
+//! rewrite with its plan node (here).
 
+mod dictionary;
 mod enumerate;
 pub(super) mod estimate;
 mod graph;
 mod selectivity;
+
+pub use dictionary::DictionaryCounts;
 
 use std::fmt::{self, Write};
 use std::sync::Arc;
