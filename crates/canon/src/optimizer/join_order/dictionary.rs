@@ -149,9 +149,17 @@ async fn dictionary_size(
     file: &ObjectMeta,
     chunk: &ColumnChunkMetaData,
 ) -> Option<u64> {
-    let all_dictionary = chunk.page_encoding_stats_mask().is_some_and(|mask| {
-        mask.is_only(Encoding::PLAIN_DICTIONARY) || mask.is_only(Encoding::RLE_DICTIONARY)
-    });
+    let dictionary =
+        |e: Encoding| matches!(e, Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY);
+    // Without page encoding statistics (not every writer keeps them), a small dictionary
+    // still counts: writers fall back to plain pages when the dictionary outgrows its
+    // page (a megabyte by default), far beyond the largest read here.
+    let all_dictionary = match chunk.page_encoding_stats_mask() {
+        Some(mask) => {
+            mask.is_only(Encoding::PLAIN_DICTIONARY) || mask.is_only(Encoding::RLE_DICTIONARY)
+        }
+        None => chunk.encodings().any(dictionary),
+    };
     let start = u64::try_from(chunk.dictionary_page_offset()?).ok()?;
     let end = u64::try_from(chunk.data_page_offset()).ok()?;
     if !all_dictionary || end <= start || end - start > MAX_DICTIONARY_BYTES {
