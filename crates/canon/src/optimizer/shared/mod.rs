@@ -92,17 +92,12 @@ impl QueryPlanner for SharingPlanner {
 }
 
 /// Wraps every maximal aggregate that occurs more than once in `plan` (scalar subqueries
-/// included), and at least once where its rows are read in full, in a [`SharedNode`], one
-/// [`SharedResult`] per distinct aggregate.
+/// included) in a [`SharedNode`], one [`SharedResult`] per distinct aggregate.
 pub fn share_repeated(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let mut counts: HashMap<LogicalPlan, Occurrences> = HashMap::new();
+    let mut counts: HashMap<LogicalPlan, usize> = HashMap::new();
     let mut recursive = false;
-    count(&plan, true, &mut counts, &mut recursive)?;
-    // An aggregate that only ever meets a join may be pruned there, at each occurrence, by
-    // the join's dynamic filter (TPC-DS q64 reads its sales per item only for the few
-    // items of a colour); computed once for all, it would be computed in full. Where some
-    // occurrence is read in full anyway (TPC-H q15's maximum), sharing saves the others.
-    counts.retain(|_, o| o.count > 1 && o.read_in_full);
+    count(&plan, &mut counts, &mut recursive)?;
+    counts.retain(|_, n| *n > 1);
     if recursive || counts.is_empty() {
         return Ok(plan);
     }
@@ -127,20 +122,11 @@ pub fn share_repeated(plan: LogicalPlan) -> Result<LogicalPlan> {
     .map(|t| t.data)
 }
 
-/// How often an aggregate occurs in a plan, and whether some occurrence is read in full.
-#[derive(Debug, Default)]
-struct Occurrences {
-    count: usize,
-    read_in_full: bool,
-}
-
-/// Counts the aggregates of `plan` and its subqueries; `in_full` says that nothing above
-/// `plan` but projections, filters, sorts and limits lies between it and an operator that
-/// reads all its rows (anything but a join). Sets `recursive` on a recursive query.
+/// Counts the aggregates of `plan` and its subqueries. Sets `recursive` on a recursive
+/// query.
 fn count(
     plan: &LogicalPlan,
-    in_full: bool,
-    counts: &mut HashMap<LogicalPlan, Occurrences>,
+    counts: &mut HashMap<LogicalPlan, usize>,
     recursive: &mut bool,
 ) -> Result<()> {
     match plan {
@@ -149,27 +135,14 @@ fn count(
             return Ok(());
         }
         LogicalPlan::Extension(e) if e.node.as_any().is::<SharedNode>() => return Ok(()),
-        LogicalPlan::Aggregate(_) => {
-            let entry = counts.entry(plan.clone()).or_default();
-            entry.count += 1;
-            entry.read_in_full |= in_full;
-        }
+        LogicalPlan::Aggregate(_) => *counts.entry(plan.clone()).or_default() += 1,
         _ => {}
     }
-    let inputs_in_full = match plan {
-        LogicalPlan::Join(_) => false,
-        LogicalPlan::Projection(_)
-        | LogicalPlan::Filter(_)
-        | LogicalPlan::SubqueryAlias(_)
-        | LogicalPlan::Sort(_)
-        | LogicalPlan::Limit(_) => in_full,
-        _ => true,
-    };
     for input in plan.inputs() {
-        count(input, inputs_in_full, counts, recursive)?;
+        count(input, counts, recursive)?;
     }
     plan.apply_subqueries(|subquery| {
-        count(subquery, true, counts, recursive)?;
+        count(subquery, counts, recursive)?;
         Ok(TreeNodeRecursion::Jump)
     })?;
     Ok(())
