@@ -335,3 +335,28 @@ async fn text_equalities_keep_one_of_the_values_the_files_dictionaries_hold() {
     assert_eq!(canon_rows(&session, sql).await, expected);
     assert!(expected.lines().count() >= 5, "{expected}");
 }
+
+#[tokio::test]
+async fn a_scalar_subquerys_joins_are_ordered_too() {
+    let fx = star();
+    let runtime = fx.runtime(STAR).await;
+    let session = runtime.session();
+    let month = MONTH_LAST.replace(
+        "SELECT d_date_sk, i_category, st_state, s_qty",
+        "SELECT avg(s_qty + d_date_sk + length(i_category) + length(st_state))",
+    );
+    let month = month.split(" ORDER BY").next().unwrap_or_default();
+    let sql = format!("SELECT count(*) AS n FROM sales WHERE s_qty > ({month}) AND s_store = 7");
+    let found = orders(&session, &sql).await;
+    let [line] = found.as_slice() else {
+        panic!(
+            "the subquery's region reordered: {found:?}\n{}",
+            logical_plan(&session, &sql).await.join("\n")
+        );
+    };
+    let order = line.split("order=").nth(1).unwrap_or_default();
+    assert_eq!(joined_first(order), vec![["dates", "sales"]], "{line}");
+    let plain = plain_over(&fx, &TABLES).await;
+    let expected = plain_rows(&plain, &sql).await;
+    assert_eq!(canon_rows(&session, &sql).await, expected);
+}

@@ -29,10 +29,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::catalog::Session;
+use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
 use datafusion::common::{DFSchemaRef, Result, internal_err};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{
-    Expr, Extension, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
+    Expr, Extension, LogicalPlan, Subquery, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
 };
 use datafusion::optimizer::optimize_projections::OptimizeProjections;
 use datafusion::optimizer::{OptimizerContext, OptimizerRule};
@@ -101,10 +102,15 @@ fn visit<'a>(
                 None => new_inputs.push(input.clone()),
             }
         }
-        let rewritten = match changed {
+        let mut rewritten = match changed {
             true => Some(plan.with_new_exprs(plan.expressions(), new_inputs)?),
             false => None,
         };
+        if let Some(with_subqueries) =
+            reorder_subqueries(rewritten.as_ref().unwrap_or(plan), planner, session).await?
+        {
+            rewritten = Some(with_subqueries);
+        }
         let current = rewritten.as_ref().unwrap_or(plan);
         if is_join
             && !inside
@@ -115,6 +121,46 @@ fn visit<'a>(
         }
         Ok(rewritten)
     })
+}
+
+/// `plan` with the regions of the subqueries in its expressions reordered (a scalar
+/// subquery DataFusion keeps as one, TPC-DS q24's average over every store sale), or
+/// `None` when none changed.
+async fn reorder_subqueries(
+    plan: &LogicalPlan,
+    planner: &DefaultPhysicalPlanner,
+    session: &dyn Session,
+) -> Result<Option<LogicalPlan>> {
+    let mut subqueries = Vec::new();
+    plan.apply_subqueries(|subquery| {
+        if let LogicalPlan::Subquery(subquery) = subquery {
+            subqueries.push(subquery.clone());
+        }
+        Ok(TreeNodeRecursion::Jump)
+    })?;
+    let mut reordered = Vec::new();
+    for subquery in subqueries {
+        if let Some(new) = visit(&subquery.subquery, false, planner, session).await? {
+            let new = Subquery {
+                subquery: Arc::new(new),
+                ..subquery.clone()
+            };
+            reordered.push((subquery, new));
+        }
+    }
+    if reordered.is_empty() {
+        return Ok(None);
+    }
+    let rewritten = plan.clone().map_subqueries(|node| {
+        let LogicalPlan::Subquery(subquery) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        match reordered.iter().find(|(old, _)| old == subquery) {
+            Some((_, new)) => Ok(Transformed::yes(LogicalPlan::Subquery(new.clone()))),
+            None => Ok(Transformed::no(node)),
+        }
+    })?;
+    Ok(Some(rewritten.data))
 }
 
 /// The region in its cheapest order, under a [`JoinOrderNode`], or `None` when the written
