@@ -117,22 +117,8 @@ pub async fn explain(options: &Options) -> BenchResult<()> {
     let names: Vec<&str> = tables.iter().map(String::as_str).collect();
     let plain = tpch::plain_session_over(&options.data, &names).await?;
     for statement in selected(&texts, &options.only)? {
-        let sql = format!(
-            "EXPLAIN ANALYZE {}",
-            tpch_plans::strip_comments(statement.sql)
-        );
-        let canon_plan = session.sql(&sql).await?.collect().await?;
-        let plain_plan = plain.sql(&sql).await?.collect().await?;
-        println!(
-            "== {} canon\n{}",
-            statement.name,
-            tpch_plans::plan_text(&canon_plan)?
-        );
-        println!(
-            "== {} datafusion\n{}",
-            statement.name,
-            tpch_plans::plan_text(&plain_plan)?
-        );
+        let (name, sql) = (statement.name, statement.sql);
+        tpch_plans::print_plans(&session, &plain, "EXPLAIN ANALYZE", name, sql).await?;
     }
     Ok(())
 }

@@ -36,12 +36,25 @@ pub async fn explain(
         "EXPLAIN"
     };
     for query in select(only)? {
-        let sql = format!("{explain} {}", strip_comments(query.sql));
-        let canon_plan = session.sql(&sql).await?.collect().await?;
-        let plain_plan = plain.sql(&sql).await?.collect().await?;
-        println!("== {} canon\n{}", query.name, plan_text(&canon_plan)?);
-        println!("== {} datafusion\n{}", query.name, plan_text(&plain_plan)?);
+        print_plans(&session, &plain, explain, query.name, query.sql).await?;
     }
+    Ok(())
+}
+
+/// Prints `sql`'s plan under `explain` (`EXPLAIN` or `EXPLAIN ANALYZE`) in Canon's
+/// `session` and in the `plain` session, one after the other, headed by `name`.
+pub(crate) async fn print_plans(
+    session: &canon::Session,
+    plain: &SessionContext,
+    explain: &str,
+    name: &str,
+    sql: &str,
+) -> BenchResult<()> {
+    let sql = format!("{explain} {}", strip_comments(sql));
+    let canon_plan = session.sql(&sql).await?.collect().await?;
+    let plain_plan = plain.sql(&sql).await?.collect().await?;
+    println!("== {name} canon\n{}", plan_text(&canon_plan)?);
+    println!("== {name} datafusion\n{}", plan_text(&plain_plan)?);
     Ok(())
 }
 
@@ -150,13 +163,13 @@ fn phase_row(name: &str, m: &[Duration; 6]) -> Vec<String> {
     ]
 }
 
-pub(crate) fn strip_comments(sql: &str) -> String {
+fn strip_comments(sql: &str) -> String {
     sql.lines()
         .filter(|l| !l.trim_start().starts_with("--"))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-pub(crate) fn plan_text(batches: &[RecordBatch]) -> BenchResult<String> {
+fn plan_text(batches: &[RecordBatch]) -> BenchResult<String> {
     Ok(canon::datafusion::arrow::util::pretty::pretty_format_batches(batches)?.to_string())
 }

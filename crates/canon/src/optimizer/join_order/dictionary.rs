@@ -9,7 +9,7 @@
 //! its dictionary's values, and the dictionary page's header counts them: one small read
 //! per chunk, once, and kept for the runtime's life.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -91,8 +91,13 @@ pub(super) async fn distinct_values(
         .get_file_metadata_cache();
     let mut most: u64 = 0;
     let mut chunks = 0;
+    // DataFusion splits a large file into byte ranges across its groups; each file once.
+    let mut files = HashSet::new();
     for file in config.file_groups.iter().flat_map(|group| group.iter()) {
         let meta = &file.object_meta;
+        if !files.insert(&meta.location) {
+            continue;
+        }
         let metadata = DFParquetMetadata::new(store.as_ref(), meta)
             .with_file_metadata_cache(Some(Arc::clone(&cache)))
             .fetch_metadata()

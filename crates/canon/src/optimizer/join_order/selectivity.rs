@@ -64,12 +64,14 @@ impl Estimator<'_, '_> {
                 op: Operator::And, ..
             }) => self.all(expr),
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => self.binary(left, *op, right),
-            Expr::Between(Between { negated: true, .. }) => {
-                let mut inside = expr.clone();
-                if let Expr::Between(between) = &mut inside {
-                    between.negated = false;
-                }
-                1.0 - self.of(&inside)
+            Expr::Between(Between {
+                expr,
+                negated: true,
+                low,
+                high,
+            }) => {
+                let inside = Bounds::between(expr, low, high).map_or(UNKNOWN, |b| self.range(&b));
+                1.0 - inside
             }
             Expr::InList(InList {
                 expr,
@@ -189,11 +191,7 @@ impl<'e> Bounds<'e> {
                 negated: false,
                 low,
                 high,
-            }) => Some(Bounds {
-                column: expr,
-                low: Some(number(literal(low)?)?),
-                high: Some(number(literal(high)?)?),
-            }),
+            }) => Self::between(expr, low, high),
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 let (column, value, op) = match (literal(right), literal(left)) {
                     (Some(value), _) => (left, value, *op),
@@ -217,6 +215,15 @@ impl<'e> Bounds<'e> {
             }
             _ => None,
         }
+    }
+
+    /// The bounds of `column BETWEEN low AND high`, where both ends are numbers.
+    fn between(column: &'e Expr, low: &Expr, high: &Expr) -> Option<Self> {
+        Some(Bounds {
+            column,
+            low: Some(number(literal(low)?)?),
+            high: Some(number(literal(high)?)?),
+        })
     }
 
     /// Keeps only what both these bounds and `other` (on the same column) allow.
@@ -338,6 +345,8 @@ mod tests {
     fn ranges_outside_values_and_unknowns() {
         let decade = estimate(col("d_year").between(lit(2000), lit(2009)));
         assert!((decade - 0.05).abs() < 0.001, "{decade}");
+        let other_years = estimate(col("d_year").not_between(lit(2000), lit(2009)));
+        assert!((other_years - 0.95).abs() < 0.001, "{other_years}");
         // DataFusion's own form of BETWEEN: two bounds on one column make one range.
         let bounds = estimate(
             col("d_year")
