@@ -50,8 +50,9 @@ pub fn physical_rules(memory: MemoryLimit) -> Vec<Arc<dyn PhysicalOptimizerRule 
 }
 
 /// `plan` as the query planner runs it, or `None` when nothing changed: each region of
-/// inner joins in the cheapest order found, then each aggregate that qualifies computed in
-/// part below its join. `planner` plans subplans to read their statistics. With `[profile]
+/// inner joins in the cheapest order found, the scan reduction's key sets that the new
+/// order made redundant dropped, then each aggregate that qualifies computed in part below
+/// its join. `planner` plans subplans to read their statistics. With `[profile]
 /// join_order = "written"` or DataFusion's `datafusion.optimizer.join_reordering` off, the
 /// plan stays as written.
 pub async fn plan_by_cost(
@@ -63,6 +64,8 @@ pub async fn plan_by_cost(
         return Ok(None);
     }
     let ordered = join_order::reorder(plan, planner, session).await?;
+    let dropped = scan_keys::drop_redundant(ordered.as_ref().unwrap_or(plan))?;
+    let ordered = dropped.or(ordered);
     let current = ordered.as_ref().unwrap_or(plan);
     match eager::aggregate_early(current, planner, session).await? {
         Some(eager) => Ok(Some(eager)),
