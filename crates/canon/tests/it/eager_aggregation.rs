@@ -3,6 +3,7 @@
 //! partial aggregate under the join, and every answer is plain DataFusion's.
 
 use canon::datafusion::arrow::array::{Int64Array, StringArray};
+use canon::datafusion::prelude::SessionContext;
 
 use crate::common::{Fixture, arr, batch};
 use crate::join_order::{STAR, TABLES, star};
@@ -21,6 +22,29 @@ fn aggregates_below_a_join(plan: &[String], key: &str) -> bool {
     plan[join..]
         .iter()
         .any(|l| l.contains("AggregateExec") && l.contains(&format!("gby=[{key}@")))
+}
+
+/// For each query, whether some aggregate lies below a join grouped by `key` (`below`),
+/// and that the answer is plain DataFusion's.
+async fn assert_placed(
+    session: &canon::Session,
+    plain: &SessionContext,
+    key: &str,
+    cases: &[(&str, bool)],
+) {
+    for &(sql, below) in cases {
+        let plan = physical_plan(session, sql).await;
+        assert_eq!(
+            aggregates_below_a_join(&plan, key),
+            below,
+            "{sql}\n{plan:#?}"
+        );
+        assert_eq!(
+            canon_rows(session, sql).await,
+            plain_rows(plain, sql).await,
+            "{sql}"
+        );
+    }
 }
 
 /// Every aggregate that decomposes, over the 20,000 sales by the categories of their
@@ -98,19 +122,13 @@ async fn an_aggregate_stays_where_grouping_below_would_not_pay_or_cannot_be_spli
     let a_month = "SELECT d_moy, sum(s_qty) AS qty FROM sales \
         JOIN dates ON s_date = d_date_sk WHERE d_year = 2001 AND d_moy = 3 \
         GROUP BY d_moy ORDER BY d_moy";
-    for (sql, below) in [(by_year, true), (a_month, false)] {
-        let plan = physical_plan(&session, sql).await;
-        assert_eq!(
-            aggregates_below_a_join(&plan, "s_date"),
-            below,
-            "{sql}\n{plan:#?}"
-        );
-        assert_eq!(
-            canon_rows(&session, sql).await,
-            plain_rows(&plain, sql).await,
-            "{sql}"
-        );
-    }
+    assert_placed(
+        &session,
+        &plain,
+        "s_date",
+        &[(by_year, true), (a_month, false)],
+    )
+    .await;
     // The written plan stays with `join_order = "written"`.
     let written = format!("{STAR}\n[profile]\njoin_order = \"written\"\n");
     let runtime = fx.runtime(&written).await;
@@ -197,17 +215,11 @@ async fn grouping_by_the_other_sides_text_pays_for_a_smaller_reduction() {
         JOIN buyer ON p_buyer = b_key GROUP BY b_name ORDER BY b_name";
     let by_region = "SELECT b_region, sum(p_amount) AS amount FROM purchase \
         JOIN buyer ON p_buyer = b_key GROUP BY b_region ORDER BY b_region";
-    for (sql, below) in [(by_name, true), (by_region, false)] {
-        let plan = physical_plan(&session, sql).await;
-        assert_eq!(
-            aggregates_below_a_join(&plan, "p_buyer"),
-            below,
-            "{sql}\n{plan:#?}"
-        );
-        assert_eq!(
-            canon_rows(&session, sql).await,
-            plain_rows(&plain, sql).await,
-            "{sql}"
-        );
-    }
+    assert_placed(
+        &session,
+        &plain,
+        "p_buyer",
+        &[(by_name, true), (by_region, false)],
+    )
+    .await;
 }
