@@ -21,7 +21,7 @@
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, Constraint, JoinConstraint, JoinType, NullEquality, Result};
 use datafusion::logical_expr::{Expr, Filter, Join, LogicalPlan, Projection};
 use datafusion::optimizer::optimizer::ApplyOrder;
@@ -318,10 +318,25 @@ fn reads_column_of(plan: &LogicalPlan, key: &Column, keys: &Projection) -> bool 
 /// `plan` without the key sets the join order made redundant, or `None` when none is:
 /// an input reduced by the keys of a filtered scan and then joined or semi-joined with
 /// that same scan on the key column keeps only rows with those keys anyway, and the join's
-/// dynamic filter prunes its scan as the semi join did. The rule reduces inputs for the written order;
-/// once the order puts the scan right next to the input (TPC-DS q74's year of dates next to
-/// its sales), the semi join only costs a second read of the scan and a hash table.
+/// dynamic filter prunes its scan as the semi join did. The rule reduces inputs for the
+/// written order; once the order puts the scan right next to the input (TPC-DS q74's year
+/// of dates next to its sales), the semi join only costs a second read of the scan and a
+/// hash table.
 pub(super) fn drop_redundant(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+    // Every query is planned through here, and most hold no key set: the rewrite below
+    // rebuilds the whole plan, the walk only reads it.
+    let mut has_key_set = false;
+    plan.apply_with_subqueries(|node| {
+        has_key_set = matches!(node, LogicalPlan::SubqueryAlias(alias)
+            if alias.alias.table() == KEYS_ALIAS);
+        Ok(match has_key_set {
+            true => TreeNodeRecursion::Stop,
+            false => TreeNodeRecursion::Continue,
+        })
+    })?;
+    if !has_key_set {
+        return Ok(None);
+    }
     let rewritten = plan.clone().transform_up_with_subqueries(|node| {
         let LogicalPlan::Join(join) = &node else {
             return Ok(Transformed::no(node));
