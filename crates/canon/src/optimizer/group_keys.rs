@@ -31,10 +31,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
-use super::keys::is_unique;
-
-/// The alias of the key set a reduced aggregate is semi-joined with.
-const KEYS_ALIAS: &str = "__canon_group_keys";
+use super::keys::{GROUP_KEYS_ALIAS, is_unique};
 
 /// Whether a table reads the same rows each time a query scans it (files, not a table
 /// whose scans load its newest version); only such tables give key sets.
@@ -126,7 +123,7 @@ fn reduce(join: &Join, side: Side, rereads_alike: RereadsAlike) -> Result<Option
         other_keys.push(o);
     }
     // The key set is built only once an aggregate to reduce is found: most joins have none.
-    let keys = || key_set(other, &other_keys, rereads_alike, KEYS_ALIAS);
+    let keys = || key_set(other, &other_keys, rereads_alike, GROUP_KEYS_ALIAS);
     let Some(reduced) = reduce_aggregate(grouped, &grouped_keys, &keys, join.null_equality)? else {
         return Ok(None);
     };
@@ -167,7 +164,7 @@ fn reduce_aggregate(
                 let Some(Expr::Column(group)) = aggregate.group_expr.get(index) else {
                     return Ok(None);
                 };
-                let key = Column::new(Some(KEYS_ALIAS), key_name(position));
+                let key = Column::new(Some(GROUP_KEYS_ALIAS), key_name(position));
                 on.push((Expr::Column(group.clone()), Expr::Column(key)));
             }
             let Some(keys) = keys()? else {
@@ -238,7 +235,7 @@ pub(super) fn through_columns(
 /// down since by another rule).
 fn is_reduced(input: &LogicalPlan) -> Result<bool> {
     input.exists(|plan| {
-        Ok(matches!(plan, LogicalPlan::SubqueryAlias(alias) if alias.alias.table() == KEYS_ALIAS))
+        Ok(matches!(plan, LogicalPlan::SubqueryAlias(alias) if alias.alias.table() == GROUP_KEYS_ALIAS))
     })
 }
 

@@ -29,10 +29,7 @@ use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use super::RereadsAlike;
 use super::group_keys::{key_name, key_set, passes_columns, projected_indices, through_columns};
-use super::keys::is_unique;
-
-/// The alias of the key set a reduced input is semi-joined with.
-const KEYS_ALIAS: &str = "__canon_scan_keys";
+use super::keys::{SCAN_KEYS_ALIAS, is_unique};
 
 /// Semi-joins an input deep in one side of an inner join with the keys of the filtered
 /// scan on the other side.
@@ -110,7 +107,7 @@ fn reduce(join: &Join, keys_on_right: bool, rereads_alike: RereadsAlike) -> Resu
             continue;
         }
         // The key set is built only once an input to reduce is found.
-        let keys = || key_set(key_side, &[key_index], rereads_alike, KEYS_ALIAS);
+        let keys = || key_set(key_side, &[key_index], rereads_alike, SCAN_KEYS_ALIAS);
         let Some(reduced) = reduce_input(reduced_side, index, &keys, join.null_equality, false)?
         else {
             continue;
@@ -163,7 +160,7 @@ fn reduce_input(
             return Ok(None);
         };
         let column = Column::from(plan.schema().qualified_field(index));
-        let key = Column::new(Some(KEYS_ALIAS), key_name(0));
+        let key = Column::new(Some(SCAN_KEYS_ALIAS), key_name(0));
         let semi = Join::try_new(
             Arc::new(plan.clone()),
             Arc::new(keys),
@@ -265,7 +262,7 @@ fn key_set_on<'a>(join: &'a Join, column: &Column) -> Option<&'a LogicalPlan> {
         .on
         .iter()
         .any(|(left, _)| matches!(left, Expr::Column(c) if c == column));
-    (alias.alias.table() == KEYS_ALIAS && on_column).then_some(alias.input.as_ref())
+    (alias.alias.table() == SCAN_KEYS_ALIAS && on_column).then_some(alias.input.as_ref())
 }
 
 /// Whether `plan` is semi-joined by this rule with the keys `semi` filters by: on the same
@@ -328,7 +325,7 @@ pub(super) fn drop_redundant(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> 
     let mut has_key_set = false;
     plan.apply_with_subqueries(|node| {
         has_key_set = matches!(node, LogicalPlan::SubqueryAlias(alias)
-            if alias.alias.table() == KEYS_ALIAS);
+            if alias.alias.table() == SCAN_KEYS_ALIAS);
         Ok(match has_key_set {
             true => TreeNodeRecursion::Stop,
             false => TreeNodeRecursion::Continue,
@@ -386,7 +383,7 @@ fn without_one_key_set(join: &Join) -> Result<Option<Join>> {
 
 /// `side` without the key set on its `column` that holds the keys of `other`'s `key`
 /// column (the same rows of the same table), reached through column projections, filters
-/// and the left of semi and anti joins, which only drop rows (TPC-DS q79 with keys
+/// and the kept side of semi and anti joins, which only drop rows (TPC-DS q79 with keys
 /// semi-joins its sales with the dates between the key set and the demographics); `None`
 /// when there is none. Not through inner joins: there the key set spares the join rows.
 fn without_key_set(
@@ -427,6 +424,15 @@ fn without_key_set(
                 return Ok(None);
             };
             with_sides(semi, Arc::new(left), Arc::clone(&semi.right))
+                .map(|semi| Some(LogicalPlan::Join(semi)))
+        }
+        LogicalPlan::Join(semi)
+            if matches!(semi.join_type, JoinType::RightSemi | JoinType::RightAnti) =>
+        {
+            let Some(right) = without_key_set(&semi.right, column, other, key)? else {
+                return Ok(None);
+            };
+            with_sides(semi, Arc::clone(&semi.left), Arc::new(right))
                 .map(|semi| Some(LogicalPlan::Join(semi)))
         }
         _ => Ok(None),

@@ -12,16 +12,16 @@
 //! (TPC-H q21) where DataFusion put it: pushed onto the big side, that would filter more
 //! rows, not fewer.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Column, DFSchema, Dependency, JoinType, Result};
+use datafusion::common::{Column, DFSchema, JoinType, Result};
 use datafusion::logical_expr::{Expr, Join, LogicalPlan, Projection};
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use super::group_keys::passes_columns;
+use super::keys::unique_on;
 use super::scan_keys::is_reduced_like;
 
 /// Moves a left semi join whose right side is unique on the join keys below the inner
@@ -137,22 +137,7 @@ fn on_input(semi: &Join, input: &Arc<LogicalPlan>) -> Result<Arc<LogicalPlan>> {
 /// Whether the semi join's right side has at most one row per value of its join keys:
 /// some unique key of the right input lies within them.
 fn is_key_set(semi: &Join) -> bool {
-    let schema = semi.right.schema();
-    let mut keys = HashSet::new();
-    for (_, right) in &semi.on {
-        let Expr::Column(column) = right else {
-            return false;
-        };
-        match schema.maybe_index_of_column(column) {
-            Some(index) => keys.insert(index),
-            None => return false,
-        };
-    }
-    schema.functional_dependencies().iter().any(|dependence| {
-        dependence.mode == Dependency::Single
-            && !dependence.source_indices.is_empty()
-            && dependence.source_indices.iter().all(|i| keys.contains(i))
-    })
+    unique_on(semi.right.schema(), semi.on.iter().map(|(_, right)| right))
 }
 
 /// Every column of the semi join's left input that its keys and filter read.

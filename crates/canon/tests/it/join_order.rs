@@ -1,7 +1,8 @@
 //! Canon orders each region of inner joins by its estimates: a selective dimension written
 //! last is joined first, `EXPLAIN` shows the order with its estimates, an order that is
-//! already good stays, outer joins stay where they were written, and every answer is
-//! plain DataFusion's.
+//! already good stays, outer joins stay where they were written, a dimension DataFusion
+//! turned into a semi join is ordered with the others, and every answer is plain
+//! DataFusion's.
 
 use canon::datafusion::arrow::array::{Int64Array, StringArray};
 
@@ -359,4 +360,52 @@ async fn a_scalar_subquerys_joins_are_ordered_too() {
     let plain = plain_over(&fx, &TABLES).await;
     let expected = plain_rows(&plain, &sql).await;
     assert_eq!(canon_rows(&session, &sql).await, expected);
+}
+
+#[tokio::test]
+async fn a_dimension_datafusion_made_a_semi_join_is_ordered_with_the_region() {
+    let fx = star();
+    let runtime = fx.runtime(STAR).await;
+    let session = runtime.session();
+    // Nothing above reads the stores' columns and their key is declared, so DataFusion
+    // makes the store a semi join; its condition reads the items too, so it stays over the
+    // join of sales and items. The region takes the store in as one of its relations and
+    // orders it with the others (here joined before the items, whose join then checks the
+    // condition on the store's state).
+    let sql = "SELECT d_date_sk, i_category, s_qty FROM sales \
+        JOIN item ON s_item = i_item_sk \
+        JOIN store ON s_store = st_store_sk AND st_state <> i_category \
+        JOIN dates ON s_date = d_date_sk \
+        WHERE d_year = 2001 AND d_moy = 3 \
+        ORDER BY d_date_sk, i_category, s_qty";
+    let plan = logical_plan(&session, sql).await.join("\n");
+    let found = orders(&session, sql).await;
+    let [line] = found.as_slice() else {
+        panic!("one reordered region expected: {found:?}\n{plan}");
+    };
+    let order = line.split("order=").nth(1).unwrap_or_default();
+    assert_eq!(joined_first(order), vec![["dates", "sales"]], "{line}");
+    assert!(order.contains("store:50"), "{line}");
+    let plain = plain_over(&fx, &TABLES).await;
+    let queries = [
+        sql,
+        // The semi join's own condition reads another relation of the region.
+        "SELECT st_state, count(*) AS n FROM sales \
+         JOIN item ON s_item = i_item_sk \
+         JOIN store ON s_store = st_store_sk \
+         JOIN dates ON s_date = d_date_sk AND d_moy * 4 > st_store_sk \
+         WHERE d_year = 2002 \
+         GROUP BY st_state ORDER BY st_state",
+        // A semi join whose other side is not unique stays a barrier.
+        "SELECT i_category, count(*) AS n FROM sales \
+         JOIN item ON s_item = i_item_sk \
+         JOIN store ON s_store = st_store_sk \
+         WHERE s_date IN (SELECT s_date FROM sales WHERE s_qty = 9 AND s_store = 3) \
+         GROUP BY i_category ORDER BY i_category",
+    ];
+    for sql in queries {
+        let expected = plain_rows(&plain, sql).await;
+        assert!(expected.lines().count() > 3, "{sql}\n{expected}");
+        assert_eq!(canon_rows(&session, sql).await, expected, "{sql}");
+    }
 }

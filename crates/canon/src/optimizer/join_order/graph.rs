@@ -2,14 +2,20 @@
 //! back together in another order.
 //!
 //! A region is a tree of inner joins, seen through the column-only projections DataFusion
-//! puts between them. Whatever else sits below (a scan, a filter, an aggregate, an outer,
-//! semi or anti join) is one of its relations, and a barrier: nothing moves across it.
+//! puts between them. A semi join whose filtering side has at most one row per join key
+//! belongs to it too: it keeps what an inner join with that side keeps, only without the
+//! side's columns, and DataFusion makes one of each inner join with a dimension whose
+//! columns nothing reads (TPC-DS q64's promotion, with keys declared). Whatever else sits
+//! below (a scan, a filter, an aggregate, an outer or anti join, any other semi join) is
+//! one of its relations, and a barrier: nothing moves across it.
 
 use std::sync::Arc;
 
 use datafusion::common::{DFSchemaRef, NullEquality, Result};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Expr, Join, JoinConstraint, JoinType, LogicalPlan, Projection};
+
+use crate::optimizer::keys::{is_key_set, unique_on};
 
 use super::enumerate::{Set, Tree};
 
@@ -59,18 +65,86 @@ pub(in crate::optimizer) fn region_join(plan: &LogicalPlan) -> Option<&Join> {
     }
 }
 
-/// `plan` as a projection of columns only over a region's join, which a new order may
-/// leave out (the region's output keeps every column its root gave).
+/// `plan` as a join of a region, with the inputs the region goes on into (left, right):
+/// both for an inner join; the filtered side for a semi join over the region's joins whose
+/// other side, unique on its join keys, joins the region as a relation.
+pub(super) fn member(plan: &LogicalPlan) -> Option<(&Join, [bool; 2])> {
+    if let Some(join) = region_join(plan) {
+        return Some((join, [true, true]));
+    }
+    let LogicalPlan::Join(join) = plan else {
+        return None;
+    };
+    if join.null_equality != NullEquality::NullEqualsNothing
+        || join.null_aware
+        || join.on.is_empty()
+    {
+        return None;
+    }
+    // Only a semi join over the region's joins: one on a single relation stays part of
+    // it, where the semi-join pushdown put it beside the key sets it makes redundant. Only
+    // a dimension, whose rows its files' statistics estimate: a subquery's aggregate
+    // (TPC-H q17's average per part) is estimated at every group, not at the few a key
+    // set leaves it. A key set copies a filter the region holds already: as a relation of
+    // its own, the estimates would count that filter twice.
+    let filters = |kept: &LogicalPlan, side: &LogicalPlan, keys: Vec<&Expr>| {
+        (member(kept).is_some() || passes_through(kept).is_some())
+            && !is_key_set(side)
+            && is_dimension(side)
+            && unique_on(side.schema(), keys)
+    };
+    let left_keys = || join.on.iter().map(|(l, _)| l).collect();
+    let right_keys = || join.on.iter().map(|(_, r)| r).collect();
+    match join.join_type {
+        JoinType::LeftSemi if filters(&join.left, &join.right, right_keys()) => {
+            Some((join, [true, false]))
+        }
+        JoinType::RightSemi if filters(&join.right, &join.left, left_keys()) => {
+            Some((join, [false, true]))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `plan` reads one table: a scan under filters, projections and aliases.
+fn is_dimension(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::TableScan(_) => true,
+        LogicalPlan::Filter(_) | LogicalPlan::Projection(_) | LogicalPlan::SubqueryAlias(_) => {
+            plan.inputs().into_iter().all(is_dimension)
+        }
+        _ => false,
+    }
+}
+
+/// `plan` as a projection of columns only over a region's join (or over another such
+/// projection: the rules before stack them), which a new order may leave out (the
+/// region's output keeps every column its root gave).
 pub(super) fn passes_through(plan: &LogicalPlan) -> Option<&LogicalPlan> {
     match plan {
         LogicalPlan::Projection(projection)
             if projection.expr.iter().all(|e| matches!(e, Expr::Column(_)))
-                && region_join(&projection.input).is_some() =>
+                && (member(&projection.input).is_some()
+                    || passes_through(&projection.input).is_some()) =>
         {
             Some(&projection.input)
         }
         _ => None,
     }
+}
+
+/// The inputs of `plan` (a region's join or a projection passed through) that the region
+/// goes on into; none for anything else.
+pub(super) fn goes_into(plan: &LogicalPlan) -> Vec<&LogicalPlan> {
+    if let Some((join, [left, right])) = member(plan) {
+        let sides = [(left, join.left.as_ref()), (right, join.right.as_ref())];
+        return sides
+            .into_iter()
+            .filter(|(into, _)| *into)
+            .map(|(_, side)| side)
+            .collect();
+    }
+    passes_through(plan).into_iter().collect()
 }
 
 /// The region whose root is `root`, or `None` when it has fewer than three relations
@@ -137,9 +211,13 @@ fn walk(
     on: &mut Vec<(Expr, Expr)>,
     filters: &mut Vec<Expr>,
 ) -> Tree {
-    if let Some(join) = region_join(plan) {
-        let left = walk(&join.left, relations, on, filters);
-        let right = walk(&join.right, relations, on, filters);
+    if let Some((join, [into_left, into_right])) = member(plan) {
+        let mut side = |input: &LogicalPlan, into: bool| match into {
+            true => walk(input, relations, on, filters),
+            false => leaf(input, relations),
+        };
+        let left = side(&join.left, into_left);
+        let right = side(&join.right, into_right);
         on.extend(join.on.iter().cloned());
         if let Some(filter) = &join.filter {
             filters.extend(split_conjunction(filter).into_iter().cloned());
@@ -149,11 +227,16 @@ fn walk(
     if let Some(input) = passes_through(plan) {
         return walk(input, relations, on, filters);
     }
+    leaf(plan, relations)
+}
+
+fn leaf(plan: &LogicalPlan, relations: &mut Vec<LogicalPlan>) -> Tree {
     relations.push(plan.clone());
     Tree::Leaf(relations.len() - 1)
 }
 
-/// The region's joins in the order `tree` gives, under a projection to the columns the
+/// The region's joins in the order `tree` gives, each an inner join (a semi join's
+/// filtering side joins as a dimension does), under a projection to the columns the
 /// region gave as written.
 pub(super) fn rebuild(region: &Region, tree: &Tree) -> Result<LogicalPlan> {
     let mut placed = vec![false; region.residuals.len()];
@@ -205,4 +288,93 @@ fn build(region: &Region, tree: &Tree, placed: &mut [bool]) -> Result<LogicalPla
         NullEquality::NullEqualsNothing,
         false,
     )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::common::{Constraint, Constraints};
+    use datafusion::logical_expr::LogicalPlanBuilder;
+    use datafusion::logical_expr::logical_plan::builder::table_source_with_constraints;
+
+    use super::*;
+    use crate::optimizer::keys::SCAN_KEYS_ALIAS;
+
+    /// A scan of `name` with columns `k` and `v`, unique on `k` when `keyed`.
+    fn scan(name: &str, keyed: bool) -> Result<LogicalPlan> {
+        let schema = Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Int64, false),
+        ]);
+        let keys = keyed.then(|| Constraint::PrimaryKey(vec![0]));
+        let source = table_source_with_constraints(
+            &schema,
+            Constraints::new_unverified(keys.into_iter().collect()),
+        );
+        LogicalPlanBuilder::scan(name, source, None)?.build()
+    }
+
+    fn join(
+        left: LogicalPlan,
+        right: LogicalPlan,
+        kind: JoinType,
+        on: (&str, &str),
+    ) -> Result<LogicalPlan> {
+        LogicalPlanBuilder::from(left)
+            .join(right, kind, (vec![on.0], vec![on.1]), None)?
+            .build()
+    }
+
+    /// The relations of the region `plan` roots, or none.
+    fn relations(plan: &LogicalPlan) -> usize {
+        take_apart(plan).map_or(0, |region| region.relations.len())
+    }
+
+    #[test]
+    fn a_unique_semi_join_over_the_joins_is_one_more_relation() -> Result<()> {
+        let facts = || {
+            join(
+                scan("a", false)?,
+                scan("b", true)?,
+                JoinType::Inner,
+                ("a.v", "b.k"),
+            )
+        };
+        let over = join(
+            facts()?,
+            scan("c", true)?,
+            JoinType::LeftSemi,
+            ("a.k", "c.k"),
+        )?;
+        assert_eq!(relations(&over), 3);
+        // Not unique on its keys: a barrier, so two relations, too few to reorder.
+        let many = join(
+            facts()?,
+            scan("c", false)?,
+            JoinType::LeftSemi,
+            ("a.k", "c.k"),
+        )?;
+        assert_eq!(relations(&many), 0);
+        // On a single relation it stays part of that relation.
+        let on_one = join(
+            scan("a", false)?,
+            scan("c", true)?,
+            JoinType::LeftSemi,
+            ("a.k", "c.k"),
+        )?;
+        let below = join(on_one, scan("b", true)?, JoinType::Inner, ("a.v", "b.k"))?;
+        assert_eq!(relations(&below), 0);
+        // A key set copies a filter the region holds.
+        let keys = LogicalPlanBuilder::from(scan("c", true)?)
+            .alias(SCAN_KEYS_ALIAS)?
+            .build()?;
+        let key_set = join(
+            facts()?,
+            keys,
+            JoinType::LeftSemi,
+            ("a.k", "__canon_scan_keys.k"),
+        )?;
+        assert_eq!(relations(&key_set), 0);
+        Ok(())
+    }
 }
