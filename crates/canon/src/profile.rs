@@ -101,6 +101,16 @@ fn partitions(declared: usize) -> usize {
     }
 }
 
+/// The estimated size under which a hash join builds one table for all partitions instead
+/// of repartitioning both sides (DataFusion's default is 1 MiB; a profile's settings may
+/// set `datafusion.optimizer.hash_join_single_partition_threshold` again).
+///
+/// The join order puts the selective joins first, so the build sides above them are small,
+/// but DataFusion estimates a join's output bytes from its inputs' and overrates them: with
+/// 1 MiB, TPC-DS q72's build of a few thousand sales rows was taken for more and the join
+/// repartitioned all 11.7 M inventory rows to meet it (BENCHMARKS.md, "One build table").
+const COLLECT_LEFT_BYTES: usize = 8 * 1024 * 1024;
+
 fn session_config(
     spec: &ProfileSpec,
     policy: &SqlPolicy,
@@ -115,6 +125,7 @@ fn session_config(
     let options = config.options_mut();
     options.set("datafusion.sql_parser.dialect", &policy.dialect)?;
     options.sql_parser.enable_ident_normalization = policy.identifiers == IdentifierCase::Lower;
+    options.optimizer.hash_join_single_partition_threshold = COLLECT_LEFT_BYTES;
     for (k, v) in spec.parquet.iter().chain(&spec.settings) {
         options.set(k, v)?;
     }
