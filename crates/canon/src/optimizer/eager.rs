@@ -203,12 +203,7 @@ async fn push_down(
         other
             .schema()
             .qualified_field_from_column(c)
-            .is_ok_and(|(_, f)| {
-                matches!(
-                    f.data_type(),
-                    DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
-                )
-            })
+            .is_ok_and(|(_, f)| f.data_type().is_string())
     });
     let required = match by_text {
         true => TEXT_REQUIRED_REDUCTION,

@@ -13,7 +13,7 @@ pub(super) const GROUP_KEYS_ALIAS: &str = "__canon_group_keys";
 
 /// Whether `plan` is a key set one of Canon's reductions added: a copy of a filter the
 /// query applies elsewhere too, so it filters nothing the query does not.
-pub(super) fn is_key_set(plan: &LogicalPlan) -> bool {
+pub(super) fn is_added_key_set(plan: &LogicalPlan) -> bool {
     matches!(plan, LogicalPlan::SubqueryAlias(alias)
         if [SCAN_KEYS_ALIAS, GROUP_KEYS_ALIAS].contains(&alias.alias.table()))
 }

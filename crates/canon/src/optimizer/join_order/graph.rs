@@ -15,7 +15,7 @@ use datafusion::common::{DFSchemaRef, NullEquality, Result};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Expr, Join, JoinConstraint, JoinType, LogicalPlan, Projection};
 
-use crate::optimizer::keys::{is_key_set, unique_on};
+use crate::optimizer::keys::{is_added_key_set, unique_on};
 
 use super::enumerate::{Set, Tree};
 
@@ -87,23 +87,17 @@ pub(super) fn member(plan: &LogicalPlan) -> Option<(&Join, [bool; 2])> {
     // (TPC-H q17's average per part) is estimated at every group, not at the few a key
     // set leaves it. A key set copies a filter the region holds already: as a relation of
     // its own, the estimates would count that filter twice.
-    let filters = |kept: &LogicalPlan, side: &LogicalPlan, keys: Vec<&Expr>| {
-        (member(kept).is_some() || passes_through(kept).is_some())
-            && !is_key_set(side)
-            && is_dimension(side)
-            && unique_on(side.schema(), keys)
+    let (kept, side, into) = match join.join_type {
+        JoinType::LeftSemi => (&join.left, &join.right, [true, false]),
+        JoinType::RightSemi => (&join.right, &join.left, [false, true]),
+        _ => return None,
     };
-    let left_keys = || join.on.iter().map(|(l, _)| l).collect();
-    let right_keys = || join.on.iter().map(|(_, r)| r).collect();
-    match join.join_type {
-        JoinType::LeftSemi if filters(&join.left, &join.right, right_keys()) => {
-            Some((join, [true, false]))
-        }
-        JoinType::RightSemi if filters(&join.right, &join.left, left_keys()) => {
-            Some((join, [false, true]))
-        }
-        _ => None,
-    }
+    let keys = join.on.iter().map(|(l, r)| if into[0] { r } else { l });
+    (in_region(kept)
+        && !is_added_key_set(side)
+        && is_dimension(side)
+        && unique_on(side.schema(), keys))
+    .then_some((join, into))
 }
 
 /// Whether `plan` reads one table: a scan under filters, projections and aliases.
@@ -124,13 +118,18 @@ pub(super) fn passes_through(plan: &LogicalPlan) -> Option<&LogicalPlan> {
     match plan {
         LogicalPlan::Projection(projection)
             if projection.expr.iter().all(|e| matches!(e, Expr::Column(_)))
-                && (member(&projection.input).is_some()
-                    || passes_through(&projection.input).is_some()) =>
+                && in_region(&projection.input) =>
         {
             Some(&projection.input)
         }
         _ => None,
     }
+}
+
+/// Whether `plan` belongs to a region whose root is above it: one of its joins, or a
+/// projection passed through.
+pub(super) fn in_region(plan: &LogicalPlan) -> bool {
+    member(plan).is_some() || passes_through(plan).is_some()
 }
 
 /// The inputs of `plan` (a region's join or a projection passed through) that the region

@@ -97,7 +97,7 @@ fn visit<'a>(
         for input in inputs {
             let part = inherits
                 && into.iter().any(|side| std::ptr::eq(*side, input))
-                && (graph::member(input).is_some() || graph::passes_through(input).is_some());
+                && graph::in_region(input);
             match visit(input, part, planner, session).await? {
                 Some(new) => {
                     changed = true;
