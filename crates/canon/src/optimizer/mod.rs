@@ -6,6 +6,7 @@
 //! Each rule keeps every answer DataFusion would give (the tests run the same queries with
 //! and without it) and is kept only for the figure it earned in BENCHMARKS.md.
 
+mod constant_keys;
 mod eager;
 mod group_keys;
 mod join_order;
@@ -26,6 +27,7 @@ use datafusion::optimizer::OptimizerRule;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_planner::DefaultPhysicalPlanner;
 
+pub use constant_keys::ConstantGroupKeys;
 pub use group_keys::{GroupKeyReduction, RereadsAlike};
 pub use join_order::{DictionaryCounts, JoinOrderNode, JoinOrderPlanner};
 pub use scan_keys::ScanReduction;
@@ -40,6 +42,7 @@ pub fn rules(rereads_alike: RereadsAlike) -> Vec<Arc<dyn OptimizerRule + Send + 
         Arc::new(SemiJoinPushdown),
         Arc::new(GroupKeyReduction::new(rereads_alike)),
         Arc::new(ScanReduction::new(rereads_alike)),
+        Arc::new(ConstantGroupKeys),
     ]
 }
 

@@ -314,7 +314,9 @@ async fn text_equalities_keep_one_of_the_values_the_files_dictionaries_hold() {
     let runtime = fx.runtime(STAR).await;
     let session = runtime.session();
     // The dates, unfiltered, are written first; a category and a state filter the others.
-    let sql = "SELECT d_year, i_category, st_state, sum(s_qty) AS qty FROM sales \
+    // (The aggregate reads a column of each, so both stay joined, not semi-joined.)
+    let sql = "SELECT d_year, i_category, st_state, sum(s_qty) AS qty, \
+        min(i_item_sk) AS first_item, min(st_store_sk) AS first_store FROM sales \
         JOIN dates ON s_date = d_date_sk \
         JOIN item ON s_item = i_item_sk \
         JOIN store ON s_store = st_store_sk \
