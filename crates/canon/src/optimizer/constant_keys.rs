@@ -163,6 +163,49 @@ fn constants(plan: &LogicalPlan) -> HashMap<Column, ScalarValue> {
             }
             JoinType::Full => HashMap::new(),
         },
+        LogicalPlan::Union(union) => {
+            // A column is fixed when every input fixes it at the same value.
+            let mut inputs = union.inputs.iter().map(|input| {
+                let held = constants(input);
+                let columns = input.schema().columns();
+                (held, columns)
+            });
+            let Some((first, first_columns)) = inputs.next() else {
+                return HashMap::new();
+            };
+            let rest: Vec<_> = inputs.collect();
+            union
+                .schema
+                .columns()
+                .into_iter()
+                .enumerate()
+                .filter_map(|(index, column)| {
+                    let value = first.get(first_columns.get(index)?)?;
+                    rest.iter()
+                        .all(|(held, columns)| {
+                            columns.get(index).and_then(|c| held.get(c)) == Some(value)
+                        })
+                        .then(|| (column, value.clone()))
+                })
+                .collect()
+        }
+        LogicalPlan::Aggregate(aggregate)
+            if !aggregate
+                .group_expr
+                .iter()
+                .any(|e| matches!(e, Expr::GroupingSet(_))) =>
+        {
+            let input = constants(&aggregate.input);
+            aggregate
+                .group_expr
+                .iter()
+                .zip(aggregate.schema.columns())
+                .filter_map(|(key, column)| match key {
+                    Expr::Column(source) => input.get(source).map(|v| (column, v.clone())),
+                    _ => None,
+                })
+                .collect()
+        }
         LogicalPlan::Sort(sort) => constants(&sort.input),
         LogicalPlan::Limit(limit) => constants(&limit.input),
         LogicalPlan::Repartition(repartition) => constants(&repartition.input),

@@ -24,6 +24,15 @@ const TWO_DERIVED_YEARS: &str = "SELECT a.y, a.s_item, a.qty, b.qty AS other \
       ON a.y = b.y AND a.s_item = b.s_item AND b.qty > 40 \
     WHERE 2002 = a.y ORDER BY a.s_item";
 
+/// Sales of one year from two unions' branches, made distinct, then summed (q75's shape).
+const A_YEAR_FROM_A_UNION: &str = "SELECT y, s_item, sum(q) AS qty, count(*) AS n FROM \
+    (SELECT d_year AS y, s_item, s_qty AS q FROM sales JOIN dates ON s_date = d_date_sk \
+     WHERE d_year = 2001 AND s_store < 20 \
+     UNION \
+     SELECT d_year, s_item, s_qty + 1 FROM sales JOIN dates ON s_date = d_date_sk \
+     WHERE d_year = 2001 AND s_store > 30) u \
+    GROUP BY y, s_item ORDER BY s_item";
+
 /// The plain session's physical plan for `sql`.
 async fn plain_physical_plan(plain: &SessionContext, sql: &str) -> String {
     let batches = plain
@@ -50,7 +59,7 @@ async fn a_key_a_filter_fixes_is_projected_not_grouped() {
     let fx = star();
     let session = fx.runtime(STAR).await.session();
     let plain = plain_over(&fx, &TABLES).await;
-    for sql in [A_YEAR_BY_ITEM, TWO_DERIVED_YEARS] {
+    for sql in [A_YEAR_BY_ITEM, TWO_DERIVED_YEARS, A_YEAR_FROM_A_UNION] {
         // DataFusion takes the fixed year for a sorted key and aggregates partially sorted.
         let before = plain_physical_plan(&plain, sql).await;
         assert!(before.contains("ordering_mode=PartiallySorted"), "{before}");
@@ -86,6 +95,17 @@ async fn keys_that_vary_or_are_all_fixed_stay_grouped() {
              ON s_date = d_date_sk WHERE d_year >= 2002 GROUP BY d_year, s_item \
              ORDER BY d_year, s_item",
             "gby=[d_year@",
+        ),
+        // Two unions' branches fix the year at different values.
+        (
+            "SELECT y, s_item, sum(q) AS qty FROM \
+             (SELECT d_year AS y, s_item, s_qty AS q FROM sales JOIN dates \
+              ON s_date = d_date_sk WHERE d_year = 2001 \
+              UNION ALL \
+              SELECT d_year, s_item, s_qty FROM sales JOIN dates \
+              ON s_date = d_date_sk WHERE d_year = 2002) u \
+             GROUP BY y, s_item ORDER BY y, s_item",
+            "gby=[y@",
         ),
         // A rollup's keys stay as they are.
         (
