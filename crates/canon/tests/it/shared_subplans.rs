@@ -1,5 +1,6 @@
-//! An aggregate a query computes more than once is computed once and read by each place
-//! that needs it; the answers stay those of plain DataFusion, which computes it each time.
+//! An aggregate a query computes more than once, or a window over one, is computed once
+//! and read by each place that needs it; the answers stay those of plain DataFusion,
+//! which computes it each time.
 
 use crate::common::rows;
 use crate::optimizer::{SHOP, canon_rows, physical_plan, plain, plain_rows, shop};
@@ -82,6 +83,54 @@ async fn a_repeated_aggregate_is_computed_once() {
         assert_eq!(ours, plain_rows(&ctx, sql).await, "{sql}");
         let plan = physical_plan(&session, sql).await;
         assert_eq!(readers(&plan), shared, "{sql}\n{plan}");
+    }
+}
+
+/// q47's shape: a ranking over an aggregate, joined with itself, is computed once with its
+/// aggregate; when the aggregate is also read without the ranking, the aggregate alone is
+/// shared and the ranking computed for each reader.
+#[tokio::test]
+async fn a_repeated_window_over_an_aggregate_is_computed_once() {
+    let fx = shop();
+    let runtime = fx.runtime(SHOP).await;
+    let session = runtime.session();
+    let ctx = plain(&fx).await;
+    let ranked = "WITH t AS (SELECT o_custkey, sum(o_total) AS total, \
+                         rank() OVER (ORDER BY sum(o_total) DESC, o_custkey) AS rk \
+                         FROM orders GROUP BY o_custkey)";
+    for (sql, shared, window) in [
+        (
+            format!(
+                "{ranked} SELECT a.o_custkey, a.total, b.total AS next FROM t a \
+                 JOIN t b ON a.rk + 1 = b.rk ORDER BY a.o_custkey"
+            ),
+            vec![2],
+            true,
+        ),
+        (
+            format!(
+                "{ranked} SELECT a.o_custkey, a.rk, b.rk AS next FROM t a \
+                 JOIN t b ON a.rk + 1 = b.rk \
+                 JOIN (SELECT o_custkey, sum(o_total) AS total FROM orders \
+                       GROUP BY o_custkey) c ON c.o_custkey = a.o_custkey AND c.total > 0 \
+                 ORDER BY a.o_custkey"
+            ),
+            vec![3],
+            false,
+        ),
+    ] {
+        let ours = canon_rows(&session, &sql).await;
+        assert_eq!(ours, plain_rows(&ctx, &sql).await, "{sql}");
+        assert!(ours.lines().count() > 4, "no rows: {ours}");
+        let plan = physical_plan(&session, &sql).await;
+        assert_eq!(readers(&plan), shared, "{sql}\n{plan}");
+        // EXPLAIN prints the shared subplan under each reader: its first line tells what
+        // is computed once.
+        let lines: Vec<&str> = plan.lines().collect();
+        let window_shared = lines
+            .windows(2)
+            .any(|pair| pair[0].contains("CanonSharedExec") && pair[1].contains("WindowAggExec"));
+        assert_eq!(window_shared, window, "{sql}\n{plan}");
     }
 }
 

@@ -10,8 +10,10 @@
 //! reader to run computes the rows (in a task of their own, so no reader waits on
 //! another's polling) and every reader replays them.
 //!
-//! Only aggregates are shared: their results are usually small next to their input, and
-//! what they cost is the input. A subtree with a volatile expression or an outer
+//! Only aggregates, and window functions over them, are shared: their results are usually
+//! small next to their input, and what they cost is the input. (TPC-DS q47 ranks a
+//! monthly aggregate and joins it with itself twice; the ranking, a sort of every group,
+//! is computed once too.) A subtree with a volatile expression or an outer
 //! reference is not shared (each evaluation may differ), nor is anything in a plan with
 //! a recursive query (its work table changes between iterations).
 //!
@@ -91,8 +93,9 @@ impl QueryPlanner for SharingPlanner {
     }
 }
 
-/// Wraps every maximal aggregate that occurs more than once in `plan` (scalar subqueries
-/// included) in a [`SharedNode`], one [`SharedResult`] per distinct aggregate.
+/// Wraps every maximal aggregate, or window over one, that occurs more than once in `plan`
+/// (scalar subqueries included) in a [`SharedNode`], one [`SharedResult`] per distinct
+/// subplan.
 pub fn share_repeated(plan: LogicalPlan) -> Result<LogicalPlan> {
     let mut counts: HashMap<LogicalPlan, usize> = HashMap::new();
     let mut recursive = false;
@@ -102,6 +105,21 @@ pub fn share_repeated(plan: LogicalPlan) -> Result<LogicalPlan> {
         return Ok(plan);
     }
     counts.retain(|aggregate, _| is_deterministic(aggregate));
+    // A window read fewer times than an aggregate in it would compute that aggregate
+    // again beside the shared window: share the aggregate alone then.
+    let computed_again: Vec<LogicalPlan> = counts
+        .iter()
+        .filter(|(node, n)| {
+            matches!(node, LogicalPlan::Window(_))
+                && node
+                    .exists(|inner| Ok(counts.get(inner).is_some_and(|m| m > n)))
+                    .unwrap_or(true)
+        })
+        .map(|(node, _)| node.clone())
+        .collect();
+    for window in &computed_again {
+        counts.remove(window);
+    }
     let mut results: HashMap<LogicalPlan, Arc<SharedResult>> = HashMap::new();
     let mut next = 0;
     plan.transform_down_with_subqueries(|node| {
@@ -122,8 +140,8 @@ pub fn share_repeated(plan: LogicalPlan) -> Result<LogicalPlan> {
     .map(|t| t.data)
 }
 
-/// Counts the aggregates of `plan` and its subqueries. Sets `recursive` on a recursive
-/// query.
+/// Counts the aggregates of `plan` and its subqueries, and the windows over them. Sets
+/// `recursive` on a recursive query.
 fn count(
     plan: &LogicalPlan,
     counts: &mut HashMap<LogicalPlan, usize>,
@@ -136,6 +154,9 @@ fn count(
         }
         LogicalPlan::Extension(e) if e.node.as_any().is::<SharedNode>() => return Ok(()),
         LogicalPlan::Aggregate(_) => *counts.entry(plan.clone()).or_default() += 1,
+        LogicalPlan::Window(_) if over_aggregate(plan) => {
+            *counts.entry(plan.clone()).or_default() += 1
+        }
         _ => {}
     }
     for input in plan.inputs() {
@@ -146,6 +167,14 @@ fn count(
         Ok(TreeNodeRecursion::Jump)
     })?;
     Ok(())
+}
+
+/// Whether `window` computes over an aggregate's rows, which are few next to what the
+/// aggregate reads.
+fn over_aggregate(window: &LogicalPlan) -> bool {
+    window
+        .exists(|node| Ok(matches!(node, LogicalPlan::Aggregate(_))))
+        .unwrap_or(false)
 }
 
 /// Whether every evaluation of `plan` gives the same rows: no volatile expression and no
