@@ -1,6 +1,7 @@
 //! Canon orders each region of inner joins by its estimates: a selective dimension written
 //! last is joined first, `EXPLAIN` shows the order with its estimates, an order that is
-//! already good stays, outer joins stay where they were written, a dimension DataFusion
+//! already good stays, outer joins stay where they were written (a left join whose other
+//! side no condition of the region reads is joined after it), a dimension DataFusion
 //! turned into a semi join is ordered with the others, and every answer is plain
 //! DataFusion's.
 
@@ -306,6 +307,56 @@ async fn outer_joins_are_barriers_and_every_answer_is_datafusions() {
     let left = orders(&session, queries[1]).await;
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(!left[0].contains("item"), "{left:?}");
+}
+
+#[tokio::test]
+async fn a_left_join_the_region_does_not_read_is_joined_after_it() {
+    let fx = star();
+    let runtime = fx.runtime(STAR).await;
+    let session = runtime.session();
+    let plain = plain_over(&fx, &TABLES).await;
+    // TPC-DS q80's shape: each sale meets its (rare) match before the month's dates keep
+    // one sale in sixty; then q78's, which keeps the sales without one.
+    let lifted = [
+        "SELECT st_state, count(*) AS n, sum(s_qty) AS qty, count(i_item_sk) AS matched, \
+         max(d_date_sk) AS last_day FROM sales \
+         LEFT JOIN item ON s_item = i_item_sk AND i_category = 'c3' \
+         JOIN dates ON s_date = d_date_sk \
+         JOIN store ON s_store = st_store_sk \
+         WHERE d_year = 2001 AND d_moy = 3 \
+         GROUP BY st_state ORDER BY st_state",
+        "SELECT d_moy, count(*) AS n FROM sales \
+         LEFT JOIN item ON s_item = i_item_sk AND i_category = 'c3' \
+         JOIN dates ON s_date = d_date_sk \
+         WHERE i_item_sk IS NULL AND d_year = 2002 \
+         GROUP BY d_moy ORDER BY d_moy",
+    ];
+    // A condition reads the left join's other side: the join stays a relation.
+    let kept = "SELECT st_state, count(*) AS n FROM sales \
+         LEFT JOIN item ON s_item = i_item_sk AND i_category = 'c3' \
+         JOIN dates ON s_date = d_date_sk \
+         JOIN store ON s_store = st_store_sk AND (i_category IS NULL OR st_state <> 's1') \
+         WHERE d_year = 2001 AND d_moy = 3 \
+         GROUP BY st_state ORDER BY st_state";
+    for sql in lifted {
+        let found = orders(&session, sql).await;
+        let [line] = found.as_slice() else {
+            panic!(
+                "one reordered region expected: {found:?}\n{:#?}",
+                logical_plan(&session, sql).await
+            );
+        };
+        assert!(line.contains("then_left_joins=1"), "{line}");
+        assert!(!line.contains("item"), "{line}");
+    }
+    for line in orders(&session, kept).await {
+        assert!(!line.contains("then_left_joins"), "{line}");
+    }
+    for sql in lifted.into_iter().chain([kept]) {
+        let expected = plain_rows(&plain, sql).await;
+        assert!(expected.lines().count() > 5, "{expected}");
+        assert_eq!(canon_rows(&session, sql).await, expected, "{sql}");
+    }
 }
 
 #[tokio::test]

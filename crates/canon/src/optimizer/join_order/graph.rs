@@ -7,13 +7,17 @@
 //! side's columns, and DataFusion makes one of each inner join with a dimension whose
 //! columns nothing reads (TPC-DS q64's promotion, with keys declared). Whatever else sits
 //! below (a scan, a filter, an aggregate, an outer or anti join, any other semi join) is
-//! one of its relations, and a barrier: nothing moves across it.
+//! one of its relations, and a barrier: nothing moves across it. The one exception is a
+//! left join whose other side no condition of the region reads: its preserved side is the
+//! relation, and the join is made again over the region's joins ([`Lifted`]).
 
 use std::sync::Arc;
 
 use datafusion::common::{DFSchemaRef, NullEquality, Result};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
-use datafusion::logical_expr::{Expr, Join, JoinConstraint, JoinType, LogicalPlan, Projection};
+use datafusion::logical_expr::{
+    Expr, Filter, Join, JoinConstraint, JoinType, LogicalPlan, Projection,
+};
 
 use crate::optimizer::keys::{is_added_key_set, unique_on};
 
@@ -32,6 +36,24 @@ pub(super) struct Region {
     pub written: Tree,
     /// What the region's root gives, which a new order keeps.
     pub output: DFSchemaRef,
+    /// The left joins whose preserved side is one of the relations, joined again over the
+    /// region's joins in the new order.
+    pub lifted: Vec<Lifted>,
+}
+
+/// A left join lifted out of a region: its preserved side is relation `relation`, and the
+/// join, with the conditions over it, is applied over the region's joins instead. That
+/// keeps every row, since no condition of the region reads the other side's columns:
+/// `(A ⟕ B) ⋈ C = (A ⋈ C) ⟕ B`. TPC-DS q80 joins each sale with its return before the
+/// month's dates keep one sale in forty-five.
+#[derive(Debug)]
+pub(super) struct Lifted {
+    /// The relation that is the join's preserved side.
+    pub relation: usize,
+    /// The left join as written.
+    pub join: Join,
+    /// The conditions that were over the join (`sr_ticket_number IS NULL`, TPC-DS q78).
+    pub filters: Vec<Expr>,
 }
 
 /// An equality condition between relations `left` and `right`.
@@ -147,14 +169,40 @@ pub(super) fn goes_into(plan: &LogicalPlan) -> Vec<&LogicalPlan> {
 }
 
 /// The region whose root is `root`, or `None` when it has fewer than three relations
-/// (DataFusion already picks the build side of one join) or a condition that is not
-/// between relations.
-pub(super) fn take_apart(root: &LogicalPlan) -> Option<Region> {
+/// (DataFusion already picks the build side of one join; two when a left join is lifted)
+/// or a condition that is not between relations. With `lift_outer`, each relation that is
+/// a left join (under conditions and column projections) whose other side no condition
+/// of the region reads is its preserved side, and the join is [`Lifted`].
+pub(super) fn take_apart(root: &LogicalPlan, lift_outer: bool) -> Option<Region> {
     let mut relations = Vec::new();
     let mut on = Vec::new();
     let mut filters = Vec::new();
     let written = walk(root, &mut relations, &mut on, &mut filters);
-    if relations.len() < 3 || relations.len() > 64 {
+    let mut lifted = Vec::new();
+    if lift_outer {
+        let read: Vec<_> = on
+            .iter()
+            .flat_map(|(l, r)| [l, r])
+            .chain(&filters)
+            .flat_map(|e| e.column_refs())
+            .collect();
+        for (index, relation) in relations.iter_mut().enumerate() {
+            let Some((join, over)) = left_join(relation)
+                .filter(|(join, _)| !read.iter().any(|c| join.right.schema().has_column(c)))
+                .map(|(join, over)| (join.clone(), over))
+            else {
+                continue;
+            };
+            *relation = join.left.as_ref().clone();
+            lifted.push(Lifted {
+                relation: index,
+                join,
+                filters: over,
+            });
+        }
+    }
+    let fewest = if lifted.is_empty() { 3 } else { 2 };
+    if relations.len() < fewest || relations.len() > 64 {
         return None;
     }
     let owner = |expr: &Expr| -> Option<Set> {
@@ -201,7 +249,32 @@ pub(super) fn take_apart(root: &LogicalPlan) -> Option<Region> {
         residuals,
         written,
         output: Arc::clone(root.schema()),
+        lifted,
     })
+}
+
+/// The left join `plan` is, under filters and column projections, with the filters'
+/// conditions.
+fn left_join(plan: &LogicalPlan) -> Option<(&Join, Vec<Expr>)> {
+    let mut over = Vec::new();
+    let mut current = plan;
+    loop {
+        match current {
+            LogicalPlan::Projection(projection)
+                if projection.expr.iter().all(|e| matches!(e, Expr::Column(_))) =>
+            {
+                current = &projection.input;
+            }
+            LogicalPlan::Filter(filter) if !filter.predicate.is_volatile() => {
+                over.extend(split_conjunction(&filter.predicate).into_iter().cloned());
+                current = &filter.input;
+            }
+            LogicalPlan::Join(join) if join.join_type == JoinType::Left => {
+                return Some((join, over));
+            }
+            _ => return None,
+        }
+    }
 }
 
 fn walk(
@@ -235,11 +308,27 @@ fn leaf(plan: &LogicalPlan, relations: &mut Vec<LogicalPlan>) -> Tree {
 }
 
 /// The region's joins in the order `tree` gives, each an inner join (a semi join's
-/// filtering side joins as a dimension does), under a projection to the columns the
-/// region gave as written.
+/// filtering side joins as a dimension does), then the lifted left joins, under a
+/// projection to the columns the region gave as written.
 pub(super) fn rebuild(region: &Region, tree: &Tree) -> Result<LogicalPlan> {
     let mut placed = vec![false; region.residuals.len()];
-    let joined = build(region, tree, &mut placed)?;
+    let mut joined = build(region, tree, &mut placed)?;
+    for lifted in &region.lifted {
+        let join = &lifted.join;
+        joined = LogicalPlan::Join(Join::try_new(
+            Arc::new(joined),
+            Arc::clone(&join.right),
+            join.on.clone(),
+            join.filter.clone(),
+            JoinType::Left,
+            join.join_constraint,
+            join.null_equality,
+            join.null_aware,
+        )?);
+        if let Some(predicate) = conjunction(lifted.filters.iter().cloned()) {
+            joined = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(joined))?);
+        }
+    }
     let columns = region.output.columns().into_iter().map(Expr::Column);
     Ok(LogicalPlan::Projection(Projection::try_new(
         columns.collect(),
@@ -326,7 +415,7 @@ mod tests {
 
     /// The relations of the region `plan` roots, or none.
     fn relations(plan: &LogicalPlan) -> usize {
-        take_apart(plan).map_or(0, |region| region.relations.len())
+        take_apart(plan, true).map_or(0, |region| region.relations.len())
     }
 
     #[test]

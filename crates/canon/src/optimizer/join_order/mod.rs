@@ -45,7 +45,7 @@ use futures::future::BoxFuture;
 
 use crate::profile::JoinOrderKind;
 
-use enumerate::{Costed, Tree};
+use enumerate::{Costed, Estimates, Tree};
 use estimate::Estimated;
 use graph::Region;
 pub(super) use graph::region_join;
@@ -116,12 +116,21 @@ fn visit<'a>(
             rewritten = Some(with_subqueries);
         }
         let current = rewritten.as_ref().unwrap_or(plan);
-        if is_join
-            && !inside
-            && let Some(region) = graph::take_apart(current)
-            && let Some(ordered) = order(region, planner, session).await?
-        {
-            return Ok(Some(ordered));
+        if is_join && !inside {
+            // First with the left joins lifted over the region; when that does not pay,
+            // with them as the relations they were.
+            for lift_outer in [true, false] {
+                let Some(region) = graph::take_apart(current, lift_outer) else {
+                    continue;
+                };
+                let lifted = !region.lifted.is_empty();
+                if let Some(ordered) = order(region, planner, session).await? {
+                    return Ok(Some(ordered));
+                }
+                if !lifted {
+                    break;
+                }
+            }
         }
         Ok(rewritten)
     })
@@ -186,7 +195,14 @@ async fn order(
         return Ok(None);
     };
     let written = enumerate::cost_of(&region.written, &estimated);
-    if best.cost >= written.cost * REQUIRED_SAVING {
+    // A lifted left join meets the region's rows instead of its preserved side's.
+    let lifted_rows: f64 = region
+        .lifted
+        .iter()
+        .map(|l| estimated.rows(l.relation))
+        .sum();
+    let lifted_probes = region.lifted.len() as f64 * best.rows;
+    if best.cost + lifted_probes >= (written.cost + lifted_rows) * REQUIRED_SAVING {
         return Ok(None);
     }
     let Ok(rebuilt) = graph::rebuild(&region, &best.tree) else {
@@ -200,7 +216,7 @@ async fn order(
     let pruned = OptimizeProjections::new().rewrite(semi, &context)?.data;
     let node = JoinOrderNode {
         input: pruned,
-        description: describe(&best, &written, &estimated),
+        description: describe(&best, &written, &estimated, region.lifted.len()),
     };
     Ok(Some(LogicalPlan::Extension(Extension {
         node: Arc::new(node),
@@ -208,14 +224,18 @@ async fn order(
 }
 
 /// The chosen order with each join's estimated rows, and both orders' costs.
-fn describe(best: &Costed, written: &Costed, estimated: &Estimated) -> String {
-    format!(
+fn describe(best: &Costed, written: &Costed, estimated: &Estimated, lifted: usize) -> String {
+    let mut text = format!(
         "order={} rows≈{} cost≈{} written_cost≈{}",
         tree_text(&best.tree, estimated),
         count(best.rows),
         count(best.cost),
         count(written.cost)
-    )
+    );
+    if lifted > 0 {
+        let _ = write!(text, " then_left_joins={lifted}");
+    }
+    text
 }
 
 fn tree_text(tree: &Tree, estimated: &Estimated) -> String {
@@ -236,7 +256,6 @@ fn write_tree(out: &mut String, tree: &Tree, estimated: &Estimated) -> f64 {
             let left_rows = write_tree(out, l, estimated);
             out.push_str(" ⋈ ");
             let right_rows = write_tree(out, r, estimated);
-            use enumerate::Estimates;
             let rows = estimated.joined(l.set(), left_rows, r.set(), right_rows);
             let _ = write!(out, "):{}", count(rows));
             rows
