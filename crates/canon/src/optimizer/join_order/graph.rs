@@ -108,14 +108,16 @@ pub(super) fn member(plan: &LogicalPlan) -> Option<(&Join, [bool; 2])> {
     // a dimension, whose rows its files' statistics estimate: a subquery's aggregate
     // (TPC-H q17's average per part) is estimated at every group, not at the few a key
     // set leaves it. A key set copies a filter the region holds already: as a relation of
-    // its own, the estimates would count that filter twice.
+    // its own, the estimates would count that filter twice. A semi join on a left join
+    // joins the region too, for the left join to be lifted over it (TPC-DS q80 with keys
+    // declared: its dates, items and promotions are semi joins over each sale's return).
     let (kept, side, into) = match join.join_type {
         JoinType::LeftSemi => (&join.left, &join.right, [true, false]),
         JoinType::RightSemi => (&join.right, &join.left, [false, true]),
         _ => return None,
     };
     let keys = join.on.iter().map(|(l, r)| if into[0] { r } else { l });
-    (in_region(kept)
+    ((in_region(kept) || left_join(kept).is_some())
         && !is_added_key_set(side)
         && is_dimension(side)
         && unique_on(side.schema(), keys))
