@@ -2,9 +2,6 @@
 //! aggregate's keys and comes back as its value, so the aggregate no longer runs in
 //! DataFusion's partially sorted mode; every answer is plain DataFusion's.
 
-use canon::datafusion::arrow::util::pretty::pretty_format_batches;
-use canon::datafusion::prelude::SessionContext;
-
 use crate::join_order::{STAR, TABLES, star};
 use crate::optimizer::{canon_rows, physical_plan, plain_over, plain_rows};
 
@@ -33,20 +30,6 @@ const A_YEAR_FROM_A_UNION: &str = "SELECT y, s_item, sum(q) AS qty, count(*) AS 
      WHERE d_year = 2001 AND s_store > 30) u \
     GROUP BY y, s_item ORDER BY s_item";
 
-/// The plain session's physical plan for `sql`.
-async fn plain_physical_plan(plain: &SessionContext, sql: &str) -> String {
-    let batches = plain
-        .sql(&format!("EXPLAIN {sql}"))
-        .await
-        .expect("plans")
-        .collect()
-        .await
-        .expect("explains");
-    pretty_format_batches(&batches)
-        .expect("formats")
-        .to_string()
-}
-
 /// The plan's aggregate lines.
 fn aggregates(plan: &str) -> Vec<&str> {
     plan.lines()
@@ -61,7 +44,7 @@ async fn a_key_a_filter_fixes_is_projected_not_grouped() {
     let plain = plain_over(&fx, &TABLES).await;
     for sql in [A_YEAR_BY_ITEM, TWO_DERIVED_YEARS, A_YEAR_FROM_A_UNION] {
         // DataFusion takes the fixed year for a sorted key and aggregates partially sorted.
-        let before = plain_physical_plan(&plain, sql).await;
+        let before = plain_rows(&plain, &format!("EXPLAIN {sql}")).await;
         assert!(before.contains("ordering_mode=PartiallySorted"), "{before}");
         let plan = physical_plan(&session, sql).await;
         let grouped = aggregates(&plan);
