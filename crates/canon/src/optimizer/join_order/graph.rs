@@ -19,6 +19,7 @@ use datafusion::logical_expr::{
     Expr, Filter, Join, JoinConstraint, JoinType, LogicalPlan, Projection,
 };
 
+use crate::optimizer::group_keys::passes_columns;
 use crate::optimizer::keys::{is_added_key_set, unique_on};
 
 use super::enumerate::{Set, Tree};
@@ -141,8 +142,7 @@ fn is_dimension(plan: &LogicalPlan) -> bool {
 pub(super) fn passes_through(plan: &LogicalPlan) -> Option<&LogicalPlan> {
     match plan {
         LogicalPlan::Projection(projection)
-            if projection.expr.iter().all(|e| matches!(e, Expr::Column(_)))
-                && in_region(&projection.input) =>
+            if passes_columns(projection) && in_region(&projection.input) =>
         {
             Some(&projection.input)
         }
@@ -262,9 +262,7 @@ fn left_join(plan: &LogicalPlan) -> Option<(&Join, Vec<Expr>)> {
     let mut current = plan;
     loop {
         match current {
-            LogicalPlan::Projection(projection)
-                if projection.expr.iter().all(|e| matches!(e, Expr::Column(_))) =>
-            {
+            LogicalPlan::Projection(projection) if passes_columns(projection) => {
                 current = &projection.input;
             }
             LogicalPlan::Filter(filter) if !filter.predicate.is_volatile() => {
