@@ -55,11 +55,7 @@ impl OptimizerRule for ConstantGroupKeys {
 /// key's value back in its place; `None` when no key is constant, or every key is (an
 /// aggregate without keys would give a row for an empty input).
 fn without_constant_keys(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
-    if aggregate
-        .group_expr
-        .iter()
-        .any(|e| matches!(e, Expr::GroupingSet(_)))
-    {
+    if has_grouping_sets(aggregate) {
         return Ok(None);
     }
     let held = constants(&aggregate.input);
@@ -139,15 +135,7 @@ fn constants(plan: &LogicalPlan) -> HashMap<Column, ScalarValue> {
                 .collect()
         }
         LogicalPlan::SubqueryAlias(alias) => {
-            let input = constants(&alias.input);
-            alias
-                .input
-                .schema()
-                .columns()
-                .into_iter()
-                .zip(alias.schema.columns())
-                .filter_map(|(source, column)| input.get(&source).map(|v| (column, v.clone())))
-                .collect()
+            by_name(alias.schema.columns(), by_position(&alias.input))
         }
         LogicalPlan::Join(join) => match join.join_type {
             JoinType::Inner => {
@@ -165,36 +153,20 @@ fn constants(plan: &LogicalPlan) -> HashMap<Column, ScalarValue> {
         },
         LogicalPlan::Union(union) => {
             // A column is fixed when every input fixes it at the same value.
-            let mut inputs = union.inputs.iter().map(|input| {
-                let held = constants(input);
-                let columns = input.schema().columns();
-                (held, columns)
-            });
-            let Some((first, first_columns)) = inputs.next() else {
+            let mut inputs = union.inputs.iter().map(|input| by_position(input));
+            let Some(mut fixed) = inputs.next() else {
                 return HashMap::new();
             };
-            let rest: Vec<_> = inputs.collect();
-            union
-                .schema
-                .columns()
-                .into_iter()
-                .enumerate()
-                .filter_map(|(index, column)| {
-                    let value = first.get(first_columns.get(index)?)?;
-                    rest.iter()
-                        .all(|(held, columns)| {
-                            columns.get(index).and_then(|c| held.get(c)) == Some(value)
-                        })
-                        .then(|| (column, value.clone()))
-                })
-                .collect()
+            for other in inputs {
+                for (value, other) in fixed.iter_mut().zip(other) {
+                    if *value != other {
+                        *value = None;
+                    }
+                }
+            }
+            by_name(union.schema.columns(), fixed)
         }
-        LogicalPlan::Aggregate(aggregate)
-            if !aggregate
-                .group_expr
-                .iter()
-                .any(|e| matches!(e, Expr::GroupingSet(_))) =>
-        {
+        LogicalPlan::Aggregate(aggregate) if !has_grouping_sets(aggregate) => {
             let input = constants(&aggregate.input);
             aggregate
                 .group_expr
@@ -211,6 +183,30 @@ fn constants(plan: &LogicalPlan) -> HashMap<Column, ScalarValue> {
         LogicalPlan::Repartition(repartition) => constants(&repartition.input),
         _ => HashMap::new(),
     }
+}
+
+/// The values [`constants`] finds for `plan`'s output columns, by position.
+fn by_position(plan: &LogicalPlan) -> Vec<Option<ScalarValue>> {
+    let held = constants(plan);
+    let columns = plan.schema().columns();
+    columns.iter().map(|c| held.get(c).cloned()).collect()
+}
+
+/// The fixed `values` by position under the names `columns` gives them.
+fn by_name(columns: Vec<Column>, values: Vec<Option<ScalarValue>>) -> HashMap<Column, ScalarValue> {
+    columns
+        .into_iter()
+        .zip(values)
+        .filter_map(|(column, value)| Some((column, value?)))
+        .collect()
+}
+
+/// Whether the aggregate groups by grouping sets (`ROLLUP`, `CUBE`, `GROUPING SETS`).
+fn has_grouping_sets(aggregate: &Aggregate) -> bool {
+    aggregate
+        .group_expr
+        .iter()
+        .any(|e| matches!(e, Expr::GroupingSet(_)))
 }
 
 /// The column and value of `column = literal` (either way round), the literal not null.
