@@ -8,6 +8,7 @@
 
 mod constant_keys;
 mod eager;
+mod finest_groups;
 mod group_keys;
 mod join_order;
 mod keys;
@@ -28,6 +29,7 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_planner::DefaultPhysicalPlanner;
 
 pub use constant_keys::ConstantGroupKeys;
+pub use finest_groups::FinestGroupsFirst;
 pub use group_keys::{GroupKeyReduction, RereadsAlike};
 pub use join_order::{DictionaryCounts, JoinOrderNode, JoinOrderPlanner};
 pub use scan_keys::ScanReduction;
@@ -42,6 +44,7 @@ pub fn rules(rereads_alike: RereadsAlike) -> Vec<Arc<dyn OptimizerRule + Send + 
         Arc::new(SemiJoinPushdown),
         Arc::new(GroupKeyReduction::new(rereads_alike)),
         Arc::new(ScanReduction::new(rereads_alike)),
+        Arc::new(FinestGroupsFirst),
         Arc::new(ConstantGroupKeys),
     ]
 }

@@ -13,6 +13,7 @@ mod diagnostics_log;
 mod dialects;
 mod eager_aggregation;
 mod evolution;
+mod finest_groups;
 mod fingerprints;
 mod formats;
 mod functions;
