@@ -13,6 +13,7 @@ use datafusion::datasource::listing::ListingTable;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SessionContext, SessionState};
 use datafusion::optimizer::analyzer::Analyzer;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 
 use crate::contract::ArrowTypePlanner;
 use crate::diagnostics::{Diagnostics, Event};
@@ -94,6 +95,9 @@ pub(crate) fn template(
     for rule in crate::optimizer::rules(lists_files) {
         builder = builder.with_optimizer_rule(rule);
     }
+    let physical = PhysicalOptimizer::new().rules;
+    builder =
+        builder.with_physical_optimizer_rules(crate::optimizer::with_estimates_forgotten(physical));
     let memory = profile.runtime_env().memory_pool.memory_limit();
     for rule in crate::optimizer::physical_rules(memory) {
         builder = builder.with_physical_optimizer_rule(rule);

@@ -31,7 +31,9 @@ use datafusion::physical_planner::DefaultPhysicalPlanner;
 pub use constant_keys::ConstantGroupKeys;
 pub use finest_groups::FinestGroupsFirst;
 pub use group_keys::{GroupKeyReduction, RereadsAlike};
-pub use join_order::{DictionaryCounts, JoinOrderNode, JoinOrderPlanner};
+pub use join_order::{
+    DictionaryCounts, EstimatedRowsExec, ForgetEstimates, JoinOrderNode, JoinOrderPlanner,
+};
 pub use scan_keys::ScanReduction;
 pub use semi_join::SemiJoinPushdown;
 pub use shared::{SharedExec, SharedNode, SharedResult, SharingPlanner, share_repeated};
@@ -47,6 +49,19 @@ pub fn rules(rereads_alike: RereadsAlike) -> Vec<Arc<dyn OptimizerRule + Send + 
         Arc::new(FinestGroupsFirst),
         Arc::new(ConstantGroupKeys),
     ]
+}
+
+/// DataFusion's physical rules with Canon's [`ForgetEstimates`] right after the join
+/// selection that reads the estimates (first, if there is none).
+pub fn with_estimates_forgotten(
+    mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
+) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let at = rules
+        .iter()
+        .position(|rule| rule.name() == ForgetEstimates::AFTER)
+        .map_or(0, |i| i + 1);
+    rules.insert(at, Arc::new(ForgetEstimates));
+    rules
 }
 
 /// The physical rules Canon adds after DataFusion's own, in order, for a runtime whose

@@ -20,10 +20,12 @@
 mod dictionary;
 mod enumerate;
 pub(super) mod estimate;
+mod estimated;
 mod graph;
 mod selectivity;
 
 pub use dictionary::DictionaryCounts;
+pub use estimated::{EstimatedRowsExec, ForgetEstimates};
 
 use std::fmt::{self, Write};
 use std::sync::Arc;
@@ -217,6 +219,8 @@ async fn order(
     let node = JoinOrderNode {
         input: pruned,
         description: describe(&best, &written, &estimated, region.lifted.len()),
+        // Saturates: an estimate beyond `usize` is as good as unbounded.
+        rows: best.rows.max(0.0).round() as usize,
     };
     Ok(Some(LogicalPlan::Extension(Extension {
         node: Arc::new(node),
@@ -275,11 +279,12 @@ fn count(n: f64) -> String {
 }
 
 /// A region of joins Canon reordered, with the estimates it chose by; it plans to its
-/// input's plan.
+/// input's plan, carrying the estimated rows to DataFusion's join selection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
 pub struct JoinOrderNode {
     input: LogicalPlan,
     description: String,
+    rows: usize,
 }
 
 impl UserDefinedLogicalNodeCore for JoinOrderNode {
@@ -307,11 +312,12 @@ impl UserDefinedLogicalNodeCore for JoinOrderNode {
         Ok(Self {
             input: super::node::one_input(UserDefinedLogicalNodeCore::name(self), exprs, inputs)?,
             description: self.description.clone(),
+            rows: self.rows,
         })
     }
 }
 
-/// Plans a [`JoinOrderNode`] as its input's plan.
+/// Plans a [`JoinOrderNode`] as its input's plan under an [`EstimatedRowsExec`].
 #[derive(Debug)]
 pub struct JoinOrderPlanner;
 
@@ -326,12 +332,15 @@ impl ExtensionPlanner for JoinOrderPlanner {
         _session: &dyn Session,
         _planning_ctx: &PhysicalPlanningContext,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-        if !node.as_any().is::<JoinOrderNode>() {
+        let Some(region) = node.as_any().downcast_ref::<JoinOrderNode>() else {
             return Ok(None);
-        }
+        };
         let [input] = physical_inputs else {
             return internal_err!("CanonJoinOrder takes one input");
         };
-        Ok(Some(Arc::clone(input)))
+        Ok(Some(Arc::new(EstimatedRowsExec::new(
+            Arc::clone(input),
+            region.rows,
+        ))))
     }
 }
