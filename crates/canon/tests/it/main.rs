@@ -32,6 +32,7 @@ mod policy;
 mod prepared;
 mod project_errors;
 mod proptests;
+mod region_estimates;
 mod registration;
 mod scan_reduction;
 mod sessions;
