@@ -41,13 +41,7 @@ impl OptimizerRule for ConstantGroupKeys {
         plan: LogicalPlan,
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        let LogicalPlan::Aggregate(aggregate) = plan else {
-            return Ok(Transformed::no(plan));
-        };
-        match without_constant_keys(&aggregate)? {
-            Some(rewritten) => Ok(Transformed::yes(rewritten)),
-            None => Ok(Transformed::no(LogicalPlan::Aggregate(aggregate))),
-        }
+        super::node::rewrite_aggregate(plan, without_constant_keys)
     }
 }
 

@@ -48,13 +48,7 @@ impl OptimizerRule for FinestGroupsFirst {
         plan: LogicalPlan,
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        let LogicalPlan::Aggregate(aggregate) = plan else {
-            return Ok(Transformed::no(plan));
-        };
-        match finest_first(&aggregate)? {
-            Some(rewritten) => Ok(Transformed::yes(rewritten)),
-            None => Ok(Transformed::no(LogicalPlan::Aggregate(aggregate))),
-        }
+        super::node::rewrite_aggregate(plan, finest_first)
     }
 }
 

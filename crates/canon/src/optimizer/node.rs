@@ -1,7 +1,8 @@
 //! What Canon's own plan nodes share.
 
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Result, internal_err};
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
 
 /// The one input of Canon's plan nodes that take one input and no expressions (a shared
 /// result, a reordered region), or an internal error naming the node.
@@ -13,5 +14,20 @@ pub(crate) fn one_input(
     match (exprs.is_empty(), <[LogicalPlan; 1]>::try_from(inputs)) {
         (true, Ok([input])) => Ok(input),
         _ => internal_err!("{node} takes one input and no expressions"),
+    }
+}
+
+/// `plan` as `rewrite` gives it when `plan` is an aggregate `rewrite` changes, else as it
+/// is: the rewrite of Canon's rules that take one aggregate at a time.
+pub(crate) fn rewrite_aggregate(
+    plan: LogicalPlan,
+    rewrite: impl FnOnce(&Aggregate) -> Result<Option<LogicalPlan>>,
+) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::Aggregate(aggregate) = plan else {
+        return Ok(Transformed::no(plan));
+    };
+    match rewrite(&aggregate)? {
+        Some(rewritten) => Ok(Transformed::yes(rewritten)),
+        None => Ok(Transformed::no(LogicalPlan::Aggregate(aggregate))),
     }
 }
