@@ -32,6 +32,7 @@ use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use super::keys::{GROUP_KEYS_ALIAS, is_unique};
+use super::node::with_sides;
 
 /// Whether a table reads the same rows each time a query scans it (files, not a table
 /// whose scans load its newest version); only such tables give key sets.
@@ -131,17 +132,7 @@ fn reduce(join: &Join, side: Side, rereads_alike: RereadsAlike) -> Result<Option
         Side::Left => (Arc::new(reduced), Arc::clone(&join.right)),
         Side::Right => (Arc::clone(&join.left), Arc::new(reduced)),
     };
-    Join::try_new(
-        left,
-        right,
-        join.on.clone(),
-        join.filter.clone(),
-        join.join_type,
-        join.join_constraint,
-        join.null_equality,
-        join.null_aware,
-    )
-    .map(Some)
+    with_sides(join, left, right).map(Some)
 }
 
 /// `plan` with the aggregate under it (reached through aliases, filters and column

@@ -1,8 +1,10 @@
-//! What Canon's own plan nodes share.
+//! What Canon's own plan nodes and rules share.
+
+use std::sync::Arc;
 
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Result, internal_err};
-use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
+use datafusion::logical_expr::{Aggregate, Expr, Join, LogicalPlan};
 
 /// The one input of Canon's plan nodes that take one input and no expressions (a shared
 /// result, a reordered region), or an internal error naming the node.
@@ -30,4 +32,22 @@ pub(crate) fn rewrite_aggregate(
         Some(rewritten) => Ok(Transformed::yes(rewritten)),
         None => Ok(Transformed::no(LogicalPlan::Aggregate(aggregate))),
     }
+}
+
+/// `join` over other inputs with the same columns, its conditions and kind as they were.
+pub(crate) fn with_sides(
+    join: &Join,
+    left: Arc<LogicalPlan>,
+    right: Arc<LogicalPlan>,
+) -> Result<Join> {
+    Join::try_new(
+        left,
+        right,
+        join.on.clone(),
+        join.filter.clone(),
+        join.join_type,
+        join.join_constraint,
+        join.null_equality,
+        join.null_aware,
+    )
 }

@@ -30,6 +30,7 @@ use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use super::RereadsAlike;
 use super::group_keys::{key_name, key_set, passes_columns, projected_indices, through_columns};
 use super::keys::{SCAN_KEYS_ALIAS, is_unique};
+use super::node::with_sides;
 
 /// Semi-joins an input deep in one side of an inner join with the keys of the filtered
 /// scan on the other side.
@@ -121,20 +122,6 @@ fn reduce(join: &Join, keys_on_right: bool, rereads_alike: RereadsAlike) -> Resu
         return with_sides(join, left, right).map(Some);
     }
     Ok(None)
-}
-
-/// `join` over other inputs with the same columns.
-fn with_sides(join: &Join, left: Arc<LogicalPlan>, right: Arc<LogicalPlan>) -> Result<Join> {
-    Join::try_new(
-        left,
-        right,
-        join.on.clone(),
-        join.filter.clone(),
-        join.join_type,
-        join.join_constraint,
-        join.null_equality,
-        join.null_aware,
-    )
 }
 
 /// `plan` with the input that passes on its column at `index` semi-joined with `keys`:

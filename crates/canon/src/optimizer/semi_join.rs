@@ -22,6 +22,7 @@ use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use super::group_keys::passes_columns;
 use super::keys::unique_on;
+use super::node::with_sides;
 use super::scan_keys::is_reduced_like;
 
 /// Moves a left semi join whose right side is unique on the join keys below the inner
@@ -101,17 +102,7 @@ fn below_inner_join(semi: &Join, inner: &Join) -> Result<Option<LogicalPlan>> {
         (Arc::clone(&inner.left), on_input(semi, &inner.right)?)
     };
     // A semi join keeps its left input's schema, so the inner join's is unchanged.
-    let join = Join::try_new(
-        left,
-        right,
-        inner.on.clone(),
-        inner.filter.clone(),
-        JoinType::Inner,
-        inner.join_constraint,
-        inner.null_equality,
-        inner.null_aware,
-    )?;
-    Ok(Some(LogicalPlan::Join(join)))
+    Ok(Some(LogicalPlan::Join(with_sides(inner, left, right)?)))
 }
 
 /// The same semi join, with another left input; the input itself when the scan reduction
@@ -121,16 +112,7 @@ fn on_input(semi: &Join, input: &Arc<LogicalPlan>) -> Result<Arc<LogicalPlan>> {
     if is_reduced_like(input, semi) {
         return Ok(Arc::clone(input));
     }
-    let join = Join::try_new(
-        Arc::clone(input),
-        Arc::clone(&semi.right),
-        semi.on.clone(),
-        semi.filter.clone(),
-        JoinType::LeftSemi,
-        semi.join_constraint,
-        semi.null_equality,
-        semi.null_aware,
-    )?;
+    let join = with_sides(semi, Arc::clone(input), Arc::clone(&semi.right))?;
     Ok(Arc::new(LogicalPlan::Join(join)))
 }
 

@@ -21,6 +21,7 @@ use datafusion::logical_expr::{
 
 use crate::optimizer::group_keys::passes_columns;
 use crate::optimizer::keys::{is_added_key_set, unique_on};
+use crate::optimizer::node::with_sides;
 
 use super::enumerate::{Set, Tree};
 
@@ -315,16 +316,7 @@ pub(super) fn rebuild(region: &Region, tree: &Tree) -> Result<LogicalPlan> {
     let mut joined = build(region, tree, &mut placed)?;
     for lifted in &region.lifted {
         let join = &lifted.join;
-        joined = LogicalPlan::Join(Join::try_new(
-            Arc::new(joined),
-            Arc::clone(&join.right),
-            join.on.clone(),
-            join.filter.clone(),
-            JoinType::Left,
-            join.join_constraint,
-            join.null_equality,
-            join.null_aware,
-        )?);
+        joined = LogicalPlan::Join(with_sides(join, Arc::new(joined), Arc::clone(&join.right))?);
         if let Some(predicate) = conjunction(lifted.filters.iter().cloned()) {
             joined = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(joined))?);
         }
