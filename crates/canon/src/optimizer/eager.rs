@@ -45,7 +45,7 @@ use datafusion::functions_aggregate::min_max::{Max, Min};
 use datafusion::functions_aggregate::sum::{Sum, sum_udaf};
 use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::{
-    Aggregate, Expr, ExprSchemable, GroupingSet, Join, LogicalPlan, Projection, cast,
+    Aggregate, AggregateUDF, Expr, ExprSchemable, GroupingSet, Join, LogicalPlan, Projection, cast,
 };
 use datafusion::physical_planner::DefaultPhysicalPlanner;
 use futures::future::BoxFuture;
@@ -406,36 +406,17 @@ fn split_aggregates(
         let Expr::AggregateFunction(function) = strip_alias(expr) else {
             return Ok(None);
         };
-        let params = &function.params;
-        if params.distinct
-            || params.filter.is_some()
-            || !params.order_by.is_empty()
-            || params.null_treatment.is_some()
-        {
+        if !is_plain(function) {
             return Ok(None);
         }
-        let inner = function.func.inner();
-        let args = &params.args;
-        let finish = if inner.is::<Sum>() || inner.is::<Min>() || inner.is::<Max>() {
-            // A sum of sums, a minimum of minimums, a maximum of maximums.
-            let func = Arc::clone(&function.func);
+        let args = &function.params.args;
+        let finish = if let Some(merge) = merging(function) {
+            // A sum of sums or of counts (a group above the join has one joined row at
+            // least, so a sum of counts is never null, as a count is not), a minimum of
+            // minimums, a maximum of maximums.
             let partial = Expr::AggregateFunction(function.clone());
-            add(&mut split, partial, &|merged| {
-                Expr::AggregateFunction(AggregateFunction::new_udf(
-                    Arc::clone(&func),
-                    vec![merged],
-                    false,
-                    None,
-                    vec![],
-                    None,
-                ))
-            })
-        } else if inner.is::<Count>() {
-            // The sum of the counts: a group above the join has one joined row at least,
-            // so the sum is never null, as a count is not.
-            let partial = Expr::AggregateFunction(function.clone());
-            add(&mut split, partial, &|merged| sum_udaf().call(vec![merged]))
-        } else if inner.is::<Avg>() && is_float(args, side)? {
+            add(&mut split, partial, &|merged| merge.call(vec![merged]))
+        } else if function.func.inner().is::<Avg>() && is_float(args, side)? {
             // The sum of the sums over the sum of the counts (nulls counted by neither).
             let sum = add(&mut split, sum_udaf().call(args.clone()), &|merged| {
                 sum_udaf().call(vec![merged])
@@ -461,7 +442,31 @@ fn is_float(args: &[Expr], side: &DFSchema) -> Result<bool> {
     }
 }
 
-fn strip_alias(expr: &Expr) -> &Expr {
+/// Whether `function` aggregates its arguments as they come: no `DISTINCT`, `FILTER`,
+/// `ORDER BY` or null treatment.
+pub(super) fn is_plain(function: &AggregateFunction) -> bool {
+    let params = &function.params;
+    !params.distinct
+        && params.filter.is_none()
+        && params.order_by.is_empty()
+        && params.null_treatment.is_none()
+}
+
+/// The aggregate that merges `function`'s results over parts of a group into the group's:
+/// the same sum, minimum or maximum, or the sum of counts; `None` for any other.
+pub(super) fn merging(function: &AggregateFunction) -> Option<Arc<AggregateUDF>> {
+    let inner = function.func.inner();
+    if inner.is::<Sum>() || inner.is::<Min>() || inner.is::<Max>() {
+        Some(Arc::clone(&function.func))
+    } else if inner.is::<Count>() {
+        Some(sum_udaf())
+    } else {
+        None
+    }
+}
+
+/// `expr` without the aliases around it.
+pub(super) fn strip_alias(expr: &Expr) -> &Expr {
     match expr {
         Expr::Alias(alias) => strip_alias(&alias.expr),
         other => other,

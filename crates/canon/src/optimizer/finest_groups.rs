@@ -12,14 +12,11 @@ use std::sync::Arc;
 
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, Result};
-use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
-use datafusion::functions_aggregate::sum::sum_udaf;
-use datafusion::logical_expr::expr::AggregateFunction;
-use datafusion::logical_expr::{
-    Aggregate, AggregateUDF, Expr, GroupingSet, LogicalPlan, Projection, cast,
-};
+use datafusion::logical_expr::{Aggregate, Expr, GroupingSet, LogicalPlan, Projection, cast};
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+
+use super::eager::{is_plain, merging, strip_alias};
 
 /// The fewest grouping sets worth an aggregate of their own below them: with two, the
 /// finest groups must halve the rows to pay for the extra pass over them.
@@ -68,7 +65,10 @@ fn finest_first(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
     let Some(combines) = aggregate
         .aggr_expr
         .iter()
-        .map(combining)
+        .map(|expr| match strip_alias(expr) {
+            Expr::AggregateFunction(function) if is_plain(function) => merging(function),
+            _ => None,
+        })
         .collect::<Option<Vec<_>>>()
     else {
         return Ok(None);
@@ -81,7 +81,7 @@ fn finest_first(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
         .aggr_expr
         .iter()
         .zip(&partial_names)
-        .map(|(expr, name)| unaliased(expr).clone().alias(name))
+        .map(|(expr, name)| strip_alias(expr).clone().alias(name))
         .collect();
     let finest = Aggregate::try_new(
         Arc::clone(&aggregate.input),
@@ -96,15 +96,9 @@ fn finest_first(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
         .zip(&partial_names)
         .zip(fields.iter().skip(first_result))
         .map(|((combine, part), field)| {
-            Expr::AggregateFunction(AggregateFunction::new_udf(
-                combine,
-                vec![Expr::Column(Column::from_name(part))],
-                false,
-                None,
-                vec![],
-                None,
-            ))
-            .alias(field.name())
+            combine
+                .call(vec![Expr::Column(Column::from_name(part))])
+                .alias(field.name())
         })
         .collect();
     let sets = Aggregate::try_new(
@@ -137,37 +131,6 @@ fn already_aggregated(plan: &LogicalPlan) -> bool {
         | LogicalPlan::SubqueryAlias(_)
         | LogicalPlan::Sort(_) => plan.inputs().into_iter().any(already_aggregated),
         _ => false,
-    }
-}
-
-/// The aggregate that combines the finest groups' values of `expr` into a coarser group's:
-/// a sum of sums or of counts, a minimum of minimums, a maximum of maximums. `None` for
-/// any other aggregate, or one with `DISTINCT`, `FILTER` or `ORDER BY`.
-fn combining(expr: &Expr) -> Option<Arc<AggregateUDF>> {
-    let Expr::AggregateFunction(function) = unaliased(expr) else {
-        return None;
-    };
-    let params = &function.params;
-    if params.distinct
-        || params.filter.is_some()
-        || !params.order_by.is_empty()
-        || params.null_treatment.is_some()
-    {
-        return None;
-    }
-    match function.func.name() {
-        "sum" | "count" => Some(sum_udaf()),
-        "min" => Some(min_udaf()),
-        "max" => Some(max_udaf()),
-        _ => None,
-    }
-}
-
-/// `expr` without the alias around it.
-fn unaliased(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Alias(alias) => unaliased(&alias.expr),
-        other => other,
     }
 }
 
