@@ -6,6 +6,7 @@
 //! Each rule keeps every answer DataFusion would give (the tests run the same queries with
 //! and without it) and is kept only for the figure it earned in BENCHMARKS.md.
 
+mod conditions;
 mod constant_keys;
 mod eager;
 mod finest_groups;
@@ -72,18 +73,32 @@ pub fn physical_rules(memory: MemoryLimit) -> Vec<Arc<dyn PhysicalOptimizerRule 
 
 /// `plan` as the query planner runs it, or `None` when nothing changed: each region of
 /// inner joins in the cheapest order found, the scan reduction's key sets that the new
-/// order made redundant dropped, then each aggregate that qualifies computed in part below
-/// its join. `planner` plans subplans to read their statistics. With `[profile]
-/// join_order = "written"` or DataFusion's `datafusion.optimizer.join_reordering` off, the
-/// plan stays as written.
+/// order made redundant dropped, each aggregate that qualifies computed in part below its
+/// join, and each filter on a table testing its most selective conditions first.
+/// `planner` plans subplans to read their statistics. With `[profile] join_order =
+/// "written"` or DataFusion's `datafusion.optimizer.join_reordering` off, the joins stay
+/// as written.
 pub async fn plan_by_cost(
     plan: &LogicalPlan,
     planner: &DefaultPhysicalPlanner,
     session: &dyn Session,
 ) -> Result<Option<LogicalPlan>> {
-    if !join_order::by_cost(session) {
-        return Ok(None);
-    }
+    let joined = match join_order::by_cost(session) {
+        true => joins_by_cost(plan, planner, session).await?,
+        false => None,
+    };
+    let current = joined.as_ref().unwrap_or(plan);
+    let filtered = conditions::most_selective_first(current, planner, session).await?;
+    Ok(filtered.or(joined))
+}
+
+/// `plan` with its joins ordered and its aggregates computed in part by cost (see
+/// [`plan_by_cost`]), or `None` when nothing changed.
+async fn joins_by_cost(
+    plan: &LogicalPlan,
+    planner: &DefaultPhysicalPlanner,
+    session: &dyn Session,
+) -> Result<Option<LogicalPlan>> {
     let ordered = join_order::reorder(plan, planner, session).await?;
     let dropped = scan_keys::drop_redundant(ordered.as_ref().unwrap_or(plan))?;
     let ordered = dropped.or(ordered);

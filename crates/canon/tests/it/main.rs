@@ -2,6 +2,7 @@
 
 mod caches;
 mod common;
+mod conditions;
 mod constant_keys;
 mod ddl;
 mod declarations;

@@ -170,7 +170,7 @@ fn filtered_scan(plan: &LogicalPlan) -> Option<(Expr, &LogicalPlan)> {
 }
 
 /// A scanned table before its filters: its rows and what is known of each column.
-struct Table<'a> {
+pub(in crate::optimizer) struct Table<'a> {
     rows: f64,
     schema: &'a DFSchema,
     columns: Vec<ColumnFacts>,
@@ -180,7 +180,7 @@ impl<'a> Table<'a> {
     /// What the statistics of `scan` (a table scan) say, or `None` without a row count;
     /// for a column `predicate` reads whose distinct values they do not count, its files'
     /// dictionaries do where they can.
-    async fn of(
+    pub(in crate::optimizer) async fn of(
         scan: &'a LogicalPlan,
         predicate: &Expr,
         planner: &DefaultPhysicalPlanner,
@@ -222,6 +222,11 @@ impl<'a> Table<'a> {
             }
         }
         Some(table)
+    }
+
+    /// The share of the table's rows `predicate` keeps (see [`selectivity`]).
+    pub(in crate::optimizer) fn kept(&self, predicate: &Expr) -> f64 {
+        selectivity(predicate, self.rows, &|e: &Expr| self.facts(e))
     }
 
     /// What is known of the column `expr` reads (through casts), if it is one.

@@ -22,7 +22,7 @@ mod enumerate;
 pub(super) mod estimate;
 mod estimated;
 mod graph;
-mod selectivity;
+pub(super) mod selectivity;
 
 pub use dictionary::DictionaryCounts;
 pub use estimated::{EstimatedRowsExec, ForgetEstimates};

@@ -173,6 +173,12 @@ impl Estimator<'_, '_> {
     }
 }
 
+/// The column `condition` bounds by a number (`column < value`, `column BETWEEN low AND
+/// high`), if it is such a condition: conditions on one column are estimated as one range.
+pub(in crate::optimizer) fn bounded_column(condition: &Expr) -> Option<&Expr> {
+    Bounds::of(condition).map(|bounds| bounds.column)
+}
+
 /// A condition that bounds one column by numbers: `column < value`, `value <= column`,
 /// `column BETWEEN low AND high`. Whether an end is open or closed is below what an
 /// estimate can tell.
