@@ -83,13 +83,16 @@ pub async fn plan_by_cost(
     planner: &DefaultPhysicalPlanner,
     session: &dyn Session,
 ) -> Result<Option<LogicalPlan>> {
-    let joined = match join_order::by_cost(session) {
-        true => joins_by_cost(plan, planner, session).await?,
-        false => None,
-    };
-    let current = joined.as_ref().unwrap_or(plan);
-    let filtered = conditions::most_selective_first(current, planner, session).await?;
-    Ok(filtered.or(joined))
+    join_order::estimate::remembering(async {
+        let joined = match join_order::by_cost(session) {
+            true => joins_by_cost(plan, planner, session).await?,
+            false => None,
+        };
+        let current = joined.as_ref().unwrap_or(plan);
+        let filtered = conditions::most_selective_first(current, planner, session).await?;
+        Ok(filtered.or(joined))
+    })
+    .await
 }
 
 /// `plan` with its joins ordered and its aggregates computed in part by cost (see

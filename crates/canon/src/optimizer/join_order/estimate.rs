@@ -7,6 +7,8 @@
 //! by the larger number of distinct values of the two sides' key (the textbook estimate,
 //! which assumes the smaller side's keys occur on the larger side: a foreign key's).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::catalog::Session;
@@ -84,12 +86,45 @@ impl Relation {
     }
 }
 
-/// `plan`'s physical plan and the statistics DataFusion derives for it.
+/// A subplan's physical plan and the statistics DataFusion derives for it.
+type Planned = Option<(Arc<dyn ExecutionPlan>, Arc<Statistics>)>;
+
+tokio::task_local! {
+    /// The subplans planned so far for one query's estimates: the join order's second try
+    /// without lifted left joins, eager aggregation and the conditions' order ask for many
+    /// of the same ones, and planning each (a quarter of a millisecond) is most of what
+    /// Canon's planning adds to a short query.
+    static PLANNED: RefCell<HashMap<LogicalPlan, Planned>>;
+}
+
+/// Runs `estimating` with the subplans it plans for its estimates remembered until it
+/// ends: one query's worth, so that no estimate outlives the files it was read from.
+pub(in crate::optimizer) async fn remembering<F: Future>(estimating: F) -> F::Output {
+    PLANNED.scope(RefCell::default(), estimating).await
+}
+
+/// `plan`'s physical plan and the statistics DataFusion derives for it, planned once
+/// within [`remembering`].
 async fn statistics_of(
     plan: &LogicalPlan,
     planner: &DefaultPhysicalPlanner,
     session: &dyn Session,
-) -> Option<(Arc<dyn ExecutionPlan>, Arc<Statistics>)> {
+) -> Planned {
+    if let Ok(Some(planned)) = PLANNED.try_with(|known| known.borrow().get(plan).cloned()) {
+        return planned;
+    }
+    let planned = plan_statistics(plan, planner, session).await;
+    // Outside `remembering` there is nothing to remember in.
+    let _ = PLANNED.try_with(|known| known.borrow_mut().insert(plan.clone(), planned.clone()));
+    planned
+}
+
+/// `plan`'s physical plan and the statistics DataFusion derives for it.
+async fn plan_statistics(
+    plan: &LogicalPlan,
+    planner: &DefaultPhysicalPlanner,
+    session: &dyn Session,
+) -> Planned {
     let physical = planner.create_physical_plan(plan, session).await.ok()?;
     let statistics = StatisticsContext::new()
         .compute(physical.as_ref(), &StatisticsArgs::new())
