@@ -152,22 +152,16 @@ fn in_order(predicate: &Expr, mut groups: Vec<Group>) -> Option<Expr> {
 
 /// What `expr`, over a table with `schema`, costs per row.
 fn cost(expr: &Expr, schema: &DFSchema) -> Cost {
-    let most = |exprs: &mut dyn Iterator<Item = &Expr>| {
-        exprs
-            .map(|e| cost(e, schema))
-            .max()
-            .unwrap_or(Cost::Comparison)
-    };
     match expr {
         Expr::Column(_) | Expr::Literal(..) => Cost::Comparison,
         Expr::BinaryExpr(BinaryExpr { left, op, right }) if tests(*op) => {
-            most(&mut [left.as_ref(), right.as_ref()].into_iter())
+            dearest([left.as_ref(), right.as_ref()], schema)
         }
         Expr::Between(Between {
             expr, low, high, ..
-        }) => most(&mut [expr.as_ref(), low.as_ref(), high.as_ref()].into_iter()),
+        }) => dearest([expr.as_ref(), low.as_ref(), high.as_ref()], schema),
         Expr::InList(InList { expr, list, .. }) => {
-            most(&mut std::iter::once(expr.as_ref()).chain(list))
+            dearest(std::iter::once(expr.as_ref()).chain(list), schema)
         }
         Expr::Not(e)
         | Expr::IsNull(e)
@@ -179,7 +173,7 @@ fn cost(expr: &Expr, schema: &DFSchema) -> Cost {
         | Expr::IsUnknown(e)
         | Expr::IsNotUnknown(e) => cost(e, schema),
         Expr::Like(Like { expr, pattern, .. }) | Expr::SimilarTo(Like { expr, pattern, .. }) => {
-            Cost::Pattern.max(most(&mut [expr.as_ref(), pattern.as_ref()].into_iter()))
+            Cost::Pattern.max(dearest([expr.as_ref(), pattern.as_ref()], schema))
         }
         Expr::TryCast(cast) => cost(&cast.expr, schema),
         Expr::Cast(Cast { expr, field }) => match expr.get_type(schema) {
@@ -188,6 +182,15 @@ fn cost(expr: &Expr, schema: &DFSchema) -> Cost {
         },
         _ => Cost::Other,
     }
+}
+
+/// What the dearest of `exprs` costs per row (a comparison's, when there are none).
+fn dearest<'e>(exprs: impl IntoIterator<Item = &'e Expr>, schema: &DFSchema) -> Cost {
+    exprs
+        .into_iter()
+        .map(|e| cost(e, schema))
+        .max()
+        .unwrap_or(Cost::Comparison)
 }
 
 /// Whether `op` compares or combines truth values: the operators that cannot fail.
