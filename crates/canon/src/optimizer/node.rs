@@ -5,6 +5,7 @@ use std::sync::Arc;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Result, internal_err};
 use datafusion::logical_expr::{Aggregate, Expr, Join, LogicalPlan};
+use datafusion::physical_plan::ExecutionPlan;
 
 /// The one input of Canon's plan nodes that take one input and no expressions (a shared
 /// result, a reordered region), or an internal error naming the node.
@@ -16,6 +17,18 @@ pub(crate) fn one_input(
     match (exprs.is_empty(), <[LogicalPlan; 1]>::try_from(inputs)) {
         (true, Ok([input])) => Ok(input),
         _ => internal_err!("{node} takes one input and no expressions"),
+    }
+}
+
+/// The one child of Canon's execution plans that take one (a shared result's reader, a
+/// region's estimate), or an internal error naming the plan.
+pub(crate) fn one_child(
+    node: &str,
+    children: Vec<Arc<dyn ExecutionPlan>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    match <[Arc<dyn ExecutionPlan>; 1]>::try_from(children) {
+        Ok([child]) => Ok(child),
+        Err(_) => internal_err!("{node} takes one input"),
     }
 }
 

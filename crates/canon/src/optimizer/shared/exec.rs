@@ -269,9 +269,7 @@ impl ExecutionPlan for SharedExec {
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         // Every reader's input is rewritten alike; the result stays the one they share.
-        let Ok([input]) = <[Arc<dyn ExecutionPlan>; 1]>::try_from(children) else {
-            return internal_err!("CanonSharedExec takes one input");
-        };
+        let input = crate::optimizer::node::one_child("CanonSharedExec", children)?;
         Ok(Arc::new(Self::new(input, Arc::clone(&self.result))))
     }
 
