@@ -112,6 +112,10 @@ enum Cmd {
         /// the plain session and print both plans with their metrics.
         #[arg(long)]
         explain: bool,
+        /// Instead of the suite, time each statement's planning and execution apart (over
+        /// `--runs` runs) in Canon and the plain session.
+        #[arg(long, conflicts_with = "explain")]
+        phases: bool,
     },
     /// Physical plans of TPC-H queries in Canon and in the plain session.
     Explain {
@@ -300,6 +304,7 @@ async fn run(command: Cmd) -> BenchResult<()> {
             memory_limit,
             only,
             explain,
+            phases,
         } => {
             let options = tpcds::Options {
                 data,
@@ -313,6 +318,8 @@ async fn run(command: Cmd) -> BenchResult<()> {
             };
             if explain {
                 tpcds::explain(&options).await
+            } else if phases {
+                tpcds::phases(&options).await
             } else {
                 tpcds::run(&options).await
             }

@@ -123,6 +123,31 @@ pub async fn explain(options: &Options) -> BenchResult<()> {
     Ok(())
 }
 
+/// Times each selected statement's planning and execution apart, in Canon and the plain
+/// session, to tell Canon's planning cost from the plan it chose.
+pub async fn phases(options: &Options) -> BenchResult<()> {
+    let tables = tables(&options.data)?;
+    let project = write_project(&options.data, &tables, options)?;
+    let texts = read_queries(&options.queries)?;
+    let runtime = canon::Runtime::load(&project)
+        .await
+        .map_err(|e| format!("loading {}: {e}", project.display()))?;
+    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+    let plain = tpch::plain_session_over(&options.data, &names).await?;
+    let statements: Vec<_> = selected(&texts, &options.only)?
+        .iter()
+        .map(|s| (s.name, s.sql))
+        .collect();
+    tpch_plans::print_phases(
+        "TPC-DS",
+        &runtime.session(),
+        &plain,
+        &statements,
+        options.runs,
+    )
+    .await
+}
+
 /// The statements `only` names (all when it is empty); an error for a name no file has.
 fn selected<'a>(texts: &'a [(String, String)], only: &[String]) -> BenchResult<Vec<Statement<'a>>> {
     if let Some(unknown) = only

@@ -70,8 +70,20 @@ pub async fn phases(
     only: &[String],
 ) -> BenchResult<()> {
     let (runtime, plain) = engines(data, declare_order).await?;
-    let session = runtime.session();
-    println!("TPC-H phases: median of {runs} runs (ms); ratio = datafusion / canon");
+    let statements: Vec<_> = select(only)?.iter().map(|q| (q.name, q.sql)).collect();
+    print_phases("TPC-H", &runtime.session(), &plain, &statements, runs).await
+}
+
+/// Times each `(name, sql)` of `statements` in its two phases, in Canon's `session` and the
+/// `plain` one, and prints the table headed by `workload`.
+pub(crate) async fn print_phases(
+    workload: &str,
+    session: &canon::Session,
+    plain: &SessionContext,
+    statements: &[(&str, &str)],
+    runs: usize,
+) -> BenchResult<()> {
+    println!("{workload} phases: median of {runs} runs (ms); ratio = datafusion / canon");
     let mut table = Table::new(&[
         "query",
         "plan canon",
@@ -84,9 +96,9 @@ pub async fn phases(
         "ratio",
     ]);
     let mut totals = [Duration::ZERO; 6];
-    for query in select(only)? {
+    for &(name, sql) in statements {
         let mut times: [Vec<Duration>; 6] = Default::default();
-        let parsed = || session.parse(query.sql).map(|mut s| s.remove(0));
+        let parsed = || session.parse(sql).map(|mut s| s.remove(0));
         // The part of Canon's planning hook that is not DataFusion's: measured on its own,
         // through Canon's public functions, over the plan the hook is given.
         let optimized = session.statement(parsed()?).await?.into_optimized_plan()?;
@@ -113,8 +125,8 @@ pub async fn phases(
             for (engine, ctx) in order {
                 let start = Instant::now();
                 let df = match ctx {
-                    None => session.sql(query.sql).await?,
-                    Some(ctx) => ctx.sql(query.sql).await?,
+                    None => session.sql(sql).await?,
+                    Some(ctx) => ctx.sql(sql).await?,
                 };
                 let task = df.task_ctx();
                 let plan = df.create_physical_plan().await?;
@@ -122,7 +134,7 @@ pub async fn phases(
                 let start = Instant::now();
                 execution_plan::collect(plan, Arc::new(task))
                     .await
-                    .map_err(|e| format!("{}: {e}", query.name))?;
+                    .map_err(|e| format!("{name}: {e}"))?;
                 times[engine + EXEC].push(start.elapsed());
             }
         }
@@ -130,7 +142,7 @@ pub async fn phases(
         for (total, m) in totals.iter_mut().zip(&m) {
             *total += *m;
         }
-        table.row(phase_row(query.name, &m));
+        table.row(phase_row(name, &m));
     }
     table.row(phase_row("total", &totals));
     print!("{}", table.render());
