@@ -77,11 +77,13 @@ pub(crate) fn template(
     workers: Vec<url::Url>,
     distributed: &DistributedSpec,
 ) -> Result<SessionState> {
-    // The dictionary counts the join order's estimates read, shared by every session.
+    // The dictionary counts and sampled shares the join order's estimates read, shared by
+    // every session.
     let config = profile
         .session_config()
         .clone()
-        .with_extension(Arc::new(crate::optimizer::DictionaryCounts::default()));
+        .with_extension(Arc::new(crate::optimizer::DictionaryCounts::default()))
+        .with_extension(Arc::new(crate::optimizer::SampledShares::default()));
     let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(Arc::clone(profile.runtime_env()))

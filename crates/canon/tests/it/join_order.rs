@@ -146,7 +146,7 @@ const MONTH_LAST: &str = "SELECT d_date_sk, i_category, st_state, s_qty \
 
 /// The pairs of relations an order (`((a:1 ⋈ b:2):3 ⋈ c:4):5`) joins before anything
 /// else, each pair's names sorted.
-fn joined_first(order: &str) -> Vec<[String; 2]> {
+pub(crate) fn joined_first(order: &str) -> Vec<[String; 2]> {
     let mut pairs = Vec::new();
     for (start, _) in order.match_indices('(') {
         let rest = &order[start + 1..];
@@ -168,7 +168,7 @@ fn joined_first(order: &str) -> Vec<[String; 2]> {
 }
 
 /// The `CanonJoinOrder` lines of `sql`'s logical plan.
-async fn orders(session: &canon::Session, sql: &str) -> Vec<String> {
+pub(crate) async fn orders(session: &canon::Session, sql: &str) -> Vec<String> {
     logical_plan(session, sql)
         .await
         .into_iter()

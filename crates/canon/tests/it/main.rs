@@ -35,6 +35,7 @@ mod project_errors;
 mod proptests;
 mod region_estimates;
 mod registration;
+mod sampled_distinct;
 mod scan_reduction;
 mod sessions;
 mod shared_subplans;

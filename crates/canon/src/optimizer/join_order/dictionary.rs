@@ -42,12 +42,12 @@ pub struct DictionaryCounts {
 
 /// One column chunk of one version of a file.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct ChunkKey {
-    location: String,
-    size: u64,
-    modified: i64,
-    row_group: usize,
-    column: String,
+pub(super) struct ChunkKey {
+    pub location: String,
+    pub size: u64,
+    pub modified: i64,
+    pub row_group: usize,
+    pub column: String,
 }
 
 impl DictionaryCounts {
@@ -137,7 +137,7 @@ pub(super) async fn distinct_values(
 }
 
 /// The file scan under `plan`, through operators with one input.
-fn file_scan(plan: &dyn ExecutionPlan) -> Option<&FileScanConfig> {
+pub(super) fn file_scan(plan: &dyn ExecutionPlan) -> Option<&FileScanConfig> {
     if let Some(source) = plan.downcast_ref::<DataSourceExec>() {
         return source.data_source().downcast_ref::<FileScanConfig>();
     }

@@ -22,14 +22,8 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 
 use crate::optimizer::keys::is_unique;
 
-use super::dictionary;
-use super::enumerate::{Estimates, Set};
-use super::graph::Region;
 use super::selectivity::{self, ColumnFacts, selectivity};
-
-/// The share of rows a join condition other than an equality keeps (DataFusion's
-/// default filter selectivity).
-const RESIDUAL_SELECTIVITY: f64 = 0.2;
+use super::{dictionary, sample};
 
 /// One relation's estimate.
 #[derive(Debug)]
@@ -43,6 +37,9 @@ pub(in crate::optimizer) struct Relation {
     /// For each unique column, the rows of its table before any filter: the values a
     /// foreign key that refers to it can take.
     domain: Vec<Option<f64>>,
+    /// For a filtered table, the distinct values in the whole table of each column the
+    /// filter does not read: the values the filter kept some of, at random.
+    unfiltered: Vec<Option<f64>>,
 }
 
 /// The estimate of `plan`, or `None` when its physical plan does not know its rows.
@@ -51,9 +48,12 @@ pub(in crate::optimizer) async fn relation(
     planner: &DefaultPhysicalPlanner,
     session: &dyn Session,
 ) -> Option<Relation> {
-    let (_, statistics) = statistics_of(plan, planner, session).await?;
+    let (physical, statistics) = statistics_of(plan, planner, session).await?;
     let mut rows = as_f64(*statistics.num_rows.get_value()?).max(1.0);
     let mut unfiltered = rows;
+    let schema = plan.schema();
+    let width = schema.fields().len();
+    let mut whole = vec![None; width];
     // A filtered table: each condition estimated on its own (see `selectivity`).
     if let Some((predicate, scan)) = filtered_scan(plan)
         && let Some(table) = Table::of(scan, &predicate, planner, session).await
@@ -61,20 +61,37 @@ pub(in crate::optimizer) async fn relation(
         let kept = selectivity(&predicate, table.rows, &|e: &Expr| table.facts(e));
         rows = (table.rows * kept).max(1.0);
         unfiltered = table.rows;
+        let read = predicate.column_refs();
+        for (i, whole) in whole.iter_mut().enumerate() {
+            *whole = scanned_name(plan, i)
+                .filter(|name| !read.iter().any(|c| c.name == *name))
+                .and_then(|name| table.distinct_named(name));
+        }
     }
-    let schema = plan.schema();
-    let domain = (0..schema.fields().len())
+    let domain = (0..width)
         .map(|i| is_unique(schema, i).then_some(unfiltered))
         .collect();
-    let distinct = (0..schema.fields().len())
+    let mut distinct: Vec<f64> = (0..width)
         .map(|i| column_distinct(schema, i, statistics.column_statistics.get(i), rows))
         .map(|known| known.unwrap_or(rows))
         .collect();
+    if unfiltered >= sample::MIN_ROWS {
+        for (i, (d, whole)) in distinct.iter_mut().zip(&mut whole).enumerate() {
+            let column = statistics.column_statistics.get(i);
+            if let Some(sampled) =
+                sampled_distinct(plan, &physical, i, column, unfiltered, session).await
+            {
+                *d = d.min(sampled).max(1.0);
+                *whole = whole.map(|w| w.min(sampled).max(1.0));
+            }
+        }
+    }
     Some(Relation {
         label: label(plan),
         rows,
         distinct,
         domain,
+        unfiltered: whole,
     })
 }
 
@@ -83,6 +100,65 @@ impl Relation {
     /// rows.
     pub(in crate::optimizer) fn distinct_of(&self, index: usize) -> f64 {
         self.distinct.get(index).copied().unwrap_or(self.rows)
+    }
+
+    /// The rows of the table of the column at `index`, where that column is unique.
+    pub(super) fn domain_of(&self, index: usize) -> Option<f64> {
+        self.domain.get(index).copied().flatten()
+    }
+
+    /// The distinct values in its whole table of the column at `index`, where the
+    /// relation is a table filtered on other columns.
+    pub(super) fn unfiltered_of(&self, index: usize) -> Option<f64> {
+        self.unfiltered.get(index).copied().flatten()
+    }
+}
+
+/// The distinct values of column `i` of the relation `plan` (planned as `physical`) by a
+/// sample of its table's files (see [`sample`]), where its range is as wide as the table's
+/// `unfiltered` rows and so bounds nothing; `None` where the range bounds it already, the
+/// statistics count it, it is unique, or it is not an integer column of a scanned table.
+async fn sampled_distinct(
+    plan: &LogicalPlan,
+    physical: &Arc<dyn ExecutionPlan>,
+    i: usize,
+    column: Option<&ColumnStatistics>,
+    unfiltered: f64,
+    session: &dyn Session,
+) -> Option<f64> {
+    let schema = plan.schema();
+    let field = schema.fields().get(i)?;
+    let counted = column.is_some_and(|c| c.distinct_count.get_value().is_some());
+    if counted || is_unique(schema, i) || !sample::sampled_type(field.data_type()) {
+        return None;
+    }
+    if distinct_values(column).is_some_and(|by_range| by_range < unfiltered / 2.0) {
+        return None;
+    }
+    let name = scanned_name(plan, i)?;
+    let share = sample::distinct_share(physical, name, session).await?;
+    Some(unfiltered * share)
+}
+
+/// The name in its table's files of column `i` of `plan`, where `plan` reads a table
+/// through aliases, filters and projections of bare columns.
+fn scanned_name(plan: &LogicalPlan, i: usize) -> Option<&str> {
+    match plan {
+        LogicalPlan::TableScan(scan) => scan
+            .projected_schema
+            .fields()
+            .get(i)
+            .map(|f| f.name().as_str()),
+        LogicalPlan::SubqueryAlias(alias) => scanned_name(&alias.input, i),
+        LogicalPlan::Filter(filter) => scanned_name(&filter.input, i),
+        LogicalPlan::Projection(projection) => match projection.expr.get(i)? {
+            Expr::Column(column) => {
+                let below = projection.input.schema().maybe_index_of_column(column)?;
+                scanned_name(&projection.input, below)
+            }
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -259,6 +335,12 @@ impl<'a> Table<'a> {
         Some(table)
     }
 
+    /// The distinct values the column named `name` has in the whole table, where known.
+    fn distinct_named(&self, name: &str) -> Option<f64> {
+        let index = self.schema.index_of_column_by_name(None, name)?;
+        self.columns.get(index)?.distinct
+    }
+
     /// The share of the table's rows `predicate` keeps (see [`selectivity`]).
     pub(in crate::optimizer) fn kept(&self, predicate: &Expr) -> f64 {
         selectivity(predicate, self.rows, &|e: &Expr| self.facts(e))
@@ -278,7 +360,7 @@ impl<'a> Table<'a> {
 }
 
 /// The column `expr` reads, directly or through a cast.
-fn column_of(expr: &Expr) -> Option<&Column> {
+pub(super) fn column_of(expr: &Expr) -> Option<&Column> {
     match expr {
         Expr::Column(c) => Some(c),
         Expr::Cast(cast) => cast.expr.try_as_col(),
@@ -313,131 +395,6 @@ fn label(plan: &LogicalPlan) -> String {
                 .unwrap_or("?")
                 .to_lowercase(),
         },
-    }
-}
-
-/// A region's relations with their estimates, as the search asks for them.
-pub(super) struct Estimated<'a> {
-    region: &'a Region,
-    pub relations: Vec<Relation>,
-    /// Each relation's neighbours: the relations a join condition links it with.
-    neighbours: Vec<Set>,
-    /// The share of the pairs of rows of relations `i` and `j` their equalities keep, at
-    /// `i * len + j`; `None` where none joins them.
-    pairs: Vec<Option<f64>>,
-}
-
-impl<'a> Estimated<'a> {
-    /// `region` with its relations' estimates, and what the search reads of them again and
-    /// again (neighbours, each pair's selectivity) computed once.
-    pub(super) fn new(region: &'a Region, relations: Vec<Relation>) -> Self {
-        let n = relations.len();
-        let mut estimated = Self {
-            region,
-            relations,
-            neighbours: vec![0; n],
-            pairs: Vec::with_capacity(n * n),
-        };
-        for edge in &region.edges {
-            estimated.neighbours[edge.left] |= 1 << edge.right;
-            estimated.neighbours[edge.right] |= 1 << edge.left;
-        }
-        let pairs = (0..n * n)
-            .map(|k| estimated.pair_selectivity(k / n, k % n))
-            .collect();
-        estimated.pairs = pairs;
-        estimated
-    }
-
-    /// The index in relation `i`'s schema of the column `expr` reads (through casts).
-    fn column_index(&self, i: usize, expr: &Expr) -> Option<usize> {
-        let column = column_of(expr)?;
-        self.region.relations[i]
-            .schema()
-            .maybe_index_of_column(column)
-    }
-
-    /// The distinct values of `expr` in relation `i`: a column's, or the relation's rows
-    /// for anything else (the assumption that favours no order).
-    fn distinct(&self, i: usize, expr: &Expr) -> f64 {
-        let relation = &self.relations[i];
-        self.column_index(i, expr)
-            .map_or(relation.rows, |index| relation.distinct_of(index))
-    }
-
-    /// The values `expr` may take where it is a unique column of relation `i`'s table.
-    fn domain(&self, i: usize, expr: &Expr) -> Option<f64> {
-        let index = self.column_index(i, expr)?;
-        self.relations[i].domain.get(index).copied().flatten()
-    }
-
-    /// The share of the pairs of rows of relations `i` and `j` that their equalities
-    /// keep, or `None` when none joins them.
-    fn pair_selectivity(&self, i: usize, j: usize) -> Option<f64> {
-        let mut product = 1.0_f64;
-        let mut widest = 0.0_f64;
-        for edge in &self.region.edges {
-            let (a, b) = match (edge.left, edge.right) {
-                (l, r) if (l, r) == (i, j) => (&edge.left_expr, &edge.right_expr),
-                (l, r) if (l, r) == (j, i) => (&edge.right_expr, &edge.left_expr),
-                _ => continue,
-            };
-            // A key's table bounds the values that refer to it (a foreign key's): the
-            // other side has no more distinct values than the key's table has rows, however
-            // wide the range of its values (TPC-H's order keys are a quarter of theirs).
-            let da = self
-                .distinct(i, a)
-                .min(self.domain(j, b).unwrap_or(f64::INFINITY));
-            let db = self
-                .distinct(j, b)
-                .min(self.domain(i, a).unwrap_or(f64::INFINITY));
-            let d = da.max(db);
-            product *= d;
-            widest = widest.max(d);
-        }
-        if widest == 0.0 {
-            return None;
-        }
-        // Several equalities between two relations usually make up one composite key,
-        // whose columns are not independent: no more selective than a key of the larger.
-        let larger = self.relations[i].rows.max(self.relations[j].rows);
-        Some(1.0 / product.min(larger.max(widest)))
-    }
-}
-
-impl Estimates for Estimated<'_> {
-    fn len(&self) -> usize {
-        self.relations.len()
-    }
-
-    fn neighbours(&self, i: usize) -> Set {
-        self.neighbours[i]
-    }
-
-    fn joined(&self, left: Set, left_rows: f64, right: Set, right_rows: f64) -> f64 {
-        let mut rows = left_rows * right_rows;
-        let n = self.relations.len();
-        let members = move |set: Set| (0..n).filter(move |i| set & (1 << i) != 0);
-        for i in members(left) {
-            for j in members(right) {
-                if let Some(selectivity) = self.pairs[i * n + j] {
-                    rows *= selectivity;
-                }
-            }
-        }
-        let both = left | right;
-        for residual in &self.region.residuals {
-            let covered = residual.set & !both == 0;
-            let before = residual.set & !left == 0 || residual.set & !right == 0;
-            if covered && !before {
-                rows *= RESIDUAL_SELECTIVITY;
-            }
-        }
-        rows.max(1.0)
-    }
-
-    fn rows(&self, i: usize) -> f64 {
-        self.relations[i].rows
     }
 }
 

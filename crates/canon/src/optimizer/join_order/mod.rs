@@ -14,18 +14,22 @@
 //!
 //! Layers: orders and their search ([`enumerate`]), regions taken apart and rebuilt
 //! ([`graph`]), filters' selectivity ([`selectivity`]), distinct values counted in parquet
-//! dictionaries ([`dictionary`]) and the relations' estimates ([`estimate`]), and the
-//! rewrite with its plan node (here).
+//! dictionaries ([`dictionary`]) or in a sample of a column's values ([`sample`]) and the
+//! relations' estimates ([`estimate`]) and their pairs' ([`pairs`]), and the rewrite with
+//! its plan node (here).
 
 mod dictionary;
 mod enumerate;
 pub(super) mod estimate;
 mod estimated;
 mod graph;
+mod pairs;
+mod sample;
 pub(super) mod selectivity;
 
 pub use dictionary::DictionaryCounts;
 pub use estimated::{EstimatedRowsExec, ForgetEstimates};
+pub use sample::SampledShares;
 
 use std::fmt::{self, Write};
 use std::sync::Arc;
@@ -48,9 +52,9 @@ use futures::future::BoxFuture;
 use crate::profile::JoinOrderKind;
 
 use enumerate::{Costed, Estimates, Tree};
-use estimate::Estimated;
 use graph::Region;
 pub(super) use graph::region_join;
+use pairs::Estimated;
 
 /// The share of the written order's estimated cost a new order must stay under to
 /// replace it: estimates err, and an order that is only a little cheaper on paper is not
