@@ -10,6 +10,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use canon::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use canon::datafusion::prelude::SessionContext;
 
 use crate::BenchResult;
 use crate::tpch::{self, Statement, Workload};
@@ -107,15 +108,8 @@ pub async fn run(options: &Options) -> BenchResult<()> {
 /// Runs each selected statement once under `EXPLAIN ANALYZE` in Canon and in the plain
 /// session and prints both plans, to see where their work differs.
 pub async fn explain(options: &Options) -> BenchResult<()> {
-    let tables = tables(&options.data)?;
-    let project = write_project(&options.data, &tables, options)?;
-    let texts = read_queries(&options.queries)?;
-    let runtime = canon::Runtime::load(&project)
-        .await
-        .map_err(|e| format!("loading {}: {e}", project.display()))?;
+    let (runtime, plain, texts) = engines(options).await?;
     let session = runtime.session();
-    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
-    let plain = tpch::plain_session_over(&options.data, &names).await?;
     for statement in selected(&texts, &options.only)? {
         let (name, sql) = (statement.name, statement.sql);
         tpch_plans::print_plans(&session, &plain, "EXPLAIN ANALYZE", name, sql).await?;
@@ -126,14 +120,7 @@ pub async fn explain(options: &Options) -> BenchResult<()> {
 /// Times each selected statement's planning and execution apart, in Canon and the plain
 /// session, to tell Canon's planning cost from the plan it chose.
 pub async fn phases(options: &Options) -> BenchResult<()> {
-    let tables = tables(&options.data)?;
-    let project = write_project(&options.data, &tables, options)?;
-    let texts = read_queries(&options.queries)?;
-    let runtime = canon::Runtime::load(&project)
-        .await
-        .map_err(|e| format!("loading {}: {e}", project.display()))?;
-    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
-    let plain = tpch::plain_session_over(&options.data, &names).await?;
+    let (runtime, plain, texts) = engines(options).await?;
     let statements: Vec<_> = selected(&texts, &options.only)?
         .iter()
         .map(|s| (s.name, s.sql))
@@ -146,6 +133,22 @@ pub async fn phases(options: &Options) -> BenchResult<()> {
         options.runs,
     )
     .await
+}
+
+/// Canon's runtime over the generated project, the plain session over the same files,
+/// and the query texts.
+async fn engines(
+    options: &Options,
+) -> BenchResult<(canon::Runtime, SessionContext, Vec<(String, String)>)> {
+    let tables = tables(&options.data)?;
+    let project = write_project(&options.data, &tables, options)?;
+    let texts = read_queries(&options.queries)?;
+    let runtime = canon::Runtime::load(&project)
+        .await
+        .map_err(|e| format!("loading {}: {e}", project.display()))?;
+    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+    let plain = tpch::plain_session_over(&options.data, &names).await?;
+    Ok((runtime, plain, texts))
 }
 
 /// The statements `only` names (all when it is empty); an error for a name no file has.

@@ -33,8 +33,8 @@ pub use constant_keys::ConstantGroupKeys;
 pub use finest_groups::FinestGroupsFirst;
 pub use group_keys::{GroupKeyReduction, RereadsAlike};
 pub use join_order::{
-    DictionaryCounts, EstimatedRowsExec, ForgetEstimates, JoinOrderNode, JoinOrderPlanner,
-    SampledShares,
+    ChunkReads, DictionaryCounts, EstimatedRowsExec, ForgetEstimates, JoinOrderNode,
+    JoinOrderPlanner, SampledShares,
 };
 pub use scan_keys::ScanReduction;
 pub use semi_join::SemiJoinPushdown;

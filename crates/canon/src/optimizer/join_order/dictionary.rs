@@ -9,14 +9,12 @@
 //! its dictionary's values, and the dictionary page's header counts them: one small read
 //! per chunk, once, and kept for the runtime's life.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use datafusion::catalog::Session;
-use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
-use datafusion::datasource::source::DataSourceExec;
 use datafusion::parquet::basic::Encoding;
 use datafusion::parquet::column::page::{Page, PageReader};
 use datafusion::parquet::file::metadata::ColumnChunkMetaData;
@@ -24,6 +22,8 @@ use datafusion::parquet::file::reader::{ChunkReader, Length};
 use datafusion::parquet::file::serialized_reader::SerializedPageReader;
 use datafusion::physical_plan::ExecutionPlan;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+
+use super::chunks::{ChunkKey, ChunkReads, file_scan};
 
 /// Column chunks read for one column: the most of them a dictionary count looks at, so
 /// that planning over a table of many files reads a sample, not every file.
@@ -33,38 +33,9 @@ const MAX_CHUNKS: usize = 16;
 /// estimate for an unknown count is as good, and reading it would cost the query time.
 const MAX_DICTIONARY_BYTES: u64 = 64 * 1024;
 
-/// Dictionary counts read so far, by file and column: one per runtime, shared by its
-/// sessions through their configuration.
-#[derive(Debug, Default)]
-pub struct DictionaryCounts {
-    counts: Mutex<HashMap<ChunkKey, Option<u64>>>,
-}
-
-/// One column chunk of one version of a file.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) struct ChunkKey {
-    pub location: String,
-    pub size: u64,
-    pub modified: i64,
-    pub row_group: usize,
-    pub column: String,
-}
-
-impl DictionaryCounts {
-    fn get(&self, key: &ChunkKey) -> Option<Option<u64>> {
-        self.lock().get(key).copied()
-    }
-
-    fn put(&self, key: ChunkKey, count: Option<u64>) {
-        self.lock().insert(key, count);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChunkKey, Option<u64>>> {
-        // A panic elsewhere while the map was held leaves it whole: every entry is written
-        // in one insert.
-        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
+/// Dictionary counts read so far, by column chunk: one per runtime, shared by its sessions
+/// through their configuration.
+pub type DictionaryCounts = ChunkReads<u64>;
 
 /// The distinct values of `column` in the parquet files `scan` (a table scan's physical
 /// plan) reads: the most any of its dictionary-encoded column chunks holds, a lower bound
@@ -134,17 +105,6 @@ pub(super) async fn distinct_values(
         }
     }
     (chunks > 0).then_some(most as f64)
-}
-
-/// The file scan under `plan`, through operators with one input.
-pub(super) fn file_scan(plan: &dyn ExecutionPlan) -> Option<&FileScanConfig> {
-    if let Some(source) = plan.downcast_ref::<DataSourceExec>() {
-        return source.data_source().downcast_ref::<FileScanConfig>();
-    }
-    match plan.children()[..] {
-        [only] => file_scan(only.as_ref()),
-        _ => None,
-    }
 }
 
 /// The values in `chunk`'s dictionary, read from its page header, when every data page of

@@ -1,11 +1,11 @@
-//! How many rows a region's relations give, and their joins: from the statistics
-//! DataFusion derives for each relation's physical plan (files' row counts, column
-//! minimum and maximum, filters' selectivity over them) and from the keys the plan knows
-//! to be unique (declared keys, grouping keys).
+//! How many rows a region's relations give, and how many distinct values their columns
+//! hold: from the statistics DataFusion derives for each relation's physical plan (files'
+//! row counts, column minimum and maximum, filters' selectivity over them) and from the
+//! keys the plan knows to be unique (declared keys, grouping keys).
 //!
-//! A join's rows are its inputs' product divided, for each pair of relations it joins,
-//! by the larger number of distinct values of the two sides' key (the textbook estimate,
-//! which assumes the smaller side's keys occur on the larger side: a foreign key's).
+//! Distinct values come from the statistics, from a key's uniqueness, from the parquet
+//! dictionaries of a text column ([`dictionary`]) and from a sample of a wide integer
+//! column ([`sample`]); the pairs of a region combine them ([`super::pairs`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -39,7 +39,9 @@ pub(in crate::optimizer) struct Relation {
     domain: Vec<Option<f64>>,
     /// For a filtered table, the distinct values in the whole table of each column the
     /// filter does not read: the values the filter kept some of, at random.
-    unfiltered: Vec<Option<f64>>,
+    whole_distinct: Vec<Option<f64>>,
+    /// The values the range of each column holds, for columns of whole values.
+    span: Vec<Option<f64>>,
 }
 
 /// The estimate of `plan`, or `None` when its physical plan does not know its rows.
@@ -71,6 +73,9 @@ pub(in crate::optimizer) async fn relation(
     let domain = (0..width)
         .map(|i| is_unique(schema, i).then_some(unfiltered))
         .collect();
+    let span = (0..width)
+        .map(|i| distinct_values(statistics.column_statistics.get(i)))
+        .collect();
     let mut distinct: Vec<f64> = (0..width)
         .map(|i| column_distinct(schema, i, statistics.column_statistics.get(i), rows))
         .map(|known| known.unwrap_or(rows))
@@ -91,7 +96,8 @@ pub(in crate::optimizer) async fn relation(
         rows,
         distinct,
         domain,
-        unfiltered: whole,
+        whole_distinct: whole,
+        span,
     })
 }
 
@@ -109,8 +115,14 @@ impl Relation {
 
     /// The distinct values in its whole table of the column at `index`, where the
     /// relation is a table filtered on other columns.
-    pub(super) fn unfiltered_of(&self, index: usize) -> Option<f64> {
-        self.unfiltered.get(index).copied().flatten()
+    pub(super) fn whole_distinct_of(&self, index: usize) -> Option<f64> {
+        self.whole_distinct.get(index).copied().flatten()
+    }
+
+    /// The values the range of the column at `index` holds, where it is a column of whole
+    /// values with a known range.
+    pub(super) fn span_of(&self, index: usize) -> Option<f64> {
+        self.span.get(index).copied().flatten()
     }
 }
 

@@ -14,10 +14,11 @@
 //!
 //! Layers: orders and their search ([`enumerate`]), regions taken apart and rebuilt
 //! ([`graph`]), filters' selectivity ([`selectivity`]), distinct values counted in parquet
-//! dictionaries ([`dictionary`]) or in a sample of a column's values ([`sample`]) and the
-//! relations' estimates ([`estimate`]) and their pairs' ([`pairs`]), and the rewrite with
-//! its plan node (here).
+//! dictionaries ([`dictionary`]) or in a sample of a column's values ([`sample`]), both
+//! kept by column chunk ([`chunks`]), the relations' estimates ([`estimate`]) and their
+//! pairs' ([`pairs`]), and the rewrite with its plan node (here).
 
+mod chunks;
 mod dictionary;
 mod enumerate;
 pub(super) mod estimate;
@@ -27,6 +28,7 @@ mod pairs;
 mod sample;
 pub(super) mod selectivity;
 
+pub use chunks::ChunkReads;
 pub use dictionary::DictionaryCounts;
 pub use estimated::{EstimatedRowsExec, ForgetEstimates};
 pub use sample::SampledShares;

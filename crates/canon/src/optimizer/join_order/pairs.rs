@@ -1,5 +1,12 @@
 //! A region's relations with their estimates, as the search asks for them: each pair's
 //! selectivity from its equalities' distinct values, and each join's rows.
+//!
+//! A join's rows are its inputs' product divided, for each pair of relations it joins,
+//! by the larger number of distinct values of the two sides' key (the textbook estimate,
+//! which assumes the smaller side's values occur on the larger side: a foreign key's), the
+//! larger side's whole table's where a filter on other columns picked its values.
+
+use std::cmp::Ordering;
 
 use datafusion::logical_expr::Expr;
 
@@ -14,6 +21,7 @@ const RESIDUAL_SELECTIVITY: f64 = 0.2;
 /// A region's relations with their estimates, as the search asks for them.
 pub(super) struct Estimated<'a> {
     region: &'a Region,
+    /// The region's relations' estimates, in the region's order.
     pub relations: Vec<Relation>,
     /// Each relation's neighbours: the relations a join condition links it with.
     neighbours: Vec<Set>,
@@ -70,7 +78,14 @@ impl<'a> Estimated<'a> {
     /// does not read it keeps fewer.
     fn unfiltered(&self, i: usize, expr: &Expr) -> Option<f64> {
         let index = self.column_index(i, expr)?;
-        self.relations[i].unfiltered_of(index)
+        self.relations[i].whole_distinct_of(index)
+    }
+
+    /// The values the range of `expr` in relation `i` holds, where it is a column of whole
+    /// values with a known range.
+    fn span(&self, i: usize, expr: &Expr) -> Option<f64> {
+        let index = self.column_index(i, expr)?;
+        self.relations[i].span_of(index)
     }
 
     /// The share of the pairs of rows of relations `i` and `j` that their equalities
@@ -87,20 +102,27 @@ impl<'a> Estimated<'a> {
             // A key's table bounds the values that refer to it (a foreign key's): the
             // other side has no more distinct values than the key's table has rows, however
             // wide the range of its values (TPC-H's order keys are a quarter of theirs).
-            let da = self
-                .distinct(i, a)
-                .min(self.domain(j, b).unwrap_or(f64::INFINITY));
-            let db = self
-                .distinct(j, b)
-                .min(self.domain(i, a).unwrap_or(f64::INFINITY));
+            let (domain_a, domain_b) = (self.domain(i, a), self.domain(j, b));
+            let da = self.distinct(i, a).min(domain_b.unwrap_or(f64::INFINITY));
+            let db = self.distinct(j, b).min(domain_a.unwrap_or(f64::INFINITY));
             // The side with fewer values has them among the other side's. Where that side
             // is a table filtered on other columns, the filter kept its values at random, and
-            // the fewer were drawn from its whole table's: TPC-DS q72's sales refer to any
-            // of the customer demographics, of which a filter keeps a fifth.
-            let d = if db > da {
-                db.max(self.unfiltered(j, b).unwrap_or(db))
-            } else {
-                da.max(self.unfiltered(i, a).unwrap_or(da))
+            // the fewer were drawn from its whole table's (TPC-DS q72's sales refer to any of
+            // the customer demographics, of which a filter keeps a fifth), as far as the
+            // range of the fewer reaches: five years of sales dates lie within the calendar,
+            // and a filter that keeps six years of it keeps them all.
+            let whole = |k: usize, e: &Expr, other: usize, on: &Expr, domain: Option<f64>| {
+                self.unfiltered(k, e).map(|w| {
+                    w.min(domain.unwrap_or(f64::INFINITY))
+                        .min(self.span(other, on).unwrap_or(f64::INFINITY))
+                })
+            };
+            let wa = whole(i, a, j, b, domain_b);
+            let wb = whole(j, b, i, a, domain_a);
+            let d = match da.partial_cmp(&db) {
+                Some(Ordering::Less) => db.max(wb.unwrap_or(db)),
+                Some(Ordering::Greater) => da.max(wa.unwrap_or(da)),
+                _ => da.max(db).max(wa.unwrap_or(da)).max(wb.unwrap_or(db)),
             };
             product *= d;
             widest = widest.max(d);

@@ -11,17 +11,18 @@
 //! before; values that come in runs, as in a file sorted by them, give the share exactly,
 //! and values spread at random give about one, which changes nothing.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::Session;
+use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::parquet::{
     DefaultParquetFileReaderFactory, ParquetFileReaderFactory,
 };
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use datafusion::parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
@@ -29,7 +30,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::TryStreamExt;
 
-use super::dictionary::{ChunkKey, file_scan};
+use super::chunks::{ChunkKey, ChunkReads, file_scan};
 
 /// The most values read: enough for a share, little enough to cost the planning well under
 /// a millisecond once the file's metadata is cached.
@@ -42,27 +43,9 @@ const FEWEST_VALUES: usize = 1_024;
 /// count costs little and the read would cost more.
 pub(super) const MIN_ROWS: f64 = 100_000.0;
 
-/// Shares of distinct values read so far, by file and column: one per runtime, shared by
-/// its sessions through their configuration.
-#[derive(Debug, Default)]
-pub struct SampledShares {
-    shares: Mutex<HashMap<ChunkKey, Option<f64>>>,
-}
-
-impl SampledShares {
-    fn get(&self, key: &ChunkKey) -> Option<Option<f64>> {
-        self.lock().get(key).copied()
-    }
-
-    fn put(&self, key: ChunkKey, share: Option<f64>) {
-        self.lock().insert(key, share);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChunkKey, Option<f64>>> {
-        // Every entry is written in one insert, so a panic elsewhere leaves the map whole.
-        self.shares.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
+/// Shares of distinct values sampled so far, by file and column: one per runtime, shared
+/// by its sessions through their configuration.
+pub type SampledShares = ChunkReads<f64>;
 
 /// Whether a column of `data_type` is one whose range bounds its distinct values closely
 /// enough to be worth a sample when the range is as wide as the table.
@@ -101,10 +84,24 @@ pub(super) async fn distinct_share(
     if let Some(known) = shares.get(&key) {
         return known;
     }
-    let store = session
-        .runtime_env()
-        .object_store(&config.object_store_url)
-        .ok()?;
+    // Kept whether or not it tells anything: a file that gave no share gives none the next
+    // time either, and should not be read again for every query.
+    let share = sampled_share(file, &config.object_store_url, column, session).await;
+    tracing::debug!(file = %meta.location, column, ?share, "sampled a column's distinct values");
+    shares.put(key, share);
+    share
+}
+
+/// The share of distinct values among the first non-null values of `column` in `file`, read
+/// from the store at `url`.
+async fn sampled_share(
+    file: &PartitionedFile,
+    url: &ObjectStoreUrl,
+    column: &str,
+    session: &dyn Session,
+) -> Option<f64> {
+    let meta = &file.object_meta;
+    let store = session.runtime_env().object_store(url).ok()?;
     let cache = session
         .runtime_env()
         .cache_manager
@@ -145,10 +142,7 @@ pub(super) async fn distinct_share(
         let wide = wide.as_any().downcast_ref::<Int64Array>()?;
         values.extend(wide.iter().flatten());
     }
-    let share = share_of_distinct(values);
-    tracing::debug!(file = %meta.location, column, ?share, "sampled a column's distinct values");
-    shares.put(key, share);
-    share
+    share_of_distinct(values)
 }
 
 /// The share of distinct values in `values`, `None` for too few to go by.
