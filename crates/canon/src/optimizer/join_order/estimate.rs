@@ -40,8 +40,6 @@ pub(in crate::optimizer) struct Relation {
     /// For a filtered table, the distinct values in the whole table of each column the
     /// filter does not read: the values the filter kept some of, at random.
     whole_distinct: Vec<Option<f64>>,
-    /// The values the range of each column holds, for columns of whole values.
-    span: Vec<Option<f64>>,
 }
 
 /// The estimate of `plan`, or `None` when its physical plan does not know its rows.
@@ -73,9 +71,6 @@ pub(in crate::optimizer) async fn relation(
     let domain = (0..width)
         .map(|i| is_unique(schema, i).then_some(unfiltered))
         .collect();
-    let span = (0..width)
-        .map(|i| distinct_values(statistics.column_statistics.get(i)))
-        .collect();
     let mut distinct: Vec<f64> = (0..width)
         .map(|i| column_distinct(schema, i, statistics.column_statistics.get(i), rows))
         .map(|known| known.unwrap_or(rows))
@@ -97,7 +92,6 @@ pub(in crate::optimizer) async fn relation(
         distinct,
         domain,
         whole_distinct: whole,
-        span,
     })
 }
 
@@ -117,12 +111,6 @@ impl Relation {
     /// relation is a table filtered on other columns.
     pub(super) fn whole_distinct_of(&self, index: usize) -> Option<f64> {
         self.whole_distinct.get(index).copied().flatten()
-    }
-
-    /// The values the range of the column at `index` holds, where it is a column of whole
-    /// values with a known range.
-    pub(super) fn span_of(&self, index: usize) -> Option<f64> {
-        self.span.get(index).copied().flatten()
     }
 }
 
