@@ -50,8 +50,13 @@ impl<V: Copy> ChunkReads<V> {
     }
 }
 
+/// The scan of parquet files under `plan`, through operators with one input.
+pub(super) fn parquet_scan(plan: &dyn ExecutionPlan) -> Option<&FileScanConfig> {
+    file_scan(plan).filter(|config| config.file_source().file_type() == "parquet")
+}
+
 /// The file scan under `plan`, through operators with one input.
-pub(super) fn file_scan(plan: &dyn ExecutionPlan) -> Option<&FileScanConfig> {
+fn file_scan(plan: &dyn ExecutionPlan) -> Option<&FileScanConfig> {
     if let Some(source) = plan.downcast_ref::<DataSourceExec>() {
         return source.data_source().downcast_ref::<FileScanConfig>();
     }

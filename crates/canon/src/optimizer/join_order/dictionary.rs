@@ -23,7 +23,7 @@ use datafusion::parquet::file::serialized_reader::SerializedPageReader;
 use datafusion::physical_plan::ExecutionPlan;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
-use super::chunks::{ChunkKey, ChunkReads, file_scan};
+use super::chunks::{ChunkKey, ChunkReads, parquet_scan};
 
 /// Column chunks read for one column: the most of them a dictionary count looks at, so
 /// that planning over a table of many files reads a sample, not every file.
@@ -48,10 +48,7 @@ pub(super) async fn distinct_values(
     session: &dyn Session,
 ) -> Option<f64> {
     let counts = session.config().get_extension::<DictionaryCounts>()?;
-    let config = file_scan(scan.as_ref())?;
-    if config.file_source().file_type() != "parquet" {
-        return None;
-    }
+    let config = parquet_scan(scan.as_ref())?;
     let store = session
         .runtime_env()
         .object_store(&config.object_store_url)

@@ -30,7 +30,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::TryStreamExt;
 
-use super::chunks::{ChunkKey, ChunkReads, file_scan};
+use super::chunks::{ChunkKey, ChunkReads, parquet_scan};
 
 /// The most values read: enough for a share, little enough to cost the planning well under
 /// a millisecond once the file's metadata is cached.
@@ -63,10 +63,7 @@ pub(super) async fn distinct_share(
     session: &dyn Session,
 ) -> Option<f64> {
     let shares = session.config().get_extension::<SampledShares>()?;
-    let config = file_scan(scan.as_ref())?;
-    if config.file_source().file_type() != "parquet" {
-        return None;
-    }
+    let config = parquet_scan(scan.as_ref())?;
     // The first file by name, so that the same files always give the same share.
     let file = config
         .file_groups
