@@ -332,10 +332,12 @@ async fn pays(
     session: &dyn Session,
 ) -> bool {
     // The other side first: usually one table, cheap to plan, and often what rules out.
-    let Some(others) = estimate::relation(other, planner, session).await else {
+    let theirs: Vec<&Column> = pairs.iter().map(|(_, theirs)| theirs).collect();
+    let Some(others) = estimate::relation(other, &theirs, planner, session).await else {
         return false;
     };
-    let Some(own) = estimate::relation(side, planner, session).await else {
+    let mine: Vec<&Column> = pairs.iter().map(|(mine, _)| mine).chain(keys).collect();
+    let Some(own) = estimate::relation(side, &mine, planner, session).await else {
         return false;
     };
     let distinct = |relation: &estimate::Relation, plan: &LogicalPlan, column: &Column| {

@@ -42,9 +42,11 @@ pub(in crate::optimizer) struct Relation {
     whole_distinct: Vec<Option<f64>>,
 }
 
-/// The estimate of `plan`, or `None` when its physical plan does not know its rows.
+/// The estimate of `plan`, or `None` when its physical plan does not know its rows; the
+/// columns in `read` may have their distinct values sampled (see [`sample`]).
 pub(in crate::optimizer) async fn relation(
     plan: &LogicalPlan,
+    read: &[&Column],
     planner: &DefaultPhysicalPlanner,
     session: &dyn Session,
 ) -> Option<Relation> {
@@ -76,7 +78,15 @@ pub(in crate::optimizer) async fn relation(
         .map(|known| known.unwrap_or(rows))
         .collect();
     if unfiltered >= sample::MIN_ROWS {
+        // Only the columns the caller reads: a sample costs a fresh process a read.
+        let read: Vec<usize> = read
+            .iter()
+            .filter_map(|c| schema.maybe_index_of_column(c))
+            .collect();
         for (i, (d, whole)) in distinct.iter_mut().zip(&mut whole).enumerate() {
+            if !read.contains(&i) {
+                continue;
+            }
             let column = statistics.column_statistics.get(i);
             if let Some(sampled) =
                 sampled_distinct(plan, &physical, i, column, unfiltered, session).await

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
-use datafusion::common::{DFSchemaRef, Result, internal_err};
+use datafusion::common::{Column, DFSchemaRef, Result, internal_err};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{
     Expr, Extension, LogicalPlan, Subquery, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
@@ -192,8 +192,16 @@ async fn order(
     session: &dyn Session,
 ) -> Result<Option<LogicalPlan>> {
     let mut relations = Vec::with_capacity(region.relations.len());
-    for plan in &region.relations {
-        match estimate::relation(plan, planner, session).await {
+    for (k, plan) in region.relations.iter().enumerate() {
+        // The columns the region's equalities read of this relation.
+        let keys: Vec<&Column> = region
+            .edges
+            .iter()
+            .flat_map(|e| [(e.left, &e.left_expr), (e.right, &e.right_expr)])
+            .filter(|(relation, _)| *relation == k)
+            .filter_map(|(_, expr)| estimate::column_of(expr))
+            .collect();
+        match estimate::relation(plan, &keys, planner, session).await {
             Some(relation) => relations.push(relation),
             None => return Ok(None),
         }
