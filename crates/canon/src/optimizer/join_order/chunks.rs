@@ -2,11 +2,15 @@
 //! runtime's life: one version of a file never changes, so neither does what was read.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use datafusion::catalog::Session;
 use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_plan::ExecutionPlan;
+use object_store::{ObjectMeta, ObjectStore};
 
 /// One column chunk of one version of a file (for a sample, row group 0 stands for the
 /// file's first values).
@@ -22,6 +26,19 @@ pub(super) struct ChunkKey {
     pub row_group: usize,
     /// The column's name in the file.
     pub column: String,
+}
+
+impl ChunkKey {
+    /// The chunk of `column` in row group `row_group` of the file version `meta` describes.
+    pub(super) fn new(meta: &ObjectMeta, row_group: usize, column: &str) -> Self {
+        Self {
+            location: meta.location.to_string(),
+            size: meta.size,
+            modified: meta.last_modified.timestamp_millis(),
+            row_group,
+            column: column.to_string(),
+        }
+    }
 }
 
 /// What was read of each column chunk so far (`None` where it told nothing): one per
@@ -64,4 +81,31 @@ fn file_scan(plan: &dyn ExecutionPlan) -> Option<&FileScanConfig> {
         [only] => file_scan(only.as_ref()),
         _ => None,
     }
+}
+
+/// The parquet metadata of the file `meta` describes in `store`, through the runtime's
+/// metadata cache, with the index of `column` among its leaf columns; `None` when the
+/// footer cannot be read or the file has no such column.
+pub(super) async fn column_metadata(
+    store: &dyn ObjectStore,
+    meta: &ObjectMeta,
+    column: &str,
+    session: &dyn Session,
+) -> Option<(Arc<ParquetMetaData>, usize)> {
+    let cache = session
+        .runtime_env()
+        .cache_manager
+        .get_file_metadata_cache();
+    let metadata = DFParquetMetadata::new(store, meta)
+        .with_file_metadata_cache(Some(cache))
+        .fetch_metadata()
+        .await
+        .ok()?;
+    let leaf = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().parts() == [column])?;
+    Some((metadata, leaf))
 }

@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use datafusion::catalog::Session;
-use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::parquet::basic::Encoding;
 use datafusion::parquet::column::page::{Page, PageReader};
 use datafusion::parquet::file::metadata::ColumnChunkMetaData;
@@ -23,7 +22,7 @@ use datafusion::parquet::file::serialized_reader::SerializedPageReader;
 use datafusion::physical_plan::ExecutionPlan;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
-use super::chunks::{ChunkKey, ChunkReads, parquet_scan};
+use super::chunks::{ChunkKey, ChunkReads, column_metadata, parquet_scan};
 
 /// Column chunks read for one column: the most of them a dictionary count looks at, so
 /// that planning over a table of many files reads a sample, not every file.
@@ -53,10 +52,6 @@ pub(super) async fn distinct_values(
         .runtime_env()
         .object_store(&config.object_store_url)
         .ok()?;
-    let cache = session
-        .runtime_env()
-        .cache_manager
-        .get_file_metadata_cache();
     let mut most: u64 = 0;
     let mut chunks = 0;
     // DataFusion splits a large file into byte ranges across its groups; each file once.
@@ -66,29 +61,13 @@ pub(super) async fn distinct_values(
         if !files.insert(&meta.location) {
             continue;
         }
-        let metadata = DFParquetMetadata::new(store.as_ref(), meta)
-            .with_file_metadata_cache(Some(Arc::clone(&cache)))
-            .fetch_metadata()
-            .await
-            .ok()?;
-        let leaf = metadata
-            .file_metadata()
-            .schema_descr()
-            .columns()
-            .iter()
-            .position(|c| c.path().parts() == [column])?;
+        let (metadata, leaf) = column_metadata(store.as_ref(), meta, column, session).await?;
         for (index, row_group) in metadata.row_groups().iter().enumerate() {
             if chunks == MAX_CHUNKS {
                 return Some(most as f64);
             }
             chunks += 1;
-            let key = ChunkKey {
-                location: meta.location.to_string(),
-                size: meta.size,
-                modified: meta.last_modified.timestamp_millis(),
-                row_group: index,
-                column: column.to_string(),
-            };
+            let key = ChunkKey::new(meta, index, column);
             let count = match counts.get(&key) {
                 Some(count) => count,
                 None => {

@@ -18,7 +18,6 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::Session;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::parquet::{
     DefaultParquetFileReaderFactory, ParquetFileReaderFactory,
 };
@@ -30,7 +29,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::TryStreamExt;
 
-use super::chunks::{ChunkKey, ChunkReads, parquet_scan};
+use super::chunks::{ChunkKey, ChunkReads, column_metadata, parquet_scan};
 
 /// The most values read: enough for a share, little enough to cost the planning well under
 /// a millisecond once the file's metadata is cached.
@@ -71,13 +70,7 @@ pub(super) async fn distinct_share(
         .flat_map(|group| group.iter())
         .min_by(|a, b| a.object_meta.location.cmp(&b.object_meta.location))?;
     let meta = &file.object_meta;
-    let key = ChunkKey {
-        location: meta.location.to_string(),
-        size: meta.size,
-        modified: meta.last_modified.timestamp_millis(),
-        row_group: 0,
-        column: column.to_string(),
-    };
+    let key = ChunkKey::new(meta, 0, column);
     if let Some(known) = shares.get(&key) {
         return known;
     }
@@ -97,23 +90,9 @@ async fn sampled_share(
     column: &str,
     session: &dyn Session,
 ) -> Option<f64> {
-    let meta = &file.object_meta;
     let store = session.runtime_env().object_store(url).ok()?;
-    let cache = session
-        .runtime_env()
-        .cache_manager
-        .get_file_metadata_cache();
-    let metadata = DFParquetMetadata::new(store.as_ref(), meta)
-        .with_file_metadata_cache(Some(cache))
-        .fetch_metadata()
-        .await
-        .ok()?;
-    let leaf = metadata
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .position(|c| c.path().parts() == [column])?;
+    let (metadata, leaf) =
+        column_metadata(store.as_ref(), &file.object_meta, column, session).await?;
     let mask = ProjectionMask::leaves(metadata.file_metadata().schema_descr(), [leaf]);
     let reader_metadata = ArrowReaderMetadata::try_new(metadata, ArrowReaderOptions::new()).ok()?;
     // DataFusion's own reader of parquet files, as a scan of the table would use.
