@@ -63,10 +63,10 @@ pub(in crate::optimizer) async fn relation(
         let kept = selectivity(&predicate, table.rows, &|e: &Expr| table.facts(e));
         rows = (table.rows * kept).max(1.0);
         unfiltered = table.rows;
-        let read = predicate.column_refs();
+        let filtered_on = predicate.column_refs();
         for (i, whole) in whole.iter_mut().enumerate() {
             *whole = scanned_name(plan, i)
-                .filter(|name| !read.iter().any(|c| c.name == *name))
+                .filter(|name| !filtered_on.iter().any(|c| c.name == *name))
                 .and_then(|name| table.distinct_named(name));
         }
     }
