@@ -22,6 +22,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use crate::diagnostics::{Diagnostics, Event};
 use crate::error::CanonError;
 use crate::finished::{PlanRecord, RecordFinished};
+use crate::optimizer::ShapeKeptNode;
 use crate::plans::reused;
 use crate::policy::{SqlPolicy, StatementClass, classify_plan};
 use crate::sql::{Lineage, fingerprint, lineage};
@@ -214,9 +215,15 @@ impl QueryPlanner for PlanHook {
             crate::stores::check_write_target(&copy.output_url)
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
         }
+        // A kept plan goes to the query planner with its shape's memo, to be shaped by
+        // cost on its first run only.
+        let shape_kept = reusable
+            .as_ref()
+            .map(|r| ShapeKeptNode::plan(r.optimized.clone(), Arc::clone(&r.shape)));
+        let to_plan = shape_kept.as_ref().unwrap_or(plan);
         let origin = session.config().get_extension::<StatementOrigin>();
         if origin.as_ref().is_some_and(|o| o.recorded) {
-            return self.inner.create_physical_plan(plan, session).await;
+            return self.inner.create_physical_plan(to_plan, session).await;
         }
         let statement = origin.map(|o| o.statement.clone()).unwrap_or_default();
         // Recorded before the physical plan exists: system tables are read while it is made,
@@ -237,7 +244,7 @@ impl QueryPlanner for PlanHook {
         let planned = record_known(&self.diagnostics, id, class, statement, written);
         let mut planned = planned.map_err(CanonError::into_datafusion)?;
         planned.memory_limit = self.memory_limit;
-        let physical = self.inner.create_physical_plan(plan, session).await?;
+        let physical = self.inner.create_physical_plan(to_plan, session).await?;
         Ok(RecordFinished::wrap(physical, planned))
     }
 }

@@ -40,6 +40,7 @@ use datafusion::optimizer::AnalyzerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 
+use crate::optimizer::KeptShape;
 use crate::sql::{Lineage, fingerprint, lineage};
 
 /// How many statements' plans a session keeps; the least recently run goes first.
@@ -60,6 +61,8 @@ pub(crate) struct Reusable {
     pub(crate) lineage: Lineage,
     /// Every table the statement reads, under the name it was found by.
     tables: Vec<(TableReference, Arc<dyn TableProvider>)>,
+    /// The optimized plan's shape by cost, found on its first run.
+    pub(crate) shape: Arc<KeptShape>,
 }
 
 impl Reusable {
@@ -92,6 +95,7 @@ impl Reusable {
             analyzed,
             optimized,
             tables,
+            shape: Arc::default(),
         }))
     }
 
@@ -394,6 +398,7 @@ mod tests {
             fingerprint: String::new(),
             lineage: Lineage::default(),
             tables: Vec::new(),
+            shape: Arc::default(),
         })
     }
 

@@ -12,6 +12,7 @@ mod eager;
 mod finest_groups;
 mod group_keys;
 mod join_order;
+mod kept;
 mod keys;
 mod node;
 mod scan_keys;
@@ -36,6 +37,7 @@ pub use join_order::{
     ChunkReads, DictionaryCounts, EstimatedRowsExec, ForgetEstimates, JoinOrderNode,
     JoinOrderPlanner, SampledShares,
 };
+pub use kept::{KeptShape, ShapeKeptNode};
 pub use scan_keys::ScanReduction;
 pub use semi_join::SemiJoinPushdown;
 pub use shared::{SharedExec, SharedNode, SharedResult, SharingPlanner, share_repeated};

@@ -1,10 +1,14 @@
 //! Repeated statements: a session runs a query text it ran before from the plan that text
-//! was optimized to, and plans anew whenever that plan could be different now.
+//! was optimized to, in the join order its first run chose, and plans anew whenever that
+//! plan could be different now.
 
 use canon::Session;
+use canon::datafusion::arrow::array::Int64Array;
+use canon::datafusion::physical_plan::displayable;
 use canon::datafusion::prelude::{col, lit};
 
-use crate::common::{column, rows};
+use crate::common::{Fixture, arr, batch, column, rows};
+use crate::optimizer::{canon_rows, plain_over, plain_rows};
 use crate::sql_fixture::{fixture, planned_since, runtime, table};
 
 /// Whether the DataFrame runs a kept plan.
@@ -145,4 +149,149 @@ async fn dataframes_built_on_a_kept_plan_are_optimized_whole() {
     assert!(!explained.logical_plan.contains("CanonReused"));
     let plans = kept.explain(false, false).unwrap().collect().await.unwrap();
     assert!(!plans.is_empty());
+}
+
+/// The keys of each inner hash join in the physical plan `df` runs, the deepest last;
+/// each join's two keys sorted, since DataFusion picks its build side when it plans.
+async fn hash_joins(df: canon::datafusion::dataframe::DataFrame) -> Vec<[String; 2]> {
+    let plan = df.create_physical_plan().await.expect("plans");
+    let shown = displayable(plan.as_ref()).indent(false).to_string();
+    let keys = |line: &str| -> Option<[String; 2]> {
+        let on = line.split("on=[(").nth(1)?.split(")]").next()?;
+        let (a, b) = on.split_once(", ")?;
+        let mut pair = [a.to_string(), b.to_string()]
+            .map(|k| k.split('@').next().unwrap_or_default().to_string());
+        pair.sort();
+        Some(pair)
+    };
+    shown
+        .lines()
+        .filter(|l| l.contains("HashJoinExec") && l.contains("join_type=Inner"))
+        .filter_map(keys)
+        .collect()
+}
+
+const FACTS: &str = r#"
+[project]
+name = "facts"
+
+[profile.cache]
+list_files = "0"
+
+[[dataset]]
+name = "facts"
+format = "parquet"
+location = "facts"
+columns = [
+  { name = "f_a", type = "Int64", nullable = false },
+  { name = "f_b", type = "Int64", nullable = false },
+]
+
+[[dataset]]
+name = "a"
+format = "parquet"
+location = "a"
+columns = [
+  { name = "a_key", type = "Int64", nullable = false },
+  { name = "a_flag", type = "Int64", nullable = false },
+]
+
+[[dataset]]
+name = "b"
+format = "parquet"
+location = "b"
+columns = [
+  { name = "b_key", type = "Int64", nullable = false },
+  { name = "b_flag", type = "Int64", nullable = false },
+]
+"#;
+
+/// Written with `a` first, which keeps one row in ten, where `b` keeps one in a hundred.
+const TWO_FLAGS: &str = "SELECT a_flag, b_flag, count(*) AS n \
+    FROM facts JOIN a ON f_a = a_key JOIN b ON f_b = b_key \
+    WHERE a_flag = 3 AND b_flag = 15 GROUP BY a_flag, b_flag";
+
+/// 20,000 facts over 1,000 keys of `a` and of `b`.
+fn facts() -> Fixture {
+    let fx = Fixture::new();
+    let n: i64 = 20_000;
+    fx.write_parquet(
+        "facts/part-0.parquet",
+        &batch(vec![
+            (
+                "f_a",
+                arr(Int64Array::from_iter_values((0..n).map(|i| i % 1000 + 1))),
+            ),
+            (
+                "f_b",
+                arr(Int64Array::from_iter_values(
+                    (0..n).map(|i| i * 7 % 1000 + 1),
+                )),
+            ),
+        ]),
+    );
+    for (table, every) in [("a", 10), ("b", 100)] {
+        fx.write_parquet(
+            &format!("{table}/part-0.parquet"),
+            &batch(vec![
+                (
+                    &format!("{table}_key"),
+                    arr(Int64Array::from_iter_values(1..=1000)),
+                ),
+                (
+                    &format!("{table}_flag"),
+                    arr(Int64Array::from_iter_values((1..=1000).map(|k| k % every))),
+                ),
+            ]),
+        );
+    }
+    fx
+}
+
+#[tokio::test]
+async fn a_repeated_query_keeps_the_join_order_its_first_run_chose() {
+    let fx = facts();
+    let runtime = fx.runtime(FACTS).await;
+    let session = runtime.session();
+    let first = hash_joins(session.sql(TWO_FLAGS).await.unwrap()).await;
+    assert_eq!(
+        first.last(),
+        Some(&["b_key", "f_b"].map(String::from)),
+        "{first:?}"
+    );
+
+    // 100,000 more rows of `a`, none met by a fact, whose flags widen the range so that
+    // flag 3 looks like one row in 100,000: a new session joins `a` first. (The project
+    // lists files at every run, so each run reads the new file.)
+    let (from, more) = (1_001_i64, 100_000_i64);
+    fx.write_parquet(
+        "a/part-1.parquet",
+        &batch(vec![
+            (
+                "a_key",
+                arr(Int64Array::from_iter_values(from..from + more)),
+            ),
+            (
+                "a_flag",
+                arr(Int64Array::from_iter_values(from..from + more)),
+            ),
+        ]),
+    );
+    let fresh = hash_joins(runtime.session().sql(TWO_FLAGS).await.unwrap()).await;
+    assert_eq!(
+        fresh.last(),
+        Some(&["a_key", "f_a"].map(String::from)),
+        "{fresh:?}"
+    );
+
+    // The session that ran the text runs it from its kept plan, in the order it chose
+    // then, over the files there are now.
+    let again = session.sql(TWO_FLAGS).await.unwrap();
+    assert!(is_kept(&again));
+    assert_eq!(hash_joins(again).await, first);
+    let plain = plain_over(&fx, &["facts", "a", "b"]).await;
+    let expected = plain_rows(&plain, TWO_FLAGS).await;
+    // The facts 2, 102, 202, …: 200 of them.
+    assert!(expected.contains("| 200 |"), "{expected}");
+    assert_eq!(canon_rows(&session, TWO_FLAGS).await, expected);
 }

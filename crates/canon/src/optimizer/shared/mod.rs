@@ -45,8 +45,8 @@ pub use exec::{SharedExec, SharedResult};
 use super::join_order::JoinOrderPlanner;
 
 /// The query planner of sessions that run on one node: DataFusion's own physical planner,
-/// after the plan is shaped by cost ([`super::plan_by_cost`]) and repeated aggregates are
-/// marked to be computed once.
+/// after the plan is shaped by cost ([`super::plan_by_cost`], once for a
+/// [`super::ShapeKeptNode`]) and repeated aggregates are marked to be computed once.
 pub struct SharingPlanner {
     planner: DefaultPhysicalPlanner,
 }
@@ -87,7 +87,7 @@ impl QueryPlanner for SharingPlanner {
         plan: &LogicalPlan,
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let ordered = super::plan_by_cost(plan, &self.planner, session).await?;
+        let ordered = super::kept::plan_by_cost_kept(plan, &self.planner, session).await?;
         let plan = share_repeated(ordered.unwrap_or_else(|| plan.clone()))?;
         self.planner.create_physical_plan(&plan, session).await
     }
