@@ -136,7 +136,7 @@ pub(crate) fn star() -> Fixture {
 
 /// The one month of one year, written last. (Each row reads the date, so the join with
 /// the dates cannot become a semi join on its key.)
-const MONTH_LAST: &str = "SELECT d_date_sk, i_category, st_state, s_qty \
+pub(crate) const MONTH_LAST: &str = "SELECT d_date_sk, i_category, st_state, s_qty \
     FROM sales \
     JOIN item ON s_item = i_item_sk \
     JOIN store ON s_store = st_store_sk \

@@ -1,8 +1,9 @@
-//! A reordered region tells DataFusion's join selection Canon's estimate of its rows: a
-//! join above the region builds one hash table from the region when Canon estimates it
-//! small, where DataFusion's own estimate would have repartitioned both sides.
+//! A reordered region tells DataFusion's join selection Canon's estimate of its rows, and
+//! of each of its joins' rows: a join above the region, or within it, builds one hash
+//! table from the rows below when Canon estimates them small, where DataFusion's own
+//! estimate would have repartitioned both sides.
 
-use crate::join_order::{STAR, TABLES, star};
+use crate::join_order::{MONTH_LAST, STAR, TABLES, star};
 use crate::optimizer::{canon_rows, explained_plan, plain_over, plain_rows};
 
 /// A month of sales with their items, each kept when the item sold on another day too: a
@@ -93,4 +94,43 @@ async fn a_join_over_a_region_is_built_by_canons_estimate() {
     let expected = plain_rows(&plain, SOLD_ELSEWHERE).await;
     assert!(expected.lines().count() > 100, "{expected}");
     assert_eq!(canon_rows(&session, SOLD_ELSEWHERE).await, expected);
+}
+
+#[tokio::test]
+async fn the_joins_inside_a_region_are_built_by_canons_estimates() {
+    let fx = star();
+    let session = fx
+        .runtime(&format!("{STAR}{SMALL_UNDER_200_ROWS}"))
+        .await
+        .session();
+    // The item joins last, over the month's sales at their stores, which Canon estimates
+    // at 67 rows.
+    let order = explained_plan(&session, MONTH_LAST, "logical_plan").await;
+    let line = order
+        .iter()
+        .find(|l| l.contains("CanonJoinOrder"))
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert!(line.contains("):67 ⋈ item:1.0K):67"), "{line}");
+    // That join builds one hash table from them; DataFusion's own estimate of them (333
+    // rows, shown once Canon's is gone) would have repartitioned both sides, since the
+    // 1,000 items are too many to build from as well.
+    let plan = explained_plan(&session, MONTH_LAST, "physical_plan").await;
+    let joins: Vec<&str> = plan
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.contains("HashJoinExec") && l.contains("join_type=Inner"))
+        .collect();
+    let [item, below, ..] = joins.as_slice() else {
+        panic!("{}", plan.join("\n"));
+    };
+    assert!(
+        item.contains("i_item_sk") && item.contains("mode=CollectLeft"),
+        "{item}"
+    );
+    assert!(own_rows(below).is_some_and(|rows| rows >= 200), "{below}");
+
+    let plain = plain_over(&fx, &TABLES).await;
+    let expected = plain_rows(&plain, MONTH_LAST).await;
+    assert_eq!(canon_rows(&session, MONTH_LAST).await, expected);
 }

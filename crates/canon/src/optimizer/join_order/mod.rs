@@ -31,6 +31,7 @@ pub(super) mod selectivity;
 pub use chunks::ChunkReads;
 pub use dictionary::DictionaryCounts;
 pub use estimated::{EstimatedRowsExec, ForgetEstimates};
+use estimated::{JoinShape, Small};
 pub use sample::SampledShares;
 
 use std::fmt::{self, Write};
@@ -230,11 +231,17 @@ async fn order(
     let context = OptimizerContext::new();
     let semi = EliminateJoin::new().rewrite(rebuilt, &context)?.data;
     let pruned = OptimizeProjections::new().rewrite(semi, &context)?.data;
+    // A lifted left join sits between the region's root and its joins; the joins below
+    // it are left to DataFusion's estimates.
+    let shape = region
+        .lifted
+        .is_empty()
+        .then(|| shape_of(&best.tree, &estimated).0);
     let node = JoinOrderNode {
         input: pruned,
         description: describe(&best, &written, &estimated, region.lifted.len()),
-        // Saturates: an estimate beyond `usize` is as good as unbounded.
-        rows: best.rows.max(0.0).round() as usize,
+        rows: whole_rows(best.rows),
+        shape,
     };
     Ok(Some(LogicalPlan::Extension(Extension {
         node: Arc::new(node),
@@ -281,6 +288,26 @@ fn write_tree(out: &mut String, tree: &Tree, estimated: &Estimated) -> f64 {
     }
 }
 
+/// The shape of `tree` with its joins' estimated rows, and the rows of its root.
+fn shape_of(tree: &Tree, estimated: &Estimated) -> (JoinShape, f64) {
+    match tree {
+        Tree::Leaf(i) => (JoinShape::Relation, estimated.relations[*i].rows),
+        Tree::Join(l, r) => {
+            let (left, left_rows) = shape_of(l, estimated);
+            let (right, right_rows) = shape_of(r, estimated);
+            let rows = estimated.joined(l.set(), left_rows, r.set(), right_rows);
+            let shape = JoinShape::Join(Box::new(left), Box::new(right), whole_rows(rows));
+            (shape, rows)
+        }
+    }
+}
+
+/// An estimate of rows as a count. Saturates: an estimate beyond `usize` is as good as
+/// unbounded.
+fn whole_rows(rows: f64) -> usize {
+    rows.max(0.0).round() as usize
+}
+
 /// `n` rounded for reading: 365, 57.3K, 1.4M, 9.9G.
 fn count(n: f64) -> String {
     const UNITS: [(f64, &str); 4] = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")];
@@ -299,6 +326,8 @@ pub struct JoinOrderNode {
     input: LogicalPlan,
     description: String,
     rows: usize,
+    /// The joins below the root with their estimates, when the plan's joins are the order's.
+    shape: Option<JoinShape>,
 }
 
 impl UserDefinedLogicalNodeCore for JoinOrderNode {
@@ -327,11 +356,13 @@ impl UserDefinedLogicalNodeCore for JoinOrderNode {
             input: super::node::one_input(UserDefinedLogicalNodeCore::name(self), exprs, inputs)?,
             description: self.description.clone(),
             rows: self.rows,
+            shape: self.shape.clone(),
         })
     }
 }
 
-/// Plans a [`JoinOrderNode`] as its input's plan under an [`EstimatedRowsExec`].
+/// Plans a [`JoinOrderNode`] as its input's plan under an [`EstimatedRowsExec`], with the
+/// joins below that meet a large side under one of their own.
 #[derive(Debug)]
 pub struct JoinOrderPlanner;
 
@@ -343,7 +374,7 @@ impl ExtensionPlanner for JoinOrderPlanner {
         node: &dyn UserDefinedLogicalNode,
         _logical_inputs: &[&LogicalPlan],
         physical_inputs: &[Arc<dyn ExecutionPlan>],
-        _session: &dyn Session,
+        session: &dyn Session,
         _planning_ctx: &PhysicalPlanningContext,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
         let Some(region) = node.as_any().downcast_ref::<JoinOrderNode>() else {
@@ -352,9 +383,13 @@ impl ExtensionPlanner for JoinOrderPlanner {
         let [input] = physical_inputs else {
             return internal_err!("CanonJoinOrder takes one input");
         };
-        Ok(Some(Arc::new(EstimatedRowsExec::new(
-            Arc::clone(input),
-            region.rows,
-        ))))
+        let input = match &region.shape {
+            Some(shape) => {
+                let small = Small::of(session.config_options());
+                EstimatedRowsExec::within(Arc::clone(input), shape, &small)
+            }
+            None => Arc::clone(input),
+        };
+        Ok(Some(Arc::new(EstimatedRowsExec::new(input, region.rows))))
     }
 }
