@@ -15,6 +15,7 @@ mod join_order;
 mod kept;
 mod keys;
 mod node;
+mod null_keys;
 mod scan_keys;
 mod semi_join;
 mod shared;
@@ -38,6 +39,7 @@ pub use join_order::{
     JoinOrderPlanner, SampledShares,
 };
 pub use kept::{KeptShape, ShapeKeptNode};
+pub use null_keys::OuterJoinsMetOnKeys;
 pub use scan_keys::ScanReduction;
 pub use semi_join::SemiJoinPushdown;
 pub use shared::{SharedExec, SharedNode, SharedResult, SharingPlanner, share_repeated};
@@ -47,6 +49,7 @@ pub use unordered::{MAX_UNORDERED_ROWS, UnorderedRepartitions};
 /// the tables a key set may be read from a second time.
 pub fn rules(rereads_alike: RereadsAlike) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     vec![
+        Arc::new(OuterJoinsMetOnKeys),
         Arc::new(SemiJoinPushdown),
         Arc::new(GroupKeyReduction::new(rereads_alike)),
         Arc::new(ScanReduction::new(rereads_alike)),

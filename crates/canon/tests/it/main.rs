@@ -24,6 +24,7 @@ mod kept_plans;
 mod keys;
 mod lineage;
 mod macros;
+mod null_join_keys;
 mod optimizer;
 mod options;
 mod owned_settings;
