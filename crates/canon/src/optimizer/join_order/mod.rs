@@ -231,28 +231,27 @@ async fn order(
     let context = OptimizerContext::new();
     let semi = EliminateJoin::new().rewrite(rebuilt, &context)?.data;
     let pruned = OptimizeProjections::new().rewrite(semi, &context)?.data;
-    // A lifted left join sits between the region's root and its joins; the joins below
-    // it are left to DataFusion's estimates.
-    let shape = region
-        .lifted
-        .is_empty()
-        .then(|| shape_of(&best.tree, &estimated).0);
+    // One walk of the order gives its text for `EXPLAIN` and its shape. A lifted left join
+    // sits between the region's root and its joins; the joins below it are left to
+    // DataFusion's estimates.
+    let mut order_text = String::new();
+    let (shape, _) = walk_order(&best.tree, &estimated, &mut order_text);
     let node = JoinOrderNode {
         input: pruned,
-        description: describe(&best, &written, &estimated, region.lifted.len()),
+        description: describe(&order_text, &best, &written, region.lifted.len()),
         rows: whole_rows(best.rows),
-        shape,
+        shape: region.lifted.is_empty().then_some(shape),
     };
     Ok(Some(LogicalPlan::Extension(Extension {
         node: Arc::new(node),
     })))
 }
 
-/// The chosen order with each join's estimated rows, and both orders' costs.
-fn describe(best: &Costed, written: &Costed, estimated: &Estimated, lifted: usize) -> String {
+/// The chosen order (`order`, as [`walk_order`] wrote it) with each join's estimated
+/// rows, and both orders' costs.
+fn describe(order: &str, best: &Costed, written: &Costed, lifted: usize) -> String {
     let mut text = format!(
-        "order={} rows≈{} cost≈{} written_cost≈{}",
-        tree_text(&best.tree, estimated),
+        "order={order} rows≈{} cost≈{} written_cost≈{}",
         count(best.rows),
         count(best.cost),
         count(written.cost)
@@ -263,39 +262,22 @@ fn describe(best: &Costed, written: &Costed, estimated: &Estimated, lifted: usiz
     text
 }
 
-fn tree_text(tree: &Tree, estimated: &Estimated) -> String {
-    let mut out = String::new();
-    write_tree(&mut out, tree, estimated);
-    out
-}
-
-fn write_tree(out: &mut String, tree: &Tree, estimated: &Estimated) -> f64 {
+/// The order `tree` with each join's estimated rows: written to `out` for reading
+/// (`((a:1 ⋈ b:2):3 ⋈ c:4):5`), and returned as its shape, with its root's rows.
+fn walk_order(tree: &Tree, estimated: &Estimated, out: &mut String) -> (JoinShape, f64) {
     match tree {
         Tree::Leaf(i) => {
             let relation = &estimated.relations[*i];
             let _ = write!(out, "{}:{}", relation.label, count(relation.rows));
-            relation.rows
+            (JoinShape::Relation, relation.rows)
         }
         Tree::Join(l, r) => {
             out.push('(');
-            let left_rows = write_tree(out, l, estimated);
+            let (left, left_rows) = walk_order(l, estimated, out);
             out.push_str(" ⋈ ");
-            let right_rows = write_tree(out, r, estimated);
+            let (right, right_rows) = walk_order(r, estimated, out);
             let rows = estimated.joined(l.set(), left_rows, r.set(), right_rows);
             let _ = write!(out, "):{}", count(rows));
-            rows
-        }
-    }
-}
-
-/// The shape of `tree` with its joins' estimated rows, and the rows of its root.
-fn shape_of(tree: &Tree, estimated: &Estimated) -> (JoinShape, f64) {
-    match tree {
-        Tree::Leaf(i) => (JoinShape::Relation, estimated.relations[*i].rows),
-        Tree::Join(l, r) => {
-            let (left, left_rows) = shape_of(l, estimated);
-            let (right, right_rows) = shape_of(r, estimated);
-            let rows = estimated.joined(l.set(), left_rows, r.set(), right_rows);
             let shape = JoinShape::Join(Box::new(left), Box::new(right), whole_rows(rows));
             (shape, rows)
         }
