@@ -11,6 +11,8 @@
 //! filtering every nullable key). As an inner join, the sales, returns and reason are one
 //! region, which the join order orders.
 
+use std::sync::Arc;
+
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, JoinType, NullEquality, Result};
 use datafusion::logical_expr::{Expr, Join, LogicalPlan};
@@ -18,7 +20,6 @@ use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use super::group_keys::passes_columns;
-use super::node::with_sides;
 
 /// Makes inner the outer joins under an inner join that meets their null-padded side on a
 /// key.
@@ -61,15 +62,11 @@ impl OptimizerRule for OuterJoinsMetOnKeys {
                 _ => None,
             })
             .collect();
-        let left = inner_below(&join.left, &keys)?;
-        let right = inner_below(&join.right, &keys)?;
-        if left.is_none() && right.is_none() {
-            return Ok(Transformed::no(plan));
+        // The join itself is inner, so its keys go on into both sides.
+        match inner_below(&plan, &keys)? {
+            Some(rewritten) => Ok(Transformed::yes(rewritten)),
+            None => Ok(Transformed::no(plan)),
         }
-        let left = left.unwrap_or_else(|| join.left.as_ref().clone());
-        let right = right.unwrap_or_else(|| join.right.as_ref().clone());
-        let rebuilt = with_sides(join, left.into(), right.into())?;
-        Ok(Transformed::yes(LogicalPlan::Join(rebuilt)))
     }
 }
 
@@ -116,22 +113,18 @@ fn inner_below(plan: &LogicalPlan, keys: &[&Column]) -> Result<Option<LogicalPla
             if join_type == join.join_type && left.is_none() && right.is_none() {
                 return Ok(None);
             }
-            let left = left.unwrap_or_else(|| join.left.as_ref().clone());
-            let right = right.unwrap_or_else(|| join.right.as_ref().clone());
-            let mut rebuilt = with_sides(join, left.into(), right.into())?;
-            if join_type != rebuilt.join_type {
-                rebuilt = Join::try_new(
-                    rebuilt.left,
-                    rebuilt.right,
-                    rebuilt.on,
-                    rebuilt.filter,
-                    join_type,
-                    rebuilt.join_constraint,
-                    rebuilt.null_equality,
-                    rebuilt.null_aware,
-                )?;
-            }
-            Ok(Some(LogicalPlan::Join(rebuilt)))
+            let left = left.map_or_else(|| Arc::clone(&join.left), Arc::new);
+            let right = right.map_or_else(|| Arc::clone(&join.right), Arc::new);
+            Ok(Some(LogicalPlan::Join(Join::try_new(
+                left,
+                right,
+                join.on.clone(),
+                join.filter.clone(),
+                join_type,
+                join.join_constraint,
+                join.null_equality,
+                join.null_aware,
+            )?)))
         }
         _ => Ok(None),
     }
