@@ -6,6 +6,7 @@
 //! Each rule keeps every answer DataFusion would give (the tests run the same queries with
 //! and without it) and is kept only for the figure it earned in BENCHMARKS.md.
 
+mod build_side;
 mod conditions;
 mod constant_keys;
 mod eager;
@@ -31,6 +32,7 @@ use datafusion::optimizer::OptimizerRule;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_planner::DefaultPhysicalPlanner;
 
+pub use build_side::{MIN_PARTITIONED_BUILD, PROBE_TO_BUILD, PartitionedWhereAlike};
 pub use constant_keys::ConstantGroupKeys;
 pub use finest_groups::FinestGroupsFirst;
 pub use group_keys::{GroupKeyReduction, RereadsAlike};
@@ -59,7 +61,8 @@ pub fn rules(rereads_alike: RereadsAlike) -> Vec<Arc<dyn OptimizerRule + Send + 
 }
 
 /// DataFusion's physical rules with Canon's [`ForgetEstimates`] right after the join
-/// selection that reads the estimates (first, if there is none).
+/// selection that reads the estimates (first, if there is none), and its
+/// [`PartitionedWhereAlike`] after that, before DataFusion enforces the distributions.
 pub fn with_estimates_forgotten(
     mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
 ) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
@@ -68,6 +71,7 @@ pub fn with_estimates_forgotten(
         .position(|rule| rule.name() == ForgetEstimates::AFTER)
         .map_or(0, |i| i + 1);
     rules.insert(at, Arc::new(ForgetEstimates));
+    rules.insert(at + 1, Arc::new(PartitionedWhereAlike));
     rules
 }
 

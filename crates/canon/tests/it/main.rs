@@ -1,5 +1,6 @@
 //! Canon's integration tests: one binary, one module per area.
 
+mod build_sides;
 mod caches;
 mod common;
 mod conditions;
