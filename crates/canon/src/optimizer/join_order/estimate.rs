@@ -106,6 +106,19 @@ pub(in crate::optimizer) async fn relation(
 }
 
 impl Relation {
+    /// A relation of `rows` rows whose columns hold `distinct` values each.
+    #[cfg(test)]
+    pub(super) fn of_distinct(rows: f64, distinct: Vec<f64>) -> Self {
+        let n = distinct.len();
+        Self {
+            label: String::new(),
+            rows,
+            distinct,
+            domain: vec![None; n],
+            whole_distinct: vec![None; n],
+        }
+    }
+
     /// The distinct values of the column at `index` of the relation's schema, at most its
     /// rows.
     pub(in crate::optimizer) fn distinct_of(&self, index: usize) -> f64 {

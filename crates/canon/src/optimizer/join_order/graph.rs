@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use datafusion::common::{DFSchemaRef, NullEquality, Result};
+use datafusion::common::{Column, DFSchemaRef, NullEquality, Result};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
     Expr, Filter, Join, JoinConstraint, JoinType, LogicalPlan, Projection,
@@ -65,6 +65,11 @@ pub(super) struct Edge {
     pub right: usize,
     pub left_expr: Expr,
     pub right_expr: Expr,
+    /// The class of equal columns the condition belongs to, where one spans three
+    /// relations or more (see [`close_classes`]).
+    pub class: Option<usize>,
+    /// Whether the condition follows from the written ones rather than being one of them.
+    pub implied: bool,
 }
 
 /// A condition over the relations of `set` that is not an equality between two of them.
@@ -234,8 +239,11 @@ pub(super) fn take_apart(root: &LogicalPlan, lift_outer: bool) -> Option<Region>
             right: rs.trailing_zeros() as usize,
             left_expr: l,
             right_expr: r,
+            class: None,
+            implied: false,
         });
     }
+    close_classes(&relations, &mut edges);
     let mut residuals = Vec::with_capacity(filters.len());
     for expr in filters {
         let set = owner(&expr)?;
@@ -254,6 +262,113 @@ pub(super) fn take_apart(root: &LogicalPlan, lift_outer: bool) -> Option<Region>
         output: Arc::clone(root.schema()),
         lifted,
     })
+}
+
+/// Marks each class of columns the equalities make equal that spans three relations or
+/// more, and adds an implied equality between each two of its relations that no written
+/// one joins. TPC-H q5 joins customers and suppliers of one nation (`c_nationkey =
+/// s_nationkey AND s_nationkey = n_nationkey`): only the implied `c_nationkey =
+/// n_nationkey` lets the order meet the customers with Asia's nations before their orders
+/// and lines. Only equalities of two columns of one type qualify, and only classes with
+/// one column per relation: a second column of a relation would be equal to the first
+/// only through the equalities that one join of the class leaves out.
+fn close_classes(relations: &[LogicalPlan], edges: &mut Vec<Edge>) {
+    let written: Vec<Option<[Member; 2]>> =
+        edges.iter().map(|e| as_members(relations, e)).collect();
+    let classes = classes(written.iter().flatten());
+    let mut implied = Vec::new();
+    for (id, class) in classes.iter().enumerate() {
+        let mut seen: Set = 0;
+        let one_each = class.iter().all(|(relation, _)| {
+            let fresh = seen & (1 << relation) == 0;
+            seen |= 1 << relation;
+            fresh
+        });
+        if class.len() < 3 || !one_each {
+            continue;
+        }
+        let mut joined = Vec::new();
+        for (edge, members) in edges.iter_mut().zip(&written) {
+            if members.as_ref().is_some_and(|[a, _]| class.contains(a)) {
+                edge.class = Some(id);
+                joined.push((edge.left.min(edge.right), edge.left.max(edge.right)));
+            }
+        }
+        for (x, (ri, ci)) in class.iter().enumerate() {
+            for (rj, cj) in &class[x + 1..] {
+                if !joined.contains(&((*ri).min(*rj), (*ri).max(*rj))) {
+                    implied.push(Edge {
+                        left: *ri,
+                        right: *rj,
+                        left_expr: Expr::Column(ci.clone()),
+                        right_expr: Expr::Column(cj.clone()),
+                        class: Some(id),
+                        implied: true,
+                    });
+                }
+            }
+        }
+    }
+    edges.extend(implied);
+}
+
+/// A column of one of a region's relations.
+type Member = (usize, Column);
+
+/// The two columns `edge` makes equal, when it is an equality of two columns of one type.
+fn as_members(relations: &[LogicalPlan], edge: &Edge) -> Option<[Member; 2]> {
+    let (Expr::Column(a), Expr::Column(b)) = (&edge.left_expr, &edge.right_expr) else {
+        return None;
+    };
+    let type_of = |relation: usize, column: &Column| {
+        relations[relation]
+            .schema()
+            .qualified_field_from_column(column)
+            .ok()
+            .map(|(_, f)| f.data_type().clone())
+    };
+    (type_of(edge.left, a)? == type_of(edge.right, b)?)
+        .then(|| [(edge.left, a.clone()), (edge.right, b.clone())])
+}
+
+/// The classes of columns that `pairs` of equal columns make equal.
+fn classes<'a>(pairs: impl Iterator<Item = &'a [Member; 2]>) -> Vec<Vec<Member>> {
+    let mut classes: Vec<Vec<Member>> = Vec::new();
+    for [a, b] in pairs {
+        let class_of =
+            |m: &Member, classes: &[Vec<Member>]| classes.iter().position(|c| c.contains(m));
+        match (class_of(a, &classes), class_of(b, &classes)) {
+            (Some(i), Some(j)) if i != j => {
+                let merged = classes.swap_remove(i.max(j));
+                classes[i.min(j)].extend(merged);
+            }
+            (Some(_), Some(_)) => {}
+            (Some(i), None) => classes[i].push(b.clone()),
+            (None, Some(j)) => classes[j].push(a.clone()),
+            (None, None) => classes.push(vec![a.clone(), b.clone()]),
+        }
+    }
+    classes
+}
+
+/// The equalities of a join, `(edge, left, right)` for each edge between its sides, with
+/// one per class of equal columns: the others are implied by it and the joins below,
+/// which made each side's columns of the class equal already. A written one is kept
+/// before an implied one.
+fn one_per_class(on: Vec<(&Edge, Expr, Expr)>) -> Vec<(Expr, Expr)> {
+    let mut kept: Vec<(Option<usize>, bool, Expr, Expr)> = Vec::with_capacity(on.len());
+    for (edge, l, r) in on {
+        let Some(class) = edge.class else {
+            kept.push((None, false, l, r));
+            continue;
+        };
+        match kept.iter_mut().find(|(c, ..)| *c == Some(class)) {
+            Some(slot) if slot.1 && !edge.implied => *slot = (Some(class), false, l, r),
+            Some(_) => {}
+            None => kept.push((Some(class), edge.implied, l, r)),
+        }
+    }
+    kept.into_iter().map(|(_, _, l, r)| (l, r)).collect()
 }
 
 /// The left join `plan` is, under filters and column projections, with the filters'
@@ -337,20 +452,21 @@ fn build(region: &Region, tree: &Tree, placed: &mut [bool]) -> Result<LogicalPla
     let left = build(region, l, placed)?;
     let right = build(region, r, placed)?;
     let holds = |set: Set, i: usize| set & (1 << i) != 0;
-    let on = region
+    let on: Vec<(&Edge, Expr, Expr)> = region
         .edges
         .iter()
         .filter_map(|e| {
             if holds(ls, e.left) && holds(rs, e.right) {
-                Some((e.left_expr.clone(), e.right_expr.clone()))
+                Some((e, e.left_expr.clone(), e.right_expr.clone()))
             } else if holds(ls, e.right) && holds(rs, e.left) {
-                Some((e.right_expr.clone(), e.left_expr.clone()))
+                Some((e, e.right_expr.clone(), e.left_expr.clone()))
             } else {
                 None
             }
         })
         .collect();
     // Each condition goes to the lowest join that holds all it reads.
+    let on = one_per_class(on);
     let mut filters = Vec::new();
     for (residual, placed) in region.residuals.iter().zip(placed.iter_mut()) {
         if !*placed && residual.set & !(ls | rs) == 0 {
@@ -371,7 +487,7 @@ fn build(region: &Region, tree: &Tree, placed: &mut [bool]) -> Result<LogicalPla
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::common::{Constraint, Constraints};
     use datafusion::logical_expr::LogicalPlanBuilder;
@@ -381,7 +497,7 @@ mod tests {
     use crate::optimizer::keys::SCAN_KEYS_ALIAS;
 
     /// A scan of `name` with columns `k` and `v`, unique on `k` when `keyed`.
-    fn scan(name: &str, keyed: bool) -> Result<LogicalPlan> {
+    pub(in crate::optimizer::join_order) fn scan(name: &str, keyed: bool) -> Result<LogicalPlan> {
         let schema = Schema::new(vec![
             Field::new("k", DataType::Int64, false),
             Field::new("v", DataType::Int64, false),
@@ -394,7 +510,7 @@ mod tests {
         LogicalPlanBuilder::scan(name, source, None)?.build()
     }
 
-    fn join(
+    pub(in crate::optimizer::join_order) fn join(
         left: LogicalPlan,
         right: LogicalPlan,
         kind: JoinType,
@@ -408,6 +524,73 @@ mod tests {
     /// The relations of the region `plan` roots, or none.
     fn relations(plan: &LogicalPlan) -> usize {
         take_apart(plan, true).map_or(0, |region| region.relations.len())
+    }
+
+    /// The equalities of each join of `plan`, top down, as `left = right` texts.
+    fn equalities(plan: &LogicalPlan) -> Vec<Vec<String>> {
+        let mut found = Vec::new();
+        let mut stack = vec![plan];
+        while let Some(node) = stack.pop() {
+            if let LogicalPlan::Join(join) = node {
+                found.push(join.on.iter().map(|(l, r)| format!("{l} = {r}")).collect());
+            }
+            stack.extend(node.inputs());
+        }
+        found
+    }
+
+    #[test]
+    fn columns_made_equal_across_three_relations_join_each_two_once() -> Result<()> {
+        // a.k = b.k and b.k = c.k: a and c may meet first, on a.k = c.k.
+        let chain = join(
+            join(
+                scan("a", false)?,
+                scan("b", false)?,
+                JoinType::Inner,
+                ("a.k", "b.k"),
+            )?,
+            scan("c", false)?,
+            JoinType::Inner,
+            ("b.k", "c.k"),
+        )?;
+        let region = take_apart(&chain, true).expect("a region");
+        let edges: Vec<_> = region
+            .edges
+            .iter()
+            .map(|e| (e.left, e.right, e.implied, e.class))
+            .collect();
+        assert_eq!(
+            edges,
+            [
+                (0, 1, false, Some(0)),
+                (1, 2, false, Some(0)),
+                (0, 2, true, Some(0))
+            ]
+        );
+        // Met last, b joins on one of the two equalities that reach it: the other follows.
+        let order = Tree::Join(
+            Box::new(Tree::Join(Box::new(Tree::Leaf(0)), Box::new(Tree::Leaf(2)))),
+            Box::new(Tree::Leaf(1)),
+        );
+        let rebuilt = rebuild(&region, &order)?;
+        assert_eq!(
+            equalities(&rebuilt),
+            [vec!["a.k = b.k".to_string()], vec!["a.k = c.k".to_string()]]
+        );
+
+        // Two columns of a: a.v equals a.k only through the joins with b, so no class.
+        let twice = LogicalPlanBuilder::from(scan("a", false)?)
+            .join(
+                scan("b", false)?,
+                JoinType::Inner,
+                (vec!["a.k", "a.v"], vec!["b.k", "b.k"]),
+                None,
+            )?
+            .build()?;
+        let twice = join(twice, scan("c", false)?, JoinType::Inner, ("b.k", "c.k"))?;
+        let region = take_apart(&twice, true).expect("a region");
+        assert!(region.edges.iter().all(|e| e.class.is_none() && !e.implied));
+        Ok(())
     }
 
     #[test]
