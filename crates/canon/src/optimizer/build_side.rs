@@ -1,18 +1,25 @@
-//! One hash table for a whole join only where the side it meets is much larger.
+//! One hash table for a join, or both sides repartitioned, chosen by both sides.
 //!
-//! Canon's sessions let DataFusion build one hash table for all partitions from a side of
-//! up to 16 MiB (see `profile`), because after the join order the selective joins come
-//! first and DataFusion overrates the sides above them. But DataFusion decides from the
-//! build side alone: when the other side is about as large, one thread builds the whole
-//! table and every partition probes a table too large for its cache, where repartitioning
-//! both sides would have split the work. TPC-DS q95 meets all 719 K web sales with all 719 K
-//! again, by order number: built as one table it ran 0.85× the plain session's speed.
+//! DataFusion's join selection builds one hash table for all partitions from a side it
+//! estimates under a threshold, and repartitions both sides otherwise: it looks at the
+//! build side alone. Canon's sessions raise the threshold to 16 MiB (see `profile`),
+//! because after the join order the selective joins come first and DataFusion overrates
+//! the sides above them. Two cases go wrong either way:
 //!
-//! So a join whose build side only Canon's larger threshold admitted, and whose row count
-//! is known rather than guessed, is repartitioned unless the side it meets is estimated at
-//! least [`PROBE_TO_BUILD`] times larger. Guessed sizes are left to the threshold: a filter
-//! DataFusion cannot estimate is rated a fifth of its table, and q26's demographics, 27 K
-//! rows rated 384 K, are still best built as one table.
+//! - The other side is about as large. One thread builds the whole table, and every
+//!   partition probes a table too large for its cache, where repartitioning both sides
+//!   would have split the work: TPC-DS q95 meets all 719 K web sales with all of them
+//!   again, by order number, and ran 0.85× the plain session's speed. A build side that
+//!   only Canon's raised threshold admitted, whose row count is known rather than guessed,
+//!   is repartitioned unless the other side is estimated at [`PROBE_TO_BUILD`] times its
+//!   rows. Guessed sizes are left to the threshold: a filter DataFusion cannot estimate is
+//!   rated a fifth of its table, and q26's demographics, 27 K rows rated 384 K, are still
+//!   best built as one table.
+//! - The other side is far larger. Repartitioning it costs more than one thread building
+//!   the smaller side: TPC-H q5 at SF 10 repartitioned 60 M lines to meet 457 K orders of
+//!   Asia's customers. A build side estimated at up to [`MAX_ONE_TABLE_ROWS`] rows, whose
+//!   other side holds [`PROBE_TO_ONE_TABLE`] times as many, is built as one table. The
+//!   rule runs before a reordered region's estimates are forgotten, so it reads them.
 
 use std::sync::Arc;
 
@@ -36,8 +43,20 @@ pub const MIN_PARTITIONED_BUILD: usize = 256 * 1024;
 /// (10×), where one table is faster; q95 meets 719 K rows with as many (1×), where it is not.
 pub const PROBE_TO_BUILD: usize = 4;
 
-/// Repartitions both sides of a join built as one table, where the build side is large
-/// and not much smaller than the side it meets (see the module documentation).
+/// Beyond this many estimated rows a build side is not made one table, whatever the side
+/// it meets: a single thread builds it, and an estimate this far off DataFusion's own
+/// threshold (128 K rows) may be far off the rows too.
+pub const MAX_ONE_TABLE_ROWS: usize = 4 * 1024 * 1024;
+
+/// How many times its estimated rows the other side must hold for a build side that
+/// DataFusion repartitions to be built as one table instead: the repartition of a side
+/// that large costs more than one thread building the smaller. TPC-H q5 at SF 10 meets
+/// 457 K orders of Asia's customers, estimated too large for one table, with 60 M lines.
+pub const PROBE_TO_ONE_TABLE: usize = 16;
+
+/// Chooses between one hash table and repartitioned sides by both sides of a join, where
+/// DataFusion's join selection looked at the build side alone (see the module
+/// documentation).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PartitionedWhereAlike;
 
@@ -52,26 +71,27 @@ impl PhysicalOptimizerRule for PartitionedWhereAlike {
         let plain = ConfigOptions::default()
             .optimizer
             .hash_join_single_partition_threshold;
-        let raised = config.optimizer.hash_join_single_partition_threshold;
+        let raised = config.optimizer.hash_join_single_partition_threshold > plain;
         let partitions = config.execution.target_partitions;
-        if raised <= plain || partitions < 2 || !config.optimizer.join_reordering {
+        if partitions < 2 || !config.optimizer.join_reordering {
             return Ok(plan);
         }
         plan.transform_up(|node| {
             let Some(join) = node.downcast_ref::<HashJoinExec>() else {
                 return Ok(Transformed::no(node));
             };
-            if *join.partition_mode() != PartitionMode::CollectLeft
-                || join.null_aware
-                || !alike(join, plain)
-            {
+            let mode = match join.partition_mode() {
+                PartitionMode::CollectLeft if raised && alike(join, plain) => {
+                    PartitionMode::Partitioned
+                }
+                PartitionMode::Partitioned if much_smaller(join) => PartitionMode::CollectLeft,
+                _ => return Ok(Transformed::no(node)),
+            };
+            if join.null_aware {
                 return Ok(Transformed::no(node));
             }
-            let partitioned = join
-                .builder()
-                .with_partition_mode(PartitionMode::Partitioned)
-                .build()?;
-            Ok(Transformed::yes(Arc::new(partitioned) as _))
+            let chosen = join.builder().with_partition_mode(mode).build()?;
+            Ok(Transformed::yes(Arc::new(chosen) as _))
         })
         .data()
     }
@@ -85,16 +105,17 @@ impl PhysicalOptimizerRule for PartitionedWhereAlike {
     }
 }
 
+/// The statistics of `plan` as DataFusion's join selection reads them.
+fn statistics(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<datafusion::common::Statistics>> {
+    StatisticsContext::new()
+        .compute(plan.as_ref(), &StatisticsArgs::new())
+        .ok()
+}
+
 /// Whether `join`'s build side holds a known number of rows, at least
 /// [`MIN_PARTITIONED_BUILD`] and more than DataFusion's own threshold of `plain` bytes, and
-/// its other side is estimated under [`PROBE_TO_BUILD`]
-/// times that.
+/// its other side is estimated under [`PROBE_TO_BUILD`] times that.
 fn alike(join: &HashJoinExec, plain: usize) -> bool {
-    let statistics = |plan: &Arc<dyn ExecutionPlan>| {
-        StatisticsContext::new()
-            .compute(plan.as_ref(), &StatisticsArgs::new())
-            .ok()
-    };
     let (Some(build), Some(probe)) = (statistics(join.left()), statistics(join.right())) else {
         return false;
     };
@@ -111,4 +132,18 @@ fn alike(join: &HashJoinExec, plain: usize) -> bool {
     large
         && build_rows >= MIN_PARTITIONED_BUILD
         && probe_rows < build_rows.saturating_mul(PROBE_TO_BUILD)
+}
+
+/// Whether `join`'s build side is estimated at no more than [`MAX_ONE_TABLE_ROWS`] rows
+/// and its other side at [`PROBE_TO_ONE_TABLE`] times as many or more.
+fn much_smaller(join: &HashJoinExec) -> bool {
+    let (Some(build), Some(probe)) = (statistics(join.left()), statistics(join.right())) else {
+        return false;
+    };
+    let (Some(&build_rows), Some(&probe_rows)) =
+        (build.num_rows.get_value(), probe.num_rows.get_value())
+    else {
+        return false;
+    };
+    build_rows <= MAX_ONE_TABLE_ROWS && probe_rows >= build_rows.saturating_mul(PROBE_TO_ONE_TABLE)
 }

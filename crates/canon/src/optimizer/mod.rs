@@ -32,7 +32,10 @@ use datafusion::optimizer::OptimizerRule;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_planner::DefaultPhysicalPlanner;
 
-pub use build_side::{MIN_PARTITIONED_BUILD, PROBE_TO_BUILD, PartitionedWhereAlike};
+pub use build_side::{
+    MAX_ONE_TABLE_ROWS, MIN_PARTITIONED_BUILD, PROBE_TO_BUILD, PROBE_TO_ONE_TABLE,
+    PartitionedWhereAlike,
+};
 pub use constant_keys::ConstantGroupKeys;
 pub use finest_groups::FinestGroupsFirst;
 pub use group_keys::{GroupKeyReduction, RereadsAlike};
@@ -60,9 +63,9 @@ pub fn rules(rereads_alike: RereadsAlike) -> Vec<Arc<dyn OptimizerRule + Send + 
     ]
 }
 
-/// DataFusion's physical rules with Canon's [`ForgetEstimates`] right after the join
-/// selection that reads the estimates (first, if there is none), and its
-/// [`PartitionedWhereAlike`] after that, before DataFusion enforces the distributions.
+/// DataFusion's physical rules with Canon's [`PartitionedWhereAlike`] and
+/// [`ForgetEstimates`] right after the join selection that reads the estimates (first, if
+/// there is none), before DataFusion enforces the distributions.
 pub fn with_estimates_forgotten(
     mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
 ) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
@@ -70,8 +73,9 @@ pub fn with_estimates_forgotten(
         .iter()
         .position(|rule| rule.name() == ForgetEstimates::AFTER)
         .map_or(0, |i| i + 1);
-    rules.insert(at, Arc::new(ForgetEstimates));
-    rules.insert(at + 1, Arc::new(PartitionedWhereAlike));
+    // Before the estimates are forgotten: a region's own sets the sides' sizes.
+    rules.insert(at, Arc::new(PartitionedWhereAlike));
+    rules.insert(at + 1, Arc::new(ForgetEstimates));
     rules
 }
 

@@ -1,9 +1,12 @@
 //! A join builds one hash table from a large side only when the side it meets is much
-//! larger: Canon's sessions raise DataFusion's threshold for one table to 16 MiB, and a
-//! side that only the raised threshold admits, whose rows are known, is repartitioned
-//! with the other side unless that one holds at least four times its rows
-//! (`canon::optimizer::PartitionedWhereAlike`). TPC-DS q95 meets all 719 K web sales with
-//! all of them again; one table built by one thread ran 0.85× the plain session's speed.
+//! larger, and from a side much smaller than the other even when DataFusion would not
+//! (`canon::optimizer::PartitionedWhereAlike`). Canon's sessions raise DataFusion's
+//! threshold for one table to 16 MiB; a side that only the raised threshold admits, whose
+//! rows are known, is repartitioned with the other side unless that one holds at least
+//! four times its rows. TPC-DS q95 meets all 719 K web sales with all of them again; one
+//! table built by one thread ran 0.85× the plain session's speed. A side DataFusion
+//! repartitions is built as one table where the other holds sixteen times its rows: TPC-H
+//! q5 at SF 10 repartitioned 60 M lines to meet 457 K orders.
 
 use canon::datafusion::arrow::array::Int64Array;
 use canon::optimizer::{MIN_PARTITIONED_BUILD, PROBE_TO_BUILD};
@@ -41,6 +44,12 @@ name = "events"
 format = "parquet"
 location = "events"
 columns = [{ name = "e_key", type = "Int64", nullable = false }]
+
+[[dataset]]
+name = "warehouses"
+format = "parquet"
+location = "warehouses"
+columns = [{ name = "w_key", type = "Int64", nullable = false }]
 "#;
 
 /// Orders shipped from another warehouse than they were taken in: two sides alike.
@@ -51,8 +60,11 @@ const ALIKE: &str = "SELECT o_wh, count(*) AS n FROM orders JOIN shipments \
 const LARGER: &str = "SELECT o_wh, count(*) AS n FROM orders JOIN events \
     ON o_key = e_key GROUP BY o_wh ORDER BY o_wh";
 
+/// The events at the first thousand keys: a side far smaller than the other.
+const SMALLER: &str = "SELECT count(*) AS n FROM events JOIN warehouses ON e_key = w_key";
+
 /// As many orders and shipments as a build side needs to be repartitioned (4 MiB each,
-/// over DataFusion's 1 MiB), and four times as many events.
+/// over DataFusion's 1 MiB), four times as many events, and a thousand warehouses.
 fn orders() -> Fixture {
     let fx = Fixture::new();
     let rows = i64::try_from(MIN_PARTITIONED_BUILD).expect("fits");
@@ -74,6 +86,10 @@ fn orders() -> Fixture {
             "e_key",
             arr(Int64Array::from_iter_values((0..events).map(|i| i % rows))),
         )]),
+    );
+    fx.write_parquet(
+        "warehouses/part-0.parquet",
+        &batch(vec![("w_key", arr(Int64Array::from_iter_values(0..1000)))]),
     );
     fx
 }
@@ -119,4 +135,25 @@ async fn a_profile_that_keeps_datafusions_threshold_keeps_its_choice() {
     let session = fx.runtime(&toml).await.session();
     let larger = explained_plan(&session, LARGER, "physical_plan").await;
     assert_eq!(join_mode(&larger), "Partitioned", "{}", larger.join("\n"));
+}
+
+#[tokio::test]
+async fn a_side_much_smaller_than_the_other_is_one_table_even_over_the_threshold() {
+    let fx = orders();
+    // With a threshold of 1 KiB DataFusion repartitions the thousand warehouses (8 KiB)
+    // to meet a million events; a thousand times fewer rows are one table.
+    let toml = format!(
+        "{ORDERS}\n[profile.settings]\n\
+         \"datafusion.optimizer.hash_join_single_partition_threshold\" = \"1024\"\n"
+    );
+    let session = fx.runtime(&toml).await.session();
+    let smaller = explained_plan(&session, SMALLER, "physical_plan").await;
+    assert_eq!(join_mode(&smaller), "CollectLeft", "{}", smaller.join("\n"));
+    // Four times as many rows are not few enough: the orders stay repartitioned.
+    let larger = explained_plan(&session, LARGER, "physical_plan").await;
+    assert_eq!(join_mode(&larger), "Partitioned", "{}", larger.join("\n"));
+    let plain = plain_over(&fx, &["events", "warehouses"]).await;
+    let expected = plain_rows(&plain, SMALLER).await;
+    assert!(expected.contains("| 4000 |"), "{expected}");
+    assert_eq!(canon_rows(&session, SMALLER).await, expected);
 }
