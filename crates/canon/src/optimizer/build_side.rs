@@ -58,9 +58,9 @@ pub const PROBE_TO_ONE_TABLE: usize = 16;
 /// DataFusion's join selection looked at the build side alone (see the module
 /// documentation).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct PartitionedWhereAlike;
+pub struct BuildBySides;
 
-impl PhysicalOptimizerRule for PartitionedWhereAlike {
+impl PhysicalOptimizerRule for BuildBySides {
     fn optimize(
         &self,
         plan: Arc<dyn ExecutionPlan>,
@@ -97,7 +97,7 @@ impl PhysicalOptimizerRule for PartitionedWhereAlike {
     }
 
     fn name(&self) -> &str {
-        "canon_partitioned_where_alike"
+        "canon_build_by_sides"
     }
 
     fn schema_check(&self) -> bool {

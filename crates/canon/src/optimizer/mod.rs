@@ -33,8 +33,7 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_planner::DefaultPhysicalPlanner;
 
 pub use build_side::{
-    MAX_ONE_TABLE_ROWS, MIN_PARTITIONED_BUILD, PROBE_TO_BUILD, PROBE_TO_ONE_TABLE,
-    PartitionedWhereAlike,
+    BuildBySides, MAX_ONE_TABLE_ROWS, MIN_PARTITIONED_BUILD, PROBE_TO_BUILD, PROBE_TO_ONE_TABLE,
 };
 pub use constant_keys::ConstantGroupKeys;
 pub use finest_groups::FinestGroupsFirst;
@@ -63,7 +62,7 @@ pub fn rules(rereads_alike: RereadsAlike) -> Vec<Arc<dyn OptimizerRule + Send + 
     ]
 }
 
-/// DataFusion's physical rules with Canon's [`PartitionedWhereAlike`] and
+/// DataFusion's physical rules with Canon's [`BuildBySides`] and
 /// [`ForgetEstimates`] right after the join selection that reads the estimates (first, if
 /// there is none), before DataFusion enforces the distributions.
 pub fn with_estimates_forgotten(
@@ -74,7 +73,7 @@ pub fn with_estimates_forgotten(
         .position(|rule| rule.name() == ForgetEstimates::AFTER)
         .map_or(0, |i| i + 1);
     // Before the estimates are forgotten: a region's own sets the sides' sizes.
-    rules.insert(at, Arc::new(PartitionedWhereAlike));
+    rules.insert(at, Arc::new(BuildBySides));
     rules.insert(at + 1, Arc::new(ForgetEstimates));
     rules
 }

@@ -1,6 +1,6 @@
 //! A join builds one hash table from a large side only when the side it meets is much
 //! larger, and from a side much smaller than the other even when DataFusion would not
-//! (`canon::optimizer::PartitionedWhereAlike`). Canon's sessions raise DataFusion's
+//! (`canon::optimizer::BuildBySides`). Canon's sessions raise DataFusion's
 //! threshold for one table to 16 MiB; a side that only the raised threshold admits, whose
 //! rows are known, is repartitioned with the other side unless that one holds at least
 //! four times its rows. TPC-DS q95 meets all 719 K web sales with all of them again; one
