@@ -94,6 +94,14 @@ fn orders() -> Fixture {
     fx
 }
 
+/// The project with DataFusion's threshold for one hash table set to `bytes`.
+fn with_threshold(bytes: usize) -> String {
+    format!(
+        "{ORDERS}\n[profile.settings]\n\
+         \"datafusion.optimizer.hash_join_single_partition_threshold\" = \"{bytes}\"\n"
+    )
+}
+
 /// The mode of the plan's one hash join.
 fn join_mode(plan: &[String]) -> &str {
     plan.iter()
@@ -128,11 +136,7 @@ async fn a_profile_that_keeps_datafusions_threshold_keeps_its_choice() {
     let fx = orders();
     // Under DataFusion's own threshold the rule has nothing to undo: the orders are too
     // large to build one table from, against the events as well.
-    let toml = format!(
-        "{ORDERS}\n[profile.settings]\n\
-         \"datafusion.optimizer.hash_join_single_partition_threshold\" = \"1048576\"\n"
-    );
-    let session = fx.runtime(&toml).await.session();
+    let session = fx.runtime(&with_threshold(1048576)).await.session();
     let larger = explained_plan(&session, LARGER, "physical_plan").await;
     assert_eq!(join_mode(&larger), "Partitioned", "{}", larger.join("\n"));
 }
@@ -142,11 +146,7 @@ async fn a_side_much_smaller_than_the_other_is_one_table_even_over_the_threshold
     let fx = orders();
     // With a threshold of 1 KiB DataFusion repartitions the thousand warehouses (8 KiB)
     // to meet a million events; a thousand times fewer rows are one table.
-    let toml = format!(
-        "{ORDERS}\n[profile.settings]\n\
-         \"datafusion.optimizer.hash_join_single_partition_threshold\" = \"1024\"\n"
-    );
-    let session = fx.runtime(&toml).await.session();
+    let session = fx.runtime(&with_threshold(1024)).await.session();
     let smaller = explained_plan(&session, SMALLER, "physical_plan").await;
     assert_eq!(join_mode(&smaller), "CollectLeft", "{}", smaller.join("\n"));
     // Four times as many rows are not few enough: the orders stay repartitioned.
