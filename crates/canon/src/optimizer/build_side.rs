@@ -21,7 +21,7 @@
 //!   other side holds [`PROBE_TO_ONE_TABLE`] times as many, is built as one table. The
 //!   rule runs before a reordered region's estimates are forgotten, so it reads them.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::Precision;
@@ -54,6 +54,14 @@ pub const MAX_ONE_TABLE_ROWS: usize = 4 * 1024 * 1024;
 /// 457 K orders of Asia's customers, estimated too large for one table, with 60 M lines.
 pub const PROBE_TO_ONE_TABLE: usize = 16;
 
+/// DataFusion's own threshold for one hash table, read once: a side under it is built as
+/// one table whatever the other side, as in a plain session.
+static PLAIN_THRESHOLD: LazyLock<usize> = LazyLock::new(|| {
+    ConfigOptions::default()
+        .optimizer
+        .hash_join_single_partition_threshold
+});
+
 /// Chooses between one hash table and repartitioned sides by both sides of a join, where
 /// DataFusion's join selection looked at the build side alone (see the module
 /// documentation).
@@ -66,18 +74,18 @@ impl PhysicalOptimizerRule for BuildBySides {
         plan: Arc<dyn ExecutionPlan>,
         config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        // DataFusion's own threshold: a side under it is built as one table whatever the
-        // other side, as in a plain session.
-        let plain = ConfigOptions::default()
-            .optimizer
-            .hash_join_single_partition_threshold;
+        let plain = *PLAIN_THRESHOLD;
         let raised = config.optimizer.hash_join_single_partition_threshold > plain;
         let partitions = config.execution.target_partitions;
         if partitions < 2 || !config.optimizer.join_reordering {
             return Ok(plan);
         }
         plan.transform_up(|node| {
-            let Some(join) = node.downcast_ref::<HashJoinExec>() else {
+            // A null-aware anti join needs the whole build side in every partition.
+            let Some(join) = node
+                .downcast_ref::<HashJoinExec>()
+                .filter(|join| !join.null_aware)
+            else {
                 return Ok(Transformed::no(node));
             };
             let mode = match join.partition_mode() {
@@ -87,9 +95,6 @@ impl PhysicalOptimizerRule for BuildBySides {
                 PartitionMode::Partitioned if much_smaller(join) => PartitionMode::CollectLeft,
                 _ => return Ok(Transformed::no(node)),
             };
-            if join.null_aware {
-                return Ok(Transformed::no(node));
-            }
             let chosen = join.builder().with_partition_mode(mode).build()?;
             Ok(Transformed::yes(Arc::new(chosen) as _))
         })

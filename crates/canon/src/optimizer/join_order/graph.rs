@@ -452,7 +452,7 @@ fn build(region: &Region, tree: &Tree, placed: &mut [bool]) -> Result<LogicalPla
     let left = build(region, l, placed)?;
     let right = build(region, r, placed)?;
     let holds = |set: Set, i: usize| set & (1 << i) != 0;
-    let on: Vec<(&Edge, Expr, Expr)> = region
+    let crossing = region
         .edges
         .iter()
         .filter_map(|e| {
@@ -465,8 +465,8 @@ fn build(region: &Region, tree: &Tree, placed: &mut [bool]) -> Result<LogicalPla
             }
         })
         .collect();
+    let on = one_per_class(crossing);
     // Each condition goes to the lowest join that holds all it reads.
-    let on = one_per_class(on);
     let mut filters = Vec::new();
     for (residual, placed) in region.residuals.iter().zip(placed.iter_mut()) {
         if !*placed && residual.set & !(ls | rs) == 0 {

@@ -58,8 +58,9 @@ impl<'a> Estimated<'a> {
             .edges
             .iter()
             .filter_map(|e| {
+                let class = e.class?;
                 let d = estimated.distinct_met(e.left, &e.left_expr, e.right, &e.right_expr);
-                Some((e.class?, e.left, e.right, d))
+                Some((class, e.left, e.right, d))
             })
             .collect();
         estimated
