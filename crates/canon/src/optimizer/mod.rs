@@ -9,6 +9,7 @@
 mod build_side;
 mod conditions;
 mod constant_keys;
+mod decimal_scales;
 mod eager;
 mod finest_groups;
 mod group_keys;
@@ -36,6 +37,7 @@ pub use build_side::{
     BuildBySides, MAX_ONE_TABLE_ROWS, MIN_PARTITIONED_BUILD, PROBE_TO_BUILD, PROBE_TO_ONE_TABLE,
 };
 pub use constant_keys::ConstantGroupKeys;
+pub use decimal_scales::DecimalLiteralScales;
 pub use finest_groups::FinestGroupsFirst;
 pub use group_keys::{GroupKeyReduction, RereadsAlike};
 pub use join_order::{
@@ -59,6 +61,7 @@ pub fn rules(rereads_alike: RereadsAlike) -> Vec<Arc<dyn OptimizerRule + Send + 
         Arc::new(ScanReduction::new(rereads_alike)),
         Arc::new(FinestGroupsFirst),
         Arc::new(ConstantGroupKeys),
+        Arc::new(DecimalLiteralScales),
     ]
 }
 

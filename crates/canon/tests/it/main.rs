@@ -6,6 +6,7 @@ mod common;
 mod conditions;
 mod constant_keys;
 mod ddl;
+mod decimal_scales;
 mod declarations;
 #[cfg(feature = "delta")]
 mod deletion_vectors;
