@@ -22,6 +22,7 @@ mod scan_keys;
 mod semi_join;
 mod shared;
 mod unordered;
+mod windowed;
 
 use std::sync::Arc;
 
@@ -87,8 +88,9 @@ pub fn physical_rules(memory: MemoryLimit) -> Vec<Arc<dyn PhysicalOptimizerRule 
     vec![Arc::new(UnorderedRepartitions::for_memory(memory))]
 }
 
-/// `plan` as the query planner runs it, or `None` when nothing changed: each region of
-/// inner joins in the cheapest order found, the scan reduction's key sets that the new
+/// `plan` as the query planner runs it, or `None` when nothing changed: each aggregate
+/// joined back to the few rows it summarises computed as a window over them, each region
+/// of inner joins in the cheapest order found, the scan reduction's key sets that the new
 /// order made redundant dropped, each aggregate that qualifies computed in part below its
 /// join, and each filter on a table testing its most selective conditions first.
 /// `planner` plans subplans to read their statistics. With `[profile] join_order =
@@ -100,10 +102,18 @@ pub async fn plan_by_cost(
     session: &dyn Session,
 ) -> Result<Option<LogicalPlan>> {
     join_order::estimate::remembering(async {
-        let joined = match join_order::by_cost(session) {
-            true => joins_by_cost(plan, planner, session).await?,
+        let by_cost = join_order::by_cost(session);
+        // Before the join order, which would take the joined rows apart.
+        let windowed = match by_cost {
+            true => windowed::aggregates_as_windows(plan, planner, session).await?,
             false => None,
         };
+        let current = windowed.as_ref().unwrap_or(plan);
+        let joined = match by_cost {
+            true => joins_by_cost(current, planner, session).await?,
+            false => None,
+        };
+        let joined = joined.or(windowed);
         let current = joined.as_ref().unwrap_or(plan);
         let filtered = conditions::most_selective_first(current, planner, session).await?;
         Ok(filtered.or(joined))

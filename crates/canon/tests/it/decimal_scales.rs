@@ -117,5 +117,8 @@ async fn literals_the_rescaling_would_change_stay_as_written() {
     assert_eq!(canon_rows(&session, sql).await, expected);
     let plan = physical_plan(&session, sql).await;
     assert!(plan.contains("2 * l_price@"), "{plan}");
-    assert!(plan.contains("l_discount@") && plan.contains(" - 0.005"), "{plan}");
+    assert!(
+        plan.contains("l_discount@") && plan.contains(" - 0.005"),
+        "{plan}"
+    );
 }

@@ -50,3 +50,4 @@ mod system_tables;
 mod types;
 mod udfs;
 mod verified_files;
+mod windowed;

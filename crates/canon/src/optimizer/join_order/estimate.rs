@@ -126,7 +126,7 @@ impl Relation {
     }
 
     /// The rows of the table of the column at `index`, where that column is unique.
-    pub(super) fn domain_of(&self, index: usize) -> Option<f64> {
+    pub(in crate::optimizer) fn domain_of(&self, index: usize) -> Option<f64> {
         self.domain.get(index).copied().flatten()
     }
 

@@ -1,0 +1,79 @@
+//! An aggregate joined back to the few rows it summarises is computed as a window over
+//! them (TPC-H q17's shape): the table is read once, and every answer is plain
+//! DataFusion's.
+
+use crate::join_order::{STAR, TABLES, star};
+use crate::optimizer::{canon_rows, physical_plan, plain_over, plain_rows};
+
+/// How many scans of `sales` the plan reads.
+fn sales_scans(plan: &str) -> usize {
+    plan.lines()
+        .filter(|l| l.contains("DataSourceExec") && l.contains("sales/"))
+        .count()
+}
+
+#[tokio::test]
+async fn an_aggregate_met_on_the_rows_it_summarises_is_a_window() {
+    let fx = star();
+    let session = fx.runtime(STAR).await.session();
+    let plain = plain_over(&fx, &TABLES).await;
+    let queries = [
+        // q17: each sale of a few items against its item's average.
+        "SELECT sum(s_qty) AS qty, count(*) AS n FROM sales JOIN item ON s_item = i_item_sk \
+         WHERE i_category = 'c3' AND i_item_sk < 500 \
+           AND s_qty < (SELECT 0.9 * avg(s_qty) FROM sales WHERE s_item = i_item_sk)",
+        // A derived table of several aggregates, its columns in the output.
+        "SELECT s_item, s_store, s_qty, a.avg_qty, a.most, a.n FROM sales \
+         JOIN item ON s_item = i_item_sk \
+         JOIN (SELECT s_item AS k, avg(s_qty) AS avg_qty, max(s_qty) AS most, count(*) AS n \
+               FROM sales GROUP BY s_item) a ON a.k = s_item \
+         WHERE i_category = 'c7' AND i_item_sk > 600 AND s_qty >= a.most - 1 \
+         ORDER BY s_item, s_store, s_qty",
+    ];
+    for sql in queries {
+        let before = plain_rows(&plain, &format!("EXPLAIN {sql}")).await;
+        assert_eq!(sales_scans(&before), 2, "{before}");
+        let plan = physical_plan(&session, sql).await;
+        let logical = crate::optimizer::logical_plan(&session, sql)
+            .await
+            .join("\n");
+        assert!(plan.contains("WindowAggExec"), "{logical}\n{plan}");
+        assert_eq!(sales_scans(&plan), 1, "{plan}");
+        let expected = plain_rows(&plain, sql).await;
+        assert!(expected.lines().count() > 4, "{expected}");
+        assert_eq!(canon_rows(&session, sql).await, expected, "{sql}");
+    }
+}
+
+#[tokio::test]
+async fn aggregates_over_other_rows_or_most_rows_stay_joined() {
+    let fx = star();
+    let session = fx.runtime(STAR).await.session();
+    let plain = plain_over(&fx, &TABLES).await;
+    let queries = [
+        // Every item kept: the window would sort every sale.
+        "SELECT sum(s_qty) AS qty FROM sales JOIN item ON s_item = i_item_sk \
+         WHERE i_category <> 'none' \
+           AND s_qty < (SELECT 0.9 * avg(s_qty) FROM sales WHERE s_item = i_item_sk)",
+        // The subquery's sales are filtered: its groups are not the joined rows.
+        "SELECT sum(s_qty) AS qty FROM sales JOIN item ON s_item = i_item_sk \
+         WHERE i_category = 'c3' AND i_item_sk < 500 \
+           AND s_qty < (SELECT avg(s_qty) FROM sales \
+                        WHERE s_item = i_item_sk AND s_store < 10)",
+        // A distinct count.
+        "SELECT s_item, s_qty, a.stores FROM sales JOIN item ON s_item = i_item_sk \
+         JOIN (SELECT s_item AS k, count(DISTINCT s_store) AS stores FROM sales \
+               GROUP BY s_item) a ON a.k = i_item_sk \
+         WHERE i_category = 'c3' AND i_item_sk < 500 ORDER BY s_item, s_qty, a.stores",
+        // Joined with a table not unique on the key it meets: some sales count twice.
+        "SELECT sum(s_qty) AS qty FROM sales JOIN dates ON s_date = d_moy \
+         WHERE d_year = 2001 \
+           AND s_qty < (SELECT avg(s_qty) FROM sales s2 WHERE s2.s_date = d_moy)",
+    ];
+    for sql in queries {
+        let plan = physical_plan(&session, sql).await;
+        assert!(!plan.contains("WindowAggExec"), "{sql}\n{plan}");
+        let expected = plain_rows(&plain, sql).await;
+        assert_eq!(canon_rows(&session, sql).await, expected, "{sql}");
+    }
+}
