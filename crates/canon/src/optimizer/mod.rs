@@ -1,7 +1,8 @@
 //! Canon's own optimizer rules, appended to DataFusion's in every session: logical ones,
 //! physical ones that run after DataFusion's, and the query planner that orders each
 //! region of inner joins by estimated cost, computes an aggregate in part below its join
-//! where that removes most rows, and computes a repeated aggregate once.
+//! where that removes most rows, an aggregate joined back to the few rows it summarises as
+//! a window over them, and a repeated aggregate once.
 //!
 //! Each rule keeps every answer DataFusion would give (the tests run the same queries with
 //! and without it) and is kept only for the figure it earned in BENCHMARKS.md.

@@ -4,9 +4,9 @@
 //! lines. DataFusion decorrelates the subquery into an aggregate of all of `lineitem` by
 //! part, joined with `lineitem ⋈ σ(part)` on the part key, so it reads the 6 M lines twice
 //! to keep six thousand. When the joined rows `X = T ⋈ R` hold every row of `T` whose
-//! group key `R` keeps (`R` unique on the key it meets `T`'s group column with, and that
-//! equality its only condition), each group the join meets is exactly `X`'s rows of that
-//! key, and
+//! group key `R` keeps, once (`R` unique on the key it meets `T`'s group column with, or
+//! the join a semi join, and that equality its only condition), each group the join meets
+//! is exactly `X`'s rows of that key, and
 //!
 //! ```text
 //! Join(X, γ(T.g; agg(T.c)) on X.k = T.g)   =   Window(agg(c) OVER (PARTITION BY k), X)
@@ -15,11 +15,11 @@
 //! with the join's own condition a filter over the window. `T` is read once; the window
 //! sorts `X`'s rows, which pays only where `R` keeps few of its rows, by the estimates.
 //! Only aggregates without `DISTINCT`, `FILTER` or `ORDER BY`, grouped by one column,
-//! over a scan of the same table, qualify; either scan may be filtered on the group column
+//! over a scan of the same table, qualify. Either scan may be filtered on the group column
 //! alone (DataFusion copies `i_item_sk < 500` to `s_item < 500` through the join), which
 //! keeps or drops whole groups, so long as the aggregate's conditions are among the joined
-//! scan's. The rewrite runs in the query
-//! planner before the join order, under the same switch.
+//! scan's. The rewrite runs in the query planner before the join order, under the same
+//! switch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -375,6 +375,7 @@ fn windowed(
             || params.filter.is_some()
             || !params.order_by.is_empty()
             || params.null_treatment.is_some()
+            || params.args.iter().any(Expr::is_volatile)
         {
             return Ok(None);
         }
