@@ -150,7 +150,8 @@ async fn as_window(
         if !keeps_few(joined.other, &joined.key, planner, session).await {
             continue;
         }
-        if let Some(plan) = windowed(join, joined_plan, joined_key, &grouped, &joined)? {
+        // A rewrite that cannot be built leaves the join as it is.
+        if let Ok(Some(plan)) = windowed(join, joined_plan, joined_key, &grouped, &joined) {
             return Ok(Some(plan));
         }
     }
@@ -365,7 +366,10 @@ fn windowed(
             .then(|| Column::new(Some(joined.scan.table_name.clone()), &column.name))?;
         carried.has_column(&from_scan).then_some(from_scan)
     };
-    let mut windows = Vec::with_capacity(grouped.aggregate.aggr_expr.len());
+    // One window per distinct aggregate (a window's name must be unique), and where each
+    // of the aggregate's outputs is among them.
+    let mut windows: Vec<Expr> = Vec::with_capacity(grouped.aggregate.aggr_expr.len());
+    let mut at = Vec::with_capacity(grouped.aggregate.aggr_expr.len());
     for expr in &grouped.aggregate.aggr_expr {
         let Expr::AggregateFunction(AggregateFunction { func, params }) = expr.clone().unalias()
         else {
@@ -401,7 +405,14 @@ fn windowed(
         }
         let mut window = WindowFunction::new(WindowFunctionDefinition::AggregateUDF(func), args);
         window.params.partition_by = vec![Expr::Column(partition.clone())];
-        windows.push(Expr::from(window));
+        let window = Expr::from(window);
+        match windows.iter().position(|w| *w == window) {
+            Some(i) => at.push(i),
+            None => {
+                at.push(windows.len());
+                windows.push(window);
+            }
+        }
     }
     let windowed = LogicalPlanBuilder::from(joined_plan.clone())
         .window(windows)?
@@ -414,7 +425,7 @@ fn windowed(
     for (i, column) in aggregate_columns.into_iter().enumerate() {
         let value = match i.checked_sub(grouped.aggregate.group_expr.len()) {
             None => Expr::Column(partition.clone()),
-            Some(a) => match window_columns.get(first_window + a) {
+            Some(a) => match at.get(a).and_then(|i| window_columns.get(first_window + i)) {
                 Some(window) => Expr::Column(window.clone()),
                 None => return Ok(None),
             },

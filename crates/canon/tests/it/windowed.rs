@@ -23,10 +23,10 @@ async fn an_aggregate_met_on_the_rows_it_summarises_is_a_window() {
          WHERE i_category = 'c3' AND i_item_sk < 500 \
            AND s_qty < (SELECT 0.9 * avg(s_qty) FROM sales WHERE s_item = i_item_sk)",
         // A derived table of several aggregates, its columns in the output.
-        "SELECT s_item, s_store, s_qty, a.avg_qty, a.most, a.n FROM sales \
+        "SELECT s_item, s_store, s_qty, a.avg_qty, a.most, a.n, a.most_again FROM sales \
          JOIN item ON s_item = i_item_sk \
-         JOIN (SELECT s_item AS k, avg(s_qty) AS avg_qty, max(s_qty) AS most, count(*) AS n \
-               FROM sales GROUP BY s_item) a ON a.k = s_item \
+         JOIN (SELECT s_item AS k, avg(s_qty) AS avg_qty, max(s_qty) AS most, count(*) AS n, \
+               max(s_qty) AS most_again FROM sales GROUP BY s_item) a ON a.k = s_item \
          WHERE i_category = 'c7' AND i_item_sk > 600 AND s_qty >= a.most - 1 \
          ORDER BY s_item, s_store, s_qty",
     ];
