@@ -14,8 +14,10 @@
 //!
 //! with the join's own condition a filter over the window. `T` is read once; the window
 //! sorts `X`'s rows, which pays only where `R` keeps few of its rows, by the estimates.
-//! Only aggregates without `DISTINCT`, `FILTER` or `ORDER BY`, grouped by one column,
-//! over a scan of the same table, qualify. Either scan may be filtered on the group column
+//! Only `sum`, `count`, `min`, `max` and `avg` (which ignore their input's order), without
+//! `DISTINCT`, `FILTER` or volatile arguments, grouped by one column, over a scan of the
+//! same table, qualify.
+//! Either scan may be filtered on the group column
 //! alone (DataFusion copies `i_item_sk < 500` to `s_item < 500` through the join), which
 //! keeps or drops whole groups, so long as the aggregate's conditions are among the joined
 //! scan's. The rewrite runs in the query planner before the join order, under the same
@@ -27,6 +29,10 @@ use std::sync::Arc;
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, JoinType, NullEquality, Result};
+use datafusion::functions_aggregate::average::Avg;
+use datafusion::functions_aggregate::count::Count;
+use datafusion::functions_aggregate::min_max::{Max, Min};
+use datafusion::functions_aggregate::sum::Sum;
 use datafusion::logical_expr::expr::{AggregateFunction, WindowFunction};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
@@ -368,6 +374,15 @@ fn windowed(
     };
     // One window per distinct aggregate (a window's name must be unique), and where each
     // of the aggregate's outputs is among them.
+    // Without an aggregate there is no window to compute (`SELECT DISTINCT`), and an
+    // expression over the groups that varies must be evaluated once per group.
+    let projected = grouped
+        .projection
+        .map(|p| p.expr.as_slice())
+        .unwrap_or_default();
+    if grouped.aggregate.aggr_expr.is_empty() || projected.iter().any(Expr::is_volatile) {
+        return Ok(None);
+    }
     let mut windows: Vec<Expr> = Vec::with_capacity(grouped.aggregate.aggr_expr.len());
     let mut at = Vec::with_capacity(grouped.aggregate.aggr_expr.len());
     for expr in &grouped.aggregate.aggr_expr {
@@ -375,7 +390,16 @@ fn windowed(
         else {
             return Ok(None);
         };
-        if params.distinct
+        // The window reads the rows in another order than the aggregate did, so only
+        // functions whose result does not depend on it.
+        let inner = func.inner();
+        let ignores_order = inner.is::<Sum>()
+            || inner.is::<Count>()
+            || inner.is::<Min>()
+            || inner.is::<Max>()
+            || inner.is::<Avg>();
+        if !ignores_order
+            || params.distinct
             || params.filter.is_some()
             || !params.order_by.is_empty()
             || params.null_treatment.is_some()

@@ -65,6 +65,21 @@ async fn aggregates_over_other_rows_or_most_rows_stay_joined() {
          JOIN (SELECT s_item AS k, count(DISTINCT s_store) AS stores FROM sales \
                GROUP BY s_item) a ON a.k = i_item_sk \
          WHERE i_category = 'c3' AND i_item_sk < 500 ORDER BY s_item, s_qty, a.stores",
+        // Groups without an aggregate (no window to compute).
+        "SELECT s_item, s_qty FROM sales JOIN item ON s_item = i_item_sk \
+         JOIN (SELECT DISTINCT s_item AS k FROM sales) d ON d.k = s_item \
+         WHERE i_category = 'c3' AND i_item_sk < 500 ORDER BY s_item, s_qty",
+        // A value that varies, once per group.
+        "SELECT count(*) AS n FROM sales JOIN item ON s_item = i_item_sk \
+         JOIN (SELECT s_item AS k, avg(s_qty) * random() AS r FROM sales GROUP BY s_item) a \
+           ON a.k = s_item \
+         WHERE i_category = 'c3' AND i_item_sk < 500 AND a.r >= 0",
+        // An aggregate that reads its rows in order.
+        "SELECT s_item, s_qty, array_length(a.stores) AS stores FROM sales \
+         JOIN item ON s_item = i_item_sk \
+         JOIN (SELECT s_item AS k, array_agg(s_store) AS stores FROM sales GROUP BY s_item) a \
+           ON a.k = s_item \
+         WHERE i_category = 'c3' AND i_item_sk < 500 ORDER BY s_item, s_qty, stores",
         // Joined with a table not unique on the key it meets: some sales count twice.
         "SELECT sum(s_qty) AS qty FROM sales JOIN dates ON s_date = d_moy \
          WHERE d_year = 2001 \
