@@ -15,6 +15,11 @@ pub(super) const EXACT_LIMIT: usize = 10;
 /// A set of relations, one bit each (regions hold at most 64).
 pub(super) type Set = u64;
 
+/// Whether `set` holds relation `i`.
+pub(super) fn holds(set: Set, i: usize) -> bool {
+    set & (1 << i) != 0
+}
+
 /// A join order: a relation, or two orders joined.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Tree {
@@ -108,7 +113,7 @@ fn join(left: Costed, right: Costed, estimates: &dyn Estimates) -> Costed {
 
 /// Whether some relation of `a` shares a join condition with some relation of `b`.
 fn connected(a: Set, b: Set, estimates: &dyn Estimates) -> bool {
-    (0..estimates.len()).any(|i| a & (1 << i) != 0 && estimates.neighbours(i) & b != 0)
+    (0..estimates.len()).any(|i| holds(a, i) && estimates.neighbours(i) & b != 0)
 }
 
 /// Dynamic programming over subsets: the cheapest order of each connected set is the
@@ -206,8 +211,7 @@ mod tests {
                 .edges
                 .iter()
                 .filter(|&&(a, b, _)| {
-                    (left & 1 << a != 0 && right & 1 << b != 0)
-                        || (left & 1 << b != 0 && right & 1 << a != 0)
+                    (holds(left, a) && holds(right, b)) || (holds(left, b) && holds(right, a))
                 })
                 .map(|e| e.2)
                 .product();

@@ -23,7 +23,7 @@ use crate::optimizer::group_keys::passes_columns;
 use crate::optimizer::keys::{is_added_key_set, unique_on};
 use crate::optimizer::node::with_sides;
 
-use super::enumerate::{Set, Tree};
+use super::enumerate::{Set, Tree, holds};
 
 /// Inner joins taken apart.
 #[derive(Debug)]
@@ -280,7 +280,7 @@ fn close_classes(relations: &[LogicalPlan], edges: &mut Vec<Edge>) {
     for (id, class) in classes.iter().enumerate() {
         let mut seen: Set = 0;
         let one_each = class.iter().all(|(relation, _)| {
-            let fresh = seen & (1 << relation) == 0;
+            let fresh = !holds(seen, *relation);
             seen |= 1 << relation;
             fresh
         });
@@ -451,7 +451,6 @@ fn build(region: &Region, tree: &Tree, placed: &mut [bool]) -> Result<LogicalPla
     let (ls, rs) = (l.set(), r.set());
     let left = build(region, l, placed)?;
     let right = build(region, r, placed)?;
-    let holds = |set: Set, i: usize| set & (1 << i) != 0;
     let crossing = region
         .edges
         .iter()

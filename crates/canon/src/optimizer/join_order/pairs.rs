@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 
 use datafusion::logical_expr::Expr;
 
-use super::enumerate::{Estimates, Set};
+use super::enumerate::{Estimates, Set, holds};
 use super::estimate::{Relation, column_of};
 use super::graph::{Edge, Region};
 
@@ -195,7 +195,6 @@ impl Estimates for Estimated<'_> {
     fn joined(&self, left: Set, left_rows: f64, right: Set, right_rows: f64) -> f64 {
         let mut rows = left_rows * right_rows;
         let n = self.relations.len();
-        let holds = |set: Set, i: usize| set & (1 << i) != 0;
         // Each class of equal columns across the join counts its most selective equality.
         let mut classes: Vec<(usize, usize, usize, f64)> = Vec::new();
         for &(class, i, j, d) in &self.classed {
@@ -213,7 +212,7 @@ impl Estimates for Estimated<'_> {
                 None => classes.push((class, i, j, d)),
             }
         }
-        let members = move |set: Set| (0..n).filter(move |i| set & (1 << i) != 0);
+        let members = move |set: Set| (0..n).filter(move |&i| holds(set, i));
         for i in members(left) {
             for j in members(right) {
                 let met = classes
