@@ -103,18 +103,10 @@ pub async fn plan_by_cost(
     session: &dyn Session,
 ) -> Result<Option<LogicalPlan>> {
     join_order::estimate::remembering(async {
-        let by_cost = join_order::by_cost(session);
-        // Before the join order, which would take the joined rows apart.
-        let windowed = match by_cost {
-            true => windowed::aggregates_as_windows(plan, planner, session).await?,
+        let joined = match join_order::by_cost(session) {
+            true => joins_by_cost(plan, planner, session).await?,
             false => None,
         };
-        let current = windowed.as_ref().unwrap_or(plan);
-        let joined = match by_cost {
-            true => joins_by_cost(current, planner, session).await?,
-            false => None,
-        };
-        let joined = joined.or(windowed);
         let current = joined.as_ref().unwrap_or(plan);
         let filtered = conditions::most_selective_first(current, planner, session).await?;
         Ok(filtered.or(joined))
@@ -122,14 +114,19 @@ pub async fn plan_by_cost(
     .await
 }
 
-/// `plan` with its joins ordered and its aggregates computed in part by cost (see
-/// [`plan_by_cost`]), or `None` when nothing changed.
+/// `plan` with its aggregates joined back to their rows as windows, its joins ordered and
+/// its aggregates computed in part by cost (see [`plan_by_cost`]), or `None` when nothing
+/// changed.
 async fn joins_by_cost(
     plan: &LogicalPlan,
     planner: &DefaultPhysicalPlanner,
     session: &dyn Session,
 ) -> Result<Option<LogicalPlan>> {
-    let ordered = join_order::reorder(plan, planner, session).await?;
+    // Before the join order, which would take the joined rows apart.
+    let windowed = windowed::aggregates_as_windows(plan, planner, session).await?;
+    let current = windowed.as_ref().unwrap_or(plan);
+    let ordered = join_order::reorder(current, planner, session).await?;
+    let ordered = ordered.or(windowed);
     let dropped = scan_keys::drop_redundant(ordered.as_ref().unwrap_or(plan))?;
     let ordered = dropped.or(ordered);
     let current = ordered.as_ref().unwrap_or(plan);

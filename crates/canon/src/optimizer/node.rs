@@ -6,6 +6,7 @@ use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Result, internal_err};
 use datafusion::logical_expr::{Aggregate, Expr, Join, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
+use futures::future::BoxFuture;
 
 /// The one input of Canon's plan nodes that take one input and no expressions (a shared
 /// result, a reordered region), or an internal error naming the node.
@@ -63,4 +64,29 @@ pub(crate) fn with_sides(
         join.null_equality,
         join.null_aware,
     )
+}
+
+/// `plan` over its inputs as `rewrite` gives each, or `None` when it changes none: the walk
+/// of Canon's rewrites in the query planner, which plan subplans as they go. Subqueries in
+/// expressions keep their plans.
+pub(crate) async fn inputs_rewritten<'a>(
+    plan: &'a LogicalPlan,
+    mut rewrite: impl FnMut(&'a LogicalPlan) -> BoxFuture<'a, Result<Option<LogicalPlan>>>,
+) -> Result<Option<LogicalPlan>> {
+    let inputs = plan.inputs();
+    let mut changed = false;
+    let mut new_inputs = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        match rewrite(input).await? {
+            Some(new) => {
+                changed = true;
+                new_inputs.push(new);
+            }
+            None => new_inputs.push(input.clone()),
+        }
+    }
+    match changed {
+        true => Ok(Some(plan.with_new_exprs(plan.expressions(), new_inputs)?)),
+        false => Ok(None),
+    }
 }

@@ -45,6 +45,7 @@ use futures::future::BoxFuture;
 use super::group_keys::passes_columns;
 use super::join_order::estimate;
 use super::keys::{is_added_key_set, unique_on};
+use super::node::inputs_rewritten;
 
 /// The largest share of its rows the joined relation `R` may keep, by the estimates: the
 /// window sorts the joined rows, where the join it replaces hashed an aggregate of all of
@@ -59,29 +60,15 @@ pub(super) fn aggregates_as_windows<'a>(
     session: &'a dyn Session,
 ) -> BoxFuture<'a, Result<Option<LogicalPlan>>> {
     Box::pin(async move {
-        // Subqueries in expressions keep their plans: each is planned on its own.
-        let inputs = plan.inputs();
-        let mut changed = false;
-        let mut new_inputs = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            match aggregates_as_windows(input, planner, session).await? {
-                Some(new) => {
-                    changed = true;
-                    new_inputs.push(new);
-                }
-                None => new_inputs.push(input.clone()),
-            }
-        }
-        let current = match changed {
-            true => plan.with_new_exprs(plan.expressions(), new_inputs)?,
-            false => plan.clone(),
-        };
-        if let LogicalPlan::Join(join) = &current
+        let rebuilt =
+            inputs_rewritten(plan, |input| aggregates_as_windows(input, planner, session)).await?;
+        let current = rebuilt.as_ref().unwrap_or(plan);
+        if let LogicalPlan::Join(join) = current
             && let Some(windowed) = as_window(join, planner, session).await?
         {
             return Ok(Some(windowed));
         }
-        Ok(changed.then_some(current))
+        Ok(rebuilt)
     })
 }
 
@@ -320,17 +307,23 @@ fn groups_on(grouped: &Grouped, column: &Column) -> bool {
     let Some(index) = outputs.iter().position(|c| c == column) else {
         return false;
     };
-    let source = match grouped.projection {
-        Some(projection) => match projection.expr.get(index).map(|e| e.clone().unalias()) {
-            Some(Expr::Column(source)) => source,
-            _ => return false,
-        },
-        None => match grouped.aggregate.schema.columns().get(index) {
-            Some(source) => source.clone(),
-            None => return false,
-        },
-    };
-    source == grouped.group
+    matches!(grouped.source(index), Some(Expr::Column(source)) if source == grouped.group)
+}
+
+impl Grouped<'_> {
+    /// What the aggregate side's output column at `index` computes from the aggregate's
+    /// columns: the projection's expression there, or the aggregate's own column.
+    fn source(&self, index: usize) -> Option<Expr> {
+        match self.projection {
+            Some(projection) => projection.expr.get(index).map(|e| e.clone().unalias()),
+            None => self
+                .aggregate
+                .schema
+                .columns()
+                .get(index)
+                .map(|c| Expr::Column(c.clone())),
+        }
+    }
 }
 
 /// Whether the estimates say `other` keeps at most [`MAX_KEPT`] of its table's rows.
@@ -460,15 +453,8 @@ fn windowed(
     let mut exprs: Vec<Expr> = carried.columns().into_iter().map(Expr::Column).collect();
     let aliased = grouped.alias.schema().columns();
     for (i, column) in aliased.into_iter().enumerate() {
-        let source = match grouped.projection {
-            Some(projection) => match projection.expr.get(i) {
-                Some(expr) => expr.clone().unalias(),
-                None => return Ok(None),
-            },
-            None => match grouped.aggregate.schema.columns().get(i) {
-                Some(c) => Expr::Column(c.clone()),
-                None => return Ok(None),
-            },
+        let Some(source) = grouped.source(i) else {
+            return Ok(None);
         };
         let value = source
             .transform_up(|e| match e {

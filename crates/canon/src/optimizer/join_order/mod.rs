@@ -52,6 +52,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use futures::future::BoxFuture;
 
+use crate::optimizer::node::inputs_rewritten;
 use crate::profile::JoinOrderKind;
 
 use enumerate::{Costed, Estimates, Tree};
@@ -100,25 +101,13 @@ fn visit<'a>(
         // whole; below them (and on a semi join's filtering side) a new region may start.
         let inherits = is_join || (inside && graph::passes_through(plan).is_some());
         let into = graph::goes_into(plan);
-        let inputs = plan.inputs();
-        let mut changed = false;
-        let mut new_inputs = Vec::with_capacity(inputs.len());
-        for input in inputs {
+        let mut rewritten = inputs_rewritten(plan, |input| {
             let part = inherits
                 && into.iter().any(|side| std::ptr::eq(*side, input))
                 && graph::in_region(input);
-            match visit(input, part, planner, session).await? {
-                Some(new) => {
-                    changed = true;
-                    new_inputs.push(new);
-                }
-                None => new_inputs.push(input.clone()),
-            }
-        }
-        let mut rewritten = match changed {
-            true => Some(plan.with_new_exprs(plan.expressions(), new_inputs)?),
-            false => None,
-        };
+            visit(input, part, planner, session)
+        })
+        .await?;
         if let Some(with_subqueries) =
             reorder_subqueries(rewritten.as_ref().unwrap_or(plan), planner, session).await?
         {
