@@ -93,6 +93,8 @@ pub(crate) fn template(
     // First, so that the plan a kept plan expands to passes every other analyzer rule.
     let mut analyzer = Analyzer::new().rules;
     analyzer.insert(0, Arc::new(crate::plans::ExpandReused));
+    // Before Canon's rules add key sets, so that the aliases they carry are their own.
+    analyzer.insert(1, Arc::new(crate::optimizer::ReservedAliases));
     builder = builder.with_analyzer_rules(analyzer);
     for rule in crate::optimizer::rules(lists_files) {
         builder = builder.with_optimizer_rule(rule);

@@ -19,6 +19,7 @@ mod kept;
 mod keys;
 mod node;
 mod null_keys;
+mod reserved;
 mod scan_keys;
 mod semi_join;
 mod shared;
@@ -48,6 +49,7 @@ pub use join_order::{
 };
 pub use kept::{KeptShape, ShapeKeptNode};
 pub use null_keys::OuterJoinsMetOnKeys;
+pub use reserved::ReservedAliases;
 pub use scan_keys::ScanReduction;
 pub use semi_join::SemiJoinPushdown;
 pub use shared::{SharedExec, SharedNode, SharedResult, SharingPlanner, share_repeated};
