@@ -35,6 +35,7 @@
 //! "written"` keeps the written plan).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::Session;
@@ -52,6 +53,7 @@ use futures::future::BoxFuture;
 
 use super::group_keys::passes_columns;
 use super::join_order::{JoinOrderNode, estimate, region_join};
+use super::node::inputs_rewritten;
 
 /// How many rows of the joined side each partial group must stand for, by the estimates,
 /// for the rewrite: a partial aggregate costs a hash table over that side's rows, which
@@ -82,16 +84,17 @@ pub(super) fn aggregate_early<'a>(
     session: &'a dyn Session,
 ) -> BoxFuture<'a, Result<Option<LogicalPlan>>> {
     Box::pin(async move {
-        let mut names = 0;
-        visit(plan, &mut names, planner, session).await
+        let names = AtomicUsize::new(0);
+        visit(plan, &names, planner, session).await
     })
 }
 
 /// `plan` rewritten from the top down, so that a partial aggregate placed below one join
-/// is tried below the next. `names` numbers the partial results' columns.
+/// is tried below the next. `names` numbers the partial results' columns (shared by every
+/// input's walk, hence a counter behind a shared reference).
 fn visit<'a>(
     plan: &'a LogicalPlan,
-    names: &'a mut usize,
+    names: &'a AtomicUsize,
     planner: &'a DefaultPhysicalPlanner,
     session: &'a dyn Session,
 ) -> BoxFuture<'a, Result<Option<LogicalPlan>>> {
@@ -102,23 +105,7 @@ fn visit<'a>(
             let again = visit(&rewritten, names, planner, session).await?;
             return Ok(Some(again.unwrap_or(rewritten)));
         }
-        // Subqueries in expressions keep their plans: each is planned on its own.
-        let inputs = plan.inputs();
-        let mut changed = false;
-        let mut new_inputs = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            match visit(input, names, planner, session).await? {
-                Some(new) => {
-                    changed = true;
-                    new_inputs.push(new);
-                }
-                None => new_inputs.push(input.clone()),
-            }
-        }
-        match changed {
-            true => Ok(Some(plan.with_new_exprs(plan.expressions(), new_inputs)?)),
-            false => Ok(None),
-        }
+        inputs_rewritten(plan, |input| visit(input, names, planner, session)).await
     })
 }
 
@@ -145,7 +132,7 @@ fn join_below(plan: &LogicalPlan) -> Option<(Vec<&LogicalPlan>, &LogicalPlan, &J
 /// aggregate's own columns, or `None` when it does not qualify or would not pay.
 async fn push_down(
     aggregate: &Aggregate,
-    names: &mut usize,
+    names: &AtomicUsize,
     planner: &DefaultPhysicalPlanner,
     session: &dyn Session,
 ) -> Result<Option<LogicalPlan>> {
@@ -386,7 +373,7 @@ struct Split {
 fn split_aggregates(
     aggregate: &Aggregate,
     side: &DFSchema,
-    names: &mut usize,
+    names: &AtomicUsize,
 ) -> Result<Option<Split>> {
     let mut split = Split {
         partial: Vec::new(),
@@ -394,10 +381,11 @@ fn split_aggregates(
         finish: Vec::new(),
     };
     // One partial column and its merge: `merge` applied to the partial result `partial`.
-    let mut add = |split: &mut Split, partial: Expr, merge: &dyn Fn(Expr) -> Expr| {
-        *names += 1;
-        let partial_name = format!("__canon_partial_{names}");
-        let merged_name = format!("__canon_merged_{names}");
+    let add = |split: &mut Split, partial: Expr, merge: &dyn Fn(Expr) -> Expr| {
+        // The walk is sequential: the counter only needs to hand out each number once.
+        let n = names.fetch_add(1, Ordering::Relaxed) + 1;
+        let partial_name = format!("__canon_partial_{n}");
+        let merged_name = format!("__canon_merged_{n}");
         split.partial.push(partial.alias(&partial_name));
         split
             .merge

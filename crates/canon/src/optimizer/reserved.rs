@@ -13,7 +13,7 @@ use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::AnalyzerRule;
 
-use super::keys::{GROUP_KEYS_ALIAS, SCAN_KEYS_ALIAS};
+use super::keys::is_added_key_set;
 
 /// Refuses a plan that names a relation by one of the aliases Canon's key sets carry.
 #[derive(Debug, Default, Clone, Copy)]
@@ -24,9 +24,7 @@ impl AnalyzerRule for ReservedAliases {
         let mut reserved = None;
         plan.apply_with_subqueries(|node| {
             Ok(match node {
-                LogicalPlan::SubqueryAlias(alias)
-                    if [SCAN_KEYS_ALIAS, GROUP_KEYS_ALIAS].contains(&alias.alias.table()) =>
-                {
+                LogicalPlan::SubqueryAlias(alias) if is_added_key_set(node) => {
                     reserved = Some(alias.alias.table().to_owned());
                     TreeNodeRecursion::Stop
                 }

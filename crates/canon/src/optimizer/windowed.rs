@@ -365,8 +365,6 @@ fn windowed(
             .then(|| Column::new(Some(joined.scan.table_name.clone()), &column.name))?;
         carried.has_column(&from_scan).then_some(from_scan)
     };
-    // One window per distinct aggregate (a window's name must be unique), and where each
-    // of the aggregate's outputs is among them.
     // Without an aggregate there is no window to compute (`SELECT DISTINCT`), and an
     // expression over the groups that varies must be evaluated once per group.
     let projected = grouped
@@ -376,6 +374,8 @@ fn windowed(
     if grouped.aggregate.aggr_expr.is_empty() || projected.iter().any(Expr::is_volatile) {
         return Ok(None);
     }
+    // One window per distinct aggregate (a window's name must be unique), and where each
+    // of the aggregate's outputs is among them.
     let mut windows: Vec<Expr> = Vec::with_capacity(grouped.aggregate.aggr_expr.len());
     let mut at = Vec::with_capacity(grouped.aggregate.aggr_expr.len());
     for expr in &grouped.aggregate.aggr_expr {
