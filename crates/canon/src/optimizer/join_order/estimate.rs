@@ -20,6 +20,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 
+use crate::optimizer::group_keys::passes_columns;
 use crate::optimizer::keys::is_unique;
 
 use super::selectivity::{self, ColumnFacts, selectivity};
@@ -32,6 +33,8 @@ pub(in crate::optimizer) struct Relation {
     pub label: String,
     /// Its rows, at least one.
     pub rows: f64,
+    /// Its table's rows before any filter or semi join, at least `rows`.
+    unfiltered: f64,
     /// Distinct values of each column of its schema, at most `rows`.
     distinct: Vec<f64>,
     /// For each unique column, the rows of its table before any filter: the values a
@@ -53,6 +56,9 @@ pub(in crate::optimizer) async fn relation(
     let (physical, statistics) = statistics_of(plan, planner, session).await?;
     let mut rows = as_f64(*statistics.num_rows.get_value()?).max(1.0);
     let mut unfiltered = rows;
+    if let Some(table_rows) = Box::pin(semi_joined_table_rows(plan, planner, session)).await {
+        unfiltered = table_rows.max(rows);
+    }
     let schema = plan.schema();
     let width = schema.fields().len();
     let mut whole = vec![None; width];
@@ -99,6 +105,7 @@ pub(in crate::optimizer) async fn relation(
     Some(Relation {
         label: label(plan),
         rows,
+        unfiltered,
         distinct,
         domain,
         whole_distinct: whole,
@@ -113,6 +120,7 @@ impl Relation {
         Self {
             label: String::new(),
             rows,
+            unfiltered: rows,
             distinct,
             domain: vec![None; n],
             whole_distinct: vec![None; n],
@@ -135,6 +143,37 @@ impl Relation {
     pub(super) fn whole_distinct_of(&self, index: usize) -> Option<f64> {
         self.whole_distinct.get(index).copied().flatten()
     }
+}
+
+/// The rows of the table `plan` reads before any filter, where `plan` is a relation
+/// semi-joined with other tables (through aliases and column projections): a semi join
+/// keeps some of its relation's rows, and the relation's unique columns still range over
+/// all of its table's. DataFusion's estimate of the semi join's rows stood for them: TPC-H
+/// q5 with keys declared semi-joins its nations with Asia's region, and its five nations,
+/// taken for five of five, seemed to meet every customer; the order joined 1994's orders
+/// with their lines before it found Asia's customers (0.8× the speed of the project
+/// without keys).
+async fn semi_joined_table_rows(
+    plan: &LogicalPlan,
+    planner: &DefaultPhysicalPlanner,
+    session: &dyn Session,
+) -> Option<f64> {
+    let kept = match plan {
+        LogicalPlan::SubqueryAlias(alias) => &alias.input,
+        LogicalPlan::Projection(projection) if passes_columns(projection) => &projection.input,
+        LogicalPlan::Join(join) => match join.join_type {
+            JoinType::LeftSemi | JoinType::LeftAnti => &join.left,
+            JoinType::RightSemi | JoinType::RightAnti => &join.right,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if !matches!(plan, LogicalPlan::Join(_)) {
+        return Box::pin(semi_joined_table_rows(kept, planner, session)).await;
+    }
+    Box::pin(relation(kept, &[], planner, session))
+        .await
+        .map(|relation| relation.unfiltered)
 }
 
 /// The distinct values of column `i` of the relation `plan` (planned as `physical`) by a
