@@ -2,6 +2,7 @@
 //! them (TPC-H q17's shape): the table is read once, and every answer is plain
 //! DataFusion's.
 
+use crate::common::query_err;
 use crate::join_order::{STAR, TABLES, star};
 use crate::optimizer::{canon_rows, physical_plan, plain_over, plain_rows};
 
@@ -93,17 +94,6 @@ async fn aggregates_over_other_rows_or_most_rows_stay_joined() {
     }
 }
 
-/// The error a query gives, whether at planning or at execution.
-async fn failure(session: &canon::Session, sql: &str) -> String {
-    match session.sql(sql).await {
-        Err(e) => e.to_string(),
-        Ok(df) => match df.collect().await {
-            Err(e) => e.to_string(),
-            Ok(batches) => panic!("`{sql}` ran and gave {} batches", batches.len()),
-        },
-    }
-}
-
 #[tokio::test]
 async fn a_query_cannot_pass_its_own_semi_join_for_a_key_set() {
     let fx = star();
@@ -121,7 +111,7 @@ async fn a_query_cannot_pass_its_own_semi_join_for_a_key_set() {
         )
     };
     for alias in ["__canon_group_keys", "__canon_scan_keys"] {
-        let message = failure(&session, &spoofed(alias)).await;
+        let message = query_err(&session, &spoofed(alias)).await.to_string();
         assert!(
             message.contains(alias) && message.contains("reserved"),
             "{message}"
@@ -131,7 +121,7 @@ async fn a_query_cannot_pass_its_own_semi_join_for_a_key_set() {
             "SELECT count(*) FROM item WHERE i_item_sk IN \
              (SELECT {alias}.s_item FROM sales AS {alias})"
         );
-        let message = failure(&session, &nested).await;
+        let message = query_err(&session, &nested).await.to_string();
         assert!(message.contains(alias), "{message}");
     }
     // Under any other alias the query runs, with plain DataFusion's answer.

@@ -159,8 +159,12 @@ async fn semi_joined_table_rows(
     session: &dyn Session,
 ) -> Option<f64> {
     let kept = match plan {
-        LogicalPlan::SubqueryAlias(alias) => &alias.input,
-        LogicalPlan::Projection(projection) if passes_columns(projection) => &projection.input,
+        LogicalPlan::SubqueryAlias(alias) => {
+            return Box::pin(semi_joined_table_rows(&alias.input, planner, session)).await;
+        }
+        LogicalPlan::Projection(projection) if passes_columns(projection) => {
+            return Box::pin(semi_joined_table_rows(&projection.input, planner, session)).await;
+        }
         LogicalPlan::Join(join) => match join.join_type {
             JoinType::LeftSemi | JoinType::LeftAnti => &join.left,
             JoinType::RightSemi | JoinType::RightAnti => &join.right,
@@ -168,9 +172,6 @@ async fn semi_joined_table_rows(
         },
         _ => return None,
     };
-    if !matches!(plan, LogicalPlan::Join(_)) {
-        return Box::pin(semi_joined_table_rows(kept, planner, session)).await;
-    }
     Box::pin(relation(kept, &[], planner, session))
         .await
         .map(|relation| relation.unfiltered)
