@@ -103,10 +103,10 @@ pub(crate) fn template(
     builder =
         builder.with_physical_optimizer_rules(crate::optimizer::with_estimates_forgotten(physical));
     let memory = profile.runtime_env().memory_pool.memory_limit();
-    for rule in crate::optimizer::physical_rules(memory) {
+    let distributes = !workers.is_empty();
+    for rule in crate::optimizer::physical_rules(memory, distributes) {
         builder = builder.with_physical_optimizer_rule(rule);
     }
-    let distributes = !workers.is_empty();
     if !distributes {
         // A distributed plan crosses processes, which a shared result cannot.
         let reused = Arc::new(crate::plans::ReusedPlanner);

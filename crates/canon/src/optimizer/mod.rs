@@ -9,8 +9,10 @@
 
 mod build_side;
 mod conditions;
+mod conjunction;
 mod constant_keys;
 mod decimal_scales;
+mod deferred;
 mod eager;
 mod finest_groups;
 mod group_keys;
@@ -39,8 +41,10 @@ use datafusion::physical_planner::DefaultPhysicalPlanner;
 pub use build_side::{
     BuildBySides, MAX_ONE_TABLE_ROWS, MIN_PARTITIONED_BUILD, PROBE_TO_BUILD, PROBE_TO_ONE_TABLE,
 };
+pub use conjunction::{Conjunction, ConjunctionFilters};
 pub use constant_keys::ConstantGroupKeys;
 pub use decimal_scales::DecimalLiteralScales;
+pub use deferred::{DeferredBuilds, DeferredExec};
 pub use finest_groups::FinestGroupsFirst;
 pub use group_keys::{GroupKeyReduction, RereadsAlike};
 pub use join_order::{
@@ -86,9 +90,18 @@ pub fn with_estimates_forgotten(
 }
 
 /// The physical rules Canon adds after DataFusion's own, in order, for a runtime whose
-/// memory pool has `memory`.
-pub fn physical_rules(memory: MemoryLimit) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
-    vec![Arc::new(UnorderedRepartitions::for_memory(memory))]
+/// memory pool has `memory`; a plan that `distributes` crosses processes, which only
+/// DataFusion's own nodes do.
+pub fn physical_rules(
+    memory: MemoryLimit,
+    distributes: bool,
+) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> =
+        vec![Arc::new(UnorderedRepartitions::for_memory(memory))];
+    if !distributes {
+        rules.push(Arc::new(DeferredBuilds));
+    }
+    rules
 }
 
 /// `plan` as the query planner runs it, or `None` when nothing changed: each aggregate

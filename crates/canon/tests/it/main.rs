@@ -4,10 +4,12 @@ mod build_sides;
 mod caches;
 mod common;
 mod conditions;
+mod conjunction_filters;
 mod constant_keys;
 mod ddl;
 mod decimal_scales;
 mod declarations;
+mod deferred_builds;
 #[cfg(feature = "delta")]
 mod deletion_vectors;
 #[cfg(feature = "delta")]

@@ -37,6 +37,7 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::{
     Expr, Extension, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
 };
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 
@@ -46,7 +47,8 @@ use super::join_order::JoinOrderPlanner;
 
 /// The query planner of sessions that run on one node: DataFusion's own physical planner,
 /// after the plan is shaped by cost ([`super::plan_by_cost`], once for a
-/// [`super::ShapeKeptNode`]) and repeated aggregates are marked to be computed once.
+/// [`super::ShapeKeptNode`]) and repeated aggregates are marked to be computed once; the
+/// filters of the plan it returns test their conditions as [`super::Conjunction`]s.
 pub struct SharingPlanner {
     planner: DefaultPhysicalPlanner,
 }
@@ -89,7 +91,8 @@ impl QueryPlanner for SharingPlanner {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let ordered = super::kept::plan_by_cost_kept(plan, &self.planner, session).await?;
         let plan = share_repeated(ordered.unwrap_or_else(|| plan.clone()))?;
-        self.planner.create_physical_plan(&plan, session).await
+        let physical = self.planner.create_physical_plan(&plan, session).await?;
+        super::ConjunctionFilters.optimize(physical, session.config_options())
     }
 }
 
