@@ -32,7 +32,7 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::util::bit_util;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue, internal_err};
 use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::expressions::{
@@ -42,7 +42,9 @@ use datafusion::physical_expr::utils::{collect_columns, split_conjunction};
 use datafusion::physical_expr_common::physical_expr::fmt_sql;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
-use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, ExecutionPlan, PhysicalExpr, ReplaceChildrenOptions,
+};
 
 /// At most this share of a batch left, a condition that is not a plain comparison is
 /// evaluated on the rows still in rather than on every row: DataFusion's own threshold.
@@ -59,22 +61,7 @@ impl PhysicalOptimizerRule for ConjunctionFilters {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            let Some(filter) = node.downcast_ref::<FilterExec>() else {
-                return Ok(Transformed::no(node));
-            };
-            let conditions = split_conjunction(filter.predicate());
-            if conditions.len() < 2 {
-                return Ok(Transformed::no(node));
-            }
-            let conditions = conditions.into_iter().cloned().collect();
-            let conjunction = Conjunction::new(conditions, filter.input().schema());
-            let rebuilt = FilterExecBuilder::from(filter)
-                .with_predicate(Arc::new(conjunction))
-                .build()?;
-            Ok(Transformed::yes(Arc::new(rebuilt) as _))
-        })
-        .data()
+        Ok(with_conjunctions(plan)?.data)
     }
 
     fn name(&self) -> &str {
@@ -109,38 +96,37 @@ struct Condition {
 
 impl Conjunction {
     /// The conjunction of `conditions` over rows of `schema`.
-    pub fn new(conditions: Vec<Arc<dyn PhysicalExpr>>, schema: SchemaRef) -> Self {
+    pub fn try_new(conditions: Vec<Arc<dyn PhysicalExpr>>, schema: SchemaRef) -> Result<Self> {
         let conditions = conditions
             .into_iter()
-            .map(|expr| Condition::new(expr, &schema))
-            .collect();
-        Self { conditions, schema }
+            .map(|expr| Condition::try_new(expr, &schema))
+            .collect::<Result<_>>()?;
+        Ok(Self { conditions, schema })
     }
 }
 
 impl Condition {
-    fn new(expr: Arc<dyn PhysicalExpr>, schema: &Schema) -> Self {
+    fn try_new(expr: Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Self> {
         let mut reads: Vec<usize> = collect_columns(&expr).iter().map(Column::index).collect();
         reads.sort_unstable();
         reads.dedup();
         let narrowed = Arc::clone(&expr)
             .transform_up(|e| match e.downcast_ref::<Column>() {
-                Some(column) => {
-                    let at = reads.binary_search(&column.index()).unwrap_or_default();
-                    Ok(Transformed::yes(
+                Some(column) => match reads.binary_search(&column.index()) {
+                    Ok(at) => Ok(Transformed::yes(
                         Arc::new(Column::new(column.name(), at)) as _
-                    ))
-                }
+                    )),
+                    Err(_) => internal_err!("{column} is not among the columns {e} reads"),
+                },
                 None => Ok(Transformed::no(e)),
-            })
-            .data()
-            .unwrap_or_else(|_| Arc::clone(&expr));
-        Self {
+            })?
+            .data;
+        Ok(Self {
             plain: is_plain(expr.as_ref(), schema),
             expr,
             reads,
             narrowed,
-        }
+        })
     }
 
     /// The rows of `batch` it holds on, among the `kept` ones (a bitmap and its count).
@@ -163,6 +149,40 @@ impl Condition {
             None => truth(self.expr.evaluate(batch)?, rows),
         }
     }
+}
+
+/// `plan` with a [`Conjunction`] in each filter of two or more conditions. Every other
+/// node keeps the properties DataFusion derived for it: the conjunction changes how a
+/// filter runs, not what it keeps, and DataFusion reads a filter's constants and equal
+/// columns off a nested `AND` only.
+fn with_conjunctions(plan: Arc<dyn ExecutionPlan>) -> Result<Transformed<Arc<dyn ExecutionPlan>>> {
+    let mut changed = false;
+    let mut children = Vec::with_capacity(plan.children().len());
+    for child in plan.children() {
+        let child = with_conjunctions(Arc::clone(child))?;
+        changed |= child.transformed;
+        children.push(child.data);
+    }
+    let node = match changed {
+        true => plan.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Keep),
+        )?,
+        false => plan,
+    };
+    let Some(filter) = node.downcast_ref::<FilterExec>() else {
+        return Ok(Transformed::new_transformed(node, changed));
+    };
+    let conditions = split_conjunction(filter.predicate());
+    if conditions.len() < 2 {
+        return Ok(Transformed::new_transformed(node, changed));
+    }
+    let conditions = conditions.into_iter().cloned().collect();
+    let conjunction = Conjunction::try_new(conditions, filter.input().schema())?;
+    let rebuilt = FilterExecBuilder::from(filter)
+        .with_predicate(Arc::new(conjunction))
+        .build()?;
+    Ok(Transformed::yes(Arc::new(rebuilt)))
 }
 
 /// Whether `expr` compares columns and constants of fixed-width types, or tests one for
@@ -217,6 +237,9 @@ fn truth(value: ColumnarValue, rows: usize) -> Result<BooleanBuffer> {
             let Some(values) = array.as_boolean_opt() else {
                 return internal_err!("a filter's condition gave {}", array.data_type());
             };
+            if values.len() != rows {
+                return internal_err!("a filter's condition gave {} rows of {rows}", values.len());
+            }
             Ok(
                 match values.nulls().filter(|nulls| nulls.null_count() > 0) {
                     Some(nulls) => values.values() & nulls.inner(),
@@ -274,7 +297,7 @@ impl PhysicalExpr for Conjunction {
         self: Arc<Self>,
         children: Vec<Arc<dyn PhysicalExpr>>,
     ) -> Result<Arc<dyn PhysicalExpr>> {
-        Ok(Arc::new(Self::new(children, Arc::clone(&self.schema))))
+        Ok(Arc::new(Self::try_new(children, Arc::clone(&self.schema))?))
     }
 
     fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -10,7 +10,9 @@
 //! run (0.8× the plain session's speed, whose repartitioned join starts only when polled).
 //! The rule wraps each such build side in a [`DeferredExec`], which executes its input on
 //! the first poll of its stream: a join polls its build side before anything else, so
-//! every build that is needed still starts first.
+//! every build that is needed still starts first. The builds of a chain of such joins now
+//! run one after another rather than together; on local files the two cores are busy
+//! either way, over an object store each build's first request waits in turn.
 
 use std::fmt;
 use std::sync::Arc;
@@ -103,6 +105,8 @@ impl ExecutionPlan for DeferredExec {
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
+        // The input's, shared, so that the join above keeps its own; that they call the
+        // gathering eager no longer matters once the rule runs, after DataFusion's.
         self.input.properties()
     }
 

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use canon::datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
 use canon::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use canon::datafusion::common::DFSchema;
+use canon::datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use canon::datafusion::logical_expr::ColumnarValue;
 use canon::datafusion::logical_expr::utils::conjunction;
 use canon::datafusion::physical_plan::PhysicalExpr;
+use canon::datafusion::physical_plan::filter::FilterExec;
 use canon::datafusion::prelude::SessionContext;
 use canon::optimizer::Conjunction;
 use proptest::prelude::*;
@@ -21,9 +23,11 @@ use crate::optimizer::{canon_rows, explained_plan, plain_over, plain_rows};
 
 /// Conditions over `a`, `b` (integers from 0 to 999, some null) and `s` (short text, some
 /// null), `{k}` a constant: comparisons of columns and constants, which the conjunction
-/// evaluates on every row, and others, which it evaluates on the rows still in.
-const CONDITIONS: [&str; 10] = [
+/// evaluates on every row, and others, which it evaluates on the rows still in; one of
+/// constants only, whose value is one boolean for the batch.
+const CONDITIONS: [&str; 11] = [
     "a < {k}",
+    "{k} < 500",
     "b >= {k}",
     "a BETWEEN {k} AND {k} + 4",
     "a = b",
@@ -87,7 +91,8 @@ fn a_conjunction_keeps_the_rows_datafusions_and_keeps() {
             let physical = |e| ctx.create_physical_expr(e, &df_schema).expect("plans");
             let nested = physical(conjunction(conditions.clone()).expect("conditions"));
             let each = conditions.into_iter().map(physical).collect();
-            let ours: Arc<dyn PhysicalExpr> = Arc::new(Conjunction::new(each, Arc::clone(&schema)));
+            let ours = Conjunction::try_new(each, Arc::clone(&schema)).expect("conjunction");
+            let ours: Arc<dyn PhysicalExpr> = Arc::new(ours);
             prop_assert_eq!(truth(&ours, &batch), truth(&nested, &batch), "{}", nested);
             Ok(())
         })
@@ -161,4 +166,22 @@ async fn a_filter_of_several_conditions_answers_as_datafusion_and_reads_as_writt
         "{filter}"
     );
     assert_eq!(filter.matches(" AND ").count(), 4, "{filter}");
+
+    // The plan the query runs tests them as one conjunction.
+    let frame = session.sql(sql).await.expect("plans");
+    let physical = frame
+        .create_physical_plan()
+        .await
+        .expect("plans physically");
+    let mut conjunctions = 0;
+    physical
+        .apply(|node| {
+            let filter = node.downcast_ref::<FilterExec>();
+            if filter.is_some_and(|f| f.predicate().is::<Conjunction>()) {
+                conjunctions += 1;
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .expect("walks");
+    assert_eq!(conjunctions, 1);
 }
