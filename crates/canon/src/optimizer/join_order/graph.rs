@@ -95,7 +95,7 @@ pub(in crate::optimizer) fn region_join(plan: &LogicalPlan) -> Option<&Join> {
 }
 
 /// `plan` as a join of a region, with the inputs the region goes on into (left, right):
-/// both for an inner join; the filtered side for a semi join over the region's joins whose
+/// both for an inner join; the filtered side for a semi join over the region's joins or over one table,
 /// other side, unique on its join keys, joins the region as a relation.
 pub(super) fn member(plan: &LogicalPlan) -> Option<(&Join, [bool; 2])> {
     if let Some(join) = region_join(plan) {
@@ -110,21 +110,27 @@ pub(super) fn member(plan: &LogicalPlan) -> Option<(&Join, [bool; 2])> {
     {
         return None;
     }
-    // Only a semi join over the region's joins: one on a single relation stays part of
-    // it, where the semi-join pushdown put it beside the key sets it makes redundant. Only
-    // a dimension, whose rows its files' statistics estimate: a subquery's aggregate
-    // (TPC-H q17's average per part) is estimated at every group, not at the few a key
-    // set leaves it. A key set copies a filter the region holds already: as a relation of
-    // its own, the estimates would count that filter twice. A semi join on a left join
-    // joins the region too, for the left join to be lifted over it (TPC-DS q80 with keys
-    // declared: its dates, items and promotions are semi joins over each sale's return).
+    // A semi join over the region's joins, or over one table: DataFusion makes an inner
+    // join with a unique side whose columns nothing reads a semi join, and kept with its
+    // table the filter could not meet the other relations its key joins (TPC-H q9 with
+    // keys declared: the green parts filter the lines, and their part-suppliers only once
+    // both have met; as a relation, the parts meet the part-suppliers first, 43 K rows
+    // where there were 800 K; [`take_apart`] leaves it with its table where its key
+    // reaches no other relation). One over a key set stays with its relation, where the
+    // semi-join pushdown put it beside the key sets it makes redundant. Only a dimension,
+    // whose rows its files' statistics estimate: a subquery's aggregate (TPC-H q17's
+    // average per part) is estimated at every group, not at the few a key set leaves it.
+    // A key set copies a filter the region holds already: as a relation of its own, the
+    // estimates would count that filter twice. A semi join on a left join joins the
+    // region too, for the left join to be lifted over it (TPC-DS q80 with keys declared:
+    // its dates, items and promotions are semi joins over each sale's return).
     let (kept, side, into) = match join.join_type {
         JoinType::LeftSemi => (&join.left, &join.right, [true, false]),
         JoinType::RightSemi => (&join.right, &join.left, [false, true]),
         _ => return None,
     };
     let keys = join.on.iter().map(|(l, r)| if into[0] { r } else { l });
-    ((in_region(kept) || left_join(kept).is_some())
+    ((in_region(kept) || left_join(kept).is_some() || is_dimension(kept))
         && !is_added_key_set(side)
         && is_dimension(side)
         && unique_on(side.schema(), keys))
@@ -182,10 +188,42 @@ pub(super) fn goes_into(plan: &LogicalPlan) -> Vec<&LogicalPlan> {
 /// a left join (under conditions and column projections) whose other side no condition
 /// of the region reads is its preserved side, and the join is [`Lifted`].
 pub(super) fn take_apart(root: &LogicalPlan, lift_outer: bool) -> Option<Region> {
-    let mut relations = Vec::new();
-    let mut on = Vec::new();
-    let mut filters = Vec::new();
-    let written = walk(root, &mut relations, &mut on, &mut filters);
+    // A semi join on one table joins the region only where its key is one of a class of
+    // equal columns that reaches another relation: elsewhere its filter can meet nothing
+    // but its table, where it is already. Leaving one with its table may shrink a class
+    // below three relations, so the others are looked at again.
+    let mut left_alone = Vec::new();
+    loop {
+        let (region, unclassed) = take_apart_leaving(root, lift_outer, &left_alone)?;
+        if unclassed.is_empty() {
+            return Some(region);
+        }
+        left_alone.extend(unclassed);
+    }
+}
+
+/// [`take_apart`], with the semi joins on one table that `left_alone` points to left with
+/// their table; with the semi joins on one table it took apart whose key meets no class.
+fn take_apart_leaving(
+    root: &LogicalPlan,
+    lift_outer: bool,
+    left_alone: &[*const Join],
+) -> Option<(Region, Vec<*const Join>)> {
+    let mut walk = Walk {
+        left_alone,
+        relations: Vec::new(),
+        on: Vec::new(),
+        filters: Vec::new(),
+        semis: Vec::new(),
+    };
+    let written = walk.walk(root);
+    let Walk {
+        mut relations,
+        on,
+        filters,
+        semis,
+        ..
+    } = walk;
     let mut lifted = Vec::new();
     if lift_outer {
         let read: Vec<_> = on
@@ -244,6 +282,15 @@ pub(super) fn take_apart(root: &LogicalPlan, lift_outer: bool) -> Option<Region>
         });
     }
     close_classes(&relations, &mut edges);
+    let unclassed: Vec<*const Join> = semis
+        .into_iter()
+        .filter(|&(relation, _)| {
+            !edges
+                .iter()
+                .any(|e| e.class.is_some() && (e.left == relation || e.right == relation))
+        })
+        .map(|(_, join)| join)
+        .collect();
     let mut residuals = Vec::with_capacity(filters.len());
     for expr in filters {
         let set = owner(&expr)?;
@@ -254,14 +301,15 @@ pub(super) fn take_apart(root: &LogicalPlan, lift_outer: bool) -> Option<Region>
         }
         residuals.push(Residual { expr, set });
     }
-    Some(Region {
+    let region = Region {
         relations,
         edges,
         residuals,
         written,
         output: Arc::clone(root.schema()),
         lifted,
-    })
+    };
+    Some((region, unclassed))
 }
 
 /// Marks each class of columns the equalities make equal that spans three relations or
@@ -393,34 +441,58 @@ fn left_join(plan: &LogicalPlan) -> Option<(&Join, Vec<Expr>)> {
     }
 }
 
-fn walk(
-    plan: &LogicalPlan,
-    relations: &mut Vec<LogicalPlan>,
-    on: &mut Vec<(Expr, Expr)>,
-    filters: &mut Vec<Expr>,
-) -> Tree {
-    if let Some((join, [into_left, into_right])) = member(plan) {
-        let mut side = |input: &LogicalPlan, into: bool| match into {
-            true => walk(input, relations, on, filters),
-            false => leaf(input, relations),
-        };
-        let left = side(&join.left, into_left);
-        let right = side(&join.right, into_right);
-        on.extend(join.on.iter().cloned());
-        if let Some(filter) = &join.filter {
-            filters.extend(split_conjunction(filter).into_iter().cloned());
-        }
-        return Tree::Join(Box::new(left), Box::new(right));
-    }
-    if let Some(input) = passes_through(plan) {
-        return walk(input, relations, on, filters);
-    }
-    leaf(plan, relations)
+/// The relations, conditions and written order of a region, as a walk down its joins
+/// gathers them.
+struct Walk<'a> {
+    /// The semi joins on one table left with their table.
+    left_alone: &'a [*const Join],
+    relations: Vec<LogicalPlan>,
+    on: Vec<(Expr, Expr)>,
+    filters: Vec<Expr>,
+    /// The semi joins on one table taken apart, with the relation their other side is.
+    semis: Vec<(usize, *const Join)>,
 }
 
-fn leaf(plan: &LogicalPlan, relations: &mut Vec<LogicalPlan>) -> Tree {
-    relations.push(plan.clone());
-    Tree::Leaf(relations.len() - 1)
+impl Walk<'_> {
+    /// The order of `plan`'s joins, gathering its relations and conditions.
+    fn walk(&mut self, plan: &LogicalPlan) -> Tree {
+        if let Some((join, [into_left, into_right])) = member(plan) {
+            let on_one_table = !(into_left && into_right)
+                && [(&join.left, into_left), (&join.right, into_right)]
+                    .iter()
+                    .any(|(side, into)| *into && !in_region(side) && left_join(side).is_none());
+            if !(on_one_table && self.left_alone.contains(&std::ptr::from_ref(join))) {
+                let left = self.side(&join.left, into_left);
+                let right = self.side(&join.right, into_right);
+                if on_one_table {
+                    let relation = self.relations.len() - 1;
+                    let relation = if into_left { relation } else { relation - 1 };
+                    self.semis.push((relation, std::ptr::from_ref(join)));
+                }
+                self.on.extend(join.on.iter().cloned());
+                if let Some(filter) = &join.filter {
+                    self.filters
+                        .extend(split_conjunction(filter).into_iter().cloned());
+                }
+                return Tree::Join(Box::new(left), Box::new(right));
+            }
+        } else if let Some(input) = passes_through(plan) {
+            return self.walk(input);
+        }
+        self.leaf(plan)
+    }
+
+    fn side(&mut self, input: &LogicalPlan, into: bool) -> Tree {
+        match into {
+            true => self.walk(input),
+            false => self.leaf(input),
+        }
+    }
+
+    fn leaf(&mut self, plan: &LogicalPlan) -> Tree {
+        self.relations.push(plan.clone());
+        Tree::Leaf(self.relations.len() - 1)
+    }
 }
 
 /// The region's joins in the order `tree` gives, each an inner join (a semi join's
@@ -489,8 +561,8 @@ fn build(region: &Region, tree: &Tree, placed: &mut [bool]) -> Result<LogicalPla
 pub(super) mod tests {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::common::{Constraint, Constraints};
-    use datafusion::logical_expr::LogicalPlanBuilder;
     use datafusion::logical_expr::logical_plan::builder::table_source_with_constraints;
+    use datafusion::logical_expr::{LogicalPlanBuilder, col};
 
     use super::*;
     use crate::optimizer::keys::SCAN_KEYS_ALIAS;
@@ -617,14 +689,32 @@ pub(super) mod tests {
             ("a.k", "c.k"),
         )?;
         assert_eq!(relations(&many), 0);
-        // On a single relation it stays part of that relation.
-        let on_one = join(
+        // On a single table (DataFusion's semi join of a dimension nothing else reads) it
+        // joins the region where its key reaches another relation, which it may filter
+        // first; elsewhere it stays with its table.
+        let on_one = || {
+            join(
+                scan("a", false)?,
+                scan("c", true)?,
+                JoinType::LeftSemi,
+                ("a.k", "c.k"),
+            )
+        };
+        let below = join(on_one()?, scan("b", true)?, JoinType::Inner, ("a.k", "b.k"))?;
+        assert_eq!(relations(&below), 3);
+        let below = join(on_one()?, scan("b", true)?, JoinType::Inner, ("a.v", "b.k"))?;
+        assert_eq!(relations(&below), 0);
+        // A key set an aggregate makes stays part of the relation it filters.
+        let groups = LogicalPlanBuilder::from(scan("c", false)?)
+            .aggregate(vec![col("c.k")], Vec::<Expr>::new())?
+            .build()?;
+        let on_groups = join(
             scan("a", false)?,
-            scan("c", true)?,
+            groups,
             JoinType::LeftSemi,
             ("a.k", "c.k"),
         )?;
-        let below = join(on_one, scan("b", true)?, JoinType::Inner, ("a.v", "b.k"))?;
+        let below = join(on_groups, scan("b", true)?, JoinType::Inner, ("a.v", "b.k"))?;
         assert_eq!(relations(&below), 0);
         // A key set copies a filter the region holds.
         let keys = LogicalPlanBuilder::from(scan("c", true)?)
