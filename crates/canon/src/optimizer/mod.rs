@@ -21,6 +21,7 @@ mod kept;
 mod keys;
 mod node;
 mod null_keys;
+mod ranged;
 mod reserved;
 mod scan_keys;
 mod semi_join;
@@ -53,6 +54,7 @@ pub use join_order::{
 };
 pub use kept::{KeptShape, ShapeKeptNode};
 pub use null_keys::OuterJoinsMetOnKeys;
+pub use ranged::{RangedFinalAggregates, RangedFinalExec};
 pub use reserved::ReservedAliases;
 pub use scan_keys::ScanReduction;
 pub use semi_join::SemiJoinPushdown;
@@ -99,6 +101,7 @@ pub fn physical_rules(
     let mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> =
         vec![Arc::new(UnorderedRepartitions::for_memory(memory))];
     if !distributes {
+        rules.push(Arc::new(RangedFinalAggregates));
         rules.push(Arc::new(DeferredBuilds));
     }
     rules

@@ -38,6 +38,7 @@ mod policy;
 mod prepared;
 mod project_errors;
 mod proptests;
+mod ranged_groups;
 mod region_estimates;
 mod registration;
 mod sampled_distinct;
