@@ -148,6 +148,16 @@ fn is_dimension(plan: &LogicalPlan) -> bool {
     }
 }
 
+/// Whether `plan` reads one table, under semi joins of dimensions at most.
+fn one_table(plan: &LogicalPlan) -> bool {
+    is_dimension(plan)
+        || member(plan).is_some_and(|(join, into)| match into {
+            [true, false] => one_table(&join.left),
+            [false, true] => one_table(&join.right),
+            _ => false,
+        })
+}
+
 /// `plan` as a projection of columns only over a region's join (or over another such
 /// projection: the rules before stack them), which a new order may leave out (the
 /// region's output keeps every column its root gave).
@@ -194,7 +204,13 @@ pub(super) fn take_apart(root: &LogicalPlan, lift_outer: bool) -> Option<Region>
     // below three relations, so the others are looked at again.
     let mut left_alone = Vec::new();
     loop {
-        let (region, unclassed) = take_apart_leaving(root, lift_outer, &left_alone)?;
+        // What stops the semi joins from being taken apart (a condition on two of their
+        // columns, too many relations) leaves the region as it was before.
+        let Some((region, unclassed)) =
+            take_apart_leaving(root, lift_outer, Leave::These(&left_alone))
+        else {
+            return take_apart_leaving(root, lift_outer, Leave::All).map(|(region, _)| region);
+        };
         if unclassed.is_empty() {
             return Some(region);
         }
@@ -202,12 +218,29 @@ pub(super) fn take_apart(root: &LogicalPlan, lift_outer: bool) -> Option<Region>
     }
 }
 
-/// [`take_apart`], with the semi joins on one table that `left_alone` points to left with
+/// The semi joins on one table a walk leaves with their table.
+#[derive(Debug, Clone, Copy)]
+enum Leave<'a> {
+    /// These, by address in the plan walked.
+    These(&'a [*const Join]),
+    All,
+}
+
+impl Leave<'_> {
+    fn leaves(self, join: &Join) -> bool {
+        match self {
+            Leave::These(joins) => joins.contains(&std::ptr::from_ref(join)),
+            Leave::All => true,
+        }
+    }
+}
+
+/// [`take_apart`], with the semi joins on one table that `left_alone` says left with
 /// their table; with the semi joins on one table it took apart whose key meets no class.
 fn take_apart_leaving(
     root: &LogicalPlan,
     lift_outer: bool,
-    left_alone: &[*const Join],
+    left_alone: Leave<'_>,
 ) -> Option<(Region, Vec<*const Join>)> {
     let mut walk = Walk {
         left_alone,
@@ -445,7 +478,7 @@ fn left_join(plan: &LogicalPlan) -> Option<(&Join, Vec<Expr>)> {
 /// gathers them.
 struct Walk<'a> {
     /// The semi joins on one table left with their table.
-    left_alone: &'a [*const Join],
+    left_alone: Leave<'a>,
     relations: Vec<LogicalPlan>,
     on: Vec<(Expr, Expr)>,
     filters: Vec<Expr>,
@@ -457,17 +490,13 @@ impl Walk<'_> {
     /// The order of `plan`'s joins, gathering its relations and conditions.
     fn walk(&mut self, plan: &LogicalPlan) -> Tree {
         if let Some((join, [into_left, into_right])) = member(plan) {
-            let on_one_table = !(into_left && into_right)
-                && [(&join.left, into_left), (&join.right, into_right)]
-                    .iter()
-                    .any(|(side, into)| *into && !in_region(side) && left_join(side).is_none());
-            if !(on_one_table && self.left_alone.contains(&std::ptr::from_ref(join))) {
+            let kept = if into_left { &join.left } else { &join.right };
+            let on_one_table = !(into_left && into_right) && one_table(kept);
+            if !(on_one_table && self.left_alone.leaves(join)) {
                 let left = self.side(&join.left, into_left);
                 let right = self.side(&join.right, into_right);
-                if on_one_table {
-                    let relation = self.relations.len() - 1;
-                    let relation = if into_left { relation } else { relation - 1 };
-                    self.semis.push((relation, std::ptr::from_ref(join)));
+                if on_one_table && let Tree::Leaf(side) = if into_left { &right } else { &left } {
+                    self.semis.push((*side, std::ptr::from_ref(join)));
                 }
                 self.on.extend(join.on.iter().cloned());
                 if let Some(filter) = &join.filter {
@@ -703,6 +732,16 @@ pub(super) mod tests {
         let below = join(on_one()?, scan("b", true)?, JoinType::Inner, ("a.k", "b.k"))?;
         assert_eq!(relations(&below), 3);
         let below = join(on_one()?, scan("b", true)?, JoinType::Inner, ("a.v", "b.k"))?;
+        assert_eq!(relations(&below), 0);
+        // Semi joins stacked on one table: the outer one's key reaches no other relation,
+        // so the stack stays one relation, as before.
+        let stacked = join(
+            on_one()?,
+            scan("d", true)?,
+            JoinType::LeftSemi,
+            ("a.v", "d.k"),
+        )?;
+        let below = join(stacked, scan("b", true)?, JoinType::Inner, ("a.k", "b.k"))?;
         assert_eq!(relations(&below), 0);
         // A key set an aggregate makes stays part of the relation it filters.
         let groups = LogicalPlanBuilder::from(scan("c", false)?)

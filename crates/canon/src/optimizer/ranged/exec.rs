@@ -16,7 +16,9 @@ use datafusion::common::{Result, internal_err};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::Column;
-use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, Partitioning, PhysicalExpr};
+use datafusion::physical_expr::{
+    EquivalenceProperties, LexOrdering, OrderingRequirements, Partitioning, PhysicalExpr,
+};
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, PhysicalGroupBy};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
@@ -172,6 +174,12 @@ impl ExecutionPlan for RangedFinalExec {
         vec![false]
     }
 
+    fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
+        // Each partition's groups are told apart by runs of equal keys.
+        let ordering = self.input.output_ordering().cloned();
+        vec![ordering.map(OrderingRequirements::from)]
+    }
+
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
         vec![false]
     }
@@ -184,11 +192,10 @@ impl ExecutionPlan for RangedFinalExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
+        // The group columns, over this node's input; the aggregates' arguments and
+        // filters are over the partial half's input.
         let mut recursion = TreeNodeRecursion::Continue;
         for (expr, _) in self.half.group_by.expr() {
-            recursion = recursion.visit_sibling(|| f(expr))?;
-        }
-        for expr in self.half.filter_expr.iter().flatten() {
             recursion = recursion.visit_sibling(|| f(expr))?;
         }
         Ok(recursion)
@@ -274,7 +281,9 @@ impl Ends {
     }
 
     /// Adds the end rows of one partition that has ended: every partition's, when it was
-    /// the last to end. The gathering starts again then, for the plan's next run.
+    /// the last to end. The gathering starts again then, for the plan's next run; a run
+    /// left unfinished (a limit met, an error) leaves its partitions counted, as
+    /// DataFusion's own operators leave theirs, until `reset_state` makes a new node.
     fn add(&self, rows: Vec<RecordBatch>) -> Option<Vec<RecordBatch>> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.0.extend(rows);

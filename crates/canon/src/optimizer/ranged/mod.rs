@@ -27,6 +27,7 @@ use datafusion::common::{Result, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::sanity_checker::SanityCheckPlan;
@@ -49,8 +50,9 @@ impl PhysicalOptimizerRule for RangedFinalAggregates {
         plan: Arc<dyn ExecutionPlan>,
         config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let stealing = config.execution.enable_file_stream_work_stealing;
         let rewritten = Arc::clone(&plan).transform_up(|node| {
-            Ok(match ranged(node.as_ref())? {
+            Ok(match ranged(node.as_ref(), stealing)? {
                 Some(ranged) => Transformed::yes(ranged),
                 None => Transformed::no(node),
             })
@@ -78,8 +80,10 @@ impl PhysicalOptimizerRule for RangedFinalAggregates {
 
 /// `node` finished within the partitions of its partial aggregate, when it is the final
 /// half of an aggregate grouped by one column whose partial half streams over partitions
-/// that read disjoint ranges of that column.
-fn ranged(node: &dyn ExecutionPlan) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+/// that read disjoint ranges of that column. `stealing`: whether a scan's partitions may
+/// take files from each other as they run (DataFusion's
+/// `enable_file_stream_work_stealing`).
+fn ranged(node: &dyn ExecutionPlan, stealing: bool) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let Some(last) = node.downcast_ref::<AggregateExec>() else {
         return Ok(None);
     };
@@ -102,7 +106,9 @@ fn ranged(node: &dyn ExecutionPlan) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let Some(key) = key.downcast_ref::<Column>() else {
         return Ok(None);
     };
-    if !qualifies || !disjoint(first.input().as_ref(), key.index()) {
+    // Runs of equal keys are found by comparing values, which nested types do not allow.
+    let flat = !key.data_type(&first.input().schema())?.is_nested();
+    if !qualifies || !flat || !disjoint(first.input().as_ref(), key.index(), stealing) {
         return Ok(None);
     }
     let input = Arc::clone(repartition.input());
@@ -111,16 +117,16 @@ fn ranged(node: &dyn ExecutionPlan) -> Result<Option<Arc<dyn ExecutionPlan>>> {
 
 /// Whether no value of column `index` of `plan`'s output is in two of its partitions
 /// but where one partition's range of it ends and another's begins: `plan` passes on the
-/// partitions of a scan of files (through projections and filters) whose
-/// partitions are byte ranges of one file, or files whose ranges of the column meet at
-/// most at their ends by their statistics.
-fn disjoint(plan: &dyn ExecutionPlan, index: usize) -> bool {
+/// partitions of a scan of files (through projections and filters) whose partitions are
+/// byte ranges of one file, or files whose ranges of the column meet at most at their
+/// ends by their statistics, and keep their files while they run.
+fn disjoint(plan: &dyn ExecutionPlan, index: usize, stealing: bool) -> bool {
     if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
         let Some(expr) = projection.projection_expr().iter().nth(index) else {
             return false;
         };
         return match expr.expr.downcast_ref::<Column>() {
-            Some(column) => disjoint(projection.input().as_ref(), column.index()),
+            Some(column) => disjoint(projection.input().as_ref(), column.index(), stealing),
             None => false,
         };
     }
@@ -132,7 +138,7 @@ fn disjoint(plan: &dyn ExecutionPlan, index: usize) -> bool {
             },
             None => index,
         };
-        return disjoint(filter.input().as_ref(), index);
+        return disjoint(filter.input().as_ref(), index, stealing);
     }
     let Some(scan) = plan.downcast_ref::<DataSourceExec>() else {
         return false;
@@ -140,28 +146,44 @@ fn disjoint(plan: &dyn ExecutionPlan, index: usize) -> bool {
     let Some(config) = scan.data_source().downcast_ref::<FileScanConfig>() else {
         return false;
     };
-    let schema = plan.schema();
-    let Some(field) = schema.fields().get(index) else {
-        return false;
-    };
-    let Ok(column) = config.file_schema().index_of(field.name()) else {
+    let keeps_files = config.preserve_order || config.output_partitioning.is_some() || !stealing;
+    let Some(column) = file_column(config, index) else {
         return false;
     };
     let pieces: Vec<&[PartitionedFile]> = config.file_groups.iter().map(|g| g.files()).collect();
-    ranges_of_one_file(&pieces) || files_apart(&pieces, column)
+    keeps_files && (ranges_of_one_file(&pieces) || files_apart(&pieces, column))
 }
 
-/// Whether each partition reads one byte range of the same file: the file is sorted, so
-/// consecutive ranges hold consecutive keys.
+/// The file column that column `index` of the scan's output reads as it is, or `None`
+/// when that column is computed or is a partition value.
+fn file_column(config: &FileScanConfig, index: usize) -> Option<usize> {
+    let column = match config.file_source().projection() {
+        Some(projection) => {
+            let expr = &projection.iter().nth(index)?.expr;
+            expr.downcast_ref::<Column>()?.index()
+        }
+        None => index,
+    };
+    (column < config.file_schema().fields().len()).then_some(column)
+}
+
+/// Whether each partition reads one byte range of the same file, and no two ranges
+/// overlap: the file is sorted, so consecutive ranges hold consecutive keys.
 fn ranges_of_one_file(partitions: &[&[PartitionedFile]]) -> bool {
     let mut location = None;
-    partitions.iter().all(|files| match files {
+    let mut ranges = Vec::with_capacity(partitions.len());
+    let one_file = partitions.iter().all(|files| match files {
         [file] => {
             let here = &file.object_meta.location;
+            ranges.extend(file.range.as_ref().map(|r| (r.start, r.end)));
             *location.get_or_insert(here) == here
         }
         _ => false,
-    })
+    });
+    ranges.sort_unstable();
+    one_file
+        && ranges.len() == partitions.len()
+        && ranges.windows(2).all(|pair| pair[0].1 <= pair[1].0)
 }
 
 /// Whether each partition reads whole files that hold no nulls in `column`, and the
@@ -176,10 +198,17 @@ fn files_apart(partitions: &[&[PartitionedFile]], column: usize) -> bool {
             };
             range = Some(match range {
                 None => (min, max),
-                Some((low, high)) => (
-                    if min < low { min } else { low },
-                    if max > high { max } else { high },
-                ),
+                Some((low, high)) => {
+                    let (Some(below), Some(above)) =
+                        (min.partial_cmp(&low), max.partial_cmp(&high))
+                    else {
+                        return false;
+                    };
+                    (
+                        if below.is_lt() { min } else { low },
+                        if above.is_gt() { max } else { high },
+                    )
+                }
             });
         }
         ranges.extend(range);
