@@ -6,7 +6,7 @@
 
 use std::fs;
 
-use canon::datafusion::arrow::array::Int64Array;
+use canon::datafusion::arrow::array::{Int64Array, StringArray};
 use canon::datafusion::parquet::arrow::ArrowWriter;
 use canon::datafusion::parquet::file::properties::WriterProperties;
 
@@ -143,4 +143,62 @@ async fn files_whose_keys_overlap_are_finished_by_key_as_before() {
         let ours = canon_rows(&session, sql).await;
         assert_eq!(ours, plain_rows(&plain, sql).await, "{sql}");
     }
+}
+
+/// Text keys sorted descending, the last 2,000 lines without one.
+const TEXT: &str = r#"
+[project]
+name = "ranged"
+
+[profile]
+target_partitions = 3
+
+[profile.settings]
+"datafusion.optimizer.repartition_file_min_size" = "1"
+
+[[dataset]]
+name = "lines"
+format = "parquet"
+location = "lines"
+ordered_by = ["k DESC NULLS LAST"]
+columns = [
+  { name = "k", type = "Utf8", nullable = true },
+  { name = "q", type = "Int64", nullable = false },
+]
+"#;
+
+#[tokio::test]
+async fn text_keys_in_descending_order_and_nulls_at_the_end_finish_once() {
+    let fx = Fixture::new();
+    let mut k: Vec<Option<String>> = (0..3_000)
+        .rev()
+        .flat_map(|k| std::iter::repeat_n(Some(format!("order-{k:05}")), 7))
+        .collect();
+    k.extend(std::iter::repeat_n(None, 2_000));
+    let q: Vec<i64> = (0..k.len()).map(|i| (i as i64 * 31) % 13).collect();
+    let batch = batch(vec![
+        ("k", arr(StringArray::from(k))),
+        ("q", arr(Int64Array::from(q))),
+    ]);
+    fs::create_dir_all(fx.root().join("lines")).expect("lines directory");
+    let file = fs::File::create(fx.root().join("lines/part-0.parquet")).expect("create");
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1_000))
+        .build();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    let session = fx.runtime(TEXT).await.session();
+    let plain = plain_over(&fx, &["lines"]).await;
+
+    let plan = physical_plan(&session, QUERIES[0]).await;
+    assert!(plan.contains("CanonRangedFinal"), "{plan}");
+    for sql in QUERIES {
+        let ours = canon_rows(&session, sql).await;
+        assert_eq!(ours, plain_rows(&plain, sql).await, "{sql}");
+    }
+    // The lines without a key are one group.
+    let nulls = "SELECT count(*) AS n FROM lines WHERE k IS NULL GROUP BY k";
+    let ours = canon_rows(&session, nulls).await;
+    assert!(ours.contains("| 2000 |"), "{ours}");
 }
