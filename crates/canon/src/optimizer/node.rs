@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Result, internal_err};
 use datafusion::logical_expr::{Aggregate, Expr, Join, LogicalPlan};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_optimizer::sanity_checker::SanityCheckPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::future::BoxFuture;
 
@@ -18,6 +21,23 @@ pub(crate) fn one_input(
     match (exprs.is_empty(), <[LogicalPlan; 1]>::try_from(inputs)) {
         (true, Ok([input])) => Ok(input),
         _ => internal_err!("{node} takes one input and no expressions"),
+    }
+}
+
+/// `rewritten`, a physical rule's rewrite of `plan`, where it changed something and every
+/// operator's requirements of its inputs still hold (DataFusion's own sanity check
+/// decides); `plan` otherwise.
+pub(crate) fn sane_or(
+    plan: Arc<dyn ExecutionPlan>,
+    rewritten: Transformed<Arc<dyn ExecutionPlan>>,
+    config: &ConfigOptions,
+) -> Arc<dyn ExecutionPlan> {
+    if !rewritten.transformed {
+        return plan;
+    }
+    match SanityCheckPlan::new().optimize(Arc::clone(&rewritten.data), config) {
+        Ok(_) => rewritten.data,
+        Err(_) => plan,
     }
 }
 

@@ -19,7 +19,6 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
 use datafusion::execution::memory_pool::MemoryLimit;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_optimizer::sanity_checker::SanityCheckPlan;
 use datafusion::physical_plan::aggregates::AggregateExec;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::filter::FilterExec;
@@ -82,15 +81,9 @@ impl PhysicalOptimizerRule for UnorderedRepartitions {
             )?;
             Ok(Transformed::yes(Arc::new(plain) as Arc<dyn ExecutionPlan>))
         })?;
-        if !rewritten.transformed {
-            return Ok(plan);
-        }
         // The parents were rebuilt on unordered inputs (an aggregate recomputes its mode);
         // anything that still requires the order keeps the original plan.
-        match SanityCheckPlan::new().optimize(Arc::clone(&rewritten.data), config) {
-            Ok(_) => Ok(rewritten.data),
-            Err(_) => Ok(plan),
-        }
+        Ok(super::node::sane_or(plan, rewritten, config))
     }
 
     fn name(&self) -> &str {

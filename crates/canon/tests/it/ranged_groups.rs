@@ -6,72 +6,70 @@
 
 use std::fs;
 
-use canon::datafusion::arrow::array::{Int64Array, StringArray};
+use canon::datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
 use canon::datafusion::parquet::arrow::ArrowWriter;
 use canon::datafusion::parquet::file::properties::WriterProperties;
 
 use crate::common::{Fixture, arr, batch};
 use crate::optimizer::{canon_rows, physical_plan, plain_over, plain_rows};
 
-/// Lines sorted by their order key `k`, split by byte ranges into three partitions.
-const LINES: &str = r#"
+/// A project of `lines` sorted by `order`, its key `k` of `key_type`, read in
+/// `partitions` partitions: byte ranges of one file where `split`, whole files otherwise.
+fn project(partitions: usize, split: bool, order: &str, key_type: &str) -> String {
+    let split = match split {
+        true => "[profile.settings]\n\"datafusion.optimizer.repartition_file_min_size\" = \"1\"\n",
+        false => "",
+    };
+    format!(
+        r#"
 [project]
 name = "ranged"
 
 [profile]
-target_partitions = 3
+target_partitions = {partitions}
 
-[profile.settings]
-"datafusion.optimizer.repartition_file_min_size" = "1"
-
+{split}
 [[dataset]]
 name = "lines"
 format = "parquet"
 location = "lines"
-ordered_by = ["k ASC"]
+ordered_by = ["{order}"]
 columns = [
-  { name = "k", type = "Int64", nullable = false },
-  { name = "q", type = "Int64", nullable = false },
+  {{ name = "k", type = "{key_type}", nullable = true }},
+  {{ name = "q", type = "Int64", nullable = false }},
 ]
-"#;
+"#
+    )
+}
+
+/// Lines sorted by their order key, split by byte ranges into three partitions.
+fn lines() -> String {
+    project(3, true, "k ASC", "Int64")
+}
 
 /// The same lines, whole files to a partition.
-const FILES: &str = r#"
-[project]
-name = "ranged"
+fn files() -> String {
+    project(2, false, "k ASC", "Int64")
+}
 
-[profile]
-target_partitions = 2
-
-[[dataset]]
-name = "lines"
-format = "parquet"
-location = "lines"
-ordered_by = ["k ASC"]
-columns = [
-  { name = "k", type = "Int64", nullable = false },
-  { name = "q", type = "Int64", nullable = false },
-]
-"#;
-
-/// Writes `lines/{name}.parquet` with the keys `keys` (sorted), seven lines each, in row
-/// groups of 1,000 rows: an order's lines straddle row groups, and so the partitions.
-fn write_lines(fx: &Fixture, name: &str, keys: std::ops::Range<i64>) {
-    let k: Vec<i64> = keys.flat_map(|k| [k; 7]).collect();
+/// Writes `lines/{name}.parquet` with the order keys `k`, each line's quantity made up,
+/// in row groups of 1,000 rows: an order's lines straddle row groups, and so partitions.
+fn write_lines(fx: &Fixture, name: &str, k: ArrayRef) {
     let q: Vec<i64> = (0..k.len()).map(|i| (i as i64 * 31) % 13).collect();
-    let batch = batch(vec![
-        ("k", arr(Int64Array::from(k))),
-        ("q", arr(Int64Array::from(q))),
-    ]);
-    let path = fx.root().join(format!("lines/{name}.parquet"));
+    let batch = batch(vec![("k", k), ("q", arr(Int64Array::from(q)))]);
     fs::create_dir_all(fx.root().join("lines")).expect("lines directory");
-    let file = fs::File::create(&path).expect("create parquet file");
+    let file = fs::File::create(fx.root().join(format!("lines/{name}.parquet"))).expect("create");
     let props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(1_000))
         .build();
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
     writer.write(&batch).expect("write");
     writer.close().expect("close");
+}
+
+/// The order keys `keys` (sorted), seven lines each.
+fn orders(keys: std::ops::Range<i64>) -> ArrayRef {
+    arr(Int64Array::from_iter_values(keys.flat_map(|k| [k; 7])))
 }
 
 /// Large orders, as TPC-H q18 finds them (in an order the key's does not give, which
@@ -86,8 +84,8 @@ const QUERIES: [&str; 2] = [
 #[tokio::test]
 async fn byte_ranges_of_one_sorted_file_finish_their_own_groups() {
     let fx = Fixture::new();
-    write_lines(&fx, "part-0", 0..5_000);
-    let session = fx.runtime(LINES).await.session();
+    write_lines(&fx, "part-0", orders(0..5_000));
+    let session = fx.runtime(&lines()).await.session();
     let plain = plain_over(&fx, &["lines"]).await;
 
     let plan = physical_plan(&session, QUERIES[0]).await;
@@ -111,9 +109,9 @@ async fn byte_ranges_of_one_sorted_file_finish_their_own_groups() {
 async fn files_whose_keys_meet_at_their_ends_finish_the_shared_key_together() {
     let fx = Fixture::new();
     // Order 2,000 has lines in both files.
-    write_lines(&fx, "part-0", 0..2_001);
-    write_lines(&fx, "part-1", 2_000..4_000);
-    let session = fx.runtime(FILES).await.session();
+    write_lines(&fx, "part-0", orders(0..2_001));
+    write_lines(&fx, "part-1", orders(2_000..4_000));
+    let session = fx.runtime(&files()).await.session();
     let plain = plain_over(&fx, &["lines"]).await;
 
     let plan = physical_plan(&session, QUERIES[0]).await;
@@ -132,9 +130,9 @@ async fn files_whose_keys_meet_at_their_ends_finish_the_shared_key_together() {
 #[tokio::test]
 async fn files_whose_keys_overlap_are_finished_by_key_as_before() {
     let fx = Fixture::new();
-    write_lines(&fx, "part-0", 0..2_000);
-    write_lines(&fx, "part-1", 1_000..3_000);
-    let session = fx.runtime(FILES).await.session();
+    write_lines(&fx, "part-0", orders(0..2_000));
+    write_lines(&fx, "part-1", orders(1_000..3_000));
+    let session = fx.runtime(&files()).await.session();
     let plain = plain_over(&fx, &["lines"]).await;
 
     let plan = physical_plan(&session, QUERIES[0]).await;
@@ -145,28 +143,6 @@ async fn files_whose_keys_overlap_are_finished_by_key_as_before() {
     }
 }
 
-/// Text keys sorted descending, the last 2,000 lines without one.
-const TEXT: &str = r#"
-[project]
-name = "ranged"
-
-[profile]
-target_partitions = 3
-
-[profile.settings]
-"datafusion.optimizer.repartition_file_min_size" = "1"
-
-[[dataset]]
-name = "lines"
-format = "parquet"
-location = "lines"
-ordered_by = ["k DESC NULLS LAST"]
-columns = [
-  { name = "k", type = "Utf8", nullable = true },
-  { name = "q", type = "Int64", nullable = false },
-]
-"#;
-
 #[tokio::test]
 async fn text_keys_in_descending_order_and_nulls_at_the_end_finish_once() {
     let fx = Fixture::new();
@@ -175,20 +151,11 @@ async fn text_keys_in_descending_order_and_nulls_at_the_end_finish_once() {
         .flat_map(|k| std::iter::repeat_n(Some(format!("order-{k:05}")), 7))
         .collect();
     k.extend(std::iter::repeat_n(None, 2_000));
-    let q: Vec<i64> = (0..k.len()).map(|i| (i as i64 * 31) % 13).collect();
-    let batch = batch(vec![
-        ("k", arr(StringArray::from(k))),
-        ("q", arr(Int64Array::from(q))),
-    ]);
-    fs::create_dir_all(fx.root().join("lines")).expect("lines directory");
-    let file = fs::File::create(fx.root().join("lines/part-0.parquet")).expect("create");
-    let props = WriterProperties::builder()
-        .set_max_row_group_row_count(Some(1_000))
-        .build();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
-    let session = fx.runtime(TEXT).await.session();
+    write_lines(&fx, "part-0", arr(StringArray::from(k)));
+    let session = fx
+        .runtime(&project(3, true, "k DESC NULLS LAST", "Utf8"))
+        .await
+        .session();
     let plain = plain_over(&fx, &["lines"]).await;
 
     let plan = physical_plan(&session, QUERIES[0]).await;

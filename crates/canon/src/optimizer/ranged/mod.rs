@@ -30,7 +30,6 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_optimizer::sanity_checker::SanityCheckPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
@@ -57,16 +56,9 @@ impl PhysicalOptimizerRule for RangedFinalAggregates {
                 None => Transformed::no(node),
             })
         })?;
-        if !rewritten.transformed {
-            return Ok(plan);
-        }
         // The finished groups are no longer hash-partitioned: where an operator above
-        // needs them to be (a partitioned join on the key), the plan stays as it was, as
-        // DataFusion's own check decides.
-        match SanityCheckPlan::new().optimize(Arc::clone(&rewritten.data), config) {
-            Ok(_) => Ok(rewritten.data),
-            Err(_) => Ok(plan),
-        }
+        // needs them to be (a partitioned join on the key), the plan stays as it was.
+        Ok(super::node::sane_or(plan, rewritten, config))
     }
 
     fn name(&self) -> &str {
