@@ -9,6 +9,7 @@ use std::fs;
 use canon::datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
 use canon::datafusion::parquet::arrow::ArrowWriter;
 use canon::datafusion::parquet::file::properties::WriterProperties;
+use canon::datafusion::prelude::SessionContext;
 
 use crate::common::{Fixture, arr, batch};
 use crate::optimizer::{canon_rows, physical_plan, plain_over, plain_rows};
@@ -81,25 +82,36 @@ const QUERIES: [&str; 2] = [
      FROM lines GROUP BY k)",
 ];
 
+/// Loads `project` over the lines `fx` holds, checks that its plan of the first query
+/// finishes the groups within their partitions exactly when `ranged`, and that every one
+/// of [`QUERIES`] answers as in a plain session; gives both sessions and that plan.
+async fn answered_as_plain(
+    fx: &Fixture,
+    project: &str,
+    ranged: bool,
+) -> (canon::Session, SessionContext, String) {
+    let session = fx.runtime(project).await.session();
+    let plain = plain_over(fx, &["lines"]).await;
+    let plan = physical_plan(&session, QUERIES[0]).await;
+    assert_eq!(plan.contains("CanonRangedFinal"), ranged, "{plan}");
+    for sql in QUERIES {
+        let ours = canon_rows(&session, sql).await;
+        assert_eq!(ours, plain_rows(&plain, sql).await, "{sql}");
+    }
+    (session, plain, plan)
+}
+
 #[tokio::test]
 async fn byte_ranges_of_one_sorted_file_finish_their_own_groups() {
     let fx = Fixture::new();
     write_lines(&fx, "part-0", orders(0..5_000));
-    let session = fx.runtime(&lines()).await.session();
-    let plain = plain_over(&fx, &["lines"]).await;
-
-    let plan = physical_plan(&session, QUERIES[0]).await;
-    assert!(plan.contains("CanonRangedFinal"), "{plan}");
+    let (session, _, plan) = answered_as_plain(&fx, &lines(), true).await;
     assert!(plan.contains("ordering_mode=Sorted"), "{plan}");
     assert!(
         !plan.contains("RepartitionExec: partitioning=Hash"),
         "{plan}"
     );
     assert!(plan.contains("lines/part-0.parquet:"), "not split:\n{plan}");
-    for sql in QUERIES {
-        let ours = canon_rows(&session, sql).await;
-        assert_eq!(ours, plain_rows(&plain, sql).await, "{sql}");
-    }
     // Every order counted once, its seven lines together.
     let totals = canon_rows(&session, QUERIES[1]).await;
     assert!(totals.contains("| 5000   | 35000 |"), "{totals}");
@@ -111,15 +123,7 @@ async fn files_whose_keys_meet_at_their_ends_finish_the_shared_key_together() {
     // Order 2,000 has lines in both files.
     write_lines(&fx, "part-0", orders(0..2_001));
     write_lines(&fx, "part-1", orders(2_000..4_000));
-    let session = fx.runtime(&files()).await.session();
-    let plain = plain_over(&fx, &["lines"]).await;
-
-    let plan = physical_plan(&session, QUERIES[0]).await;
-    assert!(plan.contains("CanonRangedFinal"), "{plan}");
-    for sql in QUERIES {
-        let ours = canon_rows(&session, sql).await;
-        assert_eq!(ours, plain_rows(&plain, sql).await, "{sql}");
-    }
+    let (session, plain, _) = answered_as_plain(&fx, &files(), true).await;
     let shared = "SELECT k, count(*) AS n FROM lines GROUP BY k HAVING count(*) > 7 \
                   ORDER BY n, k";
     let ours = canon_rows(&session, shared).await;
@@ -132,15 +136,7 @@ async fn files_whose_keys_overlap_are_finished_by_key_as_before() {
     let fx = Fixture::new();
     write_lines(&fx, "part-0", orders(0..2_000));
     write_lines(&fx, "part-1", orders(1_000..3_000));
-    let session = fx.runtime(&files()).await.session();
-    let plain = plain_over(&fx, &["lines"]).await;
-
-    let plan = physical_plan(&session, QUERIES[0]).await;
-    assert!(!plan.contains("CanonRangedFinal"), "{plan}");
-    for sql in QUERIES {
-        let ours = canon_rows(&session, sql).await;
-        assert_eq!(ours, plain_rows(&plain, sql).await, "{sql}");
-    }
+    answered_as_plain(&fx, &files(), false).await;
 }
 
 #[tokio::test]
@@ -152,18 +148,8 @@ async fn text_keys_in_descending_order_and_nulls_at_the_end_finish_once() {
         .collect();
     k.extend(std::iter::repeat_n(None, 2_000));
     write_lines(&fx, "part-0", arr(StringArray::from(k)));
-    let session = fx
-        .runtime(&project(3, true, "k DESC NULLS LAST", "Utf8"))
-        .await
-        .session();
-    let plain = plain_over(&fx, &["lines"]).await;
-
-    let plan = physical_plan(&session, QUERIES[0]).await;
-    assert!(plan.contains("CanonRangedFinal"), "{plan}");
-    for sql in QUERIES {
-        let ours = canon_rows(&session, sql).await;
-        assert_eq!(ours, plain_rows(&plain, sql).await, "{sql}");
-    }
+    let text = project(3, true, "k DESC NULLS LAST", "Utf8");
+    let (session, _, _) = answered_as_plain(&fx, &text, true).await;
     // The lines without a key are one group.
     let nulls = "SELECT count(*) AS n FROM lines WHERE k IS NULL GROUP BY k";
     let ours = canon_rows(&session, nulls).await;

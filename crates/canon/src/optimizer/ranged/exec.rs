@@ -50,22 +50,23 @@ impl RangedFinalExec {
     /// `last`, a final aggregate grouped by one column, run within the partitions of
     /// `input`, the partial aggregate it finishes.
     pub fn try_new(input: Arc<dyn ExecutionPlan>, last: &AggregateExec) -> Result<Self> {
-        let [(key, _)] = last.group_expr().expr() else {
-            return internal_err!("CanonRangedFinal groups by one column");
-        };
-        let Some(key) = key.downcast_ref::<Column>() else {
-            return internal_err!("CanonRangedFinal groups by a column");
-        };
         let half = FinalHalf {
             group_by: Arc::new(last.group_expr().clone()),
             aggr_expr: last.aggr_expr().to_vec(),
             filter_expr: last.filter_expr().to_vec(),
             input_schema: last.input_schema(),
         };
-        Self::new(input, half, key.index())
+        Self::new(input, half)
     }
 
-    fn new(input: Arc<dyn ExecutionPlan>, half: FinalHalf, key: usize) -> Result<Self> {
+    fn new(input: Arc<dyn ExecutionPlan>, half: FinalHalf) -> Result<Self> {
+        let [(key, _)] = half.group_by.expr() else {
+            return internal_err!("CanonRangedFinal groups by one column");
+        };
+        let Some(key) = key.downcast_ref::<Column>() else {
+            return internal_err!("CanonRangedFinal groups by a column");
+        };
+        let key = key.index();
         // Planned once here, so that a mismatch fails when the plan is made rather than
         // when it runs.
         let schema = half.plan(input.schema(), None, None)?.schema();
@@ -206,7 +207,7 @@ impl ExecutionPlan for RangedFinalExec {
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let input = crate::optimizer::node::one_child("CanonRangedFinal", children)?;
-        Ok(Arc::new(Self::new(input, self.half.clone(), self.key)?))
+        Ok(Arc::new(Self::new(input, self.half.clone())?))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
