@@ -6,7 +6,9 @@
 //! four times its rows. TPC-DS q95 meets all 719 K web sales with all of them again; one
 //! table built by one thread ran 0.85× the plain session's speed. A side DataFusion
 //! repartitions is built as one table where the other holds sixteen times its rows: TPC-H
-//! q5 at SF 10 repartitioned 60 M lines to meet 457 K orders.
+//! q5 at SF 10 repartitioned 60 M lines to meet 457 K orders. Under an aggregate grouped
+//! by the join's key, a side only the raised threshold admits is repartitioned with the
+//! other, so the aggregate is finished in each partition: TPC-H q13.
 
 use canon::datafusion::arrow::array::Int64Array;
 use canon::optimizer::{MIN_PARTITIONED_BUILD, PROBE_TO_BUILD};
@@ -59,6 +61,10 @@ const ALIKE: &str = "SELECT o_wh, count(*) AS n FROM orders JOIN shipments \
 /// Each order's events: the other side four times larger.
 const LARGER: &str = "SELECT o_wh, count(*) AS n FROM orders JOIN events \
     ON o_key = e_key GROUP BY o_wh ORDER BY o_wh";
+
+/// How many events each order has, none counted too: the same sides grouped by the key.
+const PER_KEY: &str = "SELECT o_key, count(e_key) AS n FROM orders LEFT JOIN events \
+    ON o_key = e_key GROUP BY o_key";
 
 /// The events at the first thousand keys: a side far smaller than the other.
 const SMALLER: &str = "SELECT count(*) AS n FROM events JOIN warehouses ON e_key = w_key";
@@ -156,4 +162,33 @@ async fn a_side_much_smaller_than_the_other_is_one_table_even_over_the_threshold
     let expected = plain_rows(&plain, SMALLER).await;
     assert!(expected.contains("| 4000 |"), "{expected}");
     assert_eq!(canon_rows(&session, SMALLER).await, expected);
+}
+
+#[tokio::test]
+async fn a_join_under_groups_of_its_key_is_repartitioned_so_they_finish_in_place() {
+    let fx = orders();
+    let session = fx.runtime(ORDERS).await.session();
+    let plain = plain_over(&fx, &["orders", "events"]).await;
+    // The same sides as LARGER, one table there; grouped by the key they are
+    // repartitioned, and the groups need no second repartition to be finished.
+    let per_key = explained_plan(&session, PER_KEY, "physical_plan").await;
+    let shown = per_key.join("\n");
+    assert_eq!(join_mode(&per_key), "Partitioned", "{shown}");
+    assert!(shown.contains("mode=SinglePartitioned"), "{shown}");
+    let sum = |rows: &str| -> (usize, i64) {
+        let counts = rows
+            .lines()
+            .filter_map(|l| l.split('|').nth(2)?.trim().parse::<i64>().ok());
+        (rows.lines().count(), counts.sum())
+    };
+    let expected = plain_rows(&plain, &format!("{PER_KEY} ORDER BY o_key")).await;
+    let (lines, events) = sum(&expected);
+    assert!(
+        lines > 1000 && events == 4 * (lines as i64 - 4),
+        "{lines} {events}"
+    );
+    assert_eq!(
+        canon_rows(&session, &format!("{PER_KEY} ORDER BY o_key")).await,
+        expected
+    );
 }
