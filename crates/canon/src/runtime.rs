@@ -104,7 +104,11 @@ pub(crate) fn template(
         builder.with_physical_optimizer_rules(crate::optimizer::with_estimates_forgotten(physical));
     let memory = profile.runtime_env().memory_pool.memory_limit();
     let distributes = !workers.is_empty();
-    for rule in crate::optimizer::physical_rules(memory, distributes) {
+    let metadata = profile
+        .runtime_env()
+        .cache_manager
+        .get_file_metadata_cache();
+    for rule in crate::optimizer::physical_rules(memory, metadata, distributes) {
         builder = builder.with_physical_optimizer_rule(rule);
     }
     if !distributes {

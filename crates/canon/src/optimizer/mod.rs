@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use datafusion::catalog::Session;
 use datafusion::common::Result;
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::execution::memory_pool::MemoryLimit;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::OptimizerRule;
@@ -54,7 +55,7 @@ pub use join_order::{
 };
 pub use kept::{KeptShape, ShapeKeptNode};
 pub use null_keys::OuterJoinsMetOnKeys;
-pub use ranged::{RangedFinalAggregates, RangedFinalExec};
+pub use ranged::{RangedFinalAggregates, RangedFinalExec, RangedSingleExec};
 pub use reserved::ReservedAliases;
 pub use scan_keys::ScanReduction;
 pub use semi_join::SemiJoinPushdown;
@@ -92,16 +93,17 @@ pub fn with_estimates_forgotten(
 }
 
 /// The physical rules Canon adds after DataFusion's own, in order, for a runtime whose
-/// memory pool has `memory`; a plan that `distributes` crosses processes, which only
-/// DataFusion's own nodes do.
+/// memory pool has `memory` and whose cache of file footers is `metadata`; a plan that
+/// `distributes` crosses processes, which only DataFusion's own nodes do.
 pub fn physical_rules(
     memory: MemoryLimit,
+    metadata: Arc<FileMetadataCache>,
     distributes: bool,
 ) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> =
         vec![Arc::new(UnorderedRepartitions::for_memory(memory))];
     if !distributes {
-        rules.push(Arc::new(RangedFinalAggregates));
+        rules.push(Arc::new(RangedFinalAggregates::with_metadata(metadata)));
         rules.push(Arc::new(DeferredBuilds));
     }
     rules

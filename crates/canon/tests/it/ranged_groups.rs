@@ -3,6 +3,9 @@
 //! disjoint ranges of the group key, each finishes its own groups, and the groups at the
 //! partitions' ends, which two partitions may share, are finished together. TPC-H q18
 //! sums each order's lines and hash-repartitioned 1.5 M partial rows, one per order.
+//! Without a declared order, where the row groups' statistics bound each partition's keys,
+//! each partition aggregates its rows in one step and the keys at its bounds are finished
+//! together.
 
 use std::fs;
 
@@ -14,12 +17,17 @@ use canon::datafusion::prelude::SessionContext;
 use crate::common::{Fixture, arr, batch};
 use crate::optimizer::{canon_rows, physical_plan, plain_over, plain_rows};
 
-/// A project of `lines` sorted by `order`, its key `k` of `key_type`, read in
-/// `partitions` partitions: byte ranges of one file where `split`, whole files otherwise.
-fn project(partitions: usize, split: bool, order: &str, key_type: &str) -> String {
+/// A project of `lines` declared sorted by `order` (or not at all), its key `k` of
+/// `key_type`, read in `partitions` partitions: byte ranges of one file where `split`,
+/// whole files otherwise.
+fn project(partitions: usize, split: bool, order: Option<&str>, key_type: &str) -> String {
     let split = match split {
         true => "[profile.settings]\n\"datafusion.optimizer.repartition_file_min_size\" = \"1\"\n",
         false => "",
+    };
+    let order = match order {
+        Some(order) => format!("ordered_by = [\"{order}\"]"),
+        None => String::new(),
     };
     format!(
         r#"
@@ -34,7 +42,7 @@ target_partitions = {partitions}
 name = "lines"
 format = "parquet"
 location = "lines"
-ordered_by = ["{order}"]
+{order}
 columns = [
   {{ name = "k", type = "{key_type}", nullable = true }},
   {{ name = "q", type = "Int64", nullable = false }},
@@ -45,12 +53,12 @@ columns = [
 
 /// Lines sorted by their order key, split by byte ranges into three partitions.
 fn lines() -> String {
-    project(3, true, "k ASC", "Int64")
+    project(3, true, Some("k ASC"), "Int64")
 }
 
 /// The same lines, whole files to a partition.
 fn files() -> String {
-    project(2, false, "k ASC", "Int64")
+    project(2, false, Some("k ASC"), "Int64")
 }
 
 /// Writes `lines/{name}.parquet` with the order keys `k`, each line's quantity made up,
@@ -148,10 +156,73 @@ async fn text_keys_in_descending_order_and_nulls_at_the_end_finish_once() {
         .collect();
     k.extend(std::iter::repeat_n(None, 2_000));
     write_lines(&fx, "part-0", arr(StringArray::from(k)));
-    let text = project(3, true, "k DESC NULLS LAST", "Utf8");
+    let text = project(3, true, Some("k DESC NULLS LAST"), "Utf8");
     let (session, _, _) = answered_as_plain(&fx, &text, true).await;
     // The lines without a key are one group.
     let nulls = "SELECT count(*) AS n FROM lines WHERE k IS NULL GROUP BY k";
     let ours = canon_rows(&session, nulls).await;
     assert!(ours.contains("| 2000 |"), "{ours}");
+}
+
+/// More aggregates of every order than [`QUERIES`]: those with a filter, over distinct
+/// values, and ordered.
+const MORE: &str = "SELECT k, count(*) FILTER (WHERE q > 5) AS big, count(DISTINCT q) AS d, \
+    array_agg(q ORDER BY q DESC) AS qs FROM lines GROUP BY k ORDER BY k";
+
+/// The lines of orders 0 to 4,999, seven each, with order 1,800 holding 3,000 lines that
+/// span row groups and the first partition's end.
+fn lines_with_a_large_order() -> ArrayRef {
+    let keys = (0..5_000_i64).flat_map(|k| {
+        let lines = if k == 1_800 { 3_000 } else { 7 };
+        std::iter::repeat_n(k, lines)
+    });
+    arr(Int64Array::from_iter_values(keys))
+}
+
+#[tokio::test]
+async fn row_groups_that_bound_each_partitions_keys_aggregate_in_one_step() {
+    let fx = Fixture::new();
+    write_lines(&fx, "part-0", lines_with_a_large_order());
+    let columns = project(3, true, None, "Int64");
+    let session = fx.runtime(&columns).await.session();
+    let plain = plain_over(&fx, &["lines"]).await;
+    let plan = physical_plan(&session, QUERIES[0]).await;
+    assert!(plan.contains("CanonRangedSingle"), "{plan}");
+    assert!(
+        !plan.contains("RepartitionExec: partitioning=Hash"),
+        "{plan}"
+    );
+    assert!(plan.contains("lines/part-0.parquet:"), "not split:\n{plan}");
+    for sql in QUERIES.iter().chain([&MORE]) {
+        assert_eq!(
+            canon_rows(&session, sql).await,
+            plain_rows(&plain, sql).await,
+            "{sql}"
+        );
+    }
+    let totals = canon_rows(&session, QUERIES[1]).await;
+    assert!(totals.contains("| 5000   | 37993 |"), "{totals}");
+    let large = "SELECT k, count(*) AS n FROM lines GROUP BY k HAVING count(*) > 7";
+    let ours = canon_rows(&session, large).await;
+    assert!(ours.contains("| 1800 | 3000 |"), "{ours}");
+}
+
+#[tokio::test]
+async fn row_groups_whose_keys_overlap_are_aggregated_by_key_as_before() {
+    let fx = Fixture::new();
+    // Every row group holds keys from the whole range.
+    let keys = (0..35_000_i64).map(|i| (i * 7_919) % 5_000);
+    write_lines(&fx, "part-0", arr(Int64Array::from_iter_values(keys)));
+    let columns = project(3, true, None, "Int64");
+    let session = fx.runtime(&columns).await.session();
+    let plain = plain_over(&fx, &["lines"]).await;
+    let plan = physical_plan(&session, QUERIES[0]).await;
+    assert!(!plan.contains("CanonRanged"), "{plan}");
+    for sql in QUERIES.iter().chain([&MORE]) {
+        assert_eq!(
+            canon_rows(&session, sql).await,
+            plain_rows(&plain, sql).await,
+            "{sql}"
+        );
+    }
 }

@@ -38,7 +38,7 @@ use futures::{Stream, StreamExt, TryStreamExt, stream};
 pub struct RangedFinalExec {
     /// The partial half, sorted on the group column in each partition.
     input: Arc<dyn ExecutionPlan>,
-    half: FinalHalf,
+    half: Half,
     /// The group column among the partial rows' columns.
     key: usize,
     ends: Arc<Ends>,
@@ -50,16 +50,10 @@ impl RangedFinalExec {
     /// `last`, a final aggregate grouped by one column, run within the partitions of
     /// `input`, the partial aggregate it finishes.
     pub fn try_new(input: Arc<dyn ExecutionPlan>, last: &AggregateExec) -> Result<Self> {
-        let half = FinalHalf {
-            group_by: Arc::new(last.group_expr().clone()),
-            aggr_expr: last.aggr_expr().to_vec(),
-            filter_expr: last.filter_expr().to_vec(),
-            input_schema: last.input_schema(),
-        };
-        Self::new(input, half)
+        Self::new(input, Half::new(AggregateMode::Final, last))
     }
 
-    fn new(input: Arc<dyn ExecutionPlan>, half: FinalHalf) -> Result<Self> {
+    fn new(input: Arc<dyn ExecutionPlan>, half: Half) -> Result<Self> {
         let [(key, _)] = half.group_by.expr() else {
             return internal_err!("CanonRangedFinal groups by one column");
         };
@@ -88,21 +82,32 @@ impl RangedFinalExec {
     }
 }
 
-/// The final half of an aggregate, as the planner made it.
+/// An aggregate as the planner made it, to be run in one `mode` over rows given as it runs.
 #[derive(Debug, Clone)]
-struct FinalHalf {
-    /// The grouping, over the partial rows.
-    group_by: Arc<PhysicalGroupBy>,
-    aggr_expr: Vec<Arc<AggregateFunctionExpr>>,
-    filter_expr: Vec<Option<Arc<dyn PhysicalExpr>>>,
+pub(super) struct Half {
+    mode: AggregateMode,
+    /// The grouping, over the rows the aggregate reads in its mode.
+    pub(super) group_by: Arc<PhysicalGroupBy>,
+    pub(super) aggr_expr: Vec<Arc<AggregateFunctionExpr>>,
+    pub(super) filter_expr: Vec<Option<Arc<dyn PhysicalExpr>>>,
     /// The schema of the partial half's input, which the aggregates were planned over.
     input_schema: SchemaRef,
 }
 
-impl FinalHalf {
-    /// The final half over `rows` (nothing when `None`), partial rows of `schema` sorted
-    /// by `ordering`.
-    fn plan(
+impl Half {
+    /// `aggregate`'s grouping and aggregates, to be run in `mode`.
+    pub(super) fn new(mode: AggregateMode, aggregate: &AggregateExec) -> Self {
+        Self {
+            mode,
+            group_by: Arc::new(aggregate.group_expr().clone()),
+            aggr_expr: aggregate.aggr_expr().to_vec(),
+            filter_expr: aggregate.filter_expr().to_vec(),
+            input_schema: aggregate.input_schema(),
+        }
+    }
+
+    /// The aggregate over `rows` (nothing when `None`) of `schema`, sorted by `ordering`.
+    pub(super) fn plan(
         &self,
         schema: SchemaRef,
         rows: Option<SendableRecordBatchStream>,
@@ -121,7 +126,7 @@ impl FinalHalf {
             None,
         )?;
         AggregateExec::try_new(
-            AggregateMode::Final,
+            self.mode,
             Arc::clone(&self.group_by),
             self.aggr_expr.clone(),
             self.filter_expr.clone(),
@@ -130,8 +135,8 @@ impl FinalHalf {
         )
     }
 
-    /// The final half run over `rows`, sorted by `ordering`.
-    fn run(
+    /// The aggregate run over `rows`, sorted by `ordering`.
+    pub(super) fn run(
         &self,
         rows: SendableRecordBatchStream,
         ordering: Option<LexOrdering>,
@@ -142,22 +147,27 @@ impl FinalHalf {
     }
 }
 
-impl DisplayAs for RangedFinalExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+impl fmt::Display for Half {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let groups: Vec<&str> = self
-            .half
             .group_by
             .expr()
             .iter()
             .map(|(_, name)| name.as_str())
             .collect();
-        let aggregates: Vec<&str> = self.half.aggr_expr.iter().map(|a| a.name()).collect();
+        let aggregates: Vec<&str> = self.aggr_expr.iter().map(|a| a.name()).collect();
         write!(
             f,
-            "CanonRangedFinal: gby=[{}], aggr=[{}]",
+            "gby=[{}], aggr=[{}]",
             groups.join(", "),
             aggregates.join(", ")
         )
+    }
+}
+
+impl DisplayAs for RangedFinalExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "CanonRangedFinal: {}", self.half)
     }
 }
 
@@ -268,13 +278,13 @@ impl ExecutionPlan for RangedFinalExec {
 /// The partial rows at the ends of the partitions, gathered until every partition has
 /// ended.
 #[derive(Debug)]
-struct Ends {
+pub(super) struct Ends {
     partitions: usize,
     state: Mutex<(Vec<RecordBatch>, usize)>,
 }
 
 impl Ends {
-    fn new(partitions: usize) -> Self {
+    pub(super) fn new(partitions: usize) -> Self {
         Self {
             partitions,
             state: Mutex::new((Vec::new(), 0)),
@@ -285,7 +295,7 @@ impl Ends {
     /// the last to end. The gathering starts again then, for the plan's next run; a run
     /// left unfinished (a limit met, an error) leaves its partitions counted, as
     /// DataFusion's own operators leave theirs, until `reset_state` makes a new node.
-    fn add(&self, rows: Vec<RecordBatch>) -> Option<Vec<RecordBatch>> {
+    pub(super) fn add(&self, rows: Vec<RecordBatch>) -> Option<Vec<RecordBatch>> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.0.extend(rows);
         state.1 += 1;

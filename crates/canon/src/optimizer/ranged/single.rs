@@ -1,0 +1,392 @@
+//! [`RangedSingleExec`]: a grouped aggregate run in one step within each partition of its
+//! input, whose partitions' ranges of the group column meet at most at their bounds; the
+//! groups at the bounds are summarised in each partition and finished together.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::kernels::boolean::{not, or};
+use datafusion::arrow::compute::kernels::cmp::eq;
+use datafusion::arrow::compute::{filter, filter_record_batch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Result, ScalarValue, internal_err};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::Accumulator;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::stream::{EmptyRecordBatchStream, RecordBatchStreamAdapter};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
+};
+use futures::{Stream, StreamExt, TryStreamExt, stream};
+
+use super::bounds::Bounds;
+use super::exec::{Ends, Half};
+
+/// A grouped aggregate over rows whose partitions hold ranges of the group column that
+/// meet at most at their bounds. The rows of each partition whose key is not one of its
+/// bounds are aggregated in that partition in one step, as a partial and a final half
+/// would; the rows at the bounds, the only keys another partition may hold, are
+/// summarised into partial rows that the partition to end last finishes.
+#[derive(Debug)]
+pub struct RangedSingleExec {
+    /// The rows the aggregate reads.
+    input: Arc<dyn ExecutionPlan>,
+    /// The aggregate in one step, over the rows.
+    single: Half,
+    /// The final half, over partial rows.
+    last: Half,
+    /// The partial rows' schema.
+    partial: SchemaRef,
+    /// The group column among the rows' columns.
+    key: usize,
+    /// Each partition's bounds of the group column (`None`: it reads no rows).
+    bounds: Arc<[Option<Bounds>]>,
+    ends: Arc<Ends>,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl RangedSingleExec {
+    /// The aggregate `first` (its partial half) and `last` (its final half) make, run in
+    /// one step within the partitions of `input`, `first`'s input whose partitions read
+    /// `bounds` of its group column.
+    pub fn try_new(
+        input: Arc<dyn ExecutionPlan>,
+        first: &AggregateExec,
+        last: &AggregateExec,
+        bounds: Vec<Option<Bounds>>,
+    ) -> Result<Self> {
+        let single = Half::new(AggregateMode::Single, first);
+        let last = Half::new(AggregateMode::Final, last);
+        if bounds.len() != input.output_partitioning().partition_count() {
+            return internal_err!("CanonRangedSingle needs each partition's bounds");
+        }
+        Self::new(input, single, last, first.schema(), bounds.into())
+    }
+
+    fn new(
+        input: Arc<dyn ExecutionPlan>,
+        single: Half,
+        last: Half,
+        partial: SchemaRef,
+        bounds: Arc<[Option<Bounds>]>,
+    ) -> Result<Self> {
+        let [(key, _)] = single.group_by.expr() else {
+            return internal_err!("CanonRangedSingle groups by one column");
+        };
+        let Some(key) = key.downcast_ref::<Column>() else {
+            return internal_err!("CanonRangedSingle groups by a column");
+        };
+        let key = key.index();
+        // Planned once here, so that a mismatch fails when the plan is made rather than
+        // when it runs: both halves give the same rows, and a summary of no rows fits
+        // the partial rows.
+        let schema = single.plan(input.schema(), None, None)?.schema();
+        if last
+            .plan(Arc::clone(&partial), None, None)?
+            .schema()
+            .fields()
+            != schema.fields()
+        {
+            return internal_err!("CanonRangedSingle's halves give different rows");
+        }
+        if let Some((low, _)) = bounds.iter().flatten().next() {
+            let mut summary = Summary::new(&single.aggr_expr)?;
+            summary.rows = 1;
+            summary.partial_row(low.clone(), &partial)?;
+        }
+        let partitions = input.output_partitioning().partition_count();
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        );
+        Ok(Self {
+            input,
+            single,
+            last,
+            partial,
+            key,
+            bounds,
+            ends: Arc::new(Ends::new(partitions)),
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        })
+    }
+}
+
+impl DisplayAs for RangedSingleExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "CanonRangedSingle: {}", self.single)
+    }
+}
+
+impl ExecutionPlan for RangedSingleExec {
+    fn name(&self) -> &str {
+        "CanonRangedSingle"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        // The group columns and the aggregates' arguments are over this node's input.
+        let mut recursion = TreeNodeRecursion::Continue;
+        for (expr, _) in self.single.group_by.expr() {
+            recursion = recursion.visit_sibling(|| f(expr))?;
+        }
+        for aggregate in &self.single.aggr_expr {
+            for expr in arguments(aggregate) {
+                recursion = recursion.visit_sibling(|| f(&expr))?;
+            }
+        }
+        Ok(recursion)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = crate::optimizer::node::one_child("CanonRangedSingle", children)?;
+        Ok(Arc::new(Self::new(
+            input,
+            self.single.clone(),
+            self.last.clone(),
+            Arc::clone(&self.partial),
+            Arc::clone(&self.bounds),
+        )?))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, Arc::clone(&context))?;
+        let schema = input.schema();
+        let gathered = Arc::new(Mutex::new(None));
+        let bounds = self.bounds.get(partition).cloned().flatten();
+        let split = Split {
+            input,
+            key: self.key,
+            low: Summary::new(&self.single.aggr_expr)?,
+            high: Summary::new(&self.single.aggr_expr)?,
+            bounds,
+            filters: self.single.filter_expr.clone(),
+            partial: Arc::clone(&self.partial),
+            ends: Arc::clone(&self.ends),
+            gathered: Arc::clone(&gathered),
+            ended: false,
+        };
+        let middle = Box::pin(RecordBatchStreamAdapter::new(schema, split));
+        let finished = self.single.run(middle, None, Arc::clone(&context))?;
+        // The bounds' groups, when this partition was the last to end: its split has
+        // ended once the aggregate over it has.
+        let last = self.last.clone();
+        let partial = Arc::clone(&self.partial);
+        let empty = self.schema();
+        let ends = stream::once(async move {
+            let batches = gathered
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            match batches {
+                Some(batches) => {
+                    let rows = stream::iter(batches.into_iter().map(Ok));
+                    let rows = Box::pin(RecordBatchStreamAdapter::new(partial, rows));
+                    last.run(rows, None, context)
+                }
+                None => {
+                    Ok(Box::pin(EmptyRecordBatchStream::new(empty)) as SendableRecordBatchStream)
+                }
+            }
+        })
+        .try_flatten();
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        let out = finished
+            .chain(ends)
+            .inspect_ok(move |batch| baseline.record_output(batch.num_rows()));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), out)))
+    }
+}
+
+/// The expressions an aggregate reads from each row: its arguments, then its ordering's.
+fn arguments(aggregate: &AggregateFunctionExpr) -> Vec<Arc<dyn PhysicalExpr>> {
+    let mut exprs = aggregate.expressions();
+    exprs.extend(aggregate.order_bys().iter().map(|o| Arc::clone(&o.expr)));
+    exprs
+}
+
+/// The aggregates' states over the rows of one group seen so far.
+struct Summary {
+    aggregates: Vec<(Arc<AggregateFunctionExpr>, Box<dyn Accumulator>)>,
+    rows: usize,
+}
+
+impl Summary {
+    fn new(aggregates: &[Arc<AggregateFunctionExpr>]) -> Result<Self> {
+        let aggregates = aggregates
+            .iter()
+            .map(|a| Ok((Arc::clone(a), a.create_accumulator()?)))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            aggregates,
+            rows: 0,
+        })
+    }
+
+    /// Takes in `rows`, all of this group, with `filters` the aggregates' own filters.
+    fn update(
+        &mut self,
+        rows: &RecordBatch,
+        filters: &[Option<Arc<dyn PhysicalExpr>>],
+    ) -> Result<()> {
+        if rows.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += rows.num_rows();
+        for (i, (aggregate, accumulator)) in self.aggregates.iter_mut().enumerate() {
+            let mut values = arguments(aggregate)
+                .iter()
+                .map(|expr| expr.evaluate(rows)?.into_array(rows.num_rows()))
+                .collect::<Result<Vec<ArrayRef>>>()?;
+            if let Some(Some(condition)) = filters.get(i) {
+                let mask = condition.evaluate(rows)?.into_array(rows.num_rows())?;
+                let Some(mask) = mask.as_any().downcast_ref::<BooleanArray>() else {
+                    return internal_err!("an aggregate's filter gives booleans");
+                };
+                values = values
+                    .iter()
+                    .map(|values| Ok(filter(values, mask)?))
+                    .collect::<Result<_>>()?;
+            }
+            accumulator.update_batch(&values)?;
+        }
+        Ok(())
+    }
+
+    /// The partial row of group `key`, in the partial rows' `schema`; `None` when no row
+    /// of the group was seen, so that no group is made of none.
+    fn partial_row(&mut self, key: ScalarValue, schema: &SchemaRef) -> Result<Option<RecordBatch>> {
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        let mut columns = vec![key.to_array()?];
+        for (_, accumulator) in &mut self.aggregates {
+            for value in accumulator.state()? {
+                columns.push(value.to_array()?);
+            }
+        }
+        Ok(Some(RecordBatch::try_new(Arc::clone(schema), columns)?))
+    }
+}
+
+/// One partition's rows without those at its bounds, which are summarised and go to
+/// [`Ends`] once the partition's input has ended.
+struct Split {
+    input: SendableRecordBatchStream,
+    key: usize,
+    /// The rows at the least and at the greatest bound.
+    low: Summary,
+    high: Summary,
+    bounds: Option<Bounds>,
+    /// The aggregates' own filters.
+    filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    partial: SchemaRef,
+    ends: Arc<Ends>,
+    /// Every partition's summaries, once this one was the last to end.
+    gathered: Arc<Mutex<Option<Vec<RecordBatch>>>>,
+    ended: bool,
+}
+
+impl Split {
+    /// `batch` without its rows at the bounds, which are summarised.
+    fn take_in(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
+        let Some((low, high)) = &self.bounds else {
+            return Ok(batch);
+        };
+        let keys = batch.column(self.key);
+        let at_low = eq(keys, &low.to_scalar()?)?;
+        let at_high = eq(keys, &high.to_scalar()?)?;
+        let at_bounds = or(&at_low, &at_high)?;
+        if at_bounds.true_count() == 0 {
+            return Ok(batch);
+        }
+        self.low
+            .update(&filter_record_batch(&batch, &at_low)?, &self.filters)?;
+        if low != high {
+            self.high
+                .update(&filter_record_batch(&batch, &at_high)?, &self.filters)?;
+        }
+        Ok(filter_record_batch(&batch, &not(&at_bounds)?)?)
+    }
+
+    /// The input has ended: the bounds' summaries join the other partitions'.
+    fn end(&mut self) -> Result<()> {
+        self.ended = true;
+        let mut own = Vec::with_capacity(2);
+        if let Some((low, high)) = self.bounds.clone() {
+            own.extend(self.low.partial_row(low, &self.partial)?);
+            own.extend(self.high.partial_row(high, &self.partial)?);
+        }
+        if let Some(all) = self.ends.add(own) {
+            *self.gathered.lock().unwrap_or_else(PoisonError::into_inner) = Some(all);
+        }
+        Ok(())
+    }
+}
+
+impl Stream for Split {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if self.ended {
+                return Poll::Ready(None);
+            }
+            match self.input.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(batch))) => match self.take_in(batch) {
+                    Ok(rest) if rest.num_rows() == 0 => continue,
+                    rest => return Poll::Ready(Some(rest)),
+                },
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => {
+                    if let Err(e) = self.end() {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
