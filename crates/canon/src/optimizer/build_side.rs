@@ -97,14 +97,19 @@ impl PhysicalOptimizerRule for BuildBySides {
         }
         plan.transform_up(|node| {
             if let Some(aggregate) = node.downcast_ref::<AggregateExec>() {
-                return Ok(
-                    match raised.then(|| keyed_below(aggregate, plain)).flatten() {
-                        Some(input) => {
-                            Transformed::yes(replace_children_if_necessary(node, vec![input?])?)
-                        }
-                        None => Transformed::no(node),
-                    },
-                );
+                // Groups are finished in place only where DataFusion repartitions both
+                // joins and aggregates.
+                let repartitions =
+                    config.optimizer.repartition_joins && config.optimizer.repartition_aggregations;
+                let keyed = (raised && repartitions)
+                    .then(|| keyed_below(aggregate, plain))
+                    .flatten();
+                return Ok(match keyed {
+                    Some(input) => {
+                        Transformed::yes(replace_children_if_necessary(node, vec![input?])?)
+                    }
+                    None => Transformed::no(node),
+                });
             }
             // A null-aware anti join needs the whole build side in every partition.
             let Some(join) = node
@@ -186,10 +191,11 @@ fn repartitioned(
     })
 }
 
-/// Whether `columns` of `join`'s output are its key on one side, in any order: the
-/// columns repartitioned sides leave it partitioned by.
+/// Whether `columns` of `join`'s output are its key on one side, in the order of its
+/// conditions: the hash partitioning repartitioned sides leave it with, which DataFusion
+/// matches to an aggregate's grouping in order.
 fn keyed_on(join: &HashJoinExec, columns: &[usize]) -> bool {
-    let Some(mut columns) = columns
+    let Some(columns) = columns
         .iter()
         .map(|&i| match &join.projection {
             Some(projection) => projection.get(i).copied(),
@@ -199,19 +205,15 @@ fn keyed_on(join: &HashJoinExec, columns: &[usize]) -> bool {
     else {
         return false;
     };
-    columns.sort_unstable();
     let left_len = join.left().schema().fields().len();
     let keys = |right: bool| {
-        let mut keys = join
-            .on()
+        join.on()
             .iter()
             .map(|(left, other)| {
                 let (expr, offset) = if right { (other, left_len) } else { (left, 0) };
                 expr.downcast_ref::<Column>()?.index().checked_add(offset)
             })
-            .collect::<Option<Vec<_>>>()?;
-        keys.sort_unstable();
-        Some(keys)
+            .collect::<Option<Vec<_>>>()
     };
     // An inner join's output is partitioned alike by either side's key, a left join's by
     // the left side's alone: its unmatched rows carry no right key.

@@ -226,3 +226,68 @@ async fn row_groups_whose_keys_overlap_are_aggregated_by_key_as_before() {
         );
     }
 }
+
+#[tokio::test]
+async fn lines_without_a_key_are_one_group_where_every_partition_holds_some() {
+    let fx = Fixture::new();
+    // Sorted keys with every hundredth line keyless: the statistics leave the nulls out.
+    let keys = (0..35_000_i64).map(|i| (i % 100 != 0).then_some(i / 7));
+    write_lines(&fx, "part-0", arr(Int64Array::from_iter(keys)));
+    let columns = project(3, true, None, "Int64");
+    let session = fx.runtime(&columns).await.session();
+    let plain = plain_over(&fx, &["lines"]).await;
+    let plan = physical_plan(&session, QUERIES[0]).await;
+    assert!(plan.contains("CanonRangedSingle"), "{plan}");
+    for sql in QUERIES.iter().chain([&MORE]) {
+        assert_eq!(
+            canon_rows(&session, sql).await,
+            plain_rows(&plain, sql).await,
+            "{sql}"
+        );
+    }
+    let nulls = "SELECT count(*) AS n FROM lines GROUP BY k HAVING k IS NULL";
+    let ours = canon_rows(&session, nulls).await;
+    assert!(ours.contains("| 350 |"), "{ours}");
+}
+
+#[tokio::test]
+async fn the_statistics_are_the_keys_own_where_the_table_orders_its_columns_otherwise() {
+    let fx = Fixture::new();
+    // The file holds k then q; q rises through the file, k does not.
+    let k: Vec<i64> = (0..35_000_i64).map(|i| (i * 7_919) % 5_000).collect();
+    let q: Vec<i64> = (0..35_000_i64).collect();
+    let batch = batch(vec![
+        ("k", arr(Int64Array::from(k))),
+        ("q", arr(Int64Array::from(q))),
+    ]);
+    fs::create_dir_all(fx.root().join("lines")).expect("lines directory");
+    let file = fs::File::create(fx.root().join("lines/part-0.parquet")).expect("create");
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1_000))
+        .build();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    // The project declares q first: k is its second column, q the file's second.
+    let reordered = project(3, true, None, "Int64").replace(
+        r#"  { name = "k", type = "Int64", nullable = true },
+  { name = "q", type = "Int64", nullable = false },"#,
+        r#"  { name = "q", type = "Int64", nullable = false },
+  { name = "k", type = "Int64", nullable = true },"#,
+    );
+    assert!(
+        reordered.find("\"q\"") < reordered.find("\"k\""),
+        "{reordered}"
+    );
+    let session = fx.runtime(&reordered).await.session();
+    let plain = plain_over(&fx, &["lines"]).await;
+    let plan = physical_plan(&session, QUERIES[0]).await;
+    assert!(!plan.contains("CanonRanged"), "{plan}");
+    for sql in QUERIES {
+        assert_eq!(
+            canon_rows(&session, sql).await,
+            plain_rows(&plain, sql).await,
+            "{sql}"
+        );
+    }
+}

@@ -12,6 +12,7 @@ use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
 use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use datafusion::parquet::arrow::parquet_to_arrow_schema;
 use datafusion::parquet::file::metadata::{ParquetMetaData, RowGroupMetaData};
 
 /// The least and greatest value of one column in the rows a partition reads.
@@ -39,9 +40,9 @@ pub(super) fn bounded_type(data_type: &DataType) -> bool {
 }
 
 /// Each partition's bounds of file column `column` (`None` for a partition that reads no
-/// rows), when every file or byte range the scan reads tells them, the column
-/// holds no nulls there, more than one partition reads rows, and no two partitions'
-/// bounds overlap but where one's greatest value is another's least. A byte range of a parquet file is told by the row groups
+/// rows), when every file or byte range the scan reads tells them, more than one
+/// partition reads rows, and no two partitions' bounds overlap but where one's greatest
+/// value is another's least. A byte range of a parquet file is told by the row groups
 /// DataFusion reads for it (those whose first page starts in the range), from the footer
 /// in the runtime's metadata cache.
 pub(super) fn partition_bounds(
@@ -110,9 +111,9 @@ pub(super) fn whole_file(file: &PartitionedFile, column: usize) -> Option<Bounds
 /// The bounds of column `name` over the row groups of the parquet file that `file` reads
 /// (the whole file, or the row groups whose first page starts in its range), when the
 /// runtime's metadata cache holds the file's footer and every such row group's statistics
-/// tell them and no null; `Some(None)` when it reads no row group. A row group's minimum
-/// and maximum need not occur in it (a writer may shorten long text): they bound it all
-/// the same.
+/// tell them; `Some(None)` when it reads no row group. A row group's minimum and maximum
+/// need not occur in it (a writer may shorten long text): they bound it all the same.
+/// Nulls are left out of them, and the aggregate finishes null keys with the bounds'.
 fn row_groups(
     file: &PartitionedFile,
     name: &str,
@@ -136,31 +137,32 @@ fn row_groups(
         .iter()
         .filter(|group| match &file.range {
             None => true,
-            Some(range) => {
-                let first = group.column(0);
+            Some(range) => group.columns().first().is_some_and(|first| {
                 let offset = first
                     .dictionary_page_offset()
                     .unwrap_or_else(|| first.data_page_offset());
                 range.start <= offset && offset < range.end
-            }
+            }),
         })
         .collect();
-    let schema = config.file_schema();
-    let converter =
-        StatisticsConverter::try_new(name, schema, footer.file_metadata().schema_descr()).ok()?;
+    // The statistics are read as the file's own column, found by name: the table may
+    // order its columns otherwise, or read them as another type.
+    let parquet = footer.file_metadata().schema_descr();
+    let own = parquet_to_arrow_schema(parquet, footer.file_metadata().key_value_metadata()).ok()?;
+    let converter = StatisticsConverter::try_new(name, &own, parquet).ok()?;
+    let (_, field) = own.column_with_name(name)?;
+    let table_type = config.file_schema().field_with_name(name).ok()?.data_type();
+    if !same_order(field.data_type(), table_type) {
+        return None;
+    }
     let mins = converter.row_group_mins(read.iter().copied()).ok()?;
     let maxes = converter.row_group_maxes(read.iter().copied()).ok()?;
-    let no_nulls = converter
-        .row_group_null_counts(read.iter().copied())
-        .ok()?
-        .iter()
-        .all(|nulls| nulls == Some(0));
-    if !no_nulls || mins.null_count() > 0 || maxes.null_count() > 0 {
+    if mins.null_count() > 0 || maxes.null_count() > 0 {
         return None;
     }
     let mut bounds: Option<Bounds> = None;
     for i in 0..read.len() {
-        let piece = (value(&mins, i)?, value(&maxes, i)?);
+        let piece = (value(&mins, i, table_type)?, value(&maxes, i, table_type)?);
         bounds = Some(match bounds {
             None => piece,
             Some(bounds) => widened(bounds, piece)?,
@@ -169,9 +171,28 @@ fn row_groups(
     Some(bounds)
 }
 
-/// The value at `i` of `array`, when it is one.
-fn value(array: &ArrayRef, i: usize) -> Option<ScalarValue> {
+/// Whether values of a file's `own` type keep their order read as the table's `read`
+/// type: the same type, text as text, bytes as bytes, or integers as integers (a value a
+/// cast cannot carry is refused where it is read).
+fn same_order(own: &DataType, read: &DataType) -> bool {
+    let text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let bytes = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+        )
+    };
+    own == read
+        || (text(own) && text(read))
+        || (bytes(own) && bytes(read))
+        || (own.is_integer() && read.is_integer())
+}
+
+/// The value at `i` of `array` as the table reads it (`read`), when it is one.
+fn value(array: &ArrayRef, i: usize, read: &DataType) -> Option<ScalarValue> {
     ScalarValue::try_from_array(array, i)
+        .and_then(|value| value.cast_to(read))
         .ok()
         .filter(|value| !value.is_null())
 }

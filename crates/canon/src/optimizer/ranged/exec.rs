@@ -88,7 +88,9 @@ pub(super) struct Half {
     mode: AggregateMode,
     /// The grouping, over the rows the aggregate reads in its mode.
     pub(super) group_by: Arc<PhysicalGroupBy>,
+    /// The aggregates, over the partial half's input.
     pub(super) aggr_expr: Vec<Arc<AggregateFunctionExpr>>,
+    /// Each aggregate's own filter (`FILTER (WHERE …)`), over the same.
     pub(super) filter_expr: Vec<Option<Arc<dyn PhysicalExpr>>>,
     /// The schema of the partial half's input, which the aggregates were planned over.
     input_schema: SchemaRef,

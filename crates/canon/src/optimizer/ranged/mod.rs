@@ -14,7 +14,6 @@
 //! partition may share, to finish them once every partition has ended (see
 //! [`RangedFinalExec`]).
 //!
-//!
 //! Without a declared order the partial half hashes its groups, and still each partition
 //! of a file written in key order reads its own range of keys: the row groups' statistics
 //! tell each partition's least and greatest key. Where those ranges meet at most at their
@@ -169,11 +168,9 @@ fn ranged(
     let Some(bounds) = bounds else {
         return Ok(None);
     };
-    // The bounds hold only while each partition reads its own files.
-    let input = match keeps_files {
-        true => Arc::clone(first.input()),
-        false => files_kept(Arc::clone(first.input()))?,
-    };
+    // The bounds hold only while each partition reads its own files: kept so whatever
+    // the setting reads when the plan runs.
+    let input = files_kept(Arc::clone(first.input()))?;
     // An aggregate whose halves cannot be run in one step stays as it was.
     Ok(RangedSingleExec::try_new(input, first, last, bounds)
         .ok()

@@ -9,11 +9,11 @@ use std::task::{Context, Poll};
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::kernels::boolean::{not, or};
-use datafusion::arrow::compute::kernels::cmp::eq;
-use datafusion::arrow::compute::{filter, filter_record_batch};
+use datafusion::arrow::compute::kernels::cmp::{eq, gt, lt};
+use datafusion::arrow::compute::{filter, filter_record_batch, is_null};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Result, ScalarValue, internal_err};
+use datafusion::common::{Result, ScalarValue, exec_err, internal_err};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
@@ -34,8 +34,9 @@ use super::exec::{Ends, Half};
 /// A grouped aggregate over rows whose partitions hold ranges of the group column that
 /// meet at most at their bounds. The rows of each partition whose key is not one of its
 /// bounds are aggregated in that partition in one step, as a partial and a final half
-/// would; the rows at the bounds, the only keys another partition may hold, are
-/// summarised into partial rows that the partition to end last finishes.
+/// would; the rows at the bounds, the only keys another partition may hold, and those
+/// without a key, which the statistics leave out, are summarised into partial rows that
+/// the partition to end last finishes.
 #[derive(Debug)]
 pub struct RangedSingleExec {
     /// The rows the aggregate reads.
@@ -50,6 +51,7 @@ pub struct RangedSingleExec {
     key: usize,
     /// Each partition's bounds of the group column (`None`: it reads no rows).
     bounds: Arc<[Option<Bounds>]>,
+    /// The summaries of the rows at the bounds, gathered from every partition.
     ends: Arc<Ends>,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
@@ -67,9 +69,6 @@ impl RangedSingleExec {
     ) -> Result<Self> {
         let single = Half::new(AggregateMode::Single, first);
         let last = Half::new(AggregateMode::Final, last);
-        if bounds.len() != input.output_partitioning().partition_count() {
-            return internal_err!("CanonRangedSingle needs each partition's bounds");
-        }
         Self::new(input, single, last, first.schema(), bounds.into())
     }
 
@@ -87,6 +86,10 @@ impl RangedSingleExec {
             return internal_err!("CanonRangedSingle groups by a column");
         };
         let key = key.index();
+        let partitions = input.output_partitioning().partition_count();
+        if bounds.len() != partitions {
+            return internal_err!("CanonRangedSingle needs each partition's bounds");
+        }
         // Planned once here, so that a mismatch fails when the plan is made rather than
         // when it runs: both halves give the same rows, and a summary of no rows fits
         // the partial rows.
@@ -104,7 +107,6 @@ impl RangedSingleExec {
             summary.rows = 1;
             summary.partial_row(low.clone(), &partial)?;
         }
-        let partitions = input.output_partitioning().partition_count();
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema),
             Partitioning::UnknownPartitioning(partitions),
@@ -166,6 +168,9 @@ impl ExecutionPlan for RangedSingleExec {
                 recursion = recursion.visit_sibling(|| f(&expr))?;
             }
         }
+        for filter in self.single.filter_expr.iter().flatten() {
+            recursion = recursion.visit_sibling(|| f(filter))?;
+        }
         Ok(recursion)
     }
 
@@ -198,9 +203,11 @@ impl ExecutionPlan for RangedSingleExec {
         let bounds = self.bounds.get(partition).cloned().flatten();
         let split = Split {
             input,
+            partition,
             key: self.key,
             low: Summary::new(&self.single.aggr_expr)?,
             high: Summary::new(&self.single.aggr_expr)?,
+            null: Summary::new(&self.single.aggr_expr)?,
             bounds,
             filters: self.single.filter_expr.clone(),
             partial: Arc::clone(&self.partial),
@@ -237,6 +244,15 @@ impl ExecutionPlan for RangedSingleExec {
             .chain(ends)
             .inspect_ok(move |batch| baseline.record_output(batch.num_rows()));
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), out)))
+    }
+}
+
+/// `mask` with its nulls false (arrow's own `prep_null_mask_filter` takes a mask that has
+/// nulls).
+fn nulls_false(mask: BooleanArray) -> BooleanArray {
+    match mask.nulls() {
+        Some(nulls) => BooleanArray::new(mask.values() & nulls.inner(), None),
+        None => mask,
     }
 }
 
@@ -315,10 +331,12 @@ impl Summary {
 /// [`Ends`] once the partition's input has ended.
 struct Split {
     input: SendableRecordBatchStream,
+    partition: usize,
     key: usize,
-    /// The rows at the least and at the greatest bound.
+    /// The rows at the least and at the greatest bound, and those without a key.
     low: Summary,
     high: Summary,
+    null: Summary,
     bounds: Option<Bounds>,
     /// The aggregates' own filters.
     filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
@@ -330,16 +348,29 @@ struct Split {
 }
 
 impl Split {
-    /// `batch` without its rows at the bounds, which are summarised.
+    /// `batch` without its rows at the bounds or without a key, which are summarised; an
+    /// error where a key lies outside the bounds, which the files' statistics then told
+    /// wrong, rather than a group finished twice.
     fn take_in(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
         let Some((low, high)) = &self.bounds else {
             return Ok(batch);
         };
         let keys = batch.column(self.key);
-        let at_low = eq(keys, &low.to_scalar()?)?;
-        let at_high = eq(keys, &high.to_scalar()?)?;
-        let at_bounds = or(&at_low, &at_high)?;
-        if at_bounds.true_count() == 0 {
+        let (low_scalar, high_scalar) = (low.to_scalar()?, high.to_scalar()?);
+        let outside = or(&lt(keys, &low_scalar)?, &gt(keys, &high_scalar)?)?;
+        if outside.true_count() > 0 {
+            return exec_err!(
+                "partition {} holds group keys outside {low}..={high}, the range its \
+                 files' statistics give",
+                self.partition
+            );
+        }
+        // A key compared with a bound is null where the key is: such rows are not at it.
+        let at_low = nulls_false(eq(keys, &low_scalar)?);
+        let at_high = nulls_false(eq(keys, &high_scalar)?);
+        let nulls = is_null(keys)?;
+        let at_ends = or(&or(&at_low, &at_high)?, &nulls)?;
+        if at_ends.true_count() == 0 {
             return Ok(batch);
         }
         self.low
@@ -348,16 +379,22 @@ impl Split {
             self.high
                 .update(&filter_record_batch(&batch, &at_high)?, &self.filters)?;
         }
-        Ok(filter_record_batch(&batch, &not(&at_bounds)?)?)
+        if nulls.true_count() > 0 {
+            self.null
+                .update(&filter_record_batch(&batch, &nulls)?, &self.filters)?;
+        }
+        Ok(filter_record_batch(&batch, &not(&at_ends)?)?)
     }
 
     /// The input has ended: the bounds' summaries join the other partitions'.
     fn end(&mut self) -> Result<()> {
         self.ended = true;
-        let mut own = Vec::with_capacity(2);
+        let mut own = Vec::with_capacity(3);
         if let Some((low, high)) = self.bounds.clone() {
+            let null = ScalarValue::try_from(low.data_type())?;
             own.extend(self.low.partial_row(low, &self.partial)?);
             own.extend(self.high.partial_row(high, &self.partial)?);
+            own.extend(self.null.partial_row(null, &self.partial)?);
         }
         if let Some(all) = self.ends.add(own) {
             *self.gathered.lock().unwrap_or_else(PoisonError::into_inner) = Some(all);
