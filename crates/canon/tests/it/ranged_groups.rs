@@ -9,7 +9,7 @@
 
 use std::fs;
 
-use canon::datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+use canon::datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use canon::datafusion::parquet::arrow::ArrowWriter;
 use canon::datafusion::parquet::file::properties::WriterProperties;
 use canon::datafusion::prelude::SessionContext;
@@ -65,7 +65,15 @@ fn files() -> String {
 /// in row groups of 1,000 rows: an order's lines straddle row groups, and so partitions.
 fn write_lines(fx: &Fixture, name: &str, k: ArrayRef) {
     let q: Vec<i64> = (0..k.len()).map(|i| (i as i64 * 31) % 13).collect();
-    let batch = batch(vec![("k", k), ("q", arr(Int64Array::from(q)))]);
+    write_rows(
+        fx,
+        name,
+        batch(vec![("k", k), ("q", arr(Int64Array::from(q)))]),
+    );
+}
+
+/// Writes `lines/{name}.parquet` with `batch`, in row groups of 1,000 rows.
+fn write_rows(fx: &Fixture, name: &str, batch: RecordBatch) {
     fs::create_dir_all(fx.root().join("lines")).expect("lines directory");
     let file = fs::File::create(fx.root().join(format!("lines/{name}.parquet"))).expect("create");
     let props = WriterProperties::builder()
@@ -256,18 +264,11 @@ async fn the_statistics_are_the_keys_own_where_the_table_orders_its_columns_othe
     // The file holds k then q; q rises through the file, k does not.
     let k: Vec<i64> = (0..35_000_i64).map(|i| (i * 7_919) % 5_000).collect();
     let q: Vec<i64> = (0..35_000_i64).collect();
-    let batch = batch(vec![
+    let rows = batch(vec![
         ("k", arr(Int64Array::from(k))),
         ("q", arr(Int64Array::from(q))),
     ]);
-    fs::create_dir_all(fx.root().join("lines")).expect("lines directory");
-    let file = fs::File::create(fx.root().join("lines/part-0.parquet")).expect("create");
-    let props = WriterProperties::builder()
-        .set_max_row_group_row_count(Some(1_000))
-        .build();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
+    write_rows(&fx, "part-0", rows);
     // The project declares q first: k is its second column, q the file's second.
     let reordered = project(3, true, None, "Int64").replace(
         r#"  { name = "k", type = "Int64", nullable = true },

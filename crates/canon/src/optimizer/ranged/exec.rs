@@ -248,33 +248,51 @@ impl ExecutionPlan for RangedFinalExec {
         let middle = Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&schema), split));
         let ordering = self.input.output_ordering().cloned();
         let finished = self.half.run(middle, ordering, Arc::clone(&context))?;
-        // The ends, when this partition was the last to end: its split has ended once
-        // the final half over it has.
-        let half = self.half.clone();
-        let empty = self.schema();
-        let ends = stream::once(async move {
-            let batches = gathered
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            match batches {
-                Some(batches) => {
-                    let rows = stream::iter(batches.into_iter().map(Ok));
-                    let rows = Box::pin(RecordBatchStreamAdapter::new(schema, rows));
-                    half.run(rows, None, context)
-                }
-                None => {
-                    Ok(Box::pin(EmptyRecordBatchStream::new(empty)) as SendableRecordBatchStream)
-                }
-            }
-        })
-        .try_flatten();
         let baseline = BaselineMetrics::new(&self.metrics, partition);
-        let out = finished
-            .chain(ends)
-            .inspect_ok(move |batch| baseline.record_output(batch.num_rows()));
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), out)))
+        let last = (self.half.clone(), schema);
+        Ok(then_ends(
+            finished,
+            gathered,
+            last,
+            self.schema(),
+            context,
+            baseline,
+        ))
     }
+}
+
+/// A partition's output: `finished`, its own groups, then, when it was the partition to
+/// end last, the partial rows `gathered` from every partition finished by `last` (the
+/// final half and the partial rows' schema). The partition's split fills `gathered` as it
+/// ends, which it has once `finished` has.
+pub(super) fn then_ends(
+    finished: SendableRecordBatchStream,
+    gathered: Arc<Mutex<Option<Vec<RecordBatch>>>>,
+    (last, partial): (Half, SchemaRef),
+    schema: SchemaRef,
+    context: Arc<TaskContext>,
+    baseline: BaselineMetrics,
+) -> SendableRecordBatchStream {
+    let empty = Arc::clone(&schema);
+    let ends = stream::once(async move {
+        let batches = gathered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match batches {
+            Some(batches) => {
+                let rows = stream::iter(batches.into_iter().map(Ok));
+                let rows = Box::pin(RecordBatchStreamAdapter::new(partial, rows));
+                last.run(rows, None, context)
+            }
+            None => Ok(Box::pin(EmptyRecordBatchStream::new(empty)) as SendableRecordBatchStream),
+        }
+    })
+    .try_flatten();
+    let out = finished
+        .chain(ends)
+        .inspect_ok(move |batch| baseline.record_output(batch.num_rows()));
+    Box::pin(RecordBatchStreamAdapter::new(schema, out))
 }
 
 /// The partial rows at the ends of the partitions, gathered until every partition has

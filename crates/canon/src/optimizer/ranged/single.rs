@@ -22,14 +22,14 @@ use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExp
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
-use datafusion::physical_plan::stream::{EmptyRecordBatchStream, RecordBatchStreamAdapter};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
 };
-use futures::{Stream, StreamExt, TryStreamExt, stream};
+use futures::{Stream, StreamExt};
 
 use super::bounds::Bounds;
-use super::exec::{Ends, Half};
+use super::exec::{Ends, Half, then_ends};
 
 /// A grouped aggregate over rows whose partitions hold ranges of the group column that
 /// meet at most at their bounds. The rows of each partition whose key is not one of its
@@ -217,33 +217,16 @@ impl ExecutionPlan for RangedSingleExec {
         };
         let middle = Box::pin(RecordBatchStreamAdapter::new(schema, split));
         let finished = self.single.run(middle, None, Arc::clone(&context))?;
-        // The bounds' groups, when this partition was the last to end: its split has
-        // ended once the aggregate over it has.
-        let last = self.last.clone();
-        let partial = Arc::clone(&self.partial);
-        let empty = self.schema();
-        let ends = stream::once(async move {
-            let batches = gathered
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            match batches {
-                Some(batches) => {
-                    let rows = stream::iter(batches.into_iter().map(Ok));
-                    let rows = Box::pin(RecordBatchStreamAdapter::new(partial, rows));
-                    last.run(rows, None, context)
-                }
-                None => {
-                    Ok(Box::pin(EmptyRecordBatchStream::new(empty)) as SendableRecordBatchStream)
-                }
-            }
-        })
-        .try_flatten();
         let baseline = BaselineMetrics::new(&self.metrics, partition);
-        let out = finished
-            .chain(ends)
-            .inspect_ok(move |batch| baseline.record_output(batch.num_rows()));
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), out)))
+        let last = (self.last.clone(), Arc::clone(&self.partial));
+        Ok(then_ends(
+            finished,
+            gathered,
+            last,
+            self.schema(),
+            context,
+            baseline,
+        ))
     }
 }
 
