@@ -32,13 +32,18 @@ pub(crate) fn sane_or(
     rewritten: Transformed<Arc<dyn ExecutionPlan>>,
     config: &ConfigOptions,
 ) -> Arc<dyn ExecutionPlan> {
-    if !rewritten.transformed {
-        return plan;
+    match rewritten.transformed && sane(&rewritten.data, config) {
+        true => rewritten.data,
+        false => plan,
     }
-    match SanityCheckPlan::new().optimize(Arc::clone(&rewritten.data), config) {
-        Ok(_) => rewritten.data,
-        Err(_) => plan,
-    }
+}
+
+/// Whether every operator's requirements of its inputs hold in `plan`, as DataFusion's own
+/// sanity check decides.
+pub(crate) fn sane(plan: &Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> bool {
+    SanityCheckPlan::new()
+        .optimize(Arc::clone(plan), config)
+        .is_ok()
 }
 
 /// The one child of Canon's execution plans that take one (a shared result's reader, a

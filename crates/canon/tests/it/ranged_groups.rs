@@ -292,3 +292,35 @@ async fn the_statistics_are_the_keys_own_where_the_table_orders_its_columns_othe
         );
     }
 }
+
+#[tokio::test]
+async fn groups_a_partitioned_join_meets_are_repartitioned_once_finished() {
+    let fx = Fixture::new();
+    write_lines(&fx, "part-0", lines_with_a_large_order());
+    // Every join repartitions both sides, so the large orders' keys must arrive
+    // hash-partitioned to meet the lines.
+    let columns = project(3, true, None, "Int64").replace(
+        "[profile.settings]\n",
+        "[profile.settings]\n\
+         \"datafusion.optimizer.hash_join_single_partition_threshold\" = \"1\"\n\
+         \"datafusion.optimizer.hash_join_single_partition_threshold_rows\" = \"1\"\n",
+    );
+    let session = fx.runtime(&columns).await.session();
+    let plain = plain_over(&fx, &["lines"]).await;
+    let large = "SELECT count(*) AS n, sum(q) AS s FROM lines WHERE k IN \
+                 (SELECT k FROM lines GROUP BY k HAVING sum(q) > 60)";
+    let plan = physical_plan(&session, large).await;
+    assert!(plan.contains("mode=Partitioned"), "{plan}");
+    let lines: Vec<&str> = plan.lines().collect();
+    let single = lines
+        .iter()
+        .position(|l| l.contains("CanonRangedSingle"))
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert!(
+        single > 0 && lines[single - 1].contains("RepartitionExec: partitioning=Hash([k@0]"),
+        "{plan}"
+    );
+    let ours = canon_rows(&session, large).await;
+    assert_eq!(ours, plain_rows(&plain, large).await);
+    assert!(ours.contains("| 3000 |"), "{ours}");
+}

@@ -83,22 +83,26 @@ impl PhysicalOptimizerRule for RangedFinalAggregates {
         config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let stealing = config.execution.enable_file_stream_work_stealing;
-        let rewritten = Arc::clone(&plan).transform_up(|node| {
-            Ok(
-                match ranged(node.as_ref(), stealing, self.metadata.as_deref())? {
-                    Some(ranged) => Transformed::yes(ranged),
-                    None => Transformed::no(node),
-                },
-            )
-        });
-        // The finished groups are no longer hash-partitioned: where an operator above
-        // needs them to be (a partitioned join on the key), the plan stays as it was; so
-        // it does where an operator refuses them as its input (a union that interleaves
-        // partitions hashed alike).
-        Ok(match rewritten {
-            Ok(rewritten) => super::node::sane_or(plan, rewritten, config),
-            Err(_) => plan,
-        })
+        let metadata = self.metadata.as_deref();
+        // The finished groups are no longer hash-partitioned. Where an operator above
+        // needs them to be (a partitioned join on the key), they are repartitioned by
+        // their key once finished: no more rows than the partial rows DataFusion
+        // repartitions, and one aggregation fewer. Where an operator refuses them as its
+        // input (a union that interleaves partitions hashed alike), or the plan is still
+        // not sane, it stays as it was.
+        let attempt = |rehashed: bool| {
+            let rewritten = Arc::clone(&plan)
+                .transform_up(|node| {
+                    Ok(match ranged(node.as_ref(), stealing, metadata, rehashed)? {
+                        Some(ranged) => Transformed::yes(ranged),
+                        None => Transformed::no(node),
+                    })
+                })
+                .ok()?;
+            (rewritten.transformed && super::node::sane(&rewritten.data, config))
+                .then_some(rewritten.data)
+        };
+        Ok(attempt(false).or_else(|| attempt(true)).unwrap_or(plan))
     }
 
     fn name(&self) -> &str {
@@ -113,13 +117,15 @@ impl PhysicalOptimizerRule for RangedFinalAggregates {
 /// `node` finished within the partitions of its partial aggregate, when it is the final
 /// half of an aggregate grouped by one column whose partial half reads partitions that
 /// hold disjoint ranges of that column: streaming, when the partial half streams in key
-/// order; in one step, when `metadata`'s footers bound each partition's keys. `stealing`:
-/// whether a scan's partitions may take files from each other as they run (DataFusion's
-/// `enable_file_stream_work_stealing`).
+/// order; in one step, when `metadata`'s footers bound each partition's keys; and
+/// hash-repartitioned by the key as DataFusion's final half was where `rehashed`.
+/// `stealing`: whether a scan's partitions may take files from each other as they run
+/// (DataFusion's `enable_file_stream_work_stealing`).
 fn ranged(
     node: &dyn ExecutionPlan,
     stealing: bool,
     metadata: Option<&FileMetadataCache>,
+    rehashed: bool,
 ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let Some(last) = node.downcast_ref::<AggregateExec>() else {
         return Ok(None);
@@ -158,7 +164,8 @@ fn ranged(
             return Ok(None);
         }
         let input = Arc::clone(repartition.input());
-        return Ok(Some(Arc::new(RangedFinalExec::try_new(input, last)?)));
+        let finished = Arc::new(RangedFinalExec::try_new(input, last)?);
+        return rehash(finished, repartition, rehashed).map(Some);
     }
     let key_type = config.file_schema().field(column).data_type();
     let bounds = match bounds::bounded_type(key_type) {
@@ -172,9 +179,26 @@ fn ranged(
     // the setting reads when the plan runs.
     let input = files_kept(Arc::clone(first.input()))?;
     // An aggregate whose halves cannot be run in one step stays as it was.
-    Ok(RangedSingleExec::try_new(input, first, last, bounds)
-        .ok()
-        .map(|single| Arc::new(single) as _))
+    match RangedSingleExec::try_new(input, first, last, bounds) {
+        Ok(single) => rehash(Arc::new(single), repartition, rehashed).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+/// `finished` as it is, or where `rehashed` repartitioned as `repartition` did the partial
+/// rows: the key is the first column of both.
+fn rehash(
+    finished: Arc<dyn ExecutionPlan>,
+    repartition: &RepartitionExec,
+    rehashed: bool,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    Ok(match rehashed {
+        true => Arc::new(RepartitionExec::try_new(
+            finished,
+            repartition.partitioning().clone(),
+        )?),
+        false => finished,
+    })
 }
 
 /// The scan of files that `plan` passes on the partitions of (through projections and
