@@ -47,6 +47,8 @@ use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 
+use super::node::passed_column;
+
 /// The fewest rows a build side must hold to be repartitioned: a table of a hundred
 /// thousand rows is built by one thread about as fast as repartitioning costs (TPC-H q5
 /// meets 150 K customers with 228 K orders, 4 % faster as one table).
@@ -125,8 +127,7 @@ impl PhysicalOptimizerRule for BuildBySides {
                 PartitionMode::Partitioned if much_smaller(join) => PartitionMode::CollectLeft,
                 _ => return Ok(Transformed::no(node)),
             };
-            let chosen = join.builder().with_partition_mode(mode).build()?;
-            Ok(Transformed::yes(Arc::new(chosen) as _))
+            Ok(Transformed::yes(in_mode(join, mode)?))
         })
         .data()
     }
@@ -165,10 +166,9 @@ fn repartitioned(
     plain: usize,
 ) -> Option<Result<Arc<dyn ExecutionPlan>>> {
     if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
-        let exprs = projection.projection_expr();
         let below = columns
             .iter()
-            .map(|&i| Some(exprs.iter().nth(i)?.expr.downcast_ref::<Column>()?.index()))
+            .map(|&i| passed_column(projection, i))
             .collect::<Option<Vec<_>>>()?;
         let input = repartitioned(projection.input(), below, plain)?;
         return Some(
@@ -182,13 +182,13 @@ fn repartitioned(
         && keyed_on(join, &columns)
         && built_large(join, plain)
         && !much_smaller(join);
-    qualifies.then(|| {
-        let chosen = join
-            .builder()
-            .with_partition_mode(PartitionMode::Partitioned)
-            .build()?;
-        Ok(Arc::new(chosen) as _)
-    })
+    qualifies.then(|| in_mode(join, PartitionMode::Partitioned))
+}
+
+/// `join` as it is but for its partition mode.
+fn in_mode(join: &HashJoinExec, mode: PartitionMode) -> Result<Arc<dyn ExecutionPlan>> {
+    let chosen = join.builder().with_partition_mode(mode).build()?;
+    Ok(Arc::new(chosen))
 }
 
 /// Whether `columns` of `join`'s output are its key on one side, in the order of its
@@ -225,9 +225,15 @@ fn keyed_on(join: &HashJoinExec, columns: &[usize]) -> bool {
 /// Whether `join`'s build side is estimated at `plain` bytes or more: only Canon's raised
 /// threshold made it one table.
 fn built_large(join: &HashJoinExec, plain: usize) -> bool {
-    statistics(join.left())
-        .and_then(|build| build.total_byte_size.get_value().copied())
-        .is_some_and(|bytes| bytes >= plain)
+    statistics(join.left()).is_some_and(|build| large(&build, plain))
+}
+
+/// Whether a side of `stats` is estimated at `plain` bytes or more.
+fn large(stats: &datafusion::common::Statistics, plain: usize) -> bool {
+    stats
+        .total_byte_size
+        .get_value()
+        .is_some_and(|&bytes| bytes >= plain)
 }
 
 /// The statistics of `plan` as DataFusion's join selection reads them.
@@ -247,14 +253,10 @@ fn alike(join: &HashJoinExec, plain: usize) -> bool {
     let Precision::Exact(build_rows) = build.num_rows else {
         return false;
     };
-    let large = match build.total_byte_size.get_value() {
-        Some(&bytes) => bytes >= plain,
-        None => false,
-    };
     let Some(&probe_rows) = probe.num_rows.get_value() else {
         return false;
     };
-    large
+    large(&build, plain)
         && build_rows >= MIN_PARTITIONED_BUILD
         && probe_rows < build_rows.saturating_mul(PROBE_TO_BUILD)
 }

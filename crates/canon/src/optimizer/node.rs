@@ -6,9 +6,11 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Result, internal_err};
 use datafusion::logical_expr::{Aggregate, Expr, Join, LogicalPlan};
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::sanity_checker::SanityCheckPlan;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::projection::ProjectionExec;
 use futures::future::BoxFuture;
 
 /// The one input of Canon's plan nodes that take one input and no expressions (a shared
@@ -44,6 +46,13 @@ pub(crate) fn sane(plan: &Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> boo
     SanityCheckPlan::new()
         .optimize(Arc::clone(plan), config)
         .is_ok()
+}
+
+/// The input column that column `index` of `projection`'s output passes on as it is, or
+/// `None` when that column is computed.
+pub(crate) fn passed_column(projection: &ProjectionExec, index: usize) -> Option<usize> {
+    let expr = &projection.projection_expr().iter().nth(index)?.expr;
+    Some(expr.downcast_ref::<Column>()?.index())
 }
 
 /// The one child of Canon's execution plans that take one (a shared result's reader, a

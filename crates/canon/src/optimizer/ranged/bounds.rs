@@ -51,21 +51,23 @@ pub(super) fn partition_bounds(
     metadata: &FileMetadataCache,
 ) -> Option<Vec<Option<Bounds>>> {
     let name = config.file_schema().field(column).name();
-    let mut all = Vec::with_capacity(config.file_groups.len());
-    for group in &config.file_groups {
-        let mut partition: Option<Bounds> = None;
-        for file in group.files() {
-            let piece = match whole_file(file, column) {
-                Some(bounds) => Some(bounds),
-                None => row_groups(file, name, config, metadata)?,
-            };
-            partition = match (partition, piece) {
-                (Some(bounds), Some(piece)) => Some(widened(bounds, piece)?),
-                (bounds, piece) => bounds.or(piece),
-            };
-        }
-        all.push(partition);
-    }
+    let parquet = config.file_source().file_type() == "parquet";
+    let all = config
+        .file_groups
+        .iter()
+        .map(|group| {
+            union(
+                group
+                    .files()
+                    .iter()
+                    .map(|file| match whole_file(file, column) {
+                        Some(bounds) => Some(Some(bounds)),
+                        None if parquet => row_groups(file, name, config, metadata),
+                        None => None,
+                    }),
+            )
+        })
+        .collect::<Option<Vec<_>>>()?;
     // One partition that reads rows has nothing to gain: its groups are all its own
     // already, and a final half over several partitions finishes them in parallel.
     let read: Vec<Bounds> = all.iter().flatten().cloned().collect();
@@ -81,8 +83,23 @@ pub(super) fn apart(bounds: &[Bounds]) -> bool {
     })
 }
 
+/// The bounds that hold all of `pieces` (`Some(None)` when there are none, or none reads a
+/// row), or `None` when a piece's bounds are not known (`None`) or do not compare.
+pub(super) fn union(
+    pieces: impl IntoIterator<Item = Option<Option<Bounds>>>,
+) -> Option<Option<Bounds>> {
+    let mut all: Option<Bounds> = None;
+    for piece in pieces {
+        all = match (all, piece?) {
+            (Some(bounds), Some(piece)) => Some(widened(bounds, piece)?),
+            (bounds, piece) => bounds.or(piece),
+        };
+    }
+    Some(all)
+}
+
 /// `bounds` widened to hold `other`, or `None` when their values do not compare.
-pub(super) fn widened((low, high): Bounds, (min, max): Bounds) -> Option<Bounds> {
+fn widened((low, high): Bounds, (min, max): Bounds) -> Option<Bounds> {
     let below = min.partial_cmp(&low)?.is_lt();
     let above = max.partial_cmp(&high)?.is_gt();
     Some((
@@ -120,9 +137,6 @@ fn row_groups(
     config: &FileScanConfig,
     metadata: &FileMetadataCache,
 ) -> Option<Option<Bounds>> {
-    if config.file_source().file_type() != "parquet" {
-        return None;
-    }
     let entry = metadata.get(&file.object_meta.location)?;
     if !entry.is_valid_for(&file.object_meta) {
         return None;
@@ -160,15 +174,10 @@ fn row_groups(
     if mins.null_count() > 0 || maxes.null_count() > 0 {
         return None;
     }
-    let mut bounds: Option<Bounds> = None;
-    for i in 0..read.len() {
+    union((0..read.len()).map(|i| {
         let piece = (value(&mins, i, table_type)?, value(&maxes, i, table_type)?);
-        bounds = Some(match bounds {
-            None => piece,
-            Some(bounds) => widened(bounds, piece)?,
-        });
-    }
-    Some(bounds)
+        Some(Some(piece))
+    }))
 }
 
 /// Whether values of a file's `own` type keep their order read as the table's `read`

@@ -54,13 +54,7 @@ impl RangedFinalExec {
     }
 
     fn new(input: Arc<dyn ExecutionPlan>, half: Half) -> Result<Self> {
-        let [(key, _)] = half.group_by.expr() else {
-            return internal_err!("CanonRangedFinal groups by one column");
-        };
-        let Some(key) = key.downcast_ref::<Column>() else {
-            return internal_err!("CanonRangedFinal groups by a column");
-        };
-        let key = key.index();
+        let key = half.key("CanonRangedFinal")?;
         // Planned once here, so that a mismatch fails when the plan is made rather than
         // when it runs.
         let schema = half.plan(input.schema(), None, None)?.schema();
@@ -106,6 +100,18 @@ impl Half {
             filter_expr: aggregate.filter_expr().to_vec(),
             input_schema: aggregate.input_schema(),
         }
+    }
+
+    /// The index of the one column the aggregate groups by, or an internal error naming
+    /// `node`, the plan that needs it to group so.
+    pub(super) fn key(&self, node: &str) -> Result<usize> {
+        let [(key, _)] = self.group_by.expr() else {
+            return internal_err!("{node} groups by one column");
+        };
+        let Some(key) = key.downcast_ref::<Column>() else {
+            return internal_err!("{node} groups by a column");
+        };
+        Ok(key.index())
     }
 
     /// The aggregate over `rows` (nothing when `None`) of `schema`, sorted by `ordering`.

@@ -205,9 +205,8 @@ fn rehash(
 /// filters), with the file column that column `index` of `plan`'s output reads.
 fn scanned(plan: &dyn ExecutionPlan, index: usize) -> Option<(&FileScanConfig, usize)> {
     if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
-        let expr = projection.projection_expr().iter().nth(index)?;
-        let column = expr.expr.downcast_ref::<Column>()?;
-        return scanned(projection.input().as_ref(), column.index());
+        let column = super::node::passed_column(projection, index)?;
+        return scanned(projection.input().as_ref(), column);
     }
     if let Some(filter) = plan.downcast_ref::<FilterExec>() {
         let index = match filter.projection() {
@@ -276,22 +275,15 @@ fn ranges_of_one_file(partitions: &[&[PartitionedFile]]) -> bool {
 /// Whether each partition reads whole files that hold no nulls in `column`, and the
 /// partitions' ranges of it (from the files' statistics) meet at most at their ends.
 fn files_apart(partitions: &[&[PartitionedFile]], column: usize) -> bool {
-    let mut ranges = Vec::with_capacity(partitions.len());
-    for files in partitions {
-        let mut range = None;
-        for file in *files {
-            let Some(piece) = bounds::whole_file(file, column) else {
-                return false;
-            };
-            range = match range {
-                None => Some(piece),
-                Some(range) => match bounds::widened(range, piece) {
-                    Some(widened) => Some(widened),
-                    None => return false,
-                },
-            };
-        }
-        ranges.extend(range);
-    }
-    bounds::apart(&ranges)
+    let ranges = partitions
+        .iter()
+        .map(|files| {
+            bounds::union(
+                files
+                    .iter()
+                    .map(|f| bounds::whole_file(f, column).map(Some)),
+            )
+        })
+        .collect::<Option<Vec<_>>>();
+    ranges.is_some_and(|ranges| bounds::apart(&ranges.into_iter().flatten().collect::<Vec<_>>()))
 }

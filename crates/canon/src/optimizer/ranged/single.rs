@@ -17,7 +17,6 @@ use datafusion::common::{Result, ScalarValue, exec_err, internal_err};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -79,13 +78,7 @@ impl RangedSingleExec {
         partial: SchemaRef,
         bounds: Arc<[Option<Bounds>]>,
     ) -> Result<Self> {
-        let [(key, _)] = single.group_by.expr() else {
-            return internal_err!("CanonRangedSingle groups by one column");
-        };
-        let Some(key) = key.downcast_ref::<Column>() else {
-            return internal_err!("CanonRangedSingle groups by a column");
-        };
-        let key = key.index();
+        let key = single.key("CanonRangedSingle")?;
         let partitions = input.output_partitioning().partition_count();
         if bounds.len() != partitions {
             return internal_err!("CanonRangedSingle needs each partition's bounds");
@@ -103,9 +96,7 @@ impl RangedSingleExec {
             return internal_err!("CanonRangedSingle's halves give different rows");
         }
         if let Some((low, _)) = bounds.iter().flatten().next() {
-            let mut summary = Summary::new(&single.aggr_expr)?;
-            summary.rows = 1;
-            summary.partial_row(low.clone(), &partial)?;
+            Summary::new(&single.aggr_expr)?.partial_row(low.clone(), &partial)?;
         }
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema),
@@ -249,7 +240,8 @@ fn arguments(aggregate: &AggregateFunctionExpr) -> Vec<Arc<dyn PhysicalExpr>> {
 /// The aggregates' states over the rows of one group seen so far.
 struct Summary {
     aggregates: Vec<(Arc<AggregateFunctionExpr>, Box<dyn Accumulator>)>,
-    rows: usize,
+    /// Whether any row of the group was seen: a group of none is not made.
+    seen: bool,
 }
 
 impl Summary {
@@ -260,7 +252,7 @@ impl Summary {
             .collect::<Result<_>>()?;
         Ok(Self {
             aggregates,
-            rows: 0,
+            seen: false,
         })
     }
 
@@ -273,7 +265,7 @@ impl Summary {
         if rows.num_rows() == 0 {
             return Ok(());
         }
-        self.rows += rows.num_rows();
+        self.seen = true;
         for (i, (aggregate, accumulator)) in self.aggregates.iter_mut().enumerate() {
             let mut values = arguments(aggregate)
                 .iter()
@@ -294,19 +286,15 @@ impl Summary {
         Ok(())
     }
 
-    /// The partial row of group `key`, in the partial rows' `schema`; `None` when no row
-    /// of the group was seen, so that no group is made of none.
-    fn partial_row(&mut self, key: ScalarValue, schema: &SchemaRef) -> Result<Option<RecordBatch>> {
-        if self.rows == 0 {
-            return Ok(None);
-        }
+    /// The partial row of group `key`, in the partial rows' `schema`.
+    fn partial_row(&mut self, key: ScalarValue, schema: &SchemaRef) -> Result<RecordBatch> {
         let mut columns = vec![key.to_array()?];
         for (_, accumulator) in &mut self.aggregates {
             for value in accumulator.state()? {
                 columns.push(value.to_array()?);
             }
         }
-        Ok(Some(RecordBatch::try_new(Arc::clone(schema), columns)?))
+        Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
     }
 }
 
@@ -375,9 +363,15 @@ impl Split {
         let mut own = Vec::with_capacity(3);
         if let Some((low, high)) = self.bounds.clone() {
             let null = ScalarValue::try_from(low.data_type())?;
-            own.extend(self.low.partial_row(low, &self.partial)?);
-            own.extend(self.high.partial_row(high, &self.partial)?);
-            own.extend(self.null.partial_row(null, &self.partial)?);
+            for (summary, key) in [
+                (&mut self.low, low),
+                (&mut self.high, high),
+                (&mut self.null, null),
+            ] {
+                if summary.seen {
+                    own.push(summary.partial_row(key, &self.partial)?);
+                }
+            }
         }
         if let Some(all) = self.ends.add(own) {
             *self.gathered.lock().unwrap_or_else(PoisonError::into_inner) = Some(all);
