@@ -1,5 +1,5 @@
 //! Semi-join pushdown: a key-set semi join moves below the inner joins, onto the input
-//! that holds its keys.
+//! that holds its keys, or goes where the scan reduction's copy of it already filters.
 //!
 //! DataFusion decorrelates `x IN (SELECT k … GROUP BY k HAVING …)` into a left semi join
 //! on top of the query's joins, so TPC-H q18 joins every order with all of lineitem before
@@ -21,7 +21,8 @@ use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use super::group_keys::passes_columns;
-use super::keys::unique_on;
+use super::join_order::is_dimension;
+use super::keys::{is_added_key_set, unique_on};
 use super::node::with_sides;
 use super::scan_keys::is_reduced_like;
 
@@ -84,7 +85,8 @@ fn push_down(semi: &Join) -> Result<Option<LogicalPlan>> {
             )?;
             Ok(Some(LogicalPlan::Projection(projection)))
         }
-        _ => Ok(None),
+        // Held up by a subquery's semi or anti join, it may still be redundant below.
+        left => Ok(is_redundant(semi, left, false).then(|| left.clone())),
     }
 }
 
@@ -114,6 +116,45 @@ fn on_input(semi: &Join, input: &Arc<LogicalPlan>) -> Result<Arc<LogicalPlan>> {
     }
     let join = with_sides(semi, Arc::clone(input), Arc::clone(&semi.right))?;
     Ok(Arc::new(LogicalPlan::Join(join)))
+}
+
+/// Whether `plan`'s rows (the semi join's left input, or rows it passes on unchanged) all
+/// have their key in the semi join's set already, so that the semi join can go: some input
+/// below was semi-joined with the same keys by the scan reduction, and a subquery's semi
+/// or anti join, which holds the semi join up, lies between (`held`), with only column
+/// projections, filters, inner joins and semi and anti joins besides; each passes the key
+/// column on as it is. TPC-DS q32 joins its sales with a quarter's dates after its items
+/// and its subquery's averages; the scan reduction copied the dates onto the sales as a key
+/// set, and DataFusion made the join a semi join, which then only read the dates again.
+/// Where nothing holds it up, it moves down, and the join order places it and drops the
+/// key set beside it.
+fn is_redundant(semi: &Join, plan: &LogicalPlan, held: bool) -> bool {
+    if held && is_reduced_like(plan, semi) {
+        return true;
+    }
+    match plan {
+        LogicalPlan::Projection(projection) if passes_columns(projection) => {
+            is_redundant(semi, &projection.input, held)
+        }
+        LogicalPlan::Filter(filter) => is_redundant(semi, &filter.input, held),
+        LogicalPlan::Join(join) => match join.join_type {
+            JoinType::LeftSemi | JoinType::LeftAnti => {
+                // A semi join with a dimension or a key set would let it pass.
+                let subquery = !is_dimension(&join.right) && !is_added_key_set(&join.right);
+                is_redundant(semi, &join.left, held || subquery)
+            }
+            JoinType::Inner => {
+                let read = left_columns(semi);
+                let holds = |side: &LogicalPlan| {
+                    read.iter().all(|c| side.schema().has_column(c))
+                        && is_redundant(semi, side, held)
+                };
+                holds(&join.left) || holds(&join.right)
+            }
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// Whether the semi join's right side has at most one row per value of its join keys:

@@ -235,3 +235,105 @@ async fn a_key_set_the_join_order_put_beside_its_dimension_is_dropped() {
         assert_eq!((ordered, key_sets, nation_scans), expected, "{logical}");
     }
 }
+
+const SALES: &str = r#"
+[project]
+name = "sales"
+
+[[dataset]]
+name = "sales"
+format = "parquet"
+location = "sales"
+columns = [
+  { name = "s_day", type = "Int64" },
+  { name = "s_item", type = "Int64" },
+  { name = "s_amount", type = "Float64" },
+]
+
+[[dataset]]
+name = "item"
+format = "parquet"
+location = "item"
+primary_key = ["i_item"]
+columns = [
+  { name = "i_item", type = "Int64", nullable = false },
+  { name = "i_maker", type = "Int64" },
+]
+
+[[dataset]]
+name = "days"
+format = "parquet"
+location = "days"
+primary_key = ["d_day"]
+columns = [
+  { name = "d_day", type = "Int64", nullable = false },
+  { name = "d_month", type = "Int64" },
+]
+"#;
+
+/// TPC-DS q32's shape: sales of one maker's items in one month whose amount is well above
+/// their item's average in that month. The scan reduction filters the sales by the month's
+/// days; the join with the days, a semi join once DataFusion sees that nothing reads their
+/// columns, is left above the subquery's join, where it would only read the days again. It
+/// goes, the days are read once for the sales (and once in the subquery), and the answers
+/// stay plain DataFusion's.
+#[tokio::test]
+async fn a_semi_join_the_scan_reduction_already_applied_below_goes() {
+    let fx = Fixture::new();
+    let days: Vec<i64> = (1..=60).collect();
+    let months: Vec<i64> = days.iter().map(|d| (d - 1) / 30 + 1).collect();
+    fx.write_parquet(
+        "days/part-0.parquet",
+        &batch(vec![
+            ("d_day", arr(Int64Array::from(days))),
+            ("d_month", arr(Int64Array::from(months))),
+        ]),
+    );
+    fx.write_parquet(
+        "item/part-0.parquet",
+        &batch(vec![
+            ("i_item", arr(Int64Array::from(vec![1, 2, 3, 4]))),
+            ("i_maker", arr(Int64Array::from(vec![7, 7, 8, 8]))),
+        ]),
+    );
+    // Every item sells on every third day, for an amount that grows with the day, and
+    // one sale has no day.
+    let mut s_day = Vec::new();
+    let mut s_item = Vec::new();
+    let mut s_amount = Vec::new();
+    for day in (1..=60).step_by(3) {
+        for item in 1..=4 {
+            s_day.push(Some(day));
+            s_item.push(item);
+            s_amount.push((day * item) as f64);
+        }
+    }
+    s_day.push(None);
+    s_item.push(1);
+    s_amount.push(1000.0);
+    fx.write_parquet(
+        "sales/part-0.parquet",
+        &batch(vec![
+            ("s_day", arr(Int64Array::from(s_day))),
+            ("s_item", arr(Int64Array::from(s_item))),
+            ("s_amount", arr(Float64Array::from(s_amount))),
+        ]),
+    );
+    let runtime = fx.runtime(SALES).await;
+    let session = runtime.session();
+    let ctx = plain_over(&fx, &["sales", "item", "days"]).await;
+    let sql = "SELECT sum(s_amount) AS excess FROM sales, item, days \
+               WHERE i_maker = 7 AND i_item = s_item AND d_month = 2 AND d_day = s_day \
+               AND s_amount > (SELECT 1.3 * avg(s_amount) FROM sales, days \
+                               WHERE s_item = i_item AND d_month = 2 AND d_day = s_day)";
+    let ours = canon_rows(&session, sql).await;
+    assert_eq!(ours, plain_rows(&ctx, sql).await);
+    assert!(
+        !ours.contains("| excess |\n+--------+\n|        |"),
+        "{ours}"
+    );
+    let logical = logical_plan(&session, sql).await.join("\n");
+    let days_scans = logical.matches("TableScan: days").count();
+    let key_sets = logical.matches("SubqueryAlias: __canon_scan_keys").count();
+    assert_eq!((days_scans, key_sets), (2, 1), "{logical}");
+}

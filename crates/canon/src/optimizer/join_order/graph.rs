@@ -138,7 +138,7 @@ pub(super) fn member(plan: &LogicalPlan) -> Option<(&Join, [bool; 2])> {
 }
 
 /// Whether `plan` reads one table: a scan under filters, projections and aliases.
-fn is_dimension(plan: &LogicalPlan) -> bool {
+pub(in crate::optimizer) fn is_dimension(plan: &LogicalPlan) -> bool {
     match plan {
         LogicalPlan::TableScan(_) => true,
         LogicalPlan::Filter(_) | LogicalPlan::Projection(_) | LogicalPlan::SubqueryAlias(_) => {

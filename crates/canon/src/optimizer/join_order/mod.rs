@@ -57,7 +57,7 @@ use crate::profile::JoinOrderKind;
 
 use enumerate::{Costed, Estimates, Tree};
 use graph::Region;
-pub(super) use graph::region_join;
+pub(super) use graph::{is_dimension, region_join};
 use pairs::Estimated;
 
 /// The share of the written order's estimated cost a new order must stay under to
