@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Column, DFSchema, JoinType, Result};
+use datafusion::common::{Column, JoinType, Result};
 use datafusion::logical_expr::{Expr, Join, LogicalPlan, Projection};
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
@@ -60,8 +60,10 @@ impl OptimizerRule for SemiJoinPushdown {
 }
 
 /// `(A ⋈ B) ⋉ S` as `(A ⋉ S) ⋈ B` (or `A ⋈ (B ⋉ S)`), when that is sound and `S` is a
-/// key set; `None` when the rule does not apply. A projection of plain columns between the
-/// semi join and the inner join (DataFusion prunes columns there) is passed first.
+/// key set; the left input alone where the semi join keeps every row of it (see
+/// [`is_redundant`]); `None` when the rule does not apply. A projection of plain columns
+/// between the semi join and the inner join (DataFusion prunes columns there) is passed
+/// first.
 fn push_down(semi: &Join) -> Result<Option<LogicalPlan>> {
     if semi.join_type != JoinType::LeftSemi || semi.on.is_empty() || !is_key_set(semi) {
         return Ok(None);
@@ -93,9 +95,8 @@ fn push_down(semi: &Join) -> Result<Option<LogicalPlan>> {
 /// The semi join moved onto the inner join's side that holds every left column it reads.
 fn below_inner_join(semi: &Join, inner: &Join) -> Result<Option<LogicalPlan>> {
     let read = left_columns(semi);
-    let holds = |schema: &DFSchema| read.iter().all(|c| schema.has_column(c));
-    let onto_left = holds(inner.left.schema());
-    if !onto_left && !holds(inner.right.schema()) {
+    let onto_left = holds_all(&inner.left, &read);
+    if !onto_left && !holds_all(&inner.right, &read) {
         return Ok(None);
     }
     let (left, right) = if onto_left {
@@ -145,11 +146,10 @@ fn is_redundant(semi: &Join, plan: &LogicalPlan, held: bool) -> bool {
             }
             JoinType::Inner => {
                 let read = left_columns(semi);
-                let holds = |side: &LogicalPlan| {
-                    read.iter().all(|c| side.schema().has_column(c))
-                        && is_redundant(semi, side, held)
-                };
-                holds(&join.left) || holds(&join.right)
+                [&join.left, &join.right]
+                    .into_iter()
+                    .find(|side| holds_all(side, &read))
+                    .is_some_and(|side| is_redundant(semi, side, held))
             }
             _ => false,
         },
@@ -161,6 +161,11 @@ fn is_redundant(semi: &Join, plan: &LogicalPlan, held: bool) -> bool {
 /// some unique key of the right input lies within them.
 fn is_key_set(semi: &Join) -> bool {
     unique_on(semi.right.schema(), semi.on.iter().map(|(_, right)| right))
+}
+
+/// Whether `side` of an inner join holds every column in `read`.
+fn holds_all(side: &LogicalPlan, read: &[Column]) -> bool {
+    read.iter().all(|c| side.schema().has_column(c))
 }
 
 /// Every column of the semi join's left input that its keys and filter read.
