@@ -10,6 +10,11 @@ ISO text, for canon-bench to compare:
 
   {"engine": "duckdb", "version": "...", "threads": N, "runs": N,
    "queries": [{"query": "q1", "times_ms": [...], "columns": [...], "rows": [[...], ...]}]}
+
+With --serve it runs nothing up front: it prints one JSON line naming its version and
+threads, then reads a statement's name per line on stdin and answers each with one JSON
+line, {"query": "q1", "ms": ...} or {"query": "q1", "error": "..."}, until stdin ends.
+canon-bench starts it so, to time DuckDB in the same rounds as Canon and DataFusion.
 """
 
 import argparse
@@ -66,6 +71,32 @@ def plain(value):
     return str(value)
 
 
+def serve(con, queries, threads):
+    """Answers each statement name on stdin with one timed run of it, as a JSON line."""
+    by_name = {name: sql for name, _, sql in queries}
+
+    def answer(message):
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+    answer({"engine": "duckdb", "version": duckdb.__version__, "threads": threads})
+    for line in sys.stdin:
+        name = line.strip()
+        if not name:
+            continue
+        sql = by_name.get(name)
+        if sql is None:
+            answer({"query": name, "error": f"no statement named {name}"})
+            continue
+        start = time.perf_counter()
+        try:
+            con.execute(sql).fetchall()
+        except duckdb.Error as e:
+            answer({"query": name, "error": str(e).splitlines()[0] if str(e) else "failed"})
+            continue
+        answer({"query": name, "ms": (time.perf_counter() - start) * 1e3})
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory with one directory per table")
@@ -73,6 +104,9 @@ def main():
     parser.add_argument("--suite", choices=["tpch", "tpcds"], default="tpch")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per query")
     parser.add_argument("--threads", type=int, default=0, help="DuckDB threads; 0 = all cores")
+    parser.add_argument(
+        "--serve", action="store_true", help="time the statements named on stdin, one per line"
+    )
     args = parser.parse_args()
 
     con = duckdb.connect()
@@ -86,6 +120,11 @@ def main():
     for table in tables:
         pattern = os.path.join(os.path.abspath(args.data), table, "*.parquet")
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{pattern}')")
+
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    if args.serve:
+        serve(con, queries, threads)
+        return
 
     results = []
     for name, path, sql in queries:
@@ -112,7 +151,6 @@ def main():
             continue
         results.append({"query": name, "times_ms": times, "columns": columns, "rows": rows})
 
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
     json.dump(
         {
             "engine": "duckdb",

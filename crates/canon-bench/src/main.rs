@@ -5,6 +5,7 @@
 mod caches;
 mod compare;
 mod distributed;
+mod duckdb_served;
 mod http_client;
 mod memory;
 mod models;
@@ -57,6 +58,10 @@ enum Cmd {
         /// JSON written by scripts/duckdb_tpch.py over the same data.
         #[arg(long)]
         duckdb: Option<PathBuf>,
+        /// A Python that imports duckdb: DuckDB then runs each query in every round, after
+        /// Canon and the plain session, through scripts/duckdb_tpch.py --serve.
+        #[arg(long)]
+        duckdb_python: Option<PathBuf>,
         /// Timed runs per query and engine.
         #[arg(long, default_value_t = 5)]
         runs: usize,
@@ -92,6 +97,10 @@ enum Cmd {
         /// JSON written by scripts/duckdb_tpch.py --suite tpcds over the same data.
         #[arg(long)]
         duckdb: Option<PathBuf>,
+        /// A Python that imports duckdb: DuckDB then runs each statement in every round,
+        /// after Canon and the plain session.
+        #[arg(long)]
+        duckdb_python: Option<PathBuf>,
         /// Timed runs per statement and engine.
         #[arg(long, default_value_t = 3)]
         runs: usize,
@@ -272,6 +281,7 @@ async fn run(command: Cmd) -> BenchResult<()> {
             no_declared_order,
             columns_only,
             duckdb,
+            duckdb_python,
             runs,
             queries,
             project,
@@ -279,6 +289,11 @@ async fn run(command: Cmd) -> BenchResult<()> {
             emit,
             plain_first,
         } => {
+            if duckdb_python.is_some() && (processes > 1 || emit.is_some()) {
+                return Err("--duckdb-python times DuckDB in one process's rounds; \
+                            it does not combine with --processes"
+                    .into());
+            }
             let options = tpch::Options {
                 data,
                 duckdb,
@@ -287,6 +302,7 @@ async fn run(command: Cmd) -> BenchResult<()> {
                 declare_order: !no_declared_order,
                 columns_only,
                 project,
+                duckdb_python,
             };
             match emit {
                 Some(out) => tpch_processes::emit(&options, &out, plain_first).await,
@@ -298,6 +314,7 @@ async fn run(command: Cmd) -> BenchResult<()> {
             data,
             queries,
             duckdb,
+            duckdb_python,
             runs,
             keys,
             written_order,
@@ -315,6 +332,7 @@ async fn run(command: Cmd) -> BenchResult<()> {
                 keys,
                 written_order,
                 memory_limit,
+                duckdb_python,
             };
             if explain {
                 tpcds::explain(&options).await

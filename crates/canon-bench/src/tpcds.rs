@@ -13,6 +13,7 @@ use canon::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBui
 use canon::datafusion::prelude::SessionContext;
 
 use crate::BenchResult;
+use crate::duckdb_served::Served;
 use crate::tpch::{self, Statement, Workload};
 use crate::{tpch_plans, tpch_project};
 
@@ -35,6 +36,9 @@ pub struct Options {
     pub written_order: bool,
     /// A `[profile] memory_limit` for Canon, e.g. "512MiB".
     pub memory_limit: Option<String>,
+    /// A Python that imports `duckdb`: DuckDB then runs in each round beside the other two
+    /// engines.
+    pub duckdb_python: Option<PathBuf>,
 }
 
 /// Each table's primary key in the TPC-DS specification.
@@ -87,7 +91,21 @@ pub async fn run(options: &Options) -> BenchResult<()> {
         .as_deref()
         .map(tpch::load_duckdb)
         .transpose()?;
-    let timings = tpch::measure_workload(&workload, &project, false, duckdb.as_ref()).await?;
+    let mut served = match &options.duckdb_python {
+        Some(python) => Some(Served::start(
+            python,
+            "tpcds",
+            &options.data,
+            &options.queries,
+        )?),
+        None => None,
+    };
+    let timings =
+        tpch::measure_workload(&workload, &project, false, duckdb.as_ref(), served.as_mut())
+            .await?;
+    if let Some(served) = &served {
+        println!("{}, timed in the same rounds", served.about);
+    }
     let title = format!(
         "TPC-DS over {} ({}{})",
         options.data.display(),

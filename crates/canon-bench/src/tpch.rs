@@ -10,6 +10,7 @@ use canon::datafusion::prelude::SessionContext;
 
 use crate::BenchResult;
 use crate::compare::{self, Row};
+use crate::duckdb_served::{self, Served};
 use crate::memory;
 use crate::report::{Table, median, median_f64, ms, paired, ratio, times};
 use crate::tpch_project::{self, TABLES};
@@ -69,6 +70,9 @@ pub struct Options {
     pub columns_only: bool,
     /// A project file to use instead of the generated one (to measure a profile setting).
     pub project: Option<PathBuf>,
+    /// A Python that imports `duckdb`: DuckDB then runs in each round beside the other two
+    /// engines (see [`duckdb_served`]).
+    pub duckdb_python: Option<PathBuf>,
 }
 
 /// Timings and first-run rows of one engine for one query.
@@ -92,6 +96,10 @@ pub(crate) struct Timings {
     /// processes).
     pub canon_peak: Option<u64>,
     pub plain_peak: Option<u64>,
+    /// DuckDB's runs in the same rounds, where it ran in them, and the median of its
+    /// paired ratio (DuckDB / Canon) round by round.
+    pub duckdb: Vec<Duration>,
+    pub duckdb_paired: Option<f64>,
 }
 
 /// Writes `canon.toml` into the data directory, after checking which sort keys hold; with
@@ -174,7 +182,19 @@ pub fn project(options: &Options) -> BenchResult<PathBuf> {
 pub async fn run(options: &Options) -> BenchResult<()> {
     let project = project(options)?;
     let duckdb = load_duckdb_option(options)?;
-    let timings = measure(options, &project, false, duckdb.as_ref()).await?;
+    let mut served = match &options.duckdb_python {
+        Some(python) => Some(Served::start(
+            python,
+            "tpch",
+            &options.data,
+            Path::new(duckdb_served::TPCH_QUERIES),
+        )?),
+        None => None,
+    };
+    let timings = measure(options, &project, false, duckdb.as_ref(), served.as_mut()).await?;
+    if let Some(served) = &served {
+        println!("{}, timed in the same rounds", served.about);
+    }
     report(&title(options), options.runs, &timings, 1, duckdb.as_ref())
 }
 
@@ -199,6 +219,7 @@ pub(crate) async fn measure(
     project: &Path,
     plain_first: bool,
     duckdb: Option<&DuckDb>,
+    served: Option<&mut Served>,
 ) -> BenchResult<Vec<Timings>> {
     let statements: Vec<Statement> = select(&options.only)?.into_iter().copied().collect();
     let tables: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
@@ -208,7 +229,7 @@ pub(crate) async fn measure(
         data: &options.data,
         tables: &tables,
     };
-    measure_workload(&workload, project, plain_first, duckdb).await
+    measure_workload(&workload, project, plain_first, duckdb, served).await
 }
 
 /// One statement of a workload: its name, SQL, and whether its ORDER BY fixes the order
@@ -232,12 +253,14 @@ pub(crate) struct Workload<'a> {
 }
 
 /// Times each statement in both engines, `runs` rounds each, and checks that Canon, the
-/// plain session and DuckDB (when given) return the same rows.
+/// plain session and DuckDB (when given) return the same rows; with `served`, DuckDB runs
+/// each statement once in each round too, after the other two.
 pub(crate) async fn measure_workload(
     workload: &Workload<'_>,
     project: &Path,
     plain_first: bool,
     duckdb: Option<&DuckDb>,
+    mut served: Option<&mut Served>,
 ) -> BenchResult<Vec<Timings>> {
     let plain = if plain_first {
         Some(plain_session_over(workload.data, workload.tables).await?)
@@ -270,6 +293,7 @@ pub(crate) async fn measure_workload(
         // load from elsewhere on the machine and what the previous run left behind (caches,
         // freed memory) fall on both alike.
         let (mut canon_peak, mut plain_peak) = (None, None);
+        let mut duckdb_times = Vec::new();
         for run in 0..workload.runs.max(1) {
             let canon_first = (run % 2 == 0) != plain_first;
             for canon_turn in [canon_first, !canon_first] {
@@ -294,6 +318,11 @@ pub(crate) async fn measure_workload(
                     out.rows = compare::rows_from_batches(&batches)?;
                 }
             }
+            if let Some(served) = served.as_deref_mut()
+                && let Some(t) = served.run(query.name)?
+            {
+                duckdb_times.push(t);
+            }
         }
         if let Err(m) = compare::compare(&canon_out.rows, &plain_out.rows, query.ordered) {
             mismatches.push(format!(
@@ -316,6 +345,8 @@ pub(crate) async fn measure_workload(
             paired: paired(&plain_out.times, &canon_out.times)
                 .into_iter()
                 .collect(),
+            duckdb_paired: paired(&duckdb_times, &canon_out.times),
+            duckdb: duckdb_times,
             canon: canon_out.times,
             plain: plain_out.times,
             canon_peak,
@@ -358,12 +389,23 @@ pub(crate) fn report(
             ""
         },
     );
+    // DuckDB timed in the same rounds, where it was, rather than in its own pass.
+    let same_rounds = timings.iter().any(|t| !t.duckdb.is_empty());
+    if same_rounds {
+        println!(
+            "DuckDB ran in the same rounds, after the other two engines; duck paired = the \
+             median of DuckDB's time / Canon's, round by round"
+        );
+    }
     let mut header = vec!["query", "canon", "datafusion", "df/canon", "paired"];
     if spread {
         header.push("spread");
     }
-    if duckdb.is_some() {
+    if duckdb.is_some() || same_rounds {
         header.extend(["duckdb", "duckdb/canon"]);
+    }
+    if same_rounds {
+        header.push("duck paired");
     }
     header.extend(["canon MiB", "df MiB", "note"]);
     let mut table = Table::new(&header).left_aligned(&[header.len() - 1]);
@@ -387,7 +429,17 @@ pub(crate) fn report(
             let highest = t.paired.iter().copied().reduce(f64::max);
             cells.push(format!("{}–{}", times(lowest), times(highest)));
         }
-        if let Some(duckdb) = duckdb {
+        if same_rounds {
+            if t.duckdb.is_empty() {
+                duckdb_failed.push(format!("{} (refused)", t.name));
+                cells.extend(["failed".into(), String::new(), String::new()]);
+            } else {
+                let dm = median(&t.duckdb);
+                totals[2] += dm;
+                totals[3] += c;
+                cells.extend([ms(dm), ratio(dm, c), times(t.duckdb_paired)]);
+            }
+        } else if let Some(duckdb) = duckdb {
             let d = duckdb
                 .get(&t.name)
                 .ok_or_else(|| format!("{} is missing from the DuckDB results", t.name))?;
@@ -423,8 +475,11 @@ pub(crate) fn report(
     if spread {
         cells.push(String::new());
     }
-    if duckdb.is_some() {
+    if duckdb.is_some() || same_rounds {
         cells.extend([ms(totals[2]), ratio(totals[2], totals[3])]);
+    }
+    if same_rounds {
+        cells.push(String::new());
     }
     cells.extend([String::new(), String::new()]);
     cells.push(if totals[0] > totals[1] {

@@ -87,7 +87,7 @@ fn gather(
 pub async fn emit(options: &Options, out: &Path, plain_first: bool) -> BenchResult<()> {
     let project = tpch::project(options)?;
     let duckdb = tpch::load_duckdb_option(options)?;
-    let timings = tpch::measure(options, &project, plain_first, duckdb.as_ref()).await?;
+    let timings = tpch::measure(options, &project, plain_first, duckdb.as_ref(), None).await?;
     std::fs::write(out, to_json(&timings).to_string())
         .map_err(|e| format!("writing {}: {e}", out.display()))?;
     Ok(())
@@ -165,6 +165,8 @@ fn from_json(text: &str) -> BenchResult<Vec<Timings>> {
                 plain,
                 canon_peak: q["canon_peak"].as_u64(),
                 plain_peak: q["plain_peak"].as_u64(),
+                duckdb: Vec::new(),
+                duckdb_paired: None,
             })
         })
         .collect()
@@ -184,6 +186,8 @@ mod tests {
             paired: Vec::new(),
             canon_peak: Some(peak),
             plain_peak: None,
+            duckdb: Vec::new(),
+            duckdb_paired: None,
         };
         let mut merged = Vec::new();
         for (canon, plain, peak) in [(100, 110, 5), (100, 90, 7)] {

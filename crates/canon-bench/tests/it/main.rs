@@ -6,10 +6,10 @@ mod tpch;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// `tpcgen-cli`, installed beside the test tools' Python by `scripts/test-python-deps`
-/// (`CANON_TEST_PYTHON` names that Python in CI), or `None` with a message. With `CI` set, a
-/// missing tool fails the test.
-pub fn tpcgen() -> Option<PathBuf> {
+/// The test tools' Python from `scripts/test-python-deps` (`CANON_TEST_PYTHON` names it in
+/// CI), with `tpcgen-cli` beside it, or `None` with a message. With `CI` set, a missing
+/// tool fails the test.
+pub fn test_python() -> Option<PathBuf> {
     let python = match std::env::var_os("CANON_TEST_PYTHON") {
         Some(python) => Some(PathBuf::from(python)),
         None => {
@@ -24,9 +24,10 @@ pub fn tpcgen() -> Option<PathBuf> {
                 .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
         }
     };
-    let found = python
-        .and_then(|p| p.parent().map(|dir| dir.join("tpcgen-cli")))
-        .filter(|tool| tool.is_file());
+    let found = python.filter(|p| {
+        p.parent()
+            .is_some_and(|dir| dir.join("tpcgen-cli").is_file())
+    });
     if found.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -35,4 +36,12 @@ pub fn tpcgen() -> Option<PathBuf> {
         eprintln!("skipping: tpcgen-cli is missing (scripts/test-python-deps installs it)");
     }
     found
+}
+
+/// `tpcgen-cli`, beside [`test_python`].
+pub fn tpcgen(python: &std::path::Path) -> PathBuf {
+    python
+        .parent()
+        .map(|dir| dir.join("tpcgen-cli"))
+        .unwrap_or_default()
 }

@@ -1,15 +1,17 @@
 //! TPC-H's 22 queries give Canon's answers and plain DataFusion's alike, with the
-//! generated project's keys and orders declared and without any.
+//! generated project's keys and orders declared and without any; DuckDB, timed in the same
+//! rounds through the script's `--serve` loop, beside them.
 
 use std::process::Command;
 
-use crate::tpcgen;
+use crate::{test_python, tpcgen};
 
 #[test]
 fn every_tpch_answer_is_plain_datafusions() {
-    let Some(tpcgen) = tpcgen() else {
+    let Some(python) = test_python() else {
         return;
     };
+    let tpcgen = tpcgen(&python);
     let dir = tempfile::tempdir().expect("temporary directory");
     let data = dir.path().join("sf0.01");
     let generated = Command::new(&tpcgen)
@@ -52,5 +54,45 @@ fn every_tpch_answer_is_plain_datafusions() {
             stdout.contains("all engines returned the same rows for every query"),
             "{stdout}"
         );
+    }
+
+    // DuckDB timed in the same rounds, through the script's --serve loop.
+    let out = Command::new(env!("CARGO_BIN_EXE_canon-bench"))
+        .args([
+            "tpch", "--runs", "2", "--query", "q1", "--query", "q18", "--data",
+        ])
+        .arg(&data)
+        .arg("--duckdb-python")
+        .arg(&python)
+        .output()
+        .expect("run canon-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("threads), timed in the same rounds"),
+        "{stdout}"
+    );
+    let header = stdout
+        .lines()
+        .find(|l| l.starts_with("| query"))
+        .expect("the table's header");
+    assert!(
+        header.contains("| duckdb ") && header.contains("duck paired"),
+        "{header}"
+    );
+    for query in ["q1", "q18"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {query} ")))
+            .unwrap_or_else(|| panic!("{query} missing: {stdout}"));
+        // canon, datafusion, df/canon, paired, duckdb, duckdb/canon, duck paired, …
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let duckdb_ms: f64 = cells[6].parse().unwrap_or_else(|_| panic!("{row}"));
+        assert!(duckdb_ms > 0.0, "{row}");
+        assert!(cells[8].ends_with('x'), "{row}");
     }
 }
