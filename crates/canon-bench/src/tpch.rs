@@ -318,10 +318,14 @@ pub(crate) async fn measure_workload(
                     out.rows = compare::rows_from_batches(&batches)?;
                 }
             }
+            // A statement DuckDB refuses once is not asked for again: its times stay none.
             if let Some(served) = served.as_deref_mut()
-                && let Some(t) = served.run(query.name)?
+                && (run == 0 || !duckdb_times.is_empty())
             {
-                duckdb_times.push(t);
+                match served.run(query.name)? {
+                    Some(t) => duckdb_times.push(t),
+                    None => duckdb_times.clear(),
+                }
             }
         }
         if let Err(m) = compare::compare(&canon_out.rows, &plain_out.rows, query.ordered) {
@@ -504,7 +508,14 @@ pub(crate) fn report(
             duckdb_failed.join("; ")
         );
     }
-    println!("Results: all engines returned the same rows for every query.");
+    if same_rounds && duckdb.is_none() {
+        println!(
+            "Results: Canon and the plain session returned the same rows for every query; \
+             DuckDB's were not compared (no --duckdb results)."
+        );
+    } else {
+        println!("Results: all engines returned the same rows for every query.");
+    }
     Ok(())
 }
 

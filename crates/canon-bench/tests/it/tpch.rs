@@ -56,12 +56,31 @@ fn every_tpch_answer_is_plain_datafusions() {
         );
     }
 
-    // DuckDB timed in the same rounds, through the script's --serve loop.
+    // DuckDB's rows from the script's own pass, its times from the same rounds through the
+    // script's --serve loop.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/duckdb_tpch.py");
+    let queries = concat!(env!("CARGO_MANIFEST_DIR"), "/queries");
+    let rows = Command::new(&python)
+        .arg(script)
+        .arg("--data")
+        .arg(&data)
+        .args(["--queries", queries, "--runs", "1"])
+        .output()
+        .expect("run duckdb_tpch.py");
+    assert!(
+        rows.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rows.stderr)
+    );
+    let json = dir.path().join("duckdb.json");
+    std::fs::write(&json, &rows.stdout).expect("write DuckDB's rows");
     let out = Command::new(env!("CARGO_BIN_EXE_canon-bench"))
         .args([
             "tpch", "--runs", "2", "--query", "q1", "--query", "q18", "--data",
         ])
         .arg(&data)
+        .arg("--duckdb")
+        .arg(&json)
         .arg("--duckdb-python")
         .arg(&python)
         .output()
@@ -74,6 +93,10 @@ fn every_tpch_answer_is_plain_datafusions() {
     );
     assert!(
         stdout.contains("threads), timed in the same rounds"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("all engines returned the same rows for every query"),
         "{stdout}"
     );
     let header = stdout
