@@ -23,14 +23,24 @@ pub struct Served {
     child: Child,
     input: BufWriter<ChildStdin>,
     output: BufReader<ChildStdout>,
-    /// DuckDB's version and threads, as the script reported them.
-    pub about: String,
 }
 
 impl Served {
+    /// The script started (see [`Served::start`]) where the caller named a `python`.
+    pub fn start_if(
+        python: Option<&Path>,
+        suite: &str,
+        data: &Path,
+        queries: &Path,
+    ) -> BenchResult<Option<Self>> {
+        python
+            .map(|python| Self::start(python, suite, data, queries))
+            .transpose()
+    }
+
     /// Starts the script with `python` (one that imports `duckdb`) over `data`, with the
-    /// `suite`'s query texts in `queries`.
-    pub fn start(python: &Path, suite: &str, data: &Path, queries: &Path) -> BenchResult<Self> {
+    /// `suite`'s query texts in `queries`, and prints the DuckDB it reports.
+    fn start(python: &Path, suite: &str, data: &Path, queries: &Path) -> BenchResult<Self> {
         let mut child = Command::new(python)
             .arg(SCRIPT)
             .arg("--serve")
@@ -50,11 +60,10 @@ impl Served {
             child,
             input: BufWriter::new(input),
             output: BufReader::new(output),
-            about: String::new(),
         };
         let hello = served.read_line()?;
-        served.about = format!(
-            "DuckDB {} ({} threads)",
+        println!(
+            "DuckDB {} ({} threads), timed in the same rounds",
             hello["version"].as_str().unwrap_or("?"),
             hello["threads"]
         );
@@ -96,8 +105,8 @@ impl Served {
 
 impl Drop for Served {
     fn drop(&mut self) {
-        // Closing stdin ends the script's loop; kill it should it be stuck in a query.
-        let _ = self.input.flush();
+        // The script keeps nothing worth a clean exit, and may be inside a query: kill it
+        // and reap it.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -91,21 +91,15 @@ pub async fn run(options: &Options) -> BenchResult<()> {
         .as_deref()
         .map(tpch::load_duckdb)
         .transpose()?;
-    let mut served = match &options.duckdb_python {
-        Some(python) => Some(Served::start(
-            python,
-            "tpcds",
-            &options.data,
-            &options.queries,
-        )?),
-        None => None,
-    };
+    let mut served = Served::start_if(
+        options.duckdb_python.as_deref(),
+        "tpcds",
+        &options.data,
+        &options.queries,
+    )?;
     let timings =
         tpch::measure_workload(&workload, &project, false, duckdb.as_ref(), served.as_mut())
             .await?;
-    if let Some(served) = &served {
-        println!("{}, timed in the same rounds", served.about);
-    }
     let title = format!(
         "TPC-DS over {} ({}{})",
         options.data.display(),

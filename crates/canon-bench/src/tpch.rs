@@ -96,10 +96,8 @@ pub(crate) struct Timings {
     /// processes).
     pub canon_peak: Option<u64>,
     pub plain_peak: Option<u64>,
-    /// DuckDB's runs in the same rounds, where it ran in them, and the median of its
-    /// paired ratio (DuckDB / Canon) round by round.
+    /// DuckDB's runs in the same rounds, where it ran in them.
     pub duckdb: Vec<Duration>,
-    pub duckdb_paired: Option<f64>,
 }
 
 /// Writes `canon.toml` into the data directory, after checking which sort keys hold; with
@@ -182,19 +180,13 @@ pub fn project(options: &Options) -> BenchResult<PathBuf> {
 pub async fn run(options: &Options) -> BenchResult<()> {
     let project = project(options)?;
     let duckdb = load_duckdb_option(options)?;
-    let mut served = match &options.duckdb_python {
-        Some(python) => Some(Served::start(
-            python,
-            "tpch",
-            &options.data,
-            Path::new(duckdb_served::TPCH_QUERIES),
-        )?),
-        None => None,
-    };
+    let mut served = Served::start_if(
+        options.duckdb_python.as_deref(),
+        "tpch",
+        &options.data,
+        Path::new(duckdb_served::TPCH_QUERIES),
+    )?;
     let timings = measure(options, &project, false, duckdb.as_ref(), served.as_mut()).await?;
-    if let Some(served) = &served {
-        println!("{}, timed in the same rounds", served.about);
-    }
     report(&title(options), options.runs, &timings, 1, duckdb.as_ref())
 }
 
@@ -349,7 +341,6 @@ pub(crate) async fn measure_workload(
             paired: paired(&plain_out.times, &canon_out.times)
                 .into_iter()
                 .collect(),
-            duckdb_paired: paired(&duckdb_times, &canon_out.times),
             duckdb: duckdb_times,
             canon: canon_out.times,
             plain: plain_out.times,
@@ -441,7 +432,8 @@ pub(crate) fn report(
                 let dm = median(&t.duckdb);
                 totals[2] += dm;
                 totals[3] += c;
-                cells.extend([ms(dm), ratio(dm, c), times(t.duckdb_paired)]);
+                let duck_paired = paired(&t.duckdb, &t.canon);
+                cells.extend([ms(dm), ratio(dm, c), times(duck_paired)]);
             }
         } else if let Some(duckdb) = duckdb {
             let d = duckdb

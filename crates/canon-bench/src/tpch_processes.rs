@@ -166,7 +166,6 @@ fn from_json(text: &str) -> BenchResult<Vec<Timings>> {
                 canon_peak: q["canon_peak"].as_u64(),
                 plain_peak: q["plain_peak"].as_u64(),
                 duckdb: Vec::new(),
-                duckdb_paired: None,
             })
         })
         .collect()
@@ -187,7 +186,6 @@ mod tests {
             canon_peak: Some(peak),
             plain_peak: None,
             duckdb: Vec::new(),
-            duckdb_paired: None,
         };
         let mut merged = Vec::new();
         for (canon, plain, peak) in [(100, 110, 5), (100, 90, 7)] {

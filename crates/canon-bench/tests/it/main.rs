@@ -24,10 +24,7 @@ pub fn test_python() -> Option<PathBuf> {
                 .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
         }
     };
-    let found = python.filter(|p| {
-        p.parent()
-            .is_some_and(|dir| dir.join("tpcgen-cli").is_file())
-    });
+    let found = python.filter(|p| tpcgen(p).is_file());
     if found.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
