@@ -88,7 +88,7 @@ fn push_down(semi: &Join) -> Result<Option<LogicalPlan>> {
             Ok(Some(LogicalPlan::Projection(projection)))
         }
         // Held up by a subquery's semi or anti join, it may still be redundant below.
-        left => Ok(is_redundant(semi, left, false).then(|| left.clone())),
+        left => Ok(is_redundant(semi, &left_columns(semi), left, false).then(|| left.clone())),
     }
 }
 
@@ -119,8 +119,8 @@ fn on_input(semi: &Join, input: &Arc<LogicalPlan>) -> Result<Arc<LogicalPlan>> {
     Ok(Arc::new(LogicalPlan::Join(join)))
 }
 
-/// Whether `plan`'s rows (the semi join's left input, or rows it passes on unchanged) all
-/// have their key in the semi join's set already, so that the semi join can go: some input
+/// Whether `plan`'s rows (the semi join's left input, or rows it passes on unchanged; `read`
+/// the left columns the semi join reads) all have their key in the semi join's set already, so that the semi join can go: some input
 /// below was semi-joined with the same keys by the scan reduction, and a subquery's semi
 /// or anti join, which holds the semi join up, lies between (`held`), with only column
 /// projections, filters, inner joins and semi and anti joins besides; each passes the key
@@ -129,28 +129,25 @@ fn on_input(semi: &Join, input: &Arc<LogicalPlan>) -> Result<Arc<LogicalPlan>> {
 /// set, and DataFusion made the join a semi join, which then only read the dates again.
 /// Where nothing holds it up, it moves down, and the join order places it and drops the
 /// key set beside it.
-fn is_redundant(semi: &Join, plan: &LogicalPlan, held: bool) -> bool {
+fn is_redundant(semi: &Join, read: &[Column], plan: &LogicalPlan, held: bool) -> bool {
     if held && is_reduced_like(plan, semi) {
         return true;
     }
     match plan {
         LogicalPlan::Projection(projection) if passes_columns(projection) => {
-            is_redundant(semi, &projection.input, held)
+            is_redundant(semi, read, &projection.input, held)
         }
-        LogicalPlan::Filter(filter) => is_redundant(semi, &filter.input, held),
+        LogicalPlan::Filter(filter) => is_redundant(semi, read, &filter.input, held),
         LogicalPlan::Join(join) => match join.join_type {
             JoinType::LeftSemi | JoinType::LeftAnti => {
                 // A semi join with a dimension or a key set would let it pass.
                 let subquery = !is_dimension(&join.right) && !is_added_key_set(&join.right);
-                is_redundant(semi, &join.left, held || subquery)
+                is_redundant(semi, read, &join.left, held || subquery)
             }
-            JoinType::Inner => {
-                let read = left_columns(semi);
-                [&join.left, &join.right]
-                    .into_iter()
-                    .find(|side| holds_all(side, &read))
-                    .is_some_and(|side| is_redundant(semi, side, held))
-            }
+            JoinType::Inner => [&join.left, &join.right]
+                .into_iter()
+                .find(|side| holds_all(side, read))
+                .is_some_and(|side| is_redundant(semi, read, side, held)),
             _ => false,
         },
         _ => false,
