@@ -326,6 +326,16 @@ impl Validator<'_> {
                     continue;
                 }
             };
+            if let Some(narrow) = narrow_decimal(&parsed) {
+                let message = format!(
+                    "`{narrow}` cannot be declared: DataFusion 55 computes with 32- and 64-bit \
+                     decimals as integers wherever they meet an integer or a CASE (`1 - 0.05` \
+                     gives 1), so declare `{}`, which reads the same files",
+                    widened_decimal(narrow)
+                );
+                self.problem(data_type.span(), col_key("type"), message);
+                continue;
+            }
             let mut column_tags: Vec<String> = Vec::with_capacity(tags.len());
             for (j, tag) in tags.iter().enumerate() {
                 let text = tag.get_ref();
@@ -561,4 +571,38 @@ fn resolve_location(declared: &str, root: &Path, must_exist: bool) -> Result<Str
         resolved.push('/');
     }
     Ok(resolved)
+}
+
+/// The first `Decimal32` or `Decimal64` in `data_type`, nested ones included.
+///
+/// DataFusion 55.2 coerces them with integers to `Int64` (`1 - x`, `x * 2`, `CASE`,
+/// `COALESCE`, `UNION`), dropping their fraction without an error, while the same values
+/// as `Decimal128` compute exactly; contracts therefore declare the wider type.
+fn narrow_decimal(data_type: &DataType) -> Option<&DataType> {
+    match data_type {
+        DataType::Decimal32(..) | DataType::Decimal64(..) => Some(data_type),
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => narrow_decimal(f.data_type()),
+        DataType::Struct(fields) => fields.iter().find_map(|f| narrow_decimal(f.data_type())),
+        DataType::Union(fields, _) => fields
+            .iter()
+            .find_map(|(_, f)| narrow_decimal(f.data_type())),
+        DataType::Dictionary(key, value) => narrow_decimal(key).or_else(|| narrow_decimal(value)),
+        DataType::RunEndEncoded(ends, values) => {
+            narrow_decimal(ends.data_type()).or_else(|| narrow_decimal(values.data_type()))
+        }
+        _ => None,
+    }
+}
+
+/// `Decimal128` of a narrow decimal's precision and scale.
+fn widened_decimal(narrow: &DataType) -> DataType {
+    match narrow {
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => DataType::Decimal128(*p, *s),
+        other => other.clone(),
+    }
 }

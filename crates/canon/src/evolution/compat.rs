@@ -79,7 +79,8 @@ pub fn resolve_file_column(
     })
 }
 
-/// Types that differ only in physical layout (string and binary views, large offsets)
+/// Types that differ only in physical layout (string and binary views, large offsets, a
+/// decimal stored in 32 or 64 bits read as the `Decimal128` of its precision and scale)
 /// read as one another without any rule.
 fn same_layout_family(file: &DataType, contract: &DataType) -> bool {
     use DataType::*;
@@ -88,7 +89,13 @@ fn same_layout_family(file: &DataType, contract: &DataType) -> bool {
         Binary | LargeBinary | BinaryView => Some(1),
         _ => None,
     };
-    file == contract || (family(file).is_some() && family(file) == family(contract))
+    let wider_decimal = matches!(
+        (file, contract),
+        (Decimal32(p1, s1) | Decimal64(p1, s1), Decimal128(p2, s2)) if p1 == p2 && s1 == s2
+    );
+    file == contract
+        || wider_decimal
+        || (family(file).is_some() && family(file) == family(contract))
 }
 
 /// Whether every value of `from` is exactly representable in `to`.
@@ -114,9 +121,10 @@ pub fn is_safe_widening(from: &DataType, to: &DataType) -> bool {
         (Timestamp(from_unit, from_tz), Timestamp(to_unit, to_tz)) => {
             from_tz == to_tz && unit_rank(from_unit) <= unit_rank(to_unit)
         }
-        (Decimal128(p1, s1), Decimal128(p2, s2)) | (Decimal128(p1, s1), Decimal256(p2, s2)) => {
-            s2 >= s1 && i16::from(*p2) - i16::from(*s2) >= i16::from(*p1) - i16::from(*s1)
-        }
+        (
+            Decimal32(p1, s1) | Decimal64(p1, s1) | Decimal128(p1, s1),
+            Decimal128(p2, s2) | Decimal256(p2, s2),
+        ) => s2 >= s1 && i16::from(*p2) - i16::from(*s2) >= i16::from(*p1) - i16::from(*s1),
         _ => false,
     }
 }
