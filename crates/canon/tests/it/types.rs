@@ -370,6 +370,24 @@ columns = [
     );
 }
 
+/// A project of one parquet dataset, `prices`: an `id` and an `amount` of the given type.
+fn prices_project(amount: &str) -> String {
+    format!(
+        r#"[project]
+name = "narrow"
+
+[[dataset]]
+name = "prices"
+format = "parquet"
+location = "prices"
+columns = [
+  {{ name = "id", type = "Int64", nullable = false }},
+  {{ name = "amount", type = "{amount}" }},
+]
+"#
+    )
+}
+
 #[test]
 fn narrow_decimals_are_refused_with_the_type_to_declare() {
     let fx = Fixture::new();
@@ -378,20 +396,7 @@ fn narrow_decimals_are_refused_with_the_type_to_declare() {
         ("Decimal32(9, 4)", false, "Decimal128(9, 4)"),
         ("List(Decimal64(18, 3))", true, "Decimal128(18, 3)"),
     ] {
-        let error = fx.project_error(&format!(
-            r#"[project]
-name = "narrow"
-
-[[dataset]]
-name = "prices"
-format = "parquet"
-location = "prices"
-columns = [
-  {{ name = "id", type = "Int64" }},
-  {{ name = "amount", type = "{declared}" }},
-]
-"#
-        ));
+        let error = fx.project_error(&prices_project(declared));
         assert!(error.contains("columns[1].type"), "{declared}: {error}");
         assert!(
             error.contains(&format!("declare `{wider}`")),
@@ -426,22 +431,7 @@ async fn a_file_of_64_bit_decimals_reads_and_computes_exactly_as_decimal128() {
     .unwrap();
     fx.write_parquet("prices/part-0.parquet", &data);
     // No evolution rules: the same precision and scale in 128 bits is the same values.
-    let runtime = fx
-        .runtime(
-            r#"[project]
-name = "narrow"
-
-[[dataset]]
-name = "prices"
-format = "parquet"
-location = "prices"
-columns = [
-  { name = "id", type = "Int64", nullable = false },
-  { name = "amount", type = "Decimal128(15, 2)" },
-]
-"#,
-        )
-        .await;
+    let runtime = fx.runtime(&prices_project("Decimal128(15, 2)")).await;
     let session = runtime.session();
     let table = query(
         &session,
