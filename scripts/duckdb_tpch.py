@@ -4,7 +4,9 @@
 Each table is a view over read_parquet('<data>/<table>/*.parquet'), the same files Canon and
 the plain DataFusion session read. TPC-H's queries are q1.sql … q22.sql; TPC-DS's (--suite
 tpcds) are DataFusion's texts 1.sql … 99.sql, every table a directory of the data, and a
-file with several statements gives q<N>_1, q<N>_2, … as canon-bench names them. Every query runs --runs times; the JSON holds each run's
+file with several statements gives q<N>_1, q<N>_2, … as canon-bench names them; with
+--suite statements every *.sql file of --queries is one statement named by its file name
+(canon-bench statements). Every query runs --runs times; the JSON holds each run's
 wall time in milliseconds and the first run's rows, with decimals as floats and dates as
 ISO text, for canon-bench to compare:
 
@@ -51,6 +53,15 @@ def workload(suite, data, queries):
         return TABLES, out
     tables = sorted(e.name for e in os.scandir(data) if e.is_dir() and not e.name.startswith("."))
     out = []
+    if suite == "statements":
+        for name in sorted(f for f in os.listdir(queries) if f.endswith(".sql")):
+            path = os.path.join(queries, name)
+            with open(path, encoding="utf-8") as f:
+                parts = statements(f.read())
+            if len(parts) != 1:
+                sys.exit(f"duckdb_tpch.py: {path} holds {len(parts)} statements, not one")
+            out.append((name[: -len(".sql")], path, parts[0]))
+        return tables, out
     for n in range(1, 100):
         path = os.path.join(queries, f"{n}.sql")
         with open(path, encoding="utf-8") as f:
@@ -101,7 +112,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory with one directory per table")
     parser.add_argument("--queries", required=True, help="directory with the query texts")
-    parser.add_argument("--suite", choices=["tpch", "tpcds"], default="tpch")
+    parser.add_argument("--suite", choices=["tpch", "tpcds", "statements"], default="tpch")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per query")
     parser.add_argument("--threads", type=int, default=0, help="DuckDB threads; 0 = all cores")
     parser.add_argument(
@@ -113,9 +124,9 @@ def main():
     if args.threads > 0:
         con.execute(f"SET threads = {args.threads}")
     tables, queries = workload(args.suite, args.data, args.queries)
-    if args.suite == "tpcds":
-        # DataFusion's texts divide integers as integers (q21, q78, q83 rely on it), as
-        # DataFusion and Postgres do; DuckDB's `/` would give a fraction.
+    if args.suite != "tpch":
+        # DataFusion divides integers as integers (TPC-DS's q21, q78, q83 rely on it), as
+        # Postgres does; DuckDB's `/` would give a fraction.
         con.execute("SET integer_division = true")
     for table in tables:
         pattern = os.path.join(os.path.abspath(args.data), table, "*.parquet")

@@ -126,6 +126,26 @@ enum Cmd {
         #[arg(long, conflicts_with = "explain")]
         phases: bool,
     },
+    /// A directory of statements (one per `*.sql` file, named by it) through Canon, a plain
+    /// SessionContext and DuckDB, over a directory of tables, in a project of columns only.
+    Statements {
+        /// Directory with one sub-directory of parquet files per table.
+        #[arg(long)]
+        data: PathBuf,
+        /// Directory of `*.sql` files, one statement each.
+        #[arg(long)]
+        queries: PathBuf,
+        /// A Python that imports duckdb: DuckDB then runs each statement in every round,
+        /// after Canon and the plain session.
+        #[arg(long)]
+        duckdb_python: Option<PathBuf>,
+        /// Timed runs per statement and engine.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Only these statements (file names without `.sql`); all when not given.
+        #[arg(long = "query")]
+        only: Vec<String>,
+    },
     /// Physical plans of TPC-H queries in Canon and in the plain session.
     Explain {
         /// Directory with one sub-directory of parquet files per TPC-H table.
@@ -324,6 +344,7 @@ async fn run(command: Cmd) -> BenchResult<()> {
             phases,
         } => {
             let options = tpcds::Options {
+                suite: tpcds::Suite::Tpcds,
                 data,
                 queries,
                 duckdb,
@@ -341,6 +362,27 @@ async fn run(command: Cmd) -> BenchResult<()> {
             } else {
                 tpcds::run(&options).await
             }
+        }
+        Cmd::Statements {
+            data,
+            queries,
+            duckdb_python,
+            runs,
+            only,
+        } => {
+            let options = tpcds::Options {
+                suite: tpcds::Suite::Statements,
+                data,
+                queries,
+                duckdb: None,
+                runs,
+                only,
+                keys: false,
+                written_order: false,
+                memory_limit: None,
+                duckdb_python,
+            };
+            tpcds::run(&options).await
         }
         Cmd::Explain {
             data,

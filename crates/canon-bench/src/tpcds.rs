@@ -4,6 +4,10 @@
 //!
 //! The project is generated from the files: one contract per table with the columns,
 //! types and nullability the files have, and, with `--keys`, TPC-DS's primary keys.
+//!
+//! The same machinery runs any directory of statements (`canon-bench statements`), one
+//! per `*.sql` file, over any directory of tables: the single kernels BENCHMARKS.md
+//! compares with DuckDB are such a directory.
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -17,11 +21,32 @@ use crate::duckdb_served::Served;
 use crate::tpch::{self, Statement, Workload};
 use crate::{tpch_plans, tpch_project};
 
+/// Which statements a run reads from its query directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    /// DataFusion's TPC-DS texts, `1.sql` … `99.sql`, all of them.
+    Tpcds,
+    /// Every `*.sql` file, one statement each, named by its file name without `.sql`.
+    Statements,
+}
+
+impl Suite {
+    /// The suite's name for `scripts/duckdb_tpch.py --suite`.
+    fn script_name(self) -> &'static str {
+        match self {
+            Suite::Tpcds => "tpcds",
+            Suite::Statements => "statements",
+        }
+    }
+}
+
 /// What the TPC-DS run needs.
 pub struct Options {
+    /// Which statements `queries` holds.
+    pub suite: Suite,
     /// One sub-directory of parquet files per table.
     pub data: PathBuf,
-    /// DataFusion's query texts, `1.sql` … `99.sql`.
+    /// DataFusion's query texts, `1.sql` … `99.sql` (or the statements' files).
     pub queries: PathBuf,
     /// JSON written by `scripts/duckdb_tpch.py --suite tpcds` over the same data.
     pub duckdb: Option<PathBuf>,
@@ -77,7 +102,7 @@ const KEYS: &[(&str, &[&str])] = &[
 pub async fn run(options: &Options) -> BenchResult<()> {
     let tables = tables(&options.data)?;
     let project = write_project(&options.data, &tables, options)?;
-    let texts = read_queries(&options.queries)?;
+    let texts = read_suite(options.suite, &options.queries)?;
     let statements = selected(&texts, &options.only)?;
     let names: Vec<&str> = tables.iter().map(String::as_str).collect();
     let workload = Workload {
@@ -93,15 +118,19 @@ pub async fn run(options: &Options) -> BenchResult<()> {
         .transpose()?;
     let mut served = Served::start_if(
         options.duckdb_python.as_deref(),
-        "tpcds",
+        options.suite.script_name(),
         &options.data,
         &options.queries,
     )?;
     let timings =
         tpch::measure_workload(&workload, &project, false, duckdb.as_ref(), served.as_mut())
             .await?;
+    let suite = match options.suite {
+        Suite::Tpcds => "TPC-DS".to_string(),
+        Suite::Statements => format!("The statements of {}", options.queries.display()),
+    };
     let title = format!(
-        "TPC-DS over {} ({}{})",
+        "{suite} over {} ({}{})",
         options.data.display(),
         if options.keys {
             "primary keys declared"
@@ -154,7 +183,7 @@ async fn engines(
 ) -> BenchResult<(canon::Runtime, SessionContext, Vec<(String, String)>)> {
     let tables = tables(&options.data)?;
     let project = write_project(&options.data, &tables, options)?;
-    let texts = read_queries(&options.queries)?;
+    let texts = read_suite(options.suite, &options.queries)?;
     let runtime = canon::Runtime::load(&project)
         .await
         .map_err(|e| format!("loading {}: {e}", project.display()))?;
@@ -169,9 +198,12 @@ fn selected<'a>(texts: &'a [(String, String)], only: &[String]) -> BenchResult<V
         .iter()
         .find(|o| !texts.iter().any(|(name, _)| name == *o))
     {
-        return Err(
-            format!("unknown statement {unknown:?}; they are q1 … q99 (q14_1, q14_2, …)").into(),
-        );
+        let names: Vec<&str> = texts.iter().map(|(name, _)| name.as_str()).collect();
+        return Err(format!(
+            "unknown statement {unknown:?}; they are {}",
+            names.join(", ")
+        )
+        .into());
     }
     Ok(texts
         .iter()
@@ -201,6 +233,45 @@ fn tables(data: &Path) -> BenchResult<Vec<String>> {
         return Err(format!("{} holds no table directories", data.display()).into());
     }
     Ok(tables)
+}
+
+/// The named statements of a suite's query directory.
+fn read_suite(suite: Suite, dir: &Path) -> BenchResult<Vec<(String, String)>> {
+    match suite {
+        Suite::Tpcds => read_queries(dir),
+        Suite::Statements => read_statement_files(dir),
+    }
+}
+
+/// Every `*.sql` file of `dir`, sorted by name, each holding one statement named by the
+/// file's name without `.sql`.
+fn read_statement_files(dir: &Path) -> BenchResult<Vec<(String, String)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("reading {}: {e}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "sql")
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+        {
+            files.push((stem.to_string(), path));
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("{} holds no .sql file", dir.display()).into());
+    }
+    let mut out = Vec::with_capacity(files.len());
+    for (name, path) in files {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        match <[String; 1]>::try_from(split_statements(&text)) {
+            Ok([sql]) => out.push((name, sql)),
+            Err(found) => {
+                let n = found.len();
+                return Err(format!("{} holds {n} statements, not one", path.display()).into());
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Every statement of `dir`'s `1.sql` … `99.sql`, named `q<N>`, or `q<N>_<i>` where a file
@@ -242,14 +313,24 @@ fn split_statements(text: &str) -> Vec<String> {
 }
 
 /// Writes `canon.toml` (or `canon-keys.toml` with `keys`) into `data`: one contract per
-/// table with the columns its first file declares.
+/// table with the columns its first file declares. For a directory of statements it is
+/// `canon-tables.toml`, so that it never replaces the project of the suite the tables
+/// belong to.
 fn write_project(data: &Path, tables: &[String], options: &Options) -> BenchResult<PathBuf> {
-    let keys = options.keys;
-    let mut out = String::from(
-        "# Generated by canon-bench for TPC-DS parquet from tpcgen-cli; locations are relative\n\
-         # to this file. Columns, types and nullability are those of each table's first file.\n\n\
-         [project]\nname = \"tpcds\"\n\n[profile]\ntarget_partitions = 0\n",
-    );
+    let keys = options.keys && options.suite == Suite::Tpcds;
+    let mut out = match options.suite {
+        Suite::Tpcds => String::from(
+            "# Generated by canon-bench for TPC-DS parquet from tpcgen-cli; locations are \
+             relative\n# to this file. Columns, types and nullability are those of each \
+             table's first file.\n\n[project]\nname = \"tpcds\"\n",
+        ),
+        Suite::Statements => String::from(
+            "# Generated by canon-bench for the tables of this directory; locations are \
+             relative\n# to this file. Columns, types and nullability are those of each \
+             table's first file.\n\n[project]\nname = \"tables\"\n",
+        ),
+    };
+    out.push_str("\n[profile]\ntarget_partitions = 0\n");
     if options.written_order {
         out.push_str("join_order = \"written\"\n");
     }
@@ -294,6 +375,10 @@ fn write_project(data: &Path, tables: &[String], options: &Options) -> BenchResu
         out.push_str("]\n");
     }
     let name = match (keys, options.written_order) {
+        _ if options.suite == Suite::Statements && options.written_order => {
+            "canon-tables-written.toml"
+        }
+        _ if options.suite == Suite::Statements => "canon-tables.toml",
         (false, false) => "canon.toml",
         (true, false) => "canon-keys.toml",
         (false, true) => "canon-written.toml",

@@ -1,6 +1,7 @@
 //! TPC-H's 22 queries give Canon's answers and plain DataFusion's alike, with the
 //! generated project's keys and orders declared and without any; DuckDB, timed in the same
-//! rounds through the script's `--serve` loop, beside them.
+//! rounds through the script's `--serve` loop, beside them; and the single kernels of
+//! `benchmarks/kernels` over the same tables, as `canon-bench statements` runs them.
 
 use std::process::Command;
 
@@ -118,4 +119,45 @@ fn every_tpch_answer_is_plain_datafusions() {
         assert!(duckdb_ms > 0.0, "{row}");
         assert!(cells[8].ends_with('x'), "{row}");
     }
+
+    // A directory of statements over the same tables, in a project of its own: the TPC-H
+    // project the runs above generated stays as it was.
+    let project = std::fs::read_to_string(data.join("canon.toml")).expect("TPC-H project");
+    let kernels = concat!(env!("CARGO_MANIFEST_DIR"), "/../../benchmarks/kernels");
+    let out = Command::new(env!("CARGO_BIN_EXE_canon-bench"))
+        .args(["statements", "--runs", "1", "--queries", kernels, "--data"])
+        .arg(&data)
+        .arg("--duckdb-python")
+        .arg(&python)
+        .output()
+        .expect("run canon-bench statements");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<String> = std::fs::read_dir(kernels)
+        .expect("kernels directory")
+        .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_string))
+        .collect();
+    assert_eq!(names.len(), 11, "{names:?}");
+    for name in &names {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} ")))
+            .unwrap_or_else(|| panic!("{name} missing: {stdout}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let duckdb_ms: f64 = cells[6].parse().unwrap_or_else(|_| panic!("{row}"));
+        assert!(duckdb_ms > 0.0, "{row}");
+    }
+    assert!(
+        stdout.contains("Canon and the plain session returned the same rows for every query"),
+        "{stdout}"
+    );
+    assert!(data.join("canon-tables.toml").is_file());
+    assert_eq!(
+        std::fs::read_to_string(data.join("canon.toml")).expect("TPC-H project"),
+        project
+    );
 }

@@ -1,0 +1,2 @@
+-- One decimal sum.
+select sum(l_quantity) from lineitem
