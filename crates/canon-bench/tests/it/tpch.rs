@@ -35,15 +35,12 @@ fn every_tpch_answer_is_plain_datafusions() {
         String::from_utf8_lossy(&generated.stderr)
     );
     for extra in [&[][..], &["--columns-only"][..]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_canon-bench"))
-            .args(["tpch", "--runs", "1", "--data"])
-            .arg(&data)
-            .args(extra)
-            .output()
-            .expect("run canon-bench");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{extra:?}: {stdout}\n{stderr}");
+        let stdout = canon_bench(
+            Command::new(env!("CARGO_BIN_EXE_canon-bench"))
+                .args(["tpch", "--runs", "1", "--data"])
+                .arg(&data)
+                .args(extra),
+        );
         // Each of the 22 queries has its row, and the rows were compared.
         for n in 1..=22 {
             assert!(
@@ -75,22 +72,16 @@ fn every_tpch_answer_is_plain_datafusions() {
     );
     let json = dir.path().join("duckdb.json");
     std::fs::write(&json, &rows.stdout).expect("write DuckDB's rows");
-    let out = Command::new(env!("CARGO_BIN_EXE_canon-bench"))
-        .args([
-            "tpch", "--runs", "2", "--query", "q1", "--query", "q18", "--data",
-        ])
-        .arg(&data)
-        .arg("--duckdb")
-        .arg(&json)
-        .arg("--duckdb-python")
-        .arg(&python)
-        .output()
-        .expect("run canon-bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = canon_bench(
+        Command::new(env!("CARGO_BIN_EXE_canon-bench"))
+            .args([
+                "tpch", "--runs", "2", "--query", "q1", "--query", "q18", "--data",
+            ])
+            .arg(&data)
+            .arg("--duckdb")
+            .arg(&json)
+            .arg("--duckdb-python")
+            .arg(&python),
     );
     assert!(
         stdout.contains("threads), timed in the same rounds"),
@@ -109,33 +100,19 @@ fn every_tpch_answer_is_plain_datafusions() {
         "{header}"
     );
     for query in ["q1", "q18"] {
-        let row = stdout
-            .lines()
-            .find(|l| l.starts_with(&format!("| {query} ")))
-            .unwrap_or_else(|| panic!("{query} missing: {stdout}"));
-        // canon, datafusion, df/canon, paired, duckdb, duckdb/canon, duck paired, …
-        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        let duckdb_ms: f64 = cells[6].parse().unwrap_or_else(|_| panic!("{row}"));
-        assert!(duckdb_ms > 0.0, "{row}");
-        assert!(cells[8].ends_with('x'), "{row}");
+        assert_duckdb_timed(&stdout, query);
     }
 
     // A directory of statements over the same tables, in a project of its own: the TPC-H
     // project the runs above generated stays as it was.
     let project = std::fs::read_to_string(data.join("canon.toml")).expect("TPC-H project");
     let kernels = concat!(env!("CARGO_MANIFEST_DIR"), "/../../benchmarks/kernels");
-    let out = Command::new(env!("CARGO_BIN_EXE_canon-bench"))
-        .args(["statements", "--runs", "1", "--queries", kernels, "--data"])
-        .arg(&data)
-        .arg("--duckdb-python")
-        .arg(&python)
-        .output()
-        .expect("run canon-bench statements");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = canon_bench(
+        Command::new(env!("CARGO_BIN_EXE_canon-bench"))
+            .args(["statements", "--runs", "1", "--queries", kernels, "--data"])
+            .arg(&data)
+            .arg("--duckdb-python")
+            .arg(&python),
     );
     let names: Vec<String> = std::fs::read_dir(kernels)
         .expect("kernels directory")
@@ -143,13 +120,7 @@ fn every_tpch_answer_is_plain_datafusions() {
         .collect();
     assert_eq!(names.len(), 11, "{names:?}");
     for name in &names {
-        let row = stdout
-            .lines()
-            .find(|l| l.starts_with(&format!("| {name} ")))
-            .unwrap_or_else(|| panic!("{name} missing: {stdout}"));
-        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        let duckdb_ms: f64 = cells[6].parse().unwrap_or_else(|_| panic!("{row}"));
-        assert!(duckdb_ms > 0.0, "{row}");
+        assert_duckdb_timed(&stdout, name);
     }
     assert!(
         stdout.contains("Canon and the plain session returned the same rows for every query"),
@@ -160,4 +131,31 @@ fn every_tpch_answer_is_plain_datafusions() {
         std::fs::read_to_string(data.join("canon.toml")).expect("TPC-H project"),
         project
     );
+}
+
+/// Runs `canon-bench` as `command` says, failing the test with its output unless it
+/// succeeds; its standard output.
+fn canon_bench(command: &mut Command) -> String {
+    let out = command.output().expect("run canon-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{command:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Asserts that the report's row for `name` holds DuckDB's time from the same rounds and
+/// its paired ratio.
+fn assert_duckdb_timed(stdout: &str, name: &str) {
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("| {name} ")))
+        .unwrap_or_else(|| panic!("{name} missing: {stdout}"));
+    // canon, datafusion, df/canon, paired, duckdb, duckdb/canon, duck paired, …
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let duckdb_ms: f64 = cells[6].parse().unwrap_or_else(|_| panic!("{row}"));
+    assert!(duckdb_ms > 0.0, "{row}");
+    assert!(cells[8].ends_with('x'), "{row}");
 }
